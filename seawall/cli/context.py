@@ -1,0 +1,53 @@
+"""What every command shares: where the environment files are, and how to print."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+
+class OutputFormat(StrEnum):
+    """How a command prints its result."""
+
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+@dataclass
+class Settings:
+    """Global options, set once by the top-level callback."""
+
+    environments: Path
+    verbosity: int = 0
+
+    @property
+    def project_root(self) -> Path:
+        """Return the project folder: the parent of the environments folder."""
+        return self.environments.resolve().parent
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    """Given a command's context, return the global settings."""
+    obj = ctx.find_root().obj
+    if not isinstance(obj, Settings):  # pragma: no cover - the callback always sets it
+        msg = "settings were not initialised"
+        raise RuntimeError(msg)
+    return obj
+
+
+def stdout() -> Console:
+    """Return a console for results (stdout); wide enough that tables do not wrap in pipes."""
+    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160, soft_wrap=False)
+
+
+def print_json(data: Any) -> None:
+    """Given JSON-able data, print it to stdout, stable (sorted keys) and indented."""
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")

@@ -1,0 +1,13 @@
+"""The environment model: schema, validated types and the loader."""
+
+from seawall.model.loader import list_environments, load_environment, load_environments, load_parity_rules
+from seawall.model.schema import Environment, ParityRules
+
+__all__ = [
+    "Environment",
+    "ParityRules",
+    "list_environments",
+    "load_environment",
+    "load_environments",
+    "load_parity_rules",
+]

@@ -1,0 +1,121 @@
+"""Rules that span fields of one environment. Each finding keeps the field path it is about."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from seawall.model.calendar import longest_interval, parse_calendar
+from seawall.model.schema import PUBLIC_SOURCES, Environment, Port, droplet_names
+from seawall.model.types import format_duration, is_branch_like
+
+Finding = tuple[tuple[str | int, ...], str]
+Rule = Callable[[Environment], Iterator[Finding]]
+
+
+def check_environment(env: Environment, file_stem: str) -> list[Finding]:
+    """Given a validated environment and its file name, return every cross-field finding."""
+    findings: list[Finding] = []
+    if env.environment.name != file_stem:
+        msg = f"the environment is named {env.environment.name!r} but its file is {file_stem}.yaml"
+        findings.append((("environment", "name"), msg))
+    for rule in RULES:
+        findings.extend(rule(env))
+    return findings
+
+
+def _backup_set_references(env: Environment) -> Iterator[Finding]:
+    owners = [("services", name, item.backup_sets) for name, item in env.services.items()]
+    owners += [("datacenter_hosts", name, item.backup_sets) for name, item in env.datacenter_hosts.items()]
+    for section, owner, sets in owners:
+        for index, set_name in enumerate(sets):
+            if set_name not in env.backup_sets:
+                known = ", ".join(sorted(env.backup_sets)) or "none defined"
+                yield (section, owner, "backup_sets", index), f"backup set {set_name!r} is not defined (known: {known})"
+
+
+def _port_sources(env: Environment) -> Iterator[Finding]:
+    valid = set(PUBLIC_SOURCES) | set(env.services)
+    lists: list[tuple[tuple[str | int, ...], list[Port]]] = [
+        (("services", name, "ports"), service.ports) for name, service in env.services.items()
+    ]
+    lists += [(("datacenter_hosts", name, "firewall"), host.firewall) for name, host in env.datacenter_hosts.items()]
+    for path, ports in lists:
+        for index, port in enumerate(ports):
+            if port.source not in valid:
+                msg = f"'from: {port.source}' is neither public, admin, vpc nor a service of this environment"
+                yield (*path, index, "from"), msg
+
+
+def _alert_channels(env: Environment) -> Iterator[Finding]:
+    for severity, route in env.alerting.routes.items():
+        for index, channel in enumerate(route.channels):
+            if channel not in env.alerting.channels:
+                yield ("alerting", "routes", severity, "channels", index), f"channel {channel!r} is not defined"
+
+
+def _unique_host_names(env: Environment) -> Iterator[Finding]:
+    droplets = {droplet for name, service in env.services.items() for droplet in droplet_names(name, service)}
+    for name in env.datacenter_hosts:
+        if name in droplets or name in env.services:
+            yield ("datacenter_hosts", name), f"host name {name!r} is also a service or droplet name"
+
+
+def _rpo_covers_schedule(env: Environment) -> Iterator[Finding]:
+    for name, backup_set in env.backup_sets.items():
+        gap = longest_interval(parse_calendar(backup_set.schedule))
+        if backup_set.rpo < gap:
+            msg = (
+                f"rpo {format_duration(backup_set.rpo)} is shorter than the longest gap between two runs "
+                f"of the schedule ({format_duration(gap)}): run more often or raise the rpo"
+            )
+            yield ("backup_sets", name, "rpo"), msg
+
+
+def _production_is_protected(env: Environment) -> Iterator[Finding]:
+    if env.environment.tier != "production":
+        return
+    for name, service in env.services.items():
+        if not service.is_stateful:
+            continue
+        if not service.backup_sets:
+            yield ("services", name, "backup_sets"), "a stateful service in production needs at least one backup set"
+        if service.alerts is None:
+            yield ("services", name, "alerts"), "a stateful service in production needs cpu/memory/disk alerts"
+        if service.droplet_backups is None or not service.droplet_backups.enabled:
+            yield ("services", name, "droplet_backups"), "a stateful service in production needs droplet backups"
+
+
+def _no_moving_versions(env: Environment) -> Iterator[Finding]:
+    if env.environment.tier == "development":
+        return
+    for name, service in env.services.items():
+        if is_branch_like(service.version):
+            msg = f"{service.version!r} is a branch or moving tag; pin a release version above development"
+            yield ("services", name, "version"), msg
+
+
+def _paths_are_absolute(env: Environment) -> Iterator[Finding]:
+    if env.environment.provider == "local":
+        return
+    for name, backup_set in env.backup_sets.items():
+        for index, path in enumerate(backup_set.paths):
+            if not path.startswith("/"):
+                yield ("backup_sets", name, "paths", index), "paths on real hosts must be absolute"
+
+
+def _local_provider_has_no_cloud(env: Environment) -> Iterator[Finding]:
+    if env.environment.provider == "local" and env.services:
+        yield ("services",), "the local provider runs no droplets: declare hosts under datacenter_hosts"
+
+
+RULES: tuple[Rule, ...] = (
+    _backup_set_references,
+    _port_sources,
+    _alert_channels,
+    _unique_host_names,
+    _rpo_covers_schedule,
+    _production_is_protected,
+    _no_moving_versions,
+    _paths_are_absolute,
+    _local_provider_has_no_cloud,
+)

@@ -1,0 +1,351 @@
+"""The environment model: what one environment is, validated.
+
+Field-level checks live on the types (``seawall.model.types``); rules that span fields live in
+``seawall.model.rules`` so that each finding keeps its own field path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from seawall.model.types import (
+    SEVERITIES,
+    AbsPath,
+    Cidr,
+    Duration,
+    Email,
+    EnvVarName,
+    Hostname,
+    ImageSlug,
+    Name,
+    OnCalendar,
+    Percent,
+    PortNumber,
+    Region,
+    Severity,
+    SizeSlug,
+    SlackChannel,
+    SshKeyRef,
+    Tier,
+    TimeZone,
+    Version,
+    WeekTime,
+)
+
+PUBLIC_SOURCES = ("public", "admin", "vpc")
+
+
+class StrictModel(BaseModel):
+    """Every model refuses unknown keys and is immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class EnvironmentInfo(StrictModel):
+    name: Name
+    tier: Tier
+    provider: Literal["digitalocean", "local"] = "digitalocean"
+    region: Region
+    domain: Hostname
+    predecessor: Name | None = None
+    description: str = ""
+
+
+class Outbound(StrictModel):
+    protocol: Literal["tcp", "udp", "icmp"]
+    ports: str = Field(default="all", pattern=r"^(all|\d{1,5}(-\d{1,5})?)$")
+    to: Literal["public", "vpc"] = "public"
+
+
+class Network(StrictModel):
+    vpc_cidr: Cidr
+    admin_cidrs: list[Cidr] = Field(min_length=1)
+    ssh_keys: list[SshKeyRef] = Field(default_factory=list)
+    outbound: list[Outbound] = Field(
+        default_factory=lambda: [
+            Outbound(protocol="tcp"),
+            Outbound(protocol="udp"),
+            Outbound(protocol="icmp"),
+        ]
+    )
+
+
+class Port(StrictModel):
+    port: PortNumber
+    protocol: Literal["tcp", "udp"] = "tcp"
+    source: str = Field(alias="from", min_length=1)
+
+
+class Volume(StrictModel):
+    size_gb: int = Field(ge=1, le=16384)
+    mount: AbsPath
+    filesystem: Literal["ext4", "xfs"] = "ext4"
+
+
+class Health(StrictModel):
+    path: str = Field(pattern=r"^/[^\s]*$")
+    port: PortNumber = 443
+    protocol: Literal["https", "http"] = "https"
+
+
+class Alerts(StrictModel):
+    cpu: Percent
+    memory: Percent
+    disk: Percent
+    window: Literal["5m", "10m", "30m", "1h"] = "5m"
+
+
+class DropletBackups(StrictModel):
+    enabled: bool = True
+    plan: Literal["daily", "weekly"] = "daily"
+    weekday: Literal["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"] = "SUN"
+    hour: Literal[0, 4, 8, 12, 16, 20] = 0
+
+
+class Service(StrictModel):
+    description: str = ""
+    role: Name | None = None
+    image: ImageSlug
+    version: Version
+    size: SizeSlug
+    count: int = Field(ge=1, le=100)
+    stateful: bool = False
+    ports: list[Port] = Field(default_factory=list)
+    outbound: list[Outbound] | None = None
+    volume: Volume | None = None
+    health: Health | None = None
+    alerts: Alerts | None = None
+    droplet_backups: DropletBackups | None = None
+    backup_sets: list[Name] = Field(default_factory=list)
+
+    @property
+    def is_stateful(self) -> bool:
+        """Return whether the service keeps data that must survive its droplets."""
+        return self.stateful or self.volume is not None
+
+
+class DatacenterHost(StrictModel):
+    description: str = ""
+    address: Hostname
+    ssh_user: str = Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
+    ssh_port: PortNumber = 22
+    roles: list[Name] = Field(min_length=1)
+    firewall: list[Port] = Field(default_factory=list)
+    backup_sets: list[Name] = Field(default_factory=list)
+
+
+class Hooks(StrictModel):
+    before: list[str] = Field(default_factory=list)
+    after: list[str] = Field(default_factory=list)
+    on_error: list[str] = Field(default_factory=list)
+    timeout: Duration = dt.timedelta(minutes=30)
+
+
+class Retention(StrictModel):
+    keep_last: int | None = Field(default=None, ge=1)
+    keep_hourly: int | None = Field(default=None, ge=1)
+    keep_daily: int | None = Field(default=None, ge=1)
+    keep_weekly: int | None = Field(default=None, ge=1)
+    keep_monthly: int | None = Field(default=None, ge=1)
+    keep_yearly: int | None = Field(default=None, ge=1)
+    keep_within: Duration | None = None
+
+    @model_validator(mode="after")
+    def _keeps_something(self) -> Retention:
+        if not any(value is not None for value in self.__dict__.values()):
+            msg = "retention must keep something: set at least one keep_* rule"
+            raise ValueError(msg)
+        return self
+
+
+class Drill(StrictModel):
+    schedule: OnCalendar
+    checks: list[str] = Field(default_factory=list)
+    read_data_slices: int = Field(default=12, ge=1, le=1000)
+    sample_files: int = Field(default=200, ge=0)
+    min_files: int = Field(default=1, ge=0)
+    min_bytes: int = Field(default=0, ge=0)
+
+
+class Repository(StrictModel):
+    kind: Literal["s3", "local"]
+    endpoint: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(:\d+)?/?$")
+    bucket: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    bucket_prefix: str = Field(default="seawall", pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")
+    region: str = "us-east-1"
+    prefix: str = Field(default="restic", pattern=r"^[A-Za-z0-9._/-]*$")
+    path: str | None = None
+
+    @model_validator(mode="after")
+    def _has_its_location(self) -> Repository:
+        if self.kind == "s3" and self.endpoint is None:
+            msg = "an s3 repository needs an endpoint"
+            raise ValueError(msg)
+        if self.kind == "local" and not self.path:
+            msg = "a local repository needs a path"
+            raise ValueError(msg)
+        return self
+
+
+class BackupSet(StrictModel):
+    description: str = ""
+    paths: list[str] = Field(min_length=1)
+    exclude: list[str] = Field(default_factory=list)
+    hooks: Hooks = Field(default_factory=Hooks)
+    schedule: OnCalendar
+    retention: Retention
+    rpo: Duration
+    rto: Duration
+    drill: Drill
+    repository: Repository | None = None
+
+
+class BackupConfig(StrictModel):
+    repository: Repository
+    password_env: EnvVarName | None = None
+    password_file: str | None = None
+    access_key_id_env: EnvVarName = "SPACES_ACCESS_KEY_ID"
+    secret_access_key_env: EnvVarName = "SPACES_SECRET_ACCESS_KEY"  # noqa: S105 - a variable name
+    healthcheck_url_env: EnvVarName | None = None
+    state_dir: str = "/var/lib/seawall"
+    metrics_dir: str = "/var/lib/prometheus/node-exporter"
+    stale_lock_after: Duration = dt.timedelta(hours=2)
+    randomized_delay: Duration = dt.timedelta(minutes=15)
+    noncurrent_version_days: int = Field(default=30, ge=1)
+    abort_multipart_days: int = Field(default=7, ge=1)
+
+    @model_validator(mode="after")
+    def _has_a_password_source(self) -> BackupConfig:
+        if not (self.password_env or self.password_file):
+            msg = "the repository password needs a source: set password_env or password_file"
+            raise ValueError(msg)
+        return self
+
+
+class Channel(StrictModel):
+    email: Email | None = None
+    slack: SlackChannel | None = None
+    slack_url_config: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9]*$")
+
+    @model_validator(mode="after")
+    def _is_one_kind(self) -> Channel:
+        if (self.email is None) == (self.slack is None):
+            msg = "a channel is either an email or a slack channel"
+            raise ValueError(msg)
+        if self.slack is not None and self.slack_url_config is None:
+            msg = "a slack channel needs slack_url_config: the Pulumi config secret with its webhook URL"
+            raise ValueError(msg)
+        return self
+
+
+class Route(StrictModel):
+    channels: list[Name] = Field(min_length=1)
+    hours: Literal["always", "business", "on-call"] = "always"
+
+
+class Alerting(StrictModel):
+    channels: dict[Name, Channel] = Field(min_length=1)
+    routes: dict[Severity, Route]
+    cpu: Severity = "Major"
+    memory: Severity = "Major"
+    disk: Severity = "Critical"
+    uptime: Severity = "Critical"
+    backup: Severity = "Critical"
+
+    @model_validator(mode="after")
+    def _routes_every_severity(self) -> Alerting:
+        missing = [severity for severity in SEVERITIES if severity not in self.routes]
+        if missing:
+            msg = f"routes must cover every severity; missing: {', '.join(missing)}"
+            raise ValueError(msg)
+        return self
+
+
+class Freeze(StrictModel):
+    environments: list[Name] = Field(default_factory=list)
+    starts: WeekTime = "Thu 00:00"
+    ends: WeekTime = "Sun 24:00"
+
+
+def _production_only() -> list[Tier]:
+    return ["production"]
+
+
+class Release(StrictModel):
+    timezone: TimeZone = "UTC"
+    freeze: Freeze = Field(default_factory=Freeze)
+    operators: list[str] = Field(default_factory=list)
+    protected_tiers: list[Tier] = Field(default_factory=_production_only)
+    require_issue: bool = True
+
+
+class Environment(StrictModel):
+    """One environment, merged from defaults.yaml and its own file."""
+
+    environment: EnvironmentInfo
+    network: Network
+    services: dict[Name, Service] = Field(default_factory=dict)
+    datacenter_hosts: dict[Name, DatacenterHost] = Field(default_factory=dict)
+    backup: BackupConfig
+    backup_sets: dict[Name, BackupSet] = Field(default_factory=dict)
+    alerting: Alerting
+    release: Release = Field(default_factory=Release)
+
+    @property
+    def name(self) -> str:
+        """Return the environment's name."""
+        return self.environment.name
+
+    @property
+    def bucket_name(self) -> str:
+        """Return the environment's backup bucket (named, or ``<prefix>-<env>-backups``)."""
+        repository = self.backup.repository
+        return repository.bucket or f"{repository.bucket_prefix}-{self.name}-backups"
+
+    def repository_for(self, set_name: str) -> Repository:
+        """Given a backup set name, return its repository (the set's own or one per set in the bucket)."""
+        own = self.backup_sets[set_name].repository
+        if own is not None:
+            return own
+        base = self.backup.repository
+        if base.kind == "local":
+            return base.model_copy(update={"path": f"{base.path}/{set_name}"})
+        prefix = "/".join(part for part in (base.prefix.strip("/"), set_name) if part)
+        return base.model_copy(update={"prefix": prefix, "bucket": self.bucket_name})
+
+    def hosts_of_set(self, set_name: str) -> list[str]:
+        """Given a backup set name, return every host (droplet or data-center host) that runs it."""
+        hosts = [
+            droplet
+            for service_name, service in self.services.items()
+            if set_name in service.backup_sets
+            for droplet in droplet_names(service_name, service)
+        ]
+        hosts += [name for name, host in self.datacenter_hosts.items() if set_name in host.backup_sets]
+        return hosts
+
+
+def droplet_names(service_name: str, service: Service) -> list[str]:
+    """Given a service, return the names of its droplets (``api-1``, ``api-2``…)."""
+    return [f"{service_name}-{index}" for index in range(1, service.count + 1)]
+
+
+class Allowance(StrictModel):
+    field: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_*.-]+$")
+    reason: str = Field(min_length=1)
+
+
+class EnvironmentOnly(StrictModel):
+    item: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_*.-]+$")
+    environments: list[Name] = Field(min_length=1)
+    reason: str = Field(min_length=1)
+
+
+class ParityRules(StrictModel):
+    """environments/parity.yaml: the only differences allowed between environments."""
+
+    allowed: list[Allowance] = Field(default_factory=list)
+    environment_only: list[EnvironmentOnly] = Field(default_factory=list)

@@ -1,0 +1,214 @@
+"""Reusable validated types for the environment model.
+
+Each is an annotated alias: a plain Python type plus the check that makes it one of ours. Messages
+never repeat the value for fields that could hold a secret; these types are for non-secret fields.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import re
+import zoneinfo
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer
+
+from seawall.model.calendar import CalendarError, parse_calendar
+
+Tier = Literal["development", "staging", "production"]
+Severity = Literal["Critical", "Major", "Minor"]
+SEVERITIES: tuple[Severity, ...] = ("Critical", "Major", "Minor")
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
+_REGION = re.compile(r"^[a-z]{3}[0-9]$")
+_SIZE = re.compile(r"^[a-z][a-z0-9_]*(-[a-z0-9_]+)+$")
+_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
+_SEMVER = re.compile(
+    r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$"
+)
+_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_BRANCHES = {"latest", "main", "master", "develop", "development", "dev", "trunk", "head", "edge", "nightly"}
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+_SLACK = re.compile(r"^#[a-z0-9][a-z0-9._-]{0,79}$")
+_DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_SSH_KEY = re.compile(r"^([0-9a-f]{2}(:[0-9a-f]{2}){15}|\d{1,12})$")
+_ENV_VAR = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_WEEKTIME = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (([01]\d|2[0-3]):[0-5]\d|24:00)$")
+DURATION_UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
+def _check_name(value: str) -> str:
+    if not _NAME.match(value):
+        msg = "must be 2-40 characters of lowercase letters, digits and dashes, starting with a letter"
+        raise ValueError(msg)
+    return value
+
+
+def _check_cidr(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        msg = f"{value!r} is not a CIDR network ({exc})"
+        raise ValueError(msg) from None
+    return str(network)
+
+
+def _check_region(value: str) -> str:
+    if not _REGION.match(value):
+        msg = f"{value!r} is not a DigitalOcean region slug (like ams3, nyc1, fra1)"
+        raise ValueError(msg)
+    return value
+
+
+def _check_size(value: str) -> str:
+    if not _SIZE.match(value):
+        msg = f"{value!r} is not a DigitalOcean size slug (like s-2vcpu-4gb)"
+        raise ValueError(msg)
+    return value
+
+
+def _check_image(value: str) -> str:
+    if not _IMAGE.match(value):
+        msg = f"{value!r} is not an image slug (like ubuntu-24-04-x64)"
+        raise ValueError(msg)
+    return value
+
+
+def is_branch_like(version: str) -> bool:
+    """Given a version, return whether it names a moving target (a branch or ``latest``)."""
+    lowered = version.lower()
+    return lowered in _BRANCHES or "/" in version or lowered.startswith(("feature-", "fix-", "release-"))
+
+
+def _check_version(value: str) -> str:
+    text = str(value)
+    if _SEMVER.match(text) or _IMAGE_TAG.match(text):
+        return text
+    msg = f"{text!r} is neither a semantic version nor an image tag"
+    raise ValueError(msg)
+
+
+def _check_hostname(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    if not _HOSTNAME.match(value):
+        msg = f"{value!r} is not a hostname or an IP address"
+        raise ValueError(msg)
+    return value.lower()
+
+
+def _check_email(value: str) -> str:
+    if not _EMAIL.match(value):
+        msg = f"{value!r} is not an email address"
+        raise ValueError(msg)
+    return value
+
+
+def _check_slack(value: str) -> str:
+    if not _SLACK.match(value):
+        msg = f"{value!r} is not a Slack channel (like #ops-alerts)"
+        raise ValueError(msg)
+    return value
+
+
+def parse_duration(value: object) -> dt.timedelta:
+    """Given ``26h``, ``7d``, ``1h30m`` or a timedelta, return the timedelta."""
+    if isinstance(value, dt.timedelta):
+        return value
+    text = str(value).strip()
+    match = _DURATION.match(text)
+    if not text or not match or not any(match.groups()):
+        msg = f"{text!r} is not a duration (like 30m, 26h, 7d, 1h30m)"
+        raise ValueError(msg)
+    seconds = sum(int(part or 0) * unit for part, (_, unit) in zip(match.groups(), DURATION_UNITS, strict=True))
+    if seconds <= 0:
+        msg = "a duration must be longer than zero"
+        raise ValueError(msg)
+    return dt.timedelta(seconds=seconds)
+
+
+def format_duration(value: dt.timedelta) -> str:
+    """Given a timedelta, return its shortest text form (``26h``, ``1h30m``)."""
+    remaining = int(value.total_seconds())
+    parts = []
+    for suffix, unit in DURATION_UNITS:
+        count, remaining = divmod(remaining, unit)
+        if count:
+            parts.append(f"{count}{suffix}")
+    return "".join(parts) or "0s"
+
+
+def _check_calendar(value: str) -> str:
+    try:
+        parse_calendar(value)
+    except CalendarError as exc:
+        msg = f"{value!r} is not a systemd calendar expression: {exc}"
+        raise ValueError(msg) from None
+    return " ".join(value.split())
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        msg = f"{value!r} is not an IANA time zone (like Europe/Brussels)"
+        raise ValueError(msg) from None
+    return value
+
+
+def _check_ssh_key(value: object) -> str:
+    text = str(value)
+    if not _SSH_KEY.match(text):
+        msg = "must be an SSH key fingerprint (aa:bb:…, 16 pairs) or a numeric DigitalOcean key id"
+        raise ValueError(msg)
+    return text
+
+
+def _check_env_var(value: str) -> str:
+    if not _ENV_VAR.match(value):
+        msg = f"{value!r} is not an environment variable name (UPPER_CASE)"
+        raise ValueError(msg)
+    return value
+
+
+def _check_weektime(value: str) -> str:
+    if not _WEEKTIME.match(value):
+        msg = f"{value!r} is not a weekday and time (like 'Thu 00:00' or 'Sun 24:00')"
+        raise ValueError(msg)
+    return value
+
+
+def _check_abs_path(value: str) -> str:
+    if not value.startswith("/") or "\x00" in value:
+        msg = f"{value!r} is not an absolute path"
+        raise ValueError(msg)
+    return value
+
+
+Name = Annotated[str, AfterValidator(_check_name)]
+Cidr = Annotated[str, AfterValidator(_check_cidr)]
+Region = Annotated[str, AfterValidator(_check_region)]
+SizeSlug = Annotated[str, AfterValidator(_check_size)]
+ImageSlug = Annotated[str, AfterValidator(_check_image)]
+Version = Annotated[
+    str, BeforeValidator(lambda v: str(v) if isinstance(v, int | float) else v), AfterValidator(_check_version)
+]
+Hostname = Annotated[str, AfterValidator(_check_hostname)]
+Email = Annotated[str, AfterValidator(_check_email)]
+SlackChannel = Annotated[str, AfterValidator(_check_slack)]
+Duration = Annotated[dt.timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)]
+OnCalendar = Annotated[str, AfterValidator(_check_calendar)]
+TimeZone = Annotated[str, AfterValidator(_check_timezone)]
+SshKeyRef = Annotated[str, BeforeValidator(_check_ssh_key)]
+EnvVarName = Annotated[str, AfterValidator(_check_env_var)]
+WeekTime = Annotated[str, AfterValidator(_check_weektime)]
+AbsPath = Annotated[str, AfterValidator(_check_abs_path)]
+PortNumber = Annotated[int, Field(ge=1, le=65535)]
+Percent = Annotated[int, Field(ge=1, le=100)]

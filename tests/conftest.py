@@ -1,0 +1,61 @@
+"""Shared fixtures: a scratch copy of the shipped environments, and the CLI run in-process."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from seawall.cli.app import main
+
+PROJECT = Path(__file__).resolve().parent.parent
+SHIPPED = PROJECT / "environments"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def environments(tmp_path: Path) -> Path:
+    """A writable copy of the shipped environments folder."""
+    target = tmp_path / "environments"
+    shutil.copytree(SHIPPED, target)
+    return target
+
+
+def overlay(data: dict, patch: dict) -> dict:
+    """Return ``patch`` written over ``data`` key by key, keeping explicit nulls."""
+    result = dict(data)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = overlay(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def patch_environment(directory: Path, name: str, patch: dict) -> None:
+    """Write ``patch`` over ``directory/name.yaml`` (a null stays, so it removes the default)."""
+    path = directory / f"{name}.yaml"
+    data = yaml.safe_load(path.read_text()) or {}
+    path.write_text(yaml.safe_dump(overlay(data, patch), sort_keys=False))
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
+    """Run ``seawall ARGS`` in this process and return its exit code, stdout and stderr."""
+
+    def run(*args: str | Path) -> Result:
+        code = main([str(arg) for arg in args])
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run

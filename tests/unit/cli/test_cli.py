@@ -1,0 +1,61 @@
+"""The CLI's contract: help, version, exit codes, JSON on stdout, lazy imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from seawall import __version__
+from tests.conftest import PROJECT
+
+
+def test_version_and_help(cli) -> None:
+    assert cli("--version").out.strip() == f"seawall {__version__}"
+    result = cli("--help")
+    assert result.code == 0
+    assert "validate" in result.out
+    assert "Exit codes" in result.out
+
+
+def test_validate_prints_every_environment_as_json(cli) -> None:
+    result = cli("--environments", PROJECT / "environments", "validate", "--format", "json")
+    assert result.code == 0
+    report = json.loads(result.out)
+    assert report["valid"] is True
+    names = [row["name"] for row in report["environments"]]
+    assert names == ["devnet", "qanet", "testnet", "mainnet", "local"]
+    mainnet = report["environments"][3]
+    assert mainnet["droplets"] == sum([3, 1, 1, 1])
+    assert mainnet["versions"]["api"] == "1.8.1"
+
+
+def test_validate_reads_the_environments_variable(cli, environments: Path, monkeypatch) -> None:
+    (environments / "local.yaml").unlink()
+    monkeypatch.setenv("SEAWALL_ENVIRONMENTS", str(environments))
+    report = json.loads(cli("validate", "--format", "json").out)
+    assert "local" not in [row["name"] for row in report["environments"]]
+
+
+def test_a_missing_environments_folder_is_a_configuration_error(cli, tmp_path: Path) -> None:
+    result = cli("--environments", tmp_path / "nowhere", "validate")
+    assert result.code == 2
+    assert "no such environments folder" in result.err
+
+
+def test_a_usage_error_exits_2(cli) -> None:
+    result = cli("validate", "--format", "yaml")
+    assert result.code == 2
+
+
+def test_help_does_not_import_pulumi_or_boto3() -> None:
+    code = (
+        "import sys\n"
+        "from seawall.cli.app import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('pulumi', 'boto3', 'pulumi_digitalocean') if m in sys.modules]\n"
+        "print('HEAVY=' + ','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT).stdout
+    assert out.strip().splitlines()[-1] == "HEAVY="
