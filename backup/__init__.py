@@ -1,0 +1,1 @@
+"""Backups: the restic adapter, S3/Spaces storage checks, schedules, and the actions built on them."""

@@ -1,0 +1,185 @@
+"""Schedules: systemd units, a cron line, the host's own environment file and the cloud-init document.
+
+One rendering serves all three consumers: droplets get it through cloud-init ``user_data``, data-center
+hosts through the data-center component's remote commands, and operators through
+``seawall backup schedule``. Nothing here touches a host.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from seawall import __version__
+from seawall.model.schema import Environment
+from seawall.model.types import format_duration
+
+SEAWALL_BIN = "/opt/seawall/bin/seawall"
+HOST_ENVIRONMENTS = "/etc/seawall/environments"
+CREDENTIALS_FILE = "/etc/seawall/credentials.env"
+UNIT_DIR = "/etc/systemd/system"
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    """A file to place on a host: where, what, and with which mode."""
+
+    path: str
+    content: str
+    mode: str = "0644"
+
+
+def host_sets(env: Environment, host: str) -> list[str]:
+    """Given an environment and a host (droplet or data-center host), return its backup sets."""
+    if host in env.datacenter_hosts:
+        return list(env.datacenter_hosts[host].backup_sets)
+    service_name, _, index = host.rpartition("-")
+    service = env.services.get(service_name)
+    if service is None or not index.isdigit() or not 1 <= int(index) <= service.count:
+        known = sorted(env.datacenter_hosts) + [h for s in env.services for h in _droplets(env, s)]
+        msg = f"{host!r} is not a host of {env.name} (known: {', '.join(known)})"
+        raise KeyError(msg)
+    return list(service.backup_sets)
+
+
+def _droplets(env: Environment, service_name: str) -> list[str]:
+    return [f"{service_name}-{index}" for index in range(1, env.services[service_name].count + 1)]
+
+
+def host_environment(env: Environment, host: str) -> dict[str, Any]:
+    """Given an environment and a host, return the standalone environment document the host keeps.
+
+    It holds only what the host's backups need, so that changing another service never changes it.
+    """
+    sets = host_sets(env, host)
+    document = env.model_dump(mode="json", by_alias=True, exclude={"services", "datacenter_hosts", "release"})
+    document["backup_sets"] = {name: document["backup_sets"][name] for name in sets}
+    document["datacenter_hosts"] = {
+        host: {"address": "127.0.0.1", "ssh_user": "root", "roles": ["backup"], "backup_sets": sets}
+    }
+    document["environment"]["provider"] = "local" if env.environment.provider == "local" else "digitalocean"
+    return document
+
+
+def render_units(
+    env: Environment, host: str, set_name: str, seawall_bin: str = SEAWALL_BIN, environments: str = HOST_ENVIRONMENTS
+) -> list[RenderedFile]:
+    """Given a host and one of its sets, return the backup and drill ``.service`` + ``.timer`` units."""
+    backup_set = env.backup_sets[set_name]
+    delay = int(env.backup.randomized_delay.total_seconds())
+    timeout = int((backup_set.hooks.timeout + backup_set.rto).total_seconds()) + 6 * 3600
+    common = [seawall_bin, "--environments", environments]
+    jobs = [
+        ("backup", [*common, "backup", "run", env.name, "--set", set_name, "--host", host], backup_set.schedule),
+        ("drill", [*common, "drill", env.name, "--set", set_name, "--host", host], backup_set.drill.schedule),
+    ]
+    files = []
+    for kind, argv, calendar in jobs:
+        unit = f"seawall-{kind}-{set_name}"
+        description = f"Seawall {kind} of {set_name} on {host} ({env.name})"
+        files.append(RenderedFile(f"{UNIT_DIR}/{unit}.service", _service(description, argv, timeout)))
+        files.append(RenderedFile(f"{UNIT_DIR}/{unit}.timer", _timer(description, unit, calendar, delay)))
+    return files
+
+
+def _service(description: str, argv: list[str], timeout: int) -> str:
+    return (
+        "[Unit]\n"
+        f"Description={description}\n"
+        "Wants=network-online.target\n"
+        "After=network-online.target\n"
+        "\n[Service]\n"
+        "Type=oneshot\n"
+        f"ExecStart={shlex.join(argv)}\n"
+        f"EnvironmentFile=-{CREDENTIALS_FILE}\n"
+        "Nice=10\n"
+        "IOSchedulingClass=best-effort\n"
+        "IOSchedulingPriority=7\n"
+        f"TimeoutStartSec={timeout}\n"
+        "PrivateTmp=true\n"
+    )
+
+
+def _timer(description: str, unit: str, calendar: str, delay: int) -> str:
+    return (
+        "[Unit]\n"
+        f"Description=Timer: {description}\n"
+        "\n[Timer]\n"
+        f"OnCalendar={calendar}\n"
+        "Persistent=true\n"
+        f"RandomizedDelaySec={delay}\n"
+        "AccuracySec=1min\n"
+        f"Unit={unit}.service\n"
+        "\n[Install]\n"
+        "WantedBy=timers.target\n"
+    )
+
+
+def render_cron(env: Environment, host: str, seawall_bin: str = SEAWALL_BIN) -> str:
+    """Given a host, return crontab lines for hosts without systemd (daily at the set's first hour)."""
+    lines = [f"# Seawall backups of {host} ({env.name}); systemd timers are preferred"]
+    for set_name in host_sets(env, host):
+        argv = [seawall_bin, "--environments", HOST_ENVIRONMENTS, "backup", "run", env.name, "--set", set_name]
+        lines.append(f"{_cron_time(env.backup_sets[set_name].schedule)} root {shlex.join(argv)}")
+    return "\n".join(lines) + "\n"
+
+
+def _cron_time(calendar: str) -> str:
+    from seawall.model.calendar import parse_calendar
+
+    parsed = parse_calendar(calendar)
+    minutes = ",".join(str(m) for m in sorted(parsed.minutes))
+    hours = "*" if len(parsed.hours) == 24 else ",".join(str(h) for h in sorted(parsed.hours))
+    weekdays = "*" if len(parsed.weekdays) == 7 else ",".join(str((d + 1) % 7) for d in sorted(parsed.weekdays))
+    return f"{minutes} {hours} * * {weekdays}"
+
+
+def render_host_files(
+    env: Environment, host: str, seawall_bin: str = SEAWALL_BIN, environments: str = HOST_ENVIRONMENTS
+) -> list[RenderedFile]:
+    """Given a host, return every file Seawall places on it: its environment file and the units."""
+    document = yaml.safe_dump(host_environment(env, host), sort_keys=True)
+    files = [RenderedFile(f"{environments}/{env.name}.yaml", document, "0640")]
+    for set_name in host_sets(env, host):
+        files += render_units(env, host, set_name, seawall_bin, environments)
+    return files
+
+
+def timer_names(env: Environment, host: str) -> list[str]:
+    """Given a host, return the names of the timers to enable on it."""
+    return [f"seawall-{kind}-{name}.timer" for name in host_sets(env, host) for kind in ("backup", "drill")]
+
+
+def render_cloud_init(env: Environment, host: str, volume: tuple[str, str, str] | None = None) -> str:
+    """Given a droplet (and its volume's name, mount point and filesystem), return its cloud-config."""
+    files = render_host_files(env, host)
+    document: dict[str, Any] = {
+        "package_update": True,
+        "packages": ["restic", "python3-venv"],
+        "write_files": [
+            {"path": f.path, "content": f.content, "permissions": f.mode, "owner": "root:root"} for f in files
+        ],
+        "runcmd": [
+            ["python3", "-m", "venv", "/opt/seawall"],
+            ["/opt/seawall/bin/pip", "install", "--quiet", f"seawall=={__version__}"],
+            ["systemctl", "daemon-reload"],
+            ["systemctl", "enable", "--now", *timer_names(env, host)],
+        ],
+    }
+    if volume is not None:
+        name, mount, filesystem = volume
+        device = f"/dev/disk/by-id/scsi-0DO_Volume_{name}"
+        document["mounts"] = [[device, mount, filesystem, "defaults,nofail,discard,noatime", "0", "2"]]
+    if not files[1:]:
+        del document["runcmd"]
+    return "#cloud-config\n" + yaml.safe_dump(document, sort_keys=False, width=1000)
+
+
+def describe_retention(env: Environment, set_name: str) -> str:
+    """Given a set, return its retention and targets in one line (for generated docs and logs)."""
+    backup_set = env.backup_sets[set_name]
+    keeps = ", ".join(f"{key}={value}" for key, value in backup_set.retention.model_dump(mode="json").items() if value)
+    return f"{keeps}; rpo {format_duration(backup_set.rpo)}, rto {format_duration(backup_set.rto)}"

@@ -1,0 +1,1 @@
+"""Pulumi ComponentResources shared by every environment: one component per file, one shape."""

@@ -1,0 +1,171 @@
+"""Service fleet: one service's droplets, volumes, firewall, DNS records and monitoring."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_digitalocean as do
+from pulumi_command import remote
+
+from components.datacenter_host import HostSecrets, credential_commands
+from components.monitoring import ServiceMonitoring, ServiceMonitoringArgs
+from seawall.model.schema import Outbound, Service
+
+ANYWHERE = ("0.0.0.0/0", "::/0")
+
+
+@dataclass(frozen=True)
+class InboundRule:
+    """One inbound allowance: protocol, port, source networks and source service tags."""
+
+    protocol: str
+    port: int
+    addresses: Sequence[str]
+    tags: Sequence[str]
+
+
+@dataclass(frozen=True)
+class ServiceFleetArgs:
+    env_name: str
+    service_name: str
+    service: Service
+    region: str
+    vpc_id: pulumi.Input[str]
+    vpc_cidr: str
+    domain: pulumi.Input[str]
+    ssh_keys: Sequence[str]
+    inbound: Sequence[InboundRule]
+    outbound: Sequence[Outbound]
+    user_data: Sequence[str]
+    monitoring: ServiceMonitoringArgs | None
+    secrets: HostSecrets | None
+    ssh_private_key: pulumi.Input[str] | None
+    public_dns: bool
+
+
+def service_tag(env_name: str, service_name: str) -> str:
+    """Given an environment and service, return the tag that firewalls and alerts target."""
+    return f"{env_name}-{service_name}"
+
+
+def version_tag(version: str) -> str:
+    """Given a version, return it as a DigitalOcean tag (letters, digits, colons, dashes, underscores)."""
+    return "version:" + "".join(c if c.isalnum() or c in ":-_" else "-" for c in version)
+
+
+class ServiceFleet(pulumi.ComponentResource):
+    """``count`` droplets of one service with their volumes, a default-deny firewall, DNS and alerts."""
+
+    def __init__(self, name: str, args: ServiceFleetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("seawall:service_fleet:ServiceFleet", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        service = args.service
+        self.tag = do.Tag(f"{name}-tag", name=service_tag(args.env_name, args.service_name), opts=child)
+        tags = [
+            self.tag.name,
+            f"env:{args.env_name}",
+            f"service:{args.service_name}",
+            f"role:{service.role or args.service_name}",
+            version_tag(service.version),
+        ]
+        self.droplets: list[do.Droplet] = []
+        self.volumes: list[do.Volume] = []
+        for index in range(1, service.count + 1):
+            droplet = self._droplet(name, index, args, tags, child)
+            self.droplets.append(droplet)
+            self._dns(f"{name}-{index}-dns", f"{args.service_name}-{index}", droplet, args, child)
+            if args.public_dns:
+                self._dns(f"{name}-{index}-dns-public", args.service_name, droplet, args, child)
+            if args.secrets is not None and args.ssh_private_key is not None:
+                connection = remote.ConnectionArgs(
+                    host=droplet.ipv4_address, user="root", private_key=args.ssh_private_key
+                )
+                credential_commands(f"{name}-{index}", connection, args.secrets, self)
+        self.firewall = self._firewall(name, args, child)
+        self.monitoring = (
+            ServiceMonitoring(f"{name}-monitoring", args.monitoring, opts=child) if args.monitoring else None
+        )
+        self.register_outputs(
+            {
+                "ipv4_addresses": [droplet.ipv4_address for droplet in self.droplets],
+                "droplet_urns": [droplet.droplet_urn for droplet in self.droplets],
+            }
+        )
+
+    def _droplet(
+        self, name: str, index: int, args: ServiceFleetArgs, tags: list, child: pulumi.ResourceOptions
+    ) -> do.Droplet:
+        service = args.service
+        physical = f"{args.env_name}-{args.service_name}-{index}"
+        backups = service.droplet_backups
+        droplet = do.Droplet(
+            f"{name}-{index}",
+            name=physical,
+            image=service.image,
+            size=service.size,
+            region=args.region,
+            vpc_uuid=args.vpc_id,
+            ssh_keys=list(args.ssh_keys),
+            tags=tags,
+            monitoring=True,
+            ipv6=True,
+            graceful_shutdown=True,
+            backups=bool(backups and backups.enabled),
+            backup_policy=(
+                do.DropletBackupPolicyArgs(plan=backups.plan, weekday=backups.weekday, hour=backups.hour)
+                if backups and backups.enabled
+                else None
+            ),
+            user_data=args.user_data[index - 1],
+            opts=child,
+        )
+        if service.volume is not None:
+            volume = do.Volume(
+                f"{name}-{index}-volume",
+                name=physical,
+                region=args.region,
+                size=service.volume.size_gb,
+                initial_filesystem_type=service.volume.filesystem,
+                description=f"{physical} data at {service.volume.mount}",
+                tags=[f"env:{args.env_name}", f"service:{args.service_name}"],
+                opts=pulumi.ResourceOptions(parent=self, protect=service.is_stateful),
+            )
+            self.volumes.append(volume)
+            do.VolumeAttachment(
+                f"{name}-{index}-volume-attachment", droplet_id=droplet.id.apply(int), volume_id=volume.id, opts=child
+            )
+        return droplet
+
+    def _dns(
+        self, name: str, record: str, droplet: do.Droplet, args: ServiceFleetArgs, child: pulumi.ResourceOptions
+    ) -> None:
+        do.DnsRecord(name, domain=args.domain, type="A", name=record, value=droplet.ipv4_address, ttl=300, opts=child)
+
+    def _firewall(self, name: str, args: ServiceFleetArgs, child: pulumi.ResourceOptions) -> do.Firewall:
+        inbound = [
+            do.FirewallInboundRuleArgs(
+                protocol=rule.protocol,
+                port_range=str(rule.port),
+                source_addresses=list(rule.addresses) or None,
+                source_tags=list(rule.tags) or None,
+            )
+            for rule in args.inbound
+        ]
+        outbound = [
+            do.FirewallOutboundRuleArgs(
+                protocol=rule.protocol,
+                port_range=None if rule.protocol == "icmp" else ("1-65535" if rule.ports == "all" else rule.ports),
+                destination_addresses=list(ANYWHERE) if rule.to == "public" else [args.vpc_cidr],
+            )
+            for rule in args.outbound
+        ]
+        return do.Firewall(
+            f"{name}-firewall",
+            name=service_tag(args.env_name, args.service_name),
+            tags=[self.tag.name],
+            inbound_rules=inbound,
+            outbound_rules=outbound,
+            opts=child,
+        )

@@ -1,0 +1,1 @@
+"""The Pulumi program: ``build(env)`` composes the shared components for one validated environment."""

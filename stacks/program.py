@@ -1,0 +1,195 @@
+"""The program: a function of a validated environment that composes the components.
+
+``stacks/__main__.py`` (under the Pulumi CLI) and the offline engine (``seawall.render``) call the same
+``build(env)``. Secrets come from the stack's Pulumi config; nothing else is read here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import pulumi
+
+from backup.schedules import render_cloud_init, render_host_files, timer_names
+from components.backup_bucket import BackupBucket, BackupBucketArgs
+from components.datacenter_host import DatacenterHost, DatacenterHostArgs, FirewallRule, HostSecrets
+from components.monitoring import Notify, ServiceMonitoringArgs
+from components.network import Network, NetworkArgs
+from components.project import EnvironmentProject, EnvironmentProjectArgs
+from components.service_fleet import ANYWHERE, InboundRule, ServiceFleet, ServiceFleetArgs, service_tag
+from seawall import __version__
+from seawall.model.schema import Environment, Port, Service, droplet_names
+
+SECRET_CONFIG = ("resticPassword", "spacesAccessKeyId", "spacesSecretAccessKey", "sshPrivateKey")
+HTTP_PORTS = {80: "http", 443: "https"}
+
+
+def model_hash(env: Environment) -> str:
+    """Given an environment, return a stable hash of its validated model."""
+    document = json.dumps(env.model_dump(mode="json", by_alias=True), sort_keys=True)
+    return hashlib.sha256(document.encode()).hexdigest()[:16]
+
+
+def build(env: Environment) -> dict[str, Any]:
+    """Given a validated environment, declare its resources and return the stack outputs."""
+    config = pulumi.Config()
+    secrets = HostSecrets(
+        restic_password=config.require_secret("resticPassword"),
+        access_key_id=config.require_secret("spacesAccessKeyId"),
+        secret_access_key=config.require_secret("spacesSecretAccessKey"),
+        password_file=env.backup.password_file or "/etc/seawall/restic-password",
+        access_key_id_env=env.backup.access_key_id_env,
+        secret_access_key_env=env.backup.secret_access_key_env,
+    )
+    ssh_key = config.require_secret("sshPrivateKey")
+    info = env.environment
+    network = Network("network", NetworkArgs(env.name, info.region, env.network.vpc_cidr, info.domain))
+    bucket = BackupBucket(
+        "backup-storage",
+        BackupBucketArgs(
+            env.bucket_name,
+            env.backup.repository.region if env.backup.repository.region != "us-east-1" else info.region,
+            env.backup.noncurrent_version_days,
+            env.backup.abort_multipart_days,
+        ),
+    )
+    fleets = {
+        name: ServiceFleet(name, _fleet_args(env, name, service, network, secrets, ssh_key, config))
+        for name, service in sorted(env.services.items())
+    }
+    for host_name, host in sorted(env.datacenter_hosts.items()):
+        DatacenterHost(
+            host_name,
+            DatacenterHostArgs(
+                address=host.address,
+                ssh_user=host.ssh_user,
+                ssh_port=host.ssh_port,
+                ssh_private_key=ssh_key,
+                files=render_host_files(env, host_name),
+                timers=timer_names(env, host_name),
+                firewall=[FirewallRule(port.protocol, port.port, _addresses(env, port)) for port in host.firewall],
+                secrets=secrets,
+                seawall_package=f"seawall=={__version__}",
+            ),
+        )
+    resources: list[pulumi.Input[str]] = [network.domain.domain_urn, bucket.bucket.bucket_urn]
+    for fleet in fleets.values():
+        resources += [droplet.droplet_urn for droplet in fleet.droplets]
+        resources += [volume.volume_urn for volume in fleet.volumes]
+    EnvironmentProject("project", EnvironmentProjectArgs(env.name, info.tier, info.description, resources))
+    return {
+        "environment": env.name,
+        "model_hash": model_hash(env),
+        "vpc_id": network.vpc.id,
+        "bucket_name": bucket.bucket.name,
+        "droplet_ips": {name: [d.ipv4_address for d in fleet.droplets] for name, fleet in fleets.items()},
+        "dns_names": {name: _dns_names(env, name, service) for name, service in sorted(env.services.items())},
+        "versions": {name: service.version for name, service in sorted(env.services.items())},
+    }
+
+
+def _fleet_args(
+    env: Environment,
+    name: str,
+    service: Service,
+    network: Network,
+    secrets: HostSecrets,
+    ssh_key: pulumi.Output[str],
+    config: pulumi.Config,
+) -> ServiceFleetArgs:
+    volume = None
+    user_data = []
+    for droplet in droplet_names(name, service):
+        if service.volume is not None:
+            volume = (f"{env.name}-{droplet}", service.volume.mount, service.volume.filesystem)
+        user_data.append(render_cloud_init(env, droplet, volume))
+    return ServiceFleetArgs(
+        env_name=env.name,
+        service_name=name,
+        service=service,
+        region=env.environment.region,
+        vpc_id=network.vpc.id,
+        vpc_cidr=env.network.vpc_cidr,
+        domain=network.domain.name,
+        ssh_keys=env.network.ssh_keys,
+        inbound=_inbound_rules(env, service.ports),
+        outbound=service.outbound if service.outbound is not None else env.network.outbound,
+        user_data=user_data,
+        monitoring=_monitoring_args(env, name, service, config),
+        secrets=secrets if service.backup_sets else None,
+        ssh_private_key=ssh_key if service.backup_sets else None,
+        public_dns=_public_port(service) is not None,
+    )
+
+
+def _addresses(env: Environment, port: Port) -> list[str]:
+    if port.source == "public":
+        return list(ANYWHERE)
+    if port.source == "admin":
+        return list(env.network.admin_cidrs)
+    if port.source == "vpc":
+        return [env.network.vpc_cidr]
+    return []
+
+
+def _inbound_rules(env: Environment, ports: list[Port]) -> list[InboundRule]:
+    grouped: dict[tuple[str, int], tuple[list[str], list[str]]] = {}
+    for port in ports:
+        addresses, tags = grouped.setdefault((port.protocol, port.port), ([], []))
+        if port.source in env.services:
+            tags.append(service_tag(env.name, port.source))
+        else:
+            addresses.extend(_addresses(env, port))
+    return [
+        InboundRule(protocol, port, sorted(set(addresses)), sorted(set(tags)))
+        for (protocol, port), (addresses, tags) in sorted(grouped.items())
+    ]
+
+
+def _public_port(service: Service) -> int | None:
+    public = sorted(port.port for port in service.ports if port.source == "public" and port.port in HTTP_PORTS)
+    return public[-1] if public else None
+
+
+def _monitoring_args(
+    env: Environment, name: str, service: Service, config: pulumi.Config
+) -> ServiceMonitoringArgs | None:
+    if service.alerts is None:
+        return None
+    alerting = env.alerting
+    notify: dict[str, Notify] = {}
+    for metric in ("cpu", "memory", "disk", "uptime"):
+        severity = getattr(alerting, metric)
+        channels = [alerting.channels[channel] for channel in alerting.routes[severity].channels]
+        notify[metric] = Notify(
+            severity,
+            [channel.email for channel in channels if channel.email],
+            [
+                (channel.slack, config.require_secret(channel.slack_url_config))
+                for channel in channels
+                if channel.slack and channel.slack_url_config
+            ],
+        )
+    public = _public_port(service)
+    target = None
+    if public is not None and service.health is not None:
+        target = f"{HTTP_PORTS[public]}://{name}.{env.environment.domain}{service.health.path}"
+    thresholds = {"cpu": service.alerts.cpu, "memory": service.alerts.memory, "disk": service.alerts.disk}
+    return ServiceMonitoringArgs(
+        env_name=env.name,
+        service_name=name,
+        tag_name=service_tag(env.name, name),
+        thresholds=thresholds,
+        window=service.alerts.window,
+        notify=notify,
+        uptime_target=target,
+    )
+
+
+def _dns_names(env: Environment, name: str, service: Service) -> list[str]:
+    names = [f"{droplet}.{env.environment.domain}" for droplet in droplet_names(name, service)]
+    if _public_port(service) is not None:
+        names.insert(0, f"{name}.{env.environment.domain}")
+    return names
