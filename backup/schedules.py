@@ -21,6 +21,7 @@ SEAWALL_BIN = "/opt/seawall/bin/seawall"
 HOST_ENVIRONMENTS = "/etc/seawall/environments"
 CREDENTIALS_FILE = "/etc/seawall/credentials.env"
 UNIT_DIR = "/etc/systemd/system"
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def host_environment(env: Environment, host: str) -> dict[str, Any]:
     document["datacenter_hosts"] = {
         host: {"address": "127.0.0.1", "ssh_user": "root", "roles": ["backup"], "backup_sets": sets}
     }
-    document["environment"]["provider"] = "local" if env.environment.provider == "local" else "digitalocean"
+    document["environment"]["predecessor"] = None
     return document
 
 
@@ -141,7 +142,7 @@ def render_host_files(
     env: Environment, host: str, seawall_bin: str = SEAWALL_BIN, environments: str = HOST_ENVIRONMENTS
 ) -> list[RenderedFile]:
     """Given a host, return every file Seawall places on it: its environment file and the units."""
-    document = yaml.safe_dump(host_environment(env, host), sort_keys=True)
+    document = yaml.dump(host_environment(env, host), Dumper=_DUMPER, sort_keys=True)
     files = [RenderedFile(f"{environments}/{env.name}.yaml", document, "0640")]
     for set_name in host_sets(env, host):
         files += render_units(env, host, set_name, seawall_bin, environments)
@@ -175,7 +176,7 @@ def render_cloud_init(env: Environment, host: str, volume: tuple[str, str, str] 
         document["mounts"] = [[device, mount, filesystem, "defaults,nofail,discard,noatime", "0", "2"]]
     if not files[1:]:
         del document["runcmd"]
-    return "#cloud-config\n" + yaml.safe_dump(document, sort_keys=False, width=1000)
+    return "#cloud-config\n" + yaml.dump(document, Dumper=_DUMPER, sort_keys=False, width=1000)
 
 
 def describe_retention(env: Environment, set_name: str) -> str:

@@ -62,9 +62,12 @@ class ServiceFleet(pulumi.ComponentResource):
         super().__init__("seawall:service_fleet:ServiceFleet", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         service = args.service
-        self.tag = do.Tag(f"{name}-tag", name=service_tag(args.env_name, args.service_name), opts=child)
+        tag_name = service_tag(args.env_name, args.service_name)
+        self.tag = do.Tag(f"{name}-tag", name=tag_name, opts=child)
+        # The tag's name is known now; depending on the Tag resource orders creation without an Output.
+        tagged = pulumi.ResourceOptions(parent=self, depends_on=[self.tag])
         tags = [
-            self.tag.name,
+            tag_name,
             f"env:{args.env_name}",
             f"service:{args.service_name}",
             f"role:{service.role or args.service_name}",
@@ -73,7 +76,7 @@ class ServiceFleet(pulumi.ComponentResource):
         self.droplets: list[do.Droplet] = []
         self.volumes: list[do.Volume] = []
         for index in range(1, service.count + 1):
-            droplet = self._droplet(name, index, args, tags, child)
+            droplet = self._droplet(name, index, args, tags, tagged)
             self.droplets.append(droplet)
             self._dns(f"{name}-{index}-dns", f"{args.service_name}-{index}", droplet, args, child)
             if args.public_dns:
@@ -83,9 +86,9 @@ class ServiceFleet(pulumi.ComponentResource):
                     host=droplet.ipv4_address, user="root", private_key=args.ssh_private_key
                 )
                 credential_commands(f"{name}-{index}", connection, args.secrets, self)
-        self.firewall = self._firewall(name, args, child)
+        self.firewall = self._firewall(name, args, tagged)
         self.monitoring = (
-            ServiceMonitoring(f"{name}-monitoring", args.monitoring, opts=child) if args.monitoring else None
+            ServiceMonitoring(f"{name}-monitoring", args.monitoring, opts=tagged) if args.monitoring else None
         )
         self.register_outputs(
             {
@@ -161,10 +164,11 @@ class ServiceFleet(pulumi.ComponentResource):
             )
             for rule in args.outbound
         ]
+        tag_name = service_tag(args.env_name, args.service_name)
         return do.Firewall(
             f"{name}-firewall",
-            name=service_tag(args.env_name, args.service_name),
-            tags=[self.tag.name],
+            name=tag_name,
+            tags=[tag_name],
             inbound_rules=inbound,
             outbound_rules=outbound,
             opts=child,

@@ -1,0 +1,97 @@
+"""What Seawall generates for hosts passes the real validators: cloud-init schema, systemd-analyze."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from backup.schedules import render_cloud_init, render_units
+from seawall.model import load_environment
+from tests.conftest import SHIPPED
+
+CLOUD_INIT = shutil.which("cloud-init")
+SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
+SEAWALL = str(Path(sys.executable).with_name("seawall"))
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.skipif(CLOUD_INIT is None, reason="cloud-init is not installed (apt-get install cloud-init)")
+@pytest.mark.parametrize(("env_name", "host"), [("mainnet", "db-1"), ("mainnet", "api-3"), ("devnet", "faucet-1")])
+def test_droplet_user_data_passes_the_cloud_init_schema(tmp_path: Path, env_name: str, host: str) -> None:
+    env = load_environment(SHIPPED, env_name)
+    service = env.services[host.rsplit("-", 1)[0]]
+    volume = (f"{env_name}-{host}", service.volume.mount, service.volume.filesystem) if service.volume else None
+    path = tmp_path / "user-data"
+    path.write_text(render_cloud_init(env, host, volume))
+    result = subprocess.run(
+        [CLOUD_INIT or "cloud-init", "schema", "--config-file", str(path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Valid cloud-config" in result.stdout
+
+
+@pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed (apt-get install systemd)")
+def test_backup_and_drill_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
+    env = load_environment(SHIPPED, "mainnet")
+    files = render_units(env, "db-1", "postgres", seawall_bin=SEAWALL)
+    for rendered in files:
+        (tmp_path / Path(rendered.path).name).write_text(rendered.content)
+    paths = [str(tmp_path / Path(f.path).name) for f in files]
+    result = subprocess.run(
+        [SYSTEMD_ANALYZE or "systemd-analyze", "verify", "--man=no", *paths],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    problems = [line for line in result.stderr.splitlines() if tmp_path.name in line or "seawall-" in line]
+    assert result.returncode == 0, result.stderr
+    assert problems == []
+    timer = (tmp_path / "seawall-backup-postgres.timer").read_text()
+    assert "OnCalendar=*-*-* 00/6:00:00" in timer
+    assert "Persistent=true" in timer
+    assert "RandomizedDelaySec=900" in timer
+    drill = (tmp_path / "seawall-drill-postgres.timer").read_text()
+    assert "OnCalendar=Sun *-*-* 06:00:00" in drill
+
+
+@pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed (apt-get install systemd)")
+def test_a_broken_unit_is_caught_by_the_same_check(tmp_path: Path) -> None:
+    env = load_environment(SHIPPED, "mainnet")
+    service = render_units(env, "db-1", "postgres", seawall_bin=SEAWALL)[0]
+    broken = tmp_path / "seawall-backup-postgres.service"
+    broken.write_text(service.content.replace("Type=oneshot", "Type=sometimes"))
+    result = subprocess.run(
+        [SYSTEMD_ANALYZE or "systemd-analyze", "verify", "--man=no", str(broken)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "Failed to parse service type" in result.stderr
+
+
+@pytest.mark.skipif(CLOUD_INIT is None, reason="cloud-init is not installed (apt-get install cloud-init)")
+def test_the_schema_check_rejects_a_broken_document(tmp_path: Path) -> None:
+    path = tmp_path / "user-data"
+    path.write_text("#cloud-config\npackages: 5\nruncmd: {a: 1}\n")
+    result = subprocess.run(
+        [CLOUD_INIT or "cloud-init", "schema", "--config-file", str(path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+
+
+def test_the_environment_file_a_host_keeps_is_a_valid_environment(tmp_path: Path) -> None:
+    import yaml
+
+    from backup.schedules import host_environment
+
+    env = load_environment(SHIPPED, "mainnet")
+    (tmp_path / "mainnet.yaml").write_text(yaml.safe_dump(host_environment(env, "db-1")))
+    on_host = load_environment(tmp_path, "mainnet")
+    assert list(on_host.backup_sets) == ["postgres"]
+    assert on_host.backup_sets["postgres"] == env.backup_sets["postgres"]
+    assert on_host.repository_for("postgres") == env.repository_for("postgres")
+    assert on_host.hosts_of_set("postgres") == ["db-1"]

@@ -1,0 +1,59 @@
+"""``seawall preview``: the tree for people, byte-identical JSON for machines, clean errors."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import PROJECT
+
+ENVIRONMENTS = PROJECT / "environments"
+
+
+def test_preview_lists_every_kind_of_resource_of_mainnet(cli) -> None:
+    result = cli("--environments", ENVIRONMENTS, "preview", "mainnet")
+    assert result.code == 0
+    for expected in [
+        "network-vpc",
+        "project-project",
+        "api-3 Droplet",
+        "db-1-volume Volume",
+        "db-firewall Firewall",
+        "api-1-dns DnsRecord",
+        "api-monitoring-cpu MonitorAlert",
+        "api-monitoring-uptime UptimeCheck",
+        "backup-storage-bucket SpacesBucket",
+        "dc-storage-1-backup-units Command",
+        "dc-storage-1-firewall Command",
+    ]:
+        assert expected in result.out, expected
+    assert "digitalocean:index/droplet:Droplet" in result.out
+
+
+def test_preview_json_is_identical_across_runs(cli) -> None:
+    first = cli("--environments", ENVIRONMENTS, "preview", "mainnet", "--format", "json")
+    second = cli("--environments", ENVIRONMENTS, "preview", "mainnet", "--format", "json")
+    assert first.code == second.code == 0
+    assert first.out == second.out
+    graph = json.loads(first.out)
+    droplets = [r for r in graph["resources"] if r["type"] == "digitalocean:index/droplet:Droplet"]
+    assert len(droplets) == 6
+
+
+def test_a_program_error_is_one_clear_message_with_exit_2_and_the_next_render_works(cli, monkeypatch) -> None:
+    import stacks.program
+
+    real_build = stacks.program.build
+
+    def broken_build(env):  # a bug inside the program, half-way through declaring resources
+        real_build(env)
+        raise ValueError("boom in the program")
+
+    monkeypatch.setattr(stacks.program, "build", broken_build)
+    result = cli("--environments", ENVIRONMENTS, "preview", "devnet")
+    assert result.code == 2
+    assert "rendering devnet failed: ValueError: boom in the program" in result.err
+    assert "Traceback" not in result.err
+    monkeypatch.setattr(stacks.program, "build", real_build)
+    again = cli("--environments", ENVIRONMENTS, "preview", "devnet", "--format", "json")
+    assert again.code == 0
+    assert json.loads(again.out)["environment"] == "devnet"

@@ -1,0 +1,176 @@
+"""The Pulumi program under Pulumi's own mock engine: real properties of what it declares."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+
+import pytest
+
+from seawall.model import Environment, load_environment
+from seawall.render import Graph, render
+from tests.conftest import SHIPPED
+
+DROPLET = "digitalocean:index/droplet:Droplet"
+FIREWALL = "digitalocean:index/firewall:Firewall"
+ALERT = "digitalocean:index/monitorAlert:MonitorAlert"
+
+
+@cache
+def environment(name: str) -> Environment:
+    return load_environment(SHIPPED, name)
+
+
+@cache
+def graph(name: str) -> Graph:
+    return render(environment(name))
+
+
+def of_type(rendered: Graph, token: str) -> list:
+    return [record for record in rendered.resources.values() if record.type == token]
+
+
+@pytest.mark.parametrize("name", ["devnet", "qanet", "testnet", "mainnet"])
+def test_no_firewall_opens_ssh_to_the_world(name: str) -> None:
+    firewalls = of_type(graph(name), FIREWALL)
+    assert firewalls
+    for firewall in firewalls:
+        for rule in firewall.inputs["inboundRules"]:
+            if rule["portRange"] in ("22", "5432"):
+                assert "0.0.0.0/0" not in rule.get("sourceAddresses", [])
+                assert "::/0" not in rule.get("sourceAddresses", [])
+
+
+@pytest.mark.parametrize("name", ["devnet", "mainnet"])
+def test_every_droplet_carries_environment_and_service_tags(name: str) -> None:
+    droplets = of_type(graph(name), DROPLET)
+    assert len(droplets) == sum(service.count for service in environment(name).services.values())
+    for droplet in droplets:
+        service = droplet.parent
+        assert f"env:{name}" in droplet.inputs["tags"]
+        assert f"service:{service}" in droplet.inputs["tags"]
+        assert droplet.inputs["monitoring"] is True
+
+
+def test_mainnet_droplets_have_backups_with_a_policy() -> None:
+    for droplet in of_type(graph("mainnet"), DROPLET):
+        assert droplet.inputs["backups"] is True
+        policy = environment("mainnet").services[droplet.parent].droplet_backups
+        assert policy is not None
+        assert droplet.inputs["backupPolicy"] == {"hour": policy.hour, "plan": policy.plan, "weekday": policy.weekday}
+
+
+def test_firewalls_allow_exactly_the_declared_ports() -> None:
+    env = environment("mainnet")
+    for firewall in of_type(graph("mainnet"), FIREWALL):
+        declared = {(p.protocol, p.port) for p in env.services[firewall.parent].ports}
+        rendered = {(rule["protocol"], int(rule["portRange"])) for rule in firewall.inputs["inboundRules"]}
+        assert rendered == declared
+        assert firewall.inputs["tags"] == [f"mainnet-{firewall.parent}"]
+    db = graph("mainnet").resources["db-firewall"].inputs["inboundRules"]
+    (postgres,) = [rule for rule in db if rule["portRange"] == "5432"]
+    assert postgres["sourceTags"] == ["mainnet-api", "mainnet-indexer"]
+
+
+def test_alert_thresholds_and_channels_follow_the_model() -> None:
+    env = environment("mainnet")
+    alerts = of_type(graph("mainnet"), ALERT)
+    assert len(alerts) == 3 * sum(1 for s in env.services.values() if s.alerts)
+    for alert in alerts:
+        service_name = alert.parent.removesuffix("-monitoring")
+        metric = alert.name.rsplit("-", 1)[-1]
+        thresholds = env.services[service_name].alerts
+        assert thresholds is not None
+        assert alert.inputs["value"] == getattr(thresholds, metric)
+        severity = getattr(env.alerting, metric)
+        channels = [env.alerting.channels[c] for c in env.alerting.routes[severity].channels]
+        assert alert.inputs["alerts"]["emails"] == [c.email for c in channels if c.email]
+        assert [s["channel"] for s in alert.inputs["alerts"].get("slacks", [])] == [
+            c.slack for c in channels if c.slack
+        ]
+        assert alert.inputs["description"].startswith(f"[{severity}]")
+
+
+def test_public_https_services_have_an_uptime_check() -> None:
+    rendered = graph("mainnet")
+    check = rendered.resources["api-monitoring-uptime"]
+    assert check.inputs["target"] == "https://api.mainnet.example.net/healthz"
+    assert {
+        r.inputs["type"] for r in rendered.children_of("api-monitoring") if r.name.startswith("api-monitoring-uptime-")
+    } == {
+        "down",
+        "latency",
+        "ssl_expiry",
+    }
+    assert "db-monitoring-uptime" not in rendered.resources
+
+
+def test_the_bucket_is_private_versioned_with_lifecycle_rules() -> None:
+    bucket = graph("mainnet").resources["backup-storage-bucket"].inputs
+    assert bucket["acl"] == "private"
+    assert bucket["versioning"] == {"enabled": True}
+    rules = {rule["id"]: rule for rule in bucket["lifecycleRules"]}
+    assert rules["expire-noncurrent-versions"]["noncurrentVersionExpiration"]["days"] == 30
+    assert rules["abort-incomplete-uploads"]["abortIncompleteMultipartUploadDays"] == 7
+    assert bucket["name"] == "seawall-mainnet-backups"
+
+
+def test_the_project_maps_the_tier_and_holds_every_droplet_and_volume() -> None:
+    for name, expected in [("devnet", "Development"), ("qanet", "Staging"), ("mainnet", "Production")]:
+        rendered = graph(name)
+        project = rendered.resources["project-project"].inputs
+        assert project["environment"] == expected
+        droplets = of_type(rendered, DROPLET)
+        volumes = of_type(rendered, "digitalocean:index/volume:Volume")
+        assert len([urn for urn in project["resources"] if urn.startswith(("do:droplet:", "do:volume:"))]) == len(
+            droplets
+        ) + len(volumes)
+
+
+def test_datacenter_hosts_get_commands_that_rerun_when_content_changes() -> None:
+    rendered = graph("mainnet")
+    units = rendered.resources["dc-build-1-backup-units"].inputs
+    assert "seawall-backup-flists.timer" in units["create"]
+    assert units["connection"]["host"] == "192.0.2.11"
+    assert units["connection"]["privateKey"] == "[secret]"
+    firewall = rendered.resources["dc-build-1-firewall"].inputs["create"]
+    assert "tcp dport 22 accept" in firewall
+    assert "policy drop" in firewall
+    assert rendered.resources["dc-build-1-restic-password"].inputs["stdin"] == "[secret]"
+    env = environment("mainnet")
+    changed = env.model_copy(
+        update={
+            "backup_sets": {
+                **env.backup_sets,
+                "flists": env.backup_sets["flists"].model_copy(update={"schedule": "*-*-* 05:00:00"}),
+            }
+        }
+    )
+    again = render(changed).resources
+    assert again["dc-build-1-backup-units"].inputs["triggers"] != units["triggers"]
+    assert (
+        again["dc-build-1-firewall"].inputs["triggers"] == rendered.resources["dc-build-1-firewall"].inputs["triggers"]
+    )
+
+
+def test_rendering_is_deterministic_and_repeatable_in_one_process() -> None:
+    first = render(environment("testnet")).to_json()
+    render(environment("devnet"))
+    second = render(environment("testnet")).to_json()
+    assert first == second
+    data = json.loads(first)
+    assert all("testnet" not in resource["name"] for resource in data["resources"])
+
+
+def test_outputs_hold_ips_dns_names_bucket_and_versions() -> None:
+    outputs = graph("mainnet").outputs
+    assert len(outputs["droplet_ips"]["api"]) == 3
+    assert outputs["dns_names"]["api"][0] == "api.mainnet.example.net"
+    assert outputs["bucket_name"] == "seawall-mainnet-backups"
+    assert outputs["versions"]["api"] == "1.8.1"
+    assert len(outputs["model_hash"]) == 16
+
+
+def test_no_secret_value_reaches_the_graph() -> None:
+    text = graph("mainnet").to_json()
+    assert "offline-placeholder" not in text
