@@ -15,7 +15,6 @@ import yaml
 
 from seawall import __version__
 from seawall.model.schema import Environment
-from seawall.model.types import format_duration
 
 SEAWALL_BIN = "/opt/seawall/bin/seawall"
 HOST_ENVIRONMENTS = "/etc/seawall/environments"
@@ -177,10 +176,3 @@ def render_cloud_init(env: Environment, host: str, volume: tuple[str, str, str] 
     if not files[1:]:
         del document["runcmd"]
     return "#cloud-config\n" + yaml.dump(document, Dumper=_DUMPER, sort_keys=False, width=1000)
-
-
-def describe_retention(env: Environment, set_name: str) -> str:
-    """Given a set, return its retention and targets in one line (for generated docs and logs)."""
-    backup_set = env.backup_sets[set_name]
-    keeps = ", ".join(f"{key}={value}" for key, value in backup_set.retention.model_dump(mode="json").items() if value)
-    return f"{keeps}; rpo {format_duration(backup_set.rpo)}, rto {format_duration(backup_set.rto)}"
