@@ -7,6 +7,7 @@ the command's standard input, never in its command line.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import shlex
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ INSTALL_RESTIC = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass
 class HostSecrets:
     """What a host needs to reach its repositories, as Pulumi secrets."""
 
@@ -34,6 +35,25 @@ class HostSecrets:
     password_file: str
     access_key_id_env: str
     secret_access_key_env: str
+
+    @functools.cached_property
+    def credentials_file(self) -> pulumi.Output[str]:
+        """Return the S3 credentials file's content, built once for every host that needs it."""
+        return pulumi.Output.format(
+            "{0}={1}\n{2}={3}\n",
+            self.access_key_id_env,
+            self.access_key_id,
+            self.secret_access_key_env,
+            self.secret_access_key,
+        )
+
+    @functools.cached_property
+    def triggers(self) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+        """Return the hashes that re-run the password and credentials steps when a secret changes."""
+        return (
+            pulumi.Output.from_input(self.restic_password).apply(content_hash),
+            self.credentials_file.apply(content_hash),
+        )
 
 
 @dataclass(frozen=True)
@@ -88,28 +108,22 @@ def credential_commands(
     """Given a host connection, return the commands that place the repository password and S3 keys."""
     child = pulumi.ResourceOptions(parent=parent)
     password = shlex.quote(secrets.password_file)
-    credentials: pulumi.Output[str] = pulumi.Output.format(
-        "{0}={1}\n{2}={3}\n",
-        secrets.access_key_id_env,
-        secrets.access_key_id,
-        secrets.secret_access_key_env,
-        secrets.secret_access_key,
-    )
+    password_trigger, credentials_trigger = secrets.triggers
     return [
         remote.Command(
             f"{name}-restic-password",
             connection=connection,
             create=f'set -eu; umask 077; install -d -m 0700 "$(dirname {password})"; cat > {password}',
             stdin=secrets.restic_password,
-            triggers=[pulumi.Output.from_input(secrets.restic_password).apply(content_hash)],
+            triggers=[password_trigger],
             opts=child,
         ),
         remote.Command(
             f"{name}-s3-credentials",
             connection=connection,
             create=f"set -eu; umask 077; install -d -m 0700 /etc/seawall; cat > {CREDENTIALS_FILE}",
-            stdin=credentials,
-            triggers=[credentials.apply(content_hash)],
+            stdin=secrets.credentials_file,
+            triggers=[credentials_trigger],
             opts=child,
         ),
     ]
