@@ -102,30 +102,30 @@ def write_files_script(files: Sequence[RenderedFile], timers: Sequence[str]) -> 
     return "\n".join(lines) + "\n"
 
 
+def _write_stdin_script(path: str) -> str:
+    quoted = shlex.quote(path)
+    return f'set -eu; umask 077; install -d -m 0700 "$(dirname {quoted})"; cat > {quoted}'
+
+
 def credential_commands(
     name: str, connection: remote.ConnectionArgs, secrets: HostSecrets, parent: pulumi.Resource
 ) -> list[remote.Command]:
     """Given a host connection, return the commands that place the repository password and S3 keys."""
-    child = pulumi.ResourceOptions(parent=parent)
-    password = shlex.quote(secrets.password_file)
     password_trigger, credentials_trigger = secrets.triggers
+    files = [
+        ("restic-password", secrets.password_file, secrets.restic_password, password_trigger),
+        ("s3-credentials", CREDENTIALS_FILE, secrets.credentials_file, credentials_trigger),
+    ]
     return [
         remote.Command(
-            f"{name}-restic-password",
+            f"{name}-{step}",
             connection=connection,
-            create=f'set -eu; umask 077; install -d -m 0700 "$(dirname {password})"; cat > {password}',
-            stdin=secrets.restic_password,
-            triggers=[password_trigger],
-            opts=child,
-        ),
-        remote.Command(
-            f"{name}-s3-credentials",
-            connection=connection,
-            create=f"set -eu; umask 077; install -d -m 0700 /etc/seawall; cat > {CREDENTIALS_FILE}",
-            stdin=secrets.credentials_file,
-            triggers=[credentials_trigger],
-            opts=child,
-        ),
+            create=_write_stdin_script(path),
+            stdin=content,
+            triggers=[trigger],
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+        for step, path, content, trigger in files
     ]
 
 
