@@ -127,16 +127,14 @@ def merged_document(directory: Path, name: str) -> tuple[dict[str, Any], list[Lo
     sources.append(own)
     document: dict[str, Any] = {}
     for source in sources:
-        data = source.data
-        if not isinstance(data, dict):
-            line = source.lines.get((), ("", 1))[1]
-            raise YamlProblem(f"{source.lines.get((), (str(directory), 0))[0]}:{line}", "the file must be a mapping")
-        data = dict(data)
+        file_name, line = source.lines.get((), (str(directory / f"{name}.yaml"), 1))
+        if not isinstance(source.data, dict):
+            raise YamlProblem(f"{file_name}:{line}", "the file must be a mapping")
+        data = dict(source.data)
         replaced = data.pop("replace", [])
         if not isinstance(replaced, list) or not all(isinstance(key, str) for key in replaced):
-            raise YamlProblem(
-                f"{source.lines[('replace',)][0]}:{source.lines[('replace',)][1]}", "replace: must list top-level keys"
-            )
+            file_name, line = source.lines[("replace",)]
+            raise YamlProblem(f"{file_name}:{line}", "replace: must list top-level keys")
         for key in replaced:
             document.pop(key, None)
         document = merge(document, data)
