@@ -61,6 +61,7 @@ def host_environment(env: Environment, host: str) -> dict[str, Any]:
         host: {"address": "127.0.0.1", "ssh_user": "root", "roles": ["backup"], "backup_sets": sets}
     }
     document["environment"]["predecessor"] = None
+    document["environment"]["description"] = ""
     return document
 
 

@@ -1,34 +1,41 @@
 """Environment parity: render two environments, match resources by logical name, classify every difference.
 
-A difference is ``missing-in-B``, ``extra-in-B``, ``allowed`` or ``violation``. To decide which
-differences parity.yaml allows, B is rendered a second time with every allowed field copied from A and
-every environment-only item removed from both: what disappears in that second comparison was caused by an
-allowed field; what remains is a violation (or a missing/extra resource).
+A difference is ``missing-in-B``, ``extra-in-B``, ``allowed`` or ``violation``. Environment identity
+(name, domain) is masked before comparing, so it never shows. To decide what parity.yaml allows, B is
+rendered again with an allowance's fields copied from A (and environment-only items removed from both):
+the resource differences that disappear are explained by that allowance and carry its reason.
+A second level compares the models themselves, so a report names the service, set or rule that differs.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from typing import Any
 
-from seawall.model.schema import Environment, ParityRules
+from seawall.model.schema import Allowance, Environment, EnvironmentOnly, ParityRules
 from seawall.render import Graph, render
 
-# Inputs derived from others (content hashes that re-run commands): the source they hash is compared.
-DERIVED_INPUTS = ("triggers",)
-IDENTITY = ("environment.name", "environment.domain", "environment.predecessor", "environment.description")
+SCHEMA = "seawall.parity/1"
 MISSING = "missing-in-B"
 EXTRA = "extra-in-B"
 ALLOWED = "allowed"
 VIOLATION = "violation"
+KINDS = (MISSING, EXTRA, ALLOWED, VIOLATION)
+# Identity differs by design; inputs derived from others (content hashes) are compared through their source.
+IDENTITY = ("environment.name", "environment.domain", "environment.predecessor", "environment.description")
+DERIVED_INPUTS = ("triggers",)
+ITEM_SECTIONS = ("services", "datacenter_hosts", "backup_sets", "alerting.channels")
 _ABSENT = object()
+
+FlatGraph = dict[str, tuple[str, str | None, dict[str, Any]]]
 
 
 @dataclass(frozen=True)
 class Difference:
-    """One difference between A and B: which resource, which input path, its class and why."""
+    """One difference between A and B: where, which input or model path, its class and why."""
 
     resource: str
     type: str
@@ -55,57 +62,75 @@ class Difference:
 
 @dataclass
 class ParityReport:
-    """The comparison of two environments."""
+    """The comparison of environment B against environment A."""
 
     a: str
     b: str
     compared: int = 0
     differences: list[Difference] = field(default_factory=list)
     model: list[Difference] = field(default_factory=list)
+    used: set[str] = field(default_factory=set)
     stale: list[str] = field(default_factory=list)
 
     @property
     def violations(self) -> list[Difference]:
-        """Return the differences that break parity (violations, missing and extra resources)."""
+        """Return what breaks parity: violations and resources or items missing or extra, unallowed."""
         return [d for d in self.differences + self.model if d.kind != ALLOWED]
 
-    def as_json(self) -> dict[str, Any]:
-        """Return the report in its documented, stable JSON schema."""
-        allowed = [d for d in self.differences if d.kind == ALLOWED]
+    def summary(self) -> dict[str, int]:
+        """Return the counts of the report's summary line."""
         differing = {d.resource for d in self.differences}
         return {
-            "schema": "seawall.parity/1",
+            "resources_compared": self.compared,
+            "in_parity": self.compared - len(differing),
+            "allowed": sum(1 for d in self.differences if d.kind == ALLOWED),
+            "violations": len(self.violations),
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the report in its documented, stable JSON schema (docs/parity.md)."""
+        return {
+            "schema": SCHEMA,
             "a": self.a,
             "b": self.b,
-            "summary": {
-                "resources_compared": self.compared,
-                "in_parity": self.compared - len(differing),
-                "allowed": len(allowed),
-                "violations": len(self.violations),
-            },
+            "summary": self.summary(),
             "differences": [d.as_json() for d in self.differences],
             "model": [d.as_json() for d in self.model],
             "stale_allowances": list(self.stale),
         }
 
 
-def normalise_graph(graph: Graph, env: Environment) -> dict[str, tuple[str, str | None, dict[str, Any]]]:
+class Renderer:
+    """Renders environments, once per distinct model in this process (parity renders many variants)."""
+
+    def __init__(self) -> None:
+        self._graphs: dict[str, FlatGraph] = {}
+
+    def flat(self, env: Environment) -> FlatGraph:
+        """Given an environment, return its normalised graph, rendering it only the first time."""
+        key = env.model_dump_json()
+        if key not in self._graphs:
+            self._graphs[key] = normalise_graph(render(env), env)
+        return self._graphs[key]
+
+
+def normalise_graph(graph: Graph, env: Environment) -> FlatGraph:
     """Given a graph and its environment, return ``name -> (type, parent, flat inputs)`` with identity masked."""
     pattern = _identity_pattern(env)
     result = {}
     for name, record in graph.resources.items():
         flat: dict[str, Any] = {}
         _flatten(record.inputs, "", flat, pattern)
-        for key in [k for k in flat if k.split(".")[0] in DERIVED_INPUTS]:
-            del flat[key]
-        result[name] = (record.type, record.parent, flat)
+        result[name] = (
+            record.type,
+            record.parent,
+            {key: value for key, value in flat.items() if key.split(".")[0] not in DERIVED_INPUTS},
+        )
     return result
 
 
-def compare_graphs(
-    a: dict[str, tuple[str, str | None, dict[str, Any]]], b: dict[str, tuple[str, str | None, dict[str, Any]]]
-) -> list[Difference]:
-    """Given two normalised graphs, return every difference, unclassified (kind is a violation)."""
+def compare_graphs(a: FlatGraph, b: FlatGraph) -> list[Difference]:
+    """Given two normalised graphs, return every difference, unclassified (inputs count as violations)."""
     found = []
     for name in sorted(a.keys() | b.keys()):
         if name not in b:
@@ -127,64 +152,118 @@ def compare_graphs(
     return found
 
 
-def compare_environments(a: Environment, b: Environment, rules: ParityRules) -> ParityReport:
-    """Given two environments and the parity rules, return the classified report."""
-    model = compare_models(a, b, rules)
-    graph_a, graph_b = normalise_graph(render(a), a), normalise_graph(render(b), b)
-    raw = compare_graphs(graph_a, graph_b)
-    a_aligned, b_aligned = align(a, b, rules)
-    remaining = {
-        _key(d)
-        for d in compare_graphs(
-            normalise_graph(render(a_aligned), a_aligned), normalise_graph(render(b_aligned), b_aligned)
-        )
-    }
-    reasons = "; ".join(sorted({d.reason for d in model if d.kind == ALLOWED}))
+def compare_environments(
+    a: Environment, b: Environment, rules: ParityRules, renderer: Renderer | None = None
+) -> ParityReport:
+    """Given A, B and the parity rules, return B's differences from A, each classified."""
+    renderer = renderer or Renderer()
+    model, used = compare_models(a, b, rules)
+    graph_a = renderer.flat(a)
+    raw = compare_graphs(graph_a, renderer.flat(b))
+    graph_b = renderer.flat(b)
+    contributors: dict[tuple[str, str], list[str]] = {}
+    for rule in [r for r in _rules(rules) if _rule_id(r) in used]:
+        aligned_a, aligned_b = align(a, b, _only(rule))
+        aligned = renderer.flat(aligned_b)
+        for difference in raw:
+            if _value(aligned, difference) != _value(graph_b, difference) or (
+                aligned_a != a and _value(renderer.flat(aligned_a), difference) != _value(graph_a, difference)
+            ):
+                contributors.setdefault(_key(difference), []).append(_reason(rule))
+    all_a, all_b = align(a, b, rules)
+    remaining = {_key(d) for d in compare_graphs(renderer.flat(all_a), renderer.flat(all_b))}
     differences = [
-        d if _key(d) in remaining else Difference(**{**d.as_json(), "kind": ALLOWED, "reason": reasons}) for d in raw
+        d if _key(d) in remaining else replace(d, kind=ALLOWED, reason="; ".join(contributors.get(_key(d), [])))
+        for d in raw
     ]
-    used = {d.reason for d in model if d.kind == ALLOWED}
-    stale = [f"{allow.field}: {allow.reason}" for allow in rules.allowed if allow.reason not in used]
-    return ParityReport(a.name, b.name, len(graph_a.keys() | graph_b.keys()), differences, model, stale)
+    stale = [_rule_id(r) for r in _rules(rules) if _rule_id(r) not in used]
+    return ParityReport(a.name, b.name, len(graph_a.keys() | renderer.flat(b).keys()), differences, model, used, stale)
 
 
-def compare_models(a: Environment, b: Environment, rules: ParityRules) -> list[Difference]:
-    """Given two environments, return the differences of their models, each allowed or a violation."""
+def compare_chain(envs: list[Environment], rules: ParityRules) -> list[ParityReport]:
+    """Given environments in promotion order, return each one compared with its predecessor.
+
+    Stale allowances are those that matched nothing anywhere along the chain.
+    """
+    renderer = Renderer()
+    reports = [compare_environments(a, b, rules, renderer) for a, b in pairwise(envs)]
+    used = set().union(*(report.used for report in reports)) if reports else set()
+    stale = [_rule_id(r) for r in _rules(rules) if _rule_id(r) not in used]
+    for report in reports:
+        report.stale = stale
+    return reports
+
+
+def compare_models(a: Environment, b: Environment, rules: ParityRules) -> tuple[list[Difference], set[str]]:
+    """Given A and B, return their model differences (each classified) and the ids of the rules they used."""
     flat_a, flat_b = _flat_model(a), _flat_model(b)
-    found = []
+    found: list[Difference] = []
+    used: set[str] = set()
+    for item in _items(flat_a) ^ _items(flat_b):
+        kind = MISSING if item in _items(flat_a) else EXTRA
+        only = next((o for o in rules.environment_only if _is_within(item, o.item)), None)
+        holder = a.name if kind == MISSING else b.name
+        if only is not None and holder in only.environments:
+            used.add(_rule_id(only))
+            found.append(Difference(item, "model", item.split(".")[0], ALLOWED, item, reason=_reason(only)))
+        else:
+            found.append(Difference(item, "model", item.split(".")[0], kind, item))
+    skip = tuple(f"{item}." for item in _items(flat_a) ^ _items(flat_b))
     for path in sorted(flat_a.keys() | flat_b.keys()):
         left, right = flat_a.get(path, _ABSENT), flat_b.get(path, _ABSENT)
-        if left == right or path.startswith(IDENTITY):
+        if left == right or path.startswith(IDENTITY) or path.startswith(skip):
             continue
         allowance = next((r for r in rules.allowed if _matches(r.field, path)), None)
-        only = next((o for o in rules.environment_only if _is_within(path, o.item)), None)
-        if only is not None and {a.name, b.name} - set(only.environments) != {a.name, b.name}:
-            kind, reason = ALLOWED, f"environment-only: {only.reason}"
-        elif allowance is not None:
-            kind, reason = ALLOWED, allowance.reason
-        else:
-            kind, reason = VIOLATION, ""
+        kind = VIOLATION if allowance is None else ALLOWED
+        if allowance is not None:
+            used.add(_rule_id(allowance))
+        reason = "" if allowance is None else allowance.reason
         found.append(
-            Difference(
-                _model_resource(path), "model", path.split(".")[0], kind, path, _show(left), _show(right), reason
-            )
+            Difference(_model_item(path), "model", path.split(".")[0], kind, path, _show(left), _show(right), reason)
         )
-    return found
+    return sorted(found, key=lambda d: (d.group, d.resource, d.path)), used
 
 
 def align(a: Environment, b: Environment, rules: ParityRules) -> tuple[Environment, Environment]:
-    """Given A and B, return both with allowed fields of B set to A's and environment-only items removed."""
+    """Given A and B, return both with B's allowed fields set to A's and environment-only items removed."""
     doc_a = a.model_dump(mode="json", by_alias=True)
     doc_b = b.model_dump(mode="json", by_alias=True)
     for only in rules.environment_only:
         _remove(doc_a, only.item.split("."))
         _remove(doc_b, only.item.split("."))
     doc_b["environment"]["description"] = doc_a["environment"]["description"]
-    flat_a = _flatten_plain(doc_a)
-    for path in _flatten_plain(doc_b).keys() | flat_a.keys():
-        if any(_matches(allow.field, path) for allow in rules.allowed) and not path.startswith(IDENTITY):
+    flat_a, flat_b = _flatten_plain(doc_a), _flatten_plain(doc_b)
+    both = _items(flat_a) & _items(flat_b)
+    for path in sorted(flat_b.keys() | flat_a.keys()):
+        item = _model_item(path)
+        if item.split(".")[0] in ("services", "datacenter_hosts", "backup_sets", "alerting") and item not in both:
+            continue
+        if not path.startswith(IDENTITY) and any(_matches(allow.field, path) for allow in rules.allowed):
             _set(doc_b, path.split("."), flat_a.get(path, _ABSENT))
-    return Environment.model_validate(doc_a), Environment.model_validate(doc_b)
+    if not rules.environment_only and doc_b == b.model_dump(mode="json", by_alias=True):
+        return a, b
+    return (
+        a if not rules.environment_only else Environment.model_validate(doc_a),
+        Environment.model_validate(doc_b),
+    )
+
+
+def _rules(rules: ParityRules) -> list[Allowance | EnvironmentOnly]:
+    return [*rules.allowed, *rules.environment_only]
+
+
+def _only(rule: Allowance | EnvironmentOnly) -> ParityRules:
+    if isinstance(rule, Allowance):
+        return ParityRules(allowed=[rule])
+    return ParityRules(environment_only=[rule])
+
+
+def _rule_id(rule: Allowance | EnvironmentOnly) -> str:
+    return rule.field if isinstance(rule, Allowance) else f"environment-only {rule.item}"
+
+
+def _reason(rule: Allowance | EnvironmentOnly) -> str:
+    return rule.reason if isinstance(rule, Allowance) else f"environment-only: {rule.reason}"
 
 
 def _identity_pattern(env: Environment) -> list[tuple[re.Pattern[str], str]]:
@@ -192,13 +271,18 @@ def _identity_pattern(env: Environment) -> list[tuple[re.Pattern[str], str]]:
     return [(re.compile(rf"(?<![A-Za-z0-9]){re.escape(word)}(?![A-Za-z0-9])"), mark) for word, mark in words]
 
 
-def _flatten(value: Any, prefix: str, out: dict[str, Any], pattern: list[tuple[re.Pattern[str], str]]) -> None:
+def _flatten(
+    value: Any, prefix: str, out: dict[str, Any], pattern: list[tuple[re.Pattern[str], str]], keyed: bool = True
+) -> None:
     if isinstance(value, dict) and value:
         for key, item in value.items():
-            _flatten(item, f"{prefix}.{key}" if prefix else str(key), out, pattern)
+            _flatten(item, f"{prefix}.{key}" if prefix else str(key), out, pattern, keyed)
     elif isinstance(value, list) and value:
+        keys = [_list_key(item) if keyed else None for item in value]
+        unique = None not in keys and len(set(keys)) == len(keys)
         for index, item in enumerate(value):
-            _flatten(item, f"{prefix}.{index}" if prefix else str(index), out, pattern)
+            part = keys[index] if unique else str(index)
+            _flatten(item, f"{prefix}.{part}" if prefix else str(part), out, pattern, keyed)
     elif isinstance(value, str):
         for regex, mark in pattern:
             value = regex.sub(mark, value)
@@ -207,9 +291,24 @@ def _flatten(value: Any, prefix: str, out: dict[str, Any], pattern: list[tuple[r
         out[prefix] = value
 
 
-def _flatten_plain(value: Any, prefix: str = "") -> dict[str, Any]:
+def _list_key(item: Any) -> str | None:
+    """Given a list element, return a stable name for it (``tcp/443``, a rule id), or None to use its index."""
+    if not isinstance(item, dict):
+        return None
+    port = item.get("portRange", item.get("port"))
+    if port is not None:
+        protocol = item.get("protocol", "tcp")
+        source = item.get("from")
+        return f"{protocol}/{port}" + (f"<{source}" if source else "")
+    if "id" in item:
+        return str(item["id"])
+    return None
+
+
+def _flatten_plain(value: Any) -> dict[str, Any]:
+    """Given a document, return it flat with list indexes (the paths ``_set`` can write)."""
     out: dict[str, Any] = {}
-    _flatten(value, prefix, out, [])
+    _flatten(value, "", out, [], keyed=False)
     return out
 
 
@@ -217,6 +316,23 @@ def _flat_model(env: Environment) -> dict[str, Any]:
     out: dict[str, Any] = {}
     _flatten(env.model_dump(mode="json", by_alias=True), "", out, [])
     return out
+
+
+def _items(flat: dict[str, Any]) -> set[str]:
+    items = set()
+    for path in flat:
+        for section in ITEM_SECTIONS:
+            if path.startswith(section + "."):
+                name = path[len(section) + 1 :].split(".")[0]
+                items.add(f"{section}.{name}")
+    return items
+
+
+def _model_item(path: str) -> str:
+    for section in ITEM_SECTIONS:
+        if path.startswith(section + "."):
+            return f"{section}.{path[len(section) + 1 :].split('.')[0]}"
+    return path.split(".")[0]
 
 
 def _matches(glob: str, path: str) -> bool:
@@ -242,7 +358,7 @@ def _set(document: dict[str, Any], parts: list[str], value: Any) -> None:
     node: Any = document
     for part in parts[:-1]:
         if isinstance(node, list):
-            node = node[int(part)] if int(part) < len(node) else None
+            node = node[int(part)] if part.isdigit() and int(part) < len(node) else None
         elif isinstance(node, dict):
             node = node.setdefault(part, {})
         if node is None:
@@ -254,20 +370,22 @@ def _set(document: dict[str, Any], parts: list[str], value: Any) -> None:
             node[parts[-1]] = value
 
 
-def _group(name: str, graph: dict[str, tuple[str, str | None, dict[str, Any]]]) -> str:
+def _group(name: str, graph: FlatGraph) -> str:
     current = name
     while graph.get(current, ("", None, {}))[1] is not None:
         current = graph[current][1] or current
     return current
 
 
-def _model_resource(path: str) -> str:
-    parts = path.split(".")
-    return ".".join(parts[:2]) if parts[0] in ("services", "datacenter_hosts", "backup_sets") else parts[0]
+def _value(graph: FlatGraph, difference: Difference) -> Any:
+    entry = graph.get(difference.resource)
+    if entry is None or not difference.path:
+        return entry is not None
+    return entry[2].get(difference.path, _ABSENT)
 
 
-def _key(difference: Difference) -> tuple[str, str, str]:
-    return difference.resource, difference.kind, difference.path
+def _key(difference: Difference) -> tuple[str, str]:
+    return difference.resource, difference.path
 
 
 def _show(value: Any) -> Any:

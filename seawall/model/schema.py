@@ -24,6 +24,7 @@ from seawall.model.types import (
     OnCalendar,
     Percent,
     PortNumber,
+    Reason,
     Region,
     Severity,
     SizeSlug,
@@ -335,13 +336,13 @@ def droplet_names(service_name: str, service: Service) -> list[str]:
 
 class Allowance(StrictModel):
     field: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_*.-]+$")
-    reason: str = Field(min_length=1)
+    reason: Reason
 
 
 class EnvironmentOnly(StrictModel):
     item: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_*.-]+$")
     environments: list[Name] = Field(min_length=1)
-    reason: str = Field(min_length=1)
+    reason: Reason
 
 
 class ParityRules(StrictModel):

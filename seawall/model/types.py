@@ -185,6 +185,13 @@ def _check_weektime(value: str) -> str:
     return value
 
 
+def _check_not_blank(value: str) -> str:
+    if not value.strip():
+        msg = "must not be empty: say why"
+        raise ValueError(msg)
+    return value.strip()
+
+
 def _check_abs_path(value: str) -> str:
     if not value.startswith("/") or "\x00" in value:
         msg = f"{value!r} is not an absolute path"
@@ -210,5 +217,6 @@ SshKeyRef = Annotated[str, BeforeValidator(_check_ssh_key)]
 EnvVarName = Annotated[str, AfterValidator(_check_env_var)]
 WeekTime = Annotated[str, AfterValidator(_check_weektime)]
 AbsPath = Annotated[str, AfterValidator(_check_abs_path)]
+Reason = Annotated[str, AfterValidator(_check_not_blank)]
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
 Percent = Annotated[int, Field(ge=1, le=100)]
