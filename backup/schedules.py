@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from seawall import __version__
+from seawall.errors import ConfigError
 from seawall.model.schema import Environment
 
 SEAWALL_BIN = "/opt/seawall/bin/seawall"
@@ -41,7 +42,7 @@ def host_sets(env: Environment, host: str) -> list[str]:
     if service is None or not index.isdigit() or not 1 <= int(index) <= service.count:
         known = sorted(env.datacenter_hosts) + [h for s in env.services for h in _droplets(env, s)]
         msg = f"{host!r} is not a host of {env.name} (known: {', '.join(known)})"
-        raise KeyError(msg)
+        raise ConfigError([msg])
     return list(service.backup_sets)
 
 

@@ -213,6 +213,9 @@ class BackupConfig(StrictModel):
     healthcheck_url_env: EnvVarName | None = None
     state_dir: str = "/var/lib/seawall"
     metrics_dir: str = "/var/lib/prometheus/node-exporter"
+    restic_binary: str = Field(default="restic", min_length=1)
+    command_timeout: Duration = dt.timedelta(hours=6)
+    lock_wait: Duration = dt.timedelta(seconds=30)
     stale_lock_after: Duration = dt.timedelta(hours=2)
     randomized_delay: Duration = dt.timedelta(minutes=15)
     noncurrent_version_days: int = Field(default=30, ge=1)

@@ -1,0 +1,151 @@
+"""A restic repository to talk to: runs commands, raises typed errors, and clears stale locks.
+
+A lock is stale when it is older than ``stale_after`` or was taken on this host by a process that no
+longer exists. Stale locks are cleared and logged; a live lock is waited for a bounded number of times,
+then reported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from backup.restic import (
+    RepositoryLocked,
+    Target,
+    classify,
+    detect_version,
+    make_cat_lock_command,
+    make_list_locks_command,
+    make_unlock_command,
+)
+from seawall.runner import Command, Result, run
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LockPolicy:
+    """How to treat locks: when one is stale, how often to try again, and how long to wait first."""
+
+    stale_after: dt.timedelta = dt.timedelta(hours=2)
+    attempts: int = 4
+    wait: float = 5.0
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """One lock of the repository."""
+
+    lock_id: str
+    hostname: str
+    pid: int
+    created: dt.datetime
+    exclusive: bool
+
+
+class Restic:
+    """One repository, with the version of the restic binary that serves it."""
+
+    def __init__(self, target: Target, locks: LockPolicy | None = None, sleep: Callable[[float], None] = time.sleep):
+        self.target = target
+        self.locks = locks or LockPolicy()
+        self.version = detect_version(target.binary)
+        self._sleep = sleep
+
+    def execute(self, command: Command, on_line: Callable[[str], None] | None = None) -> Result:
+        """Given a command, run it and return its result, or raise the typed error it amounts to."""
+        result = run(command, on_line)
+        error = classify(result, self.version, self.target.repository)
+        if error is not None:
+            error.result = result
+            raise error
+        return result
+
+    def execute_waiting_for_locks(
+        self, make: Callable[[], Command], on_line: Callable[[str], None] | None = None
+    ) -> Result:
+        """Given a command factory, run it; when locked, clear stale locks or wait, a bounded number of times."""
+        for attempt in range(1, self.locks.attempts + 1):
+            try:
+                return self.execute(make(), on_line)
+            except RepositoryLocked:
+                if self.clear_stale_locks():
+                    continue
+                if attempt == self.locks.attempts:
+                    raise
+                delay = self.locks.wait * attempt
+                logger.warning("%s is locked by a live process; trying again in %.0fs", self.target.repository, delay)
+                self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def list_locks(self) -> list[LockInfo]:
+        """Return every lock of the repository."""
+        ids = self.execute(make_list_locks_command(self.target)).stdout.split()
+        locks = []
+        for lock_id in ids:
+            data = json.loads(self.execute(make_cat_lock_command(self.target, lock_id)).stdout)
+            created = dt.datetime.fromisoformat(_trim_nanoseconds(data["time"]))
+            locks.append(
+                LockInfo(
+                    lock_id, data.get("hostname", ""), int(data.get("pid", 0)), created, bool(data.get("exclusive"))
+                )
+            )
+        return locks
+
+    def is_stale(self, lock: LockInfo, now: dt.datetime | None = None) -> bool:
+        """Given a lock, return whether it is stale: too old, or its process on this host is gone."""
+        now = now or dt.datetime.now(dt.UTC)
+        if now - lock.created > self.locks.stale_after:
+            return True
+        return lock.hostname == socket.gethostname() and not _process_exists(lock.pid)
+
+    def clear_stale_locks(self) -> bool:
+        """Remove the locks when every one is stale; return whether any was removed."""
+        locks = self.list_locks()
+        if not locks or not all(self.is_stale(lock) for lock in locks):
+            return False
+        for lock in locks:
+            logger.warning(
+                "clearing stale lock %s of %s (pid %s on %s, taken %s)",
+                lock.lock_id[:8],
+                self.target.repository,
+                lock.pid,
+                lock.hostname,
+                lock.created.isoformat(timespec="seconds"),
+            )
+        self.execute(make_unlock_command(self.target, remove_all=True))
+        return True
+
+
+def _process_exists(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _trim_nanoseconds(stamp: str) -> str:
+    """Given restic's RFC 3339 time with nanoseconds, return one Python can read."""
+    head, dot, rest = stamp.partition(".")
+    if not dot:
+        return stamp.replace("Z", "+00:00")
+    digits = "".join(c for c in rest if c.isdigit())
+    zone = rest[len(digits) :].replace("Z", "+00:00")
+    return f"{head}.{digits[:6]}{zone}"
+
+
+def parse_time(stamp: str) -> dt.datetime:
+    """Given a restic timestamp, return it as an aware datetime."""
+    return dt.datetime.fromisoformat(_trim_nanoseconds(stamp))

@@ -1,0 +1,286 @@
+"""The restic adapter: command lines as data, one version probe, tolerant JSON parsing, typed failures.
+
+Every ``make_*_command`` returns a ``Command`` whose argv is a tuple; ``seawall.runner`` runs it. The
+repository password and S3 keys are passed by environment (``RESTIC_PASSWORD_FILE`` or
+``RESTIC_PASSWORD``, ``AWS_*``), never in argv.
+
+restic versions differ: Debian bookworm ships 0.14.0, which exits 1 for most failures (3 for a partial
+backup) and has no JSON for restore or check; 0.17 and newer exit 10 (no repository), 11 (locked) and
+12 (wrong password). Failures are classified by exit code where the version has one, by stderr
+otherwise; an unknown exit code is always a failure.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from seawall.errors import BackupError
+from seawall.runner import Command, Result, run
+
+VERIFIED_TAG = "seawall-verified"
+SEAWALL_TAG = "seawall"
+_VERSION = re.compile(r"restic (\d+)\.(\d+)\.(\d+)")
+
+
+class ResticError(BackupError):
+    """A restic command failed; the message says what to do. ``result`` is the finished command."""
+
+    result: Result | None = None
+
+
+class RepositoryMissing(ResticError):
+    """There is no repository at the location."""
+
+
+class WrongPassword(ResticError):
+    """The password does not open the repository."""
+
+
+class RepositoryLocked(ResticError):
+    """Another process holds a lock on the repository."""
+
+
+class PartialBackup(ResticError):
+    """A snapshot was written, but some files could not be read."""
+
+    def __init__(self, message: str, snapshot: str | None) -> None:
+        super().__init__(message)
+        self.snapshot = snapshot
+
+
+class SourceMissing(ResticError):
+    """A path the backup set names does not exist."""
+
+
+class ResticFailed(ResticError):
+    """Any other failure, including an unknown exit code or a timeout."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a repository is and what opens it: the restic binary, the location, the environment."""
+
+    repository: str
+    env: Mapping[str, str] = field(default_factory=dict)
+    binary: str = "restic"
+    timeout: float | None = None
+
+    def command(self, *args: str, timeout: float | None = None) -> Command:
+        """Given restic arguments, return the command that runs them against this repository."""
+        return Command((self.binary, "--repo", self.repository, *args), self.env, timeout=timeout or self.timeout)
+
+
+@dataclass
+class BackupOutput:
+    """What restic's ``backup --json`` said: progress lines, the summary, and per-file errors."""
+
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def make_version_command(binary: str = "restic") -> Command:
+    """Return the command that prints restic's version."""
+    return Command((binary, "version"))
+
+
+@functools.cache
+def detect_version(binary: str = "restic") -> tuple[int, int, int]:
+    """Given the restic binary, return its version, asking it once per process."""
+    result = run(make_version_command(binary))
+    match = _VERSION.search(result.stdout)
+    if not result.ok or match is None:
+        msg = f"cannot tell the version of {binary!r}: {result.last_error_line()}"
+        raise ResticFailed(msg)
+    major, minor, patch = (int(part) for part in match.groups())
+    return major, minor, patch
+
+
+def make_init_command(target: Target) -> Command:
+    """Return the command that creates the repository."""
+    return target.command("init")
+
+
+def make_cat_config_command(target: Target) -> Command:
+    """Return the command that reads the repository's config (proves it exists and opens)."""
+    return target.command("cat", "config", "--no-lock")
+
+
+def make_backup_command(
+    target: Target, paths: Sequence[str], host: str, set_name: str, excludes: Sequence[str] = ()
+) -> Command:
+    """Return the command that backs up ``paths`` as ``host``, tagged with the set."""
+    exclude_args = [arg for pattern in excludes for arg in ("--exclude", pattern)]
+    return target.command(
+        "backup", "--json", "--host", host, "--tag", SEAWALL_TAG, "--tag", f"set:{set_name}", *exclude_args, *paths
+    )
+
+
+def make_snapshots_command(target: Target, set_name: str, host: str | None = None) -> Command:
+    """Return the command that lists the set's snapshots (of one host, or all), without locking."""
+    host_args = ("--host", host) if host else ()
+    return target.command("snapshots", "--json", "--no-lock", "--tag", f"set:{set_name}", *host_args)
+
+
+def make_forget_command(target: Target, set_name: str, host: str, keep: Mapping[str, str]) -> Command:
+    """Return the command that applies keep-rules to one host's snapshots of a set; verified ones stay."""
+    keep_args = [arg for rule, value in keep.items() for arg in (f"--{rule.replace('_', '-')}", value)]
+    return target.command(
+        "forget",
+        "--json",
+        "--host",
+        host,
+        "--tag",
+        f"set:{set_name}",
+        "--group-by",
+        "host,tags",
+        "--keep-tag",
+        VERIFIED_TAG,
+        *keep_args,
+    )
+
+
+def make_stats_command(target: Target, snapshot: str) -> Command:
+    """Return the command that prints a snapshot's restore size and file count as JSON."""
+    return target.command("stats", "--json", "--no-lock", "--mode", "restore-size", snapshot)
+
+
+def make_check_command(target: Target, read_data_subset: str | None = None) -> Command:
+    """Return the command that checks the repository (and reads a subset of its packs)."""
+    subset = (f"--read-data-subset={read_data_subset}",) if read_data_subset else ()
+    return target.command("check", *subset)
+
+
+def make_prune_command(target: Target) -> Command:
+    """Return the command that removes data no snapshot references."""
+    return target.command("prune")
+
+
+def make_list_locks_command(target: Target) -> Command:
+    """Return the command that lists lock ids."""
+    return target.command("list", "locks", "--no-lock")
+
+
+def make_cat_lock_command(target: Target, lock_id: str) -> Command:
+    """Return the command that prints one lock (time, host, pid) as JSON."""
+    return target.command("cat", "lock", lock_id, "--no-lock")
+
+
+def make_unlock_command(target: Target, remove_all: bool = False) -> Command:
+    """Return the command that removes stale locks (or every lock)."""
+    return target.command("unlock", *(("--remove-all",) if remove_all else ()))
+
+
+def make_tag_command(target: Target, snapshot: str, add: Sequence[str] = (), remove: Sequence[str] = ()) -> Command:
+    """Return the command that adds and removes tags on one snapshot."""
+    changes = [arg for tag in add for arg in ("--add", tag)] + [arg for tag in remove for arg in ("--remove", tag)]
+    return target.command("tag", *changes, snapshot)
+
+
+def make_restore_command(target: Target, snapshot: str, destination: str, verify: bool = True) -> Command:
+    """Return the command that restores a snapshot into ``destination`` (and verifies what it wrote)."""
+    return target.command("restore", snapshot, "--target", destination, *(("--verify",) if verify else ()))
+
+
+def make_ls_command(target: Target, snapshot: str) -> Command:
+    """Return the command that lists a snapshot's files as JSON lines."""
+    return target.command("ls", "--json", "--no-lock", snapshot)
+
+
+def make_dump_command(target: Target, snapshot: str, path: str) -> Command:
+    """Return the command that writes one file of a snapshot to standard output."""
+    return target.command("dump", "--no-lock", snapshot, path)
+
+
+def parse_json_lines(text: str) -> BackupOutput:
+    """Given restic ``--json`` output, return its statuses, last summary and errors; other lines are skipped."""
+    output = BackupOutput()
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            message = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(message, dict):
+            continue
+        kind = message.get("message_type")
+        if kind == "status":
+            output.statuses.append(message)
+        elif kind == "summary":
+            output.summary = message
+        elif kind == "error":
+            output.errors.append(_error_text(message.get("error"), message.get("item")))
+    return output
+
+
+def _error_text(error: Any, item: Any) -> str:
+    if isinstance(error, dict):
+        text = str(error.get("message") or error.get("Err") or error)
+        path = error.get("Path") or item
+        return f"{path}: {text}" if path else text
+    return f"{item}: {error}" if item else str(error)
+
+
+def parse_snapshots(text: str) -> list[dict[str, Any]]:
+    """Given ``snapshots --json`` output, return the snapshots, oldest first."""
+    try:
+        data = json.loads(text or "[]")
+    except json.JSONDecodeError as exc:
+        msg = f"restic printed snapshots that are not JSON ({exc})"
+        raise ResticFailed(msg) from None
+    snapshots = [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+    return sorted(snapshots, key=lambda snapshot: str(snapshot.get("time", "")))
+
+
+def classify(result: Result, version: tuple[int, int, int], repository: str) -> ResticError | None:
+    """Given a finished restic command, return the typed error it amounts to, or None when it succeeded."""
+    if result.ok:
+        return None
+    stderr = result.stderr
+    where = repository
+    if result.timed_out:
+        return ResticFailed(
+            f"restic timed out after {result.seconds:.0f}s on {where}; check the network or raise the timeout"
+        )
+    modern = version >= (0, 17, 0)
+    if (modern and result.returncode == 12) or "wrong password" in stderr:
+        return WrongPassword(
+            f"the password does not open {where}: check the password file or variable of this environment"
+        )
+    if (modern and result.returncode == 10) or _missing_repository(stderr):
+        return RepositoryMissing(f"no repository at {where}: create it with `seawall backup init`")
+    if (modern and result.returncode == 11) or "already locked" in stderr or "unable to create lock" in stderr:
+        return RepositoryLocked(f"{where} is locked by another process: {_lock_holder(stderr)}")
+    if "all target directories/files do not exist" in stderr or "all source directories/files do not exist" in stderr:
+        return SourceMissing(f"none of the paths to back up exist ({result.last_error_line()})")
+    if result.returncode == 3:
+        return PartialBackup(
+            f"some files could not be read ({result.last_error_line()}): the snapshot is incomplete", None
+        )
+    return ResticFailed(f"restic exited {result.returncode} on {where}: {result.last_error_line()}")
+
+
+def _missing_repository(stderr: str) -> bool:
+    return any(
+        marker in stderr
+        for marker in (
+            "Is there a repository at the following location?",
+            "unable to open config file",
+            "repository does not exist",
+            "The specified bucket does not exist",
+        )
+    )
+
+
+def _lock_holder(stderr: str) -> str:
+    for line in stderr.splitlines():
+        if "locked" in line:
+            return line.strip().removeprefix("Fatal: ")
+    return "see `restic list locks`"

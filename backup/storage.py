@@ -1,0 +1,124 @@
+"""S3 / DigitalOcean Spaces storage for repositories, managed with boto3.
+
+``ensure_bucket`` makes the environment's bucket exist, private, versioned and with the lifecycle rules
+that clean up after restic (expire non-current versions, abort incomplete multipart uploads). Transient
+errors are retried by botocore's standard retry mode, with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from seawall.errors import BackupError
+
+logger = logging.getLogger(__name__)
+ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
+
+
+class StorageError(BackupError):
+    """The object storage could not be reached or refused a request."""
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    """What the bucket must be: its name and lifecycle limits."""
+
+    name: str
+    noncurrent_version_days: int
+    abort_multipart_days: int
+
+
+def make_client(endpoint: str, region: str, access_key: str, secret_key: str) -> Any:
+    """Given an endpoint and keys, return an S3 client that retries transient errors with backoff."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        config=Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=5, read_timeout=60),
+    )
+
+
+def lifecycle_rules(spec: BucketSpec) -> list[dict[str, Any]]:
+    """Given the bucket spec, return its lifecycle rules in S3's shape."""
+    return [
+        {
+            "ID": "expire-noncurrent-versions",
+            "Status": "Enabled",
+            "Filter": {"Prefix": ""},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": spec.noncurrent_version_days},
+        },
+        {
+            "ID": "abort-incomplete-uploads",
+            "Status": "Enabled",
+            "Filter": {"Prefix": ""},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": spec.abort_multipart_days},
+        },
+    ]
+
+
+def ensure_bucket(client: Any, spec: BucketSpec, dry_run: bool = False) -> list[str]:
+    """Given a client and a spec, bring the bucket to the spec and return what was done (or would be)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    done = []
+    try:
+        if not _bucket_exists(client, spec.name):
+            done.append(f"create bucket {spec.name}")
+            if not dry_run:
+                client.create_bucket(Bucket=spec.name)
+        report: dict[str, Any] = (
+            bucket_report(client, spec.name) if not done else {"private": False, "versioning": "", "lifecycle": []}
+        )
+        if not report["private"]:
+            done.append("make the bucket private")
+            if not dry_run:
+                client.put_bucket_acl(Bucket=spec.name, ACL="private")
+        if report["versioning"] != "Enabled":
+            done.append("enable versioning")
+            if not dry_run:
+                client.put_bucket_versioning(Bucket=spec.name, VersioningConfiguration={"Status": "Enabled"})
+        if sorted(report["lifecycle"]) != sorted(rule["ID"] for rule in lifecycle_rules(spec)):
+            done.append("set lifecycle rules")
+            if not dry_run:
+                client.put_bucket_lifecycle_configuration(
+                    Bucket=spec.name, LifecycleConfiguration={"Rules": lifecycle_rules(spec)}
+                )
+    except (ClientError, BotoCoreError) as exc:
+        msg = f"object storage refused or could not be reached for bucket {spec.name}: {exc}"
+        raise StorageError(msg) from None
+    for action in done:
+        logger.info("%s%s", "dry run: would " if dry_run else "", action)
+    return done
+
+
+def bucket_report(client: Any, bucket: str) -> dict[str, Any]:
+    """Given a bucket, return whether it is private, its versioning status and lifecycle rule ids."""
+    from botocore.exceptions import ClientError
+
+    grants = client.get_bucket_acl(Bucket=bucket).get("Grants", [])
+    public = any(grant.get("Grantee", {}).get("URI") == ALL_USERS for grant in grants)
+    versioning = client.get_bucket_versioning(Bucket=bucket).get("Status", "")
+    try:
+        rules = client.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
+    except ClientError:
+        rules = []
+    return {"private": not public, "versioning": versioning, "lifecycle": [rule.get("ID", "") for rule in rules]}
+
+
+def _bucket_exists(client: Any, bucket: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        client.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket", "NotFound"):
+            return False
+        raise
+    return True
