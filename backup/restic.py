@@ -138,7 +138,7 @@ def make_forget_command(target: Target, set_name: str, host: str, keep: Mapping[
         "--tag",
         f"set:{set_name}",
         "--group-by",
-        "host,tags",
+        "host",
         "--keep-tag",
         VERIFIED_TAG,
         *keep_args,

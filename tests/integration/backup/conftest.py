@@ -1,0 +1,169 @@
+"""Real restic against local repositories and a real S3-protocol server (moto) on 127.0.0.1.
+
+The S3 server is started by these fixtures, never by hand; every test gets its own bucket and its own
+environments folder with a ``lab`` environment whose host backs up folders under the test's tmp_path.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+RESTIC = shutil.which("restic")
+pytestmark = pytest.mark.skipif(RESTIC is None, reason="restic is not installed (apt-get install restic)")
+ACCESS_KEY = "lab-access-key"
+SECRET_KEY = "lab-secret-key-never-printed"
+_buckets = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A moto S3 server on loopback for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@dataclass
+class Lab:
+    """One test's world: its folders, its environment document, and helpers to act on it."""
+
+    root: Path
+    environments: Path
+    data: Path
+    document: dict[str, Any]
+    password: str
+
+    def write(self) -> None:
+        (self.environments / "lab.yaml").write_text(yaml.safe_dump(self.document))
+
+    def set(self, name: str) -> dict[str, Any]:
+        return self.document["backup_sets"][name]
+
+    def restic(self, set_name: str, *args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run restic directly (as an operator would) against a set's repository."""
+        from backup.plan import repository_location
+        from seawall.model import load_environment
+
+        env = load_environment(self.environments, "lab")
+        location = repository_location(env, set_name, self.root)
+        variables = {
+            "RESTIC_PASSWORD": password or self.password,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(self.root),
+        }
+        return subprocess.run(
+            [RESTIC or "restic", "--repo", location, *args], capture_output=True, text=True, env=variables, check=False
+        )
+
+    def snapshots(self, set_name: str) -> list[dict[str, Any]]:
+        import json
+
+        result = self.restic(set_name, "snapshots", "--json", "--no-lock")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+
+def _document(root: Path, data: Path, repository: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "environment": {
+            "name": "lab",
+            "tier": "development",
+            "provider": "local",
+            "region": "ams3",
+            "domain": "lab.test",
+        },
+        "network": {"vpc_cidr": "10.99.0.0/16", "admin_cidrs": ["192.0.2.0/24"]},
+        "datacenter_hosts": {
+            "lab-host": {"address": "127.0.0.1", "ssh_user": "root", "roles": ["lab"], "backup_sets": ["files"]},
+            "lab-empty": {"address": "127.0.0.2", "ssh_user": "root", "roles": ["lab"], "backup_sets": []},
+        },
+        "backup": {
+            "repository": repository,
+            "password_file": str(root / "password"),
+            "access_key_id_env": "LAB_ACCESS_KEY_ID",
+            "secret_access_key_env": "LAB_SECRET_ACCESS_KEY",
+            "state_dir": str(root / "state"),
+            "metrics_dir": str(root / "metrics"),
+            "lock_wait": "1s",
+            "command_timeout": "2m",
+        },
+        "backup_sets": {
+            "files": {
+                "paths": [str(data)],
+                "schedule": "hourly",
+                "retention": {"keep_last": 3},
+                "rpo": "2h",
+                "rto": "10m",
+                "drill": {"schedule": "daily", "read_data_slices": 3, "min_files": 1},
+            }
+        },
+        "alerting": {
+            "channels": {"ops": {"email": "ops@example.net"}},
+            "routes": {severity: {"channels": ["ops"]} for severity in ("Critical", "Major", "Minor")},
+        },
+    }
+
+
+@pytest.fixture(params=["local", "s3"])
+def lab(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Lab:
+    """A lab environment whose repository is a local folder or a bucket on the loopback S3 server."""
+    return make_lab(request.param, tmp_path, monkeypatch, request)
+
+
+@pytest.fixture
+def local_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Lab:
+    """A lab environment with a local repository."""
+    return make_lab("local", tmp_path, monkeypatch, request)
+
+
+@pytest.fixture
+def s3_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Lab:
+    """A lab environment with its repository in a fresh bucket."""
+    return make_lab("s3", tmp_path, monkeypatch, request)
+
+
+def make_lab(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Lab:
+    data = tmp_path / "data"
+    (data / "docs").mkdir(parents=True)
+    for index in range(20):
+        (data / "docs" / f"file-{index}.txt").write_text(f"content {index}\n" * (index + 1))
+    (data / "big.bin").write_bytes(bytes(range(256)) * 4096)
+    if kind == "local":
+        repository: dict[str, Any] = {"kind": "local", "path": str(tmp_path / "repositories")}
+    else:
+        endpoint = request.getfixturevalue("s3_endpoint")
+        repository = {"kind": "s3", "endpoint": endpoint, "bucket": f"lab-bucket-{next(_buckets)}", "prefix": "restic"}
+    monkeypatch.setenv("LAB_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("LAB_SECRET_ACCESS_KEY", SECRET_KEY)
+    environments = tmp_path / "environments"
+    environments.mkdir()
+    password = "lab-password-" + tmp_path.name
+    (tmp_path / "password").write_text(password + "\n")
+    lab = Lab(tmp_path, environments, data, _document(tmp_path, data, repository), password)
+    lab.write()
+    return lab
+
+
+@pytest.fixture
+def seawall(cli: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``seawall --environments <lab> ARGS`` in-process."""
+
+    def run(lab: Lab, *args: str) -> Any:
+        return cli("--environments", lab.environments, *args)
+
+    return run

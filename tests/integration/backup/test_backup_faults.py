@@ -1,0 +1,198 @@
+"""Faults: each asserts the exact error, and that no snapshot was removed. Real restic throughout."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.backup.conftest import ACCESS_KEY, RESTIC, SECRET_KEY, Lab, make_lab
+
+pytestmark = [pytest.mark.integration, pytest.mark.skipif(RESTIC is None, reason="restic is not installed")]
+SETPRIV = shutil.which("setpriv")
+
+
+def _backed_up_once(lab: Lab, seawall) -> list[str]:
+    assert seawall(lab, "backup", "init", "lab").code == 0
+    assert seawall(lab, "backup", "run", "lab").code == 0
+    return [snapshot["id"] for snapshot in lab.snapshots("files")]
+
+
+def test_a_wrong_password_fails_clearly_and_removes_nothing(lab: Lab, seawall) -> None:
+    before = _backed_up_once(lab, seawall)
+    (lab.root / "password").write_text("not-the-password\n")
+    result = seawall(lab, "backup", "run", "lab")
+    assert result.code == 1
+    assert "the password does not open" in result.out + result.err
+    assert [s["id"] for s in lab.snapshots("files")] == before
+
+
+def test_a_missing_repository_says_to_run_init(lab: Lab, seawall) -> None:
+    result = seawall(lab, "backup", "run", "lab")
+    assert result.code == 1
+    assert "no repository at" in result.out + result.err
+    assert "seawall backup init" in result.out + result.err
+
+
+def _hold_lock(lab: Lab) -> subprocess.Popen[str]:
+    """Start a restic backup from stdin that holds its (shared) lock until killed or fed."""
+    from backup.plan import repository_location
+    from seawall.model import load_environment
+
+    location = repository_location(load_environment(lab.environments, "lab"), "files", lab.root)
+    env = {
+        "RESTIC_PASSWORD": lab.password,
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(lab.root),
+    }
+    holder = subprocess.Popen(
+        [RESTIC or "restic", "--repo", location, "backup", "--stdin", "--host", "holder"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    for _ in range(100):
+        if lab.restic("files", "list", "locks", "--no-lock").stdout.strip():
+            return holder
+        time.sleep(0.1)
+    holder.kill()
+    raise AssertionError("the holder never took its lock")
+
+
+def test_a_live_lock_is_waited_for_then_reported_and_nothing_is_forgotten(local_lab: Lab, seawall) -> None:
+    local_lab.set("files")["retention"] = {"keep_last": 1}
+    local_lab.write()
+    before = _backed_up_once(local_lab, seawall)
+    holder = _hold_lock(local_lab)
+    try:
+        result = seawall(local_lab, "backup", "run", "lab")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.code == 1
+    assert "is locked by another process" in result.out + result.err
+    ids = [s["id"] for s in local_lab.snapshots("files")]
+    assert set(before) <= set(ids)
+    assert len(ids) == 2
+
+
+def test_a_stale_lock_left_by_kill_9_is_cleared_and_the_next_run_succeeds(local_lab: Lab, seawall, caplog) -> None:
+    local_lab.set("files")["retention"] = {"keep_last": 1}
+    local_lab.write()
+    _backed_up_once(local_lab, seawall)
+    holder = _hold_lock(local_lab)
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    assert local_lab.restic("files", "list", "locks", "--no-lock").stdout.strip()
+    with caplog.at_level(logging.WARNING):
+        result = seawall(local_lab, "backup", "run", "lab")
+    assert result.code == 0, result.out + result.err
+    assert any("clearing stale lock" in record.getMessage() for record in caplog.records)
+    assert local_lab.restic("files", "list", "locks", "--no-lock").stdout.strip() == ""
+    assert len(local_lab.snapshots("files")) == 1
+
+
+def test_a_missing_source_path_is_an_error_even_though_restic_would_skip_it(lab: Lab, seawall) -> None:
+    before = _backed_up_once(lab, seawall)
+    lab.set("files")["paths"] = [str(lab.data), str(lab.root / "gone")]
+    lab.write()
+    result = seawall(lab, "backup", "run", "lab")
+    assert result.code == 1
+    assert f"{lab.root / 'gone'} of set files does not exist on lab-host" in result.out + result.err
+    assert [s["id"] for s in lab.snapshots("files")] == before
+
+
+@pytest.mark.skipif(SETPRIV is None or os.geteuid() != 0, reason="needs root and setpriv to make a file unreadable")
+def test_an_unreadable_file_is_a_partial_backup_and_retention_is_skipped(
+    local_lab: Lab, seawall, tmp_path: Path
+) -> None:
+    wrapper = tmp_path / "restic-without-root-reads"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f"exec {SETPRIV} --inh-caps=-dac_override,-dac_read_search --bounding-set=-dac_override,-dac_read_search "
+        f'{RESTIC} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    local_lab.document["backup"]["restic_binary"] = str(wrapper)
+    local_lab.set("files")["retention"] = {"keep_last": 1}
+    local_lab.write()
+    before = _backed_up_once(local_lab, seawall)
+    secret = local_lab.data / "docs" / "file-3.txt"
+    secret.chmod(0)
+    try:
+        result = seawall(local_lab, "backup", "run", "lab")
+    finally:
+        secret.chmod(0o644)
+    assert result.code == 1
+    assert "partial" in result.out
+    assert "some files could not be read" in result.out + result.err
+    ids = [s["id"] for s in local_lab.snapshots("files")]
+    assert before[0] in ids
+    assert len(ids) == 2
+
+
+def test_the_s3_server_stopping_mid_run_fails_the_run_and_loses_nothing(
+    tmp_path: Path, monkeypatch, request, seawall
+) -> None:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    lab = make_lab("s3", tmp_path, monkeypatch, request)
+    lab.document["backup"]["repository"]["endpoint"] = f"http://{host}:{port}"
+    lab.document["backup"]["command_timeout"] = "8s"
+    lab.set("files")["hooks"] = {"before": ["sleep 1"]}
+    lab.write()
+    before = _backed_up_once(lab, seawall)
+    stopper = threading.Timer(0.3, server.stop)
+    stopper.start()
+    try:
+        result = seawall(lab, "backup", "run", "lab")
+    finally:
+        stopper.join()
+    assert result.code == 1
+    assert "restic timed out" in result.out + result.err
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        assert [s["id"] for s in lab.snapshots("files")] == before
+    finally:
+        server.stop()
+
+
+def test_the_password_never_appears_in_output_logs_state_or_metrics(lab: Lab, seawall, caplog) -> None:
+    lab.document["backup"].pop("password_file")
+    lab.document["backup"]["password_env"] = "LAB_RESTIC_PASSWORD"
+    lab.write()
+    os.environ["LAB_RESTIC_PASSWORD"] = lab.password
+    try:
+        with caplog.at_level(logging.DEBUG):
+            outputs = [
+                seawall(lab, "-vv", "backup", "init", "lab"),
+                seawall(lab, "-vv", "backup", "run", "lab"),
+                seawall(lab, "-vv", "backup", "status", "lab", "--format", "json"),
+                seawall(lab, "-vv", "backup", "prune", "lab"),
+            ]
+    finally:
+        del os.environ["LAB_RESTIC_PASSWORD"]
+    assert [result.code for result in outputs] == [0, 0, 0, 0]
+    text = "".join(result.out + result.err for result in outputs) + caplog.text
+    files = "".join(
+        path.read_text() for path in lab.root.rglob("*") if path.is_file() and path.suffix in (".json", ".prom")
+    )
+    for secret in (lab.password, SECRET_KEY):
+        assert secret not in text
+        assert secret not in files
+    assert "running: restic --repo" in caplog.text

@@ -1,0 +1,148 @@
+"""restic command lines are data: the exact tuples, secrets only in the environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from backup.restic import (
+    PartialBackup,
+    RepositoryLocked,
+    RepositoryMissing,
+    ResticFailed,
+    SourceMissing,
+    Target,
+    WrongPassword,
+    classify,
+    make_backup_command,
+    make_check_command,
+    make_forget_command,
+    make_restore_command,
+    make_snapshots_command,
+    parse_json_lines,
+)
+from seawall.runner import Result
+
+TARGET = Target("s3:https://ams3.digitaloceanspaces.com/b/restic/db", {"RESTIC_PASSWORD": "pw-123456"}, "restic", 60)
+
+
+def test_backup_command_is_the_exact_tuple_and_keeps_secrets_out_of_argv() -> None:
+    command = make_backup_command(TARGET, ["/srv/a", "/srv/b"], "db-1", "postgres", ["*.tmp"])
+    assert command.argv == (
+        "restic",
+        "--repo",
+        TARGET.repository,
+        "backup",
+        "--json",
+        "--host",
+        "db-1",
+        "--tag",
+        "seawall",
+        "--tag",
+        "set:postgres",
+        "--exclude",
+        "*.tmp",
+        "/srv/a",
+        "/srv/b",
+    )
+    assert command.env == {"RESTIC_PASSWORD": "pw-123456"}
+    assert "pw-123456" not in " ".join(command.argv)
+    assert command.timeout == 60
+
+
+def test_forget_keeps_the_verified_snapshot_and_groups_by_host() -> None:
+    command = make_forget_command(TARGET, "postgres", "db-1", {"keep_daily": "7", "keep_within": "2d"})
+    assert command.argv[3:] == (
+        "forget",
+        "--json",
+        "--host",
+        "db-1",
+        "--tag",
+        "set:postgres",
+        "--group-by",
+        "host",
+        "--keep-tag",
+        "seawall-verified",
+        "--keep-daily",
+        "7",
+        "--keep-within",
+        "2d",
+    )
+
+
+def test_other_commands() -> None:
+    assert make_snapshots_command(TARGET, "s").argv[3:] == ("snapshots", "--json", "--no-lock", "--tag", "set:s")
+    assert make_check_command(TARGET, "2/5").argv[3:] == ("check", "--read-data-subset=2/5")
+    assert make_restore_command(TARGET, "abc", "/tmp/x").argv[3:] == (
+        "restore",
+        "abc",
+        "--target",
+        "/tmp/x",
+        "--verify",
+    )
+
+
+def _result(code: int, stderr: str = "", timed_out: bool = False) -> Result:
+    return Result(("restic",), code, "", stderr, 1.0, timed_out)
+
+
+OLD, NEW = (0, 14, 0), (0, 17, 3)
+
+
+@pytest.mark.parametrize(
+    ("version", "code", "stderr", "expected"),
+    [
+        (OLD, 1, "Fatal: wrong password or no key found\n", WrongPassword),
+        (
+            OLD,
+            1,
+            "Fatal: unable to open config file: stat r/config: no such file\n"
+            "Is there a repository at the following location?\n",
+            RepositoryMissing,
+        ),
+        (
+            OLD,
+            1,
+            "Fatal: unable to create lock in backend: repository is already locked by PID 7 on h\n",
+            RepositoryLocked,
+        ),
+        (OLD, 1, "Fatal: all target directories/files do not exist\n", SourceMissing),
+        (OLD, 3, "Warning: at least one source file could not be read\n", PartialBackup),
+        (OLD, 1, "Fatal: something else\n", ResticFailed),
+        (OLD, 12, "", ResticFailed),
+        (NEW, 12, "", WrongPassword),
+        (NEW, 10, "", RepositoryMissing),
+        (NEW, 11, "", RepositoryLocked),
+        (NEW, 3, "", PartialBackup),
+        (NEW, 130, "", ResticFailed),
+        (NEW, 0, "", None),
+    ],
+)
+def test_failures_are_classified_by_code_where_the_version_has_them_and_by_stderr_otherwise(
+    version, code, stderr, expected
+) -> None:
+    error = classify(_result(code, stderr), version, "repo")
+    assert (type(error) if error else None) is expected
+
+
+def test_a_timeout_is_a_failure_even_with_exit_0_recorded() -> None:
+    error = classify(_result(0, timed_out=True), OLD, "repo")
+    assert isinstance(error, ResticFailed)
+    assert "timed out" in str(error)
+
+
+def test_json_output_is_parsed_tolerantly() -> None:
+    text = "\n".join(
+        [
+            "some plain line",
+            '{"message_type":"status","percent_done":0.5}',
+            "{not json",
+            '{"message_type":"error","error":{"Op":"open","Path":"/a","Err":13},"during":"archival","item":"/a"}',
+            '{"message_type":"error","error":"plain text error","item":"/b"}',
+            '{"message_type":"summary","snapshot_id":"abc"}',
+            '["a list"]',
+        ]
+    )
+    output = parse_json_lines(text)
+    assert [s["percent_done"] for s in output.statuses] == [0.5]
+    assert output.summary == {"message_type": "summary", "snapshot_id": "abc"}
+    assert output.errors == ["/a: 13", "/b: plain text error"]

@@ -1,0 +1,62 @@
+"""The runner runs without a shell, streams lines, times out, masks; metrics are valid exposition text."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import pytest
+
+from backup.metrics import render_metrics
+from seawall.errors import ToolMissing
+from seawall.logs import register_secret
+from seawall.runner import Command, describe, run
+
+
+def test_a_command_runs_without_a_shell_and_streams_its_lines() -> None:
+    seen: list[str] = []
+    result = run(Command((sys.executable, "-c", "print('a'); print('b; echo c')")), seen.append)
+    assert result.ok
+    assert seen == ["a", "b; echo c"]
+
+
+def test_a_timeout_stops_the_process_and_says_so() -> None:
+    result = run(Command((sys.executable, "-c", "import time; time.sleep(30)"), timeout=0.5))
+    assert result.timed_out
+    assert not result.ok
+    assert result.seconds < 30
+
+
+def test_a_missing_program_is_a_clear_error() -> None:
+    with pytest.raises(ToolMissing, match="'no-such-program-x' is not installed"):
+        run(Command(("no-such-program-x",)))
+
+
+def test_secrets_reach_the_child_by_environment_and_are_masked_in_logs(caplog) -> None:
+    register_secret("s3cr3t-value-xyz")
+    command = Command((sys.executable, "-c", "import os; print(os.environ['TOKEN'])"), {"TOKEN": "s3cr3t-value-xyz"})
+    with caplog.at_level(logging.DEBUG):
+        result = run(command)
+    assert result.stdout.strip() == "s3cr3t-value-xyz"
+    assert "s3cr3t-value-xyz" not in caplog.text
+    assert "TOKEN" in describe(command)
+
+
+def test_inherited_restic_and_aws_variables_are_not_passed_on(monkeypatch) -> None:
+    monkeypatch.setenv("RESTIC_PASSWORD", "leaked")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "leaked")
+    code = "import os; print(os.environ.get('RESTIC_PASSWORD'), os.environ.get('AWS_SECRET_ACCESS_KEY'))"
+    assert run(Command((sys.executable, "-c", code))).stdout.strip() == "None None"
+
+
+def test_metrics_render_as_prometheus_text_with_full_precision() -> None:
+    text = render_metrics(
+        "seawall_backup",
+        {"host": 'a"b', "set": "s"},
+        {"last": 1795900000.123456, "count": 3, "skip": None},
+        {"last": "L"},
+    )
+    assert 'seawall_backup_last{host="a\\"b",set="s"} 1795900000.123456' in text
+    assert 'seawall_backup_count{host="a\\"b",set="s"} 3' in text
+    assert "skip" not in text
+    assert "# TYPE seawall_backup_last gauge" in text
