@@ -150,10 +150,13 @@ def make_stats_command(target: Target, snapshot: str) -> Command:
     return target.command("stats", "--json", "--no-lock", "--mode", "restore-size", snapshot)
 
 
-def make_check_command(target: Target, read_data_subset: str | None = None) -> Command:
-    """Return the command that checks the repository (and reads a subset of its packs)."""
+def make_check_command(target: Target, read_data_subset: str | None = None, lock: bool = True) -> Command:
+    """Return the command that checks the repository (and reads a subset of its packs).
+
+    Without ``lock`` the check only reads and may run beside restores of the same repository.
+    """
     subset = (f"--read-data-subset={read_data_subset}",) if read_data_subset else ()
-    return target.command("check", *subset)
+    return target.command("check", *(() if lock else ("--no-lock",)), *subset)
 
 
 def make_prune_command(target: Target) -> Command:
@@ -182,14 +185,23 @@ def make_tag_command(target: Target, snapshot: str, add: Sequence[str] = (), rem
     return target.command("tag", *changes, snapshot)
 
 
-def make_restore_command(target: Target, snapshot: str, destination: str, verify: bool = True) -> Command:
-    """Return the command that restores a snapshot into ``destination`` (and verifies what it wrote)."""
-    return target.command("restore", snapshot, "--target", destination, *(("--verify",) if verify else ()))
+def make_restore_command(
+    target: Target,
+    snapshot: str,
+    destination: str,
+    verify: bool = True,
+    host: str | None = None,
+    set_name: str | None = None,
+) -> Command:
+    """Return the command that restores a snapshot (``latest`` of a host and set) into ``destination``."""
+    scope = (*(("--host", host) if host else ()), *(("--tag", f"set:{set_name}") if set_name else ()))
+    return target.command("restore", snapshot, *scope, "--target", destination, *(("--verify",) if verify else ()))
 
 
-def make_ls_command(target: Target, snapshot: str) -> Command:
-    """Return the command that lists a snapshot's files as JSON lines."""
-    return target.command("ls", "--json", "--no-lock", snapshot)
+def make_ls_command(target: Target, snapshot: str, host: str | None = None, set_name: str | None = None) -> Command:
+    """Return the command that lists a snapshot (``latest`` of a host and set) and its files as JSON lines."""
+    scope = (*(("--host", host) if host else ()), *(("--tag", f"set:{set_name}") if set_name else ()))
+    return target.command("ls", "--json", "--no-lock", snapshot, *scope)
 
 
 def make_dump_command(target: Target, snapshot: str, path: str) -> Command:

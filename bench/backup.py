@@ -61,6 +61,7 @@ def write_environment(workdir: Path, data: Path) -> Path:
             "password_file": str(workdir / "password"),
             "state_dir": str(workdir / "state"),
             "metrics_dir": str(workdir / "metrics"),
+            "reports_dir": str(workdir / "reports"),
         },
         "backup_sets": {
             "data": {

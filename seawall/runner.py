@@ -15,11 +15,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import IO, Any, TypeVar
 
 from seawall.errors import SeawallError, ToolMissing
 from seawall.logs import mask
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Never inherited from the caller: each command names its repository and credentials itself.
 SCRUBBED_PREFIXES = ("RESTIC_", "AWS_")
@@ -114,8 +116,47 @@ def run(command: Command, on_line: Callable[[str], None] | None = None) -> Resul
     return result
 
 
+def stream(command: Command, consume: Callable[[IO[bytes]], T]) -> tuple[Result, T | None]:
+    """Given a command and a reader of its binary standard output, run both; return the result and what
+    ``consume`` returned (None when the program failed before ``consume`` finished)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED_PREFIXES)}
+    env.update(command.env)
+    logger.debug("streaming: %s", describe(command))
+    start = time.monotonic()
+    try:
+        process = subprocess.Popen(
+            command.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=command.cwd,
+            env=env,
+        )
+    except FileNotFoundError:
+        msg = f"{command.argv[0]!r} is not installed or not on PATH"
+        raise ToolMissing(msg) from None
+    stopped = threading.Event()
+    timer = _start_deadline(process, command.timeout, stopped)
+    errors: list[bytes] = []
+    reader = threading.Thread(target=_collect, args=(process.stderr, errors), daemon=True)
+    reader.start()
+    assert process.stdout is not None
+    value: T | None = None
+    try:
+        value = consume(process.stdout)
+    except Exception:
+        logger.debug("reading the output of %s failed", mask(command.argv[0]), exc_info=True)
+    process.stdout.read()
+    returncode = process.wait()
+    reader.join()
+    if timer is not None:
+        timer.cancel()
+    stderr = b"".join(errors).decode(errors="replace")
+    return Result(command.argv, returncode, "", stderr, time.monotonic() - start, stopped.is_set()), value
+
+
 def _start_deadline(
-    process: subprocess.Popen[str], timeout: float | None, stopped: threading.Event
+    process: subprocess.Popen[Any], timeout: float | None, stopped: threading.Event
 ) -> threading.Timer | None:
     if timeout is None:
         return None

@@ -213,6 +213,7 @@ class BackupConfig(StrictModel):
     healthcheck_url_env: EnvVarName | None = None
     state_dir: str = "/var/lib/seawall"
     metrics_dir: str = "/var/lib/prometheus/node-exporter"
+    reports_dir: str = "/var/lib/seawall/reports/drills"
     restic_binary: str = Field(default="restic", min_length=1)
     command_timeout: Duration = dt.timedelta(hours=6)
     lock_wait: Duration = dt.timedelta(seconds=30)

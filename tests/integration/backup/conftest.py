@@ -7,6 +7,7 @@ environments folder with a ``lab`` environment whose host backs up folders under
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -99,6 +100,7 @@ def _document(root: Path, data: Path, repository: dict[str, Any]) -> dict[str, A
             "secret_access_key_env": "LAB_SECRET_ACCESS_KEY",
             "state_dir": str(root / "state"),
             "metrics_dir": str(root / "metrics"),
+            "reports_dir": str(root / "reports" / "drills"),
             "lock_wait": "1s",
             "command_timeout": "2m",
         },
@@ -142,7 +144,7 @@ def make_lab(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request
     (data / "docs").mkdir(parents=True)
     for index in range(20):
         (data / "docs" / f"file-{index}.txt").write_text(f"content {index}\n" * (index + 1))
-    (data / "big.bin").write_bytes(bytes(range(256)) * 4096)
+    (data / "big.bin").write_bytes(os.urandom(1024 * 1024))
     if kind == "local":
         repository: dict[str, Any] = {"kind": "local", "path": str(tmp_path / "repositories")}
     else:

@@ -1,0 +1,96 @@
+"""``seawall drill ENV``: restore drills with measured RPO and RTO."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from seawall.cli.context import OutputFormat, print_json, settings_of, stdout
+
+
+def drill_command(
+    ctx: typer.Context,
+    env_name: Annotated[str, typer.Argument(metavar="ENV", help="Environment.")],
+    set_name: Annotated[str | None, typer.Option("--set", help="Only this backup set.")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="Only this host.")] = None,
+    snapshot: Annotated[
+        str, typer.Option("--snapshot", help="latest, random (an older one, seeded) or an id.")
+    ] = "latest",
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed for random choices (recorded in the report).")
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", min=1, max=32, help="Drills to run at once.")] = 1,
+    target: Annotated[
+        Path | None, typer.Option("--target", help="Empty scratch folder (default: a temporary one).")
+    ] = None,
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the restored files for inspection.")] = False,
+    output: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
+) -> None:
+    """Restore snapshots into scratch, verify them, measure RPO and RTO; exit 1 when anything failed."""
+    from backup.actions.drill import DrillOptions, run_drills
+    from backup.reports import report_json
+    from seawall.model import load_environment
+
+    settings = settings_of(ctx)
+    env = load_environment(settings.environments, env_name)
+    options = DrillOptions(snapshot, seed, jobs, target, keep)
+    console = Console(file=sys.stderr)
+    with console.status("drilling", spinner="dots") if console.is_terminal else _nothing() as status:
+        results = run_drills(env, settings.project_root, set_name, host, options, _reporter(status))
+    if output is OutputFormat.json:
+        print_json({"environment": env.name, "drills": [report_json(r) for r in results]})
+    else:
+        stdout().print(_table(env.name, results))
+        for result in results:
+            for failure in result.failures:
+                typer.echo(f"{result.set_name} on {result.host}: {failure}", err=True)
+    if not all(result.passed for result in results):
+        raise typer.Exit(1)
+
+
+def _table(env_name: str, results: list[Any]) -> Table:
+    table = Table(title=f"restore drills of {env_name}")
+    for column in ("set", "host", "result", "snapshot", "RPO", "RTO", "check slice", "coverage", "report"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        rpo = f"{r.rpo['seconds']:.0f}s / {r.rpo['target_seconds']:.0f}s" if r.rpo else "-"
+        rto = f"{r.rto['seconds']:.1f}s / {r.rto['target_seconds']:.0f}s" if r.rto else "-"
+        style = "green" if r.passed else "bold red"
+        table.add_row(
+            r.set_name,
+            r.host,
+            f"[{style}]{'passed' if r.passed else 'failed'}[/]",
+            str(r.snapshot.get("short_id", "-")),
+            rpo,
+            rto,
+            r.check.slice if r.check else "-",
+            f"{r.check.coverage:.0%}" if r.check else "-",
+            str(r.report_path or "-"),
+        )
+    return table
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *args: object) -> None:
+        return None
+
+
+def _reporter(status: Any) -> Any:
+    def report(key: str, step: str) -> None:
+        if status is not None:
+            status.update(f"{key}: {step}")
+
+    return report
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the app."""
+    app.command("drill")(drill_command)
