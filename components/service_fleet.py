@@ -29,6 +29,7 @@ class InboundRule:
 @dataclass(frozen=True)
 class ServiceFleetArgs:
     env_name: str
+    tier: str
     service_name: str
     service: Service
     region: str
@@ -71,6 +72,7 @@ class ServiceFleet(pulumi.ComponentResource):
             f"env:{args.env_name}",
             f"service:{args.service_name}",
             f"role:{service.role or args.service_name}",
+            f"tier:{args.tier}",
             version_tag(service.version),
         ]
         self.droplets: list[do.Droplet] = []

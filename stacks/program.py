@@ -107,6 +107,7 @@ def _fleet_args(
         user_data.append(render_cloud_init(env, droplet, volume))
     return ServiceFleetArgs(
         env_name=env.name,
+        tier=env.environment.tier,
         service_name=name,
         service=service,
         region=env.environment.region,

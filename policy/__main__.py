@@ -1,0 +1,12 @@
+"""Entry point of the CrossGuard pack: ``pulumi preview --policy-pack policy/``."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pulumi_policy import PolicyPack
+
+from policy.pack import build_policies
+
+PolicyPack(name="seawall", policies=build_policies())

@@ -1,0 +1,338 @@
+"""Security and operations policies: one set of rules, run offline (``seawall audit``) or by CrossGuard.
+
+A rule sees resources the way a CrossGuard policy does: a type token and camelCase properties. A
+resource rule looks at one resource; a stack rule at all of them. Each rule has an id, a severity
+(Critical, Major, Minor), an enforcement level (mandatory fails the audit and the deploy; advisory only
+warns) and a remediation hint.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from seawall.model.calendar import CalendarError, longest_interval, parse_calendar
+from seawall.model.types import is_branch_like, parse_duration
+
+DROPLET = "digitalocean:index/droplet:Droplet"
+VOLUME = "digitalocean:index/volume:Volume"
+FIREWALL = "digitalocean:index/firewall:Firewall"
+ALERT = "digitalocean:index/monitorAlert:MonitorAlert"
+UPTIME = "digitalocean:index/uptimeCheck:UptimeCheck"
+BUCKET = "digitalocean:index/spacesBucket:SpacesBucket"
+COMMAND = "command:remote:Command"
+WORLD = ("0.0.0.0/0", "::/0")
+SENSITIVE_PORTS = {22: "SSH", 3306: "MySQL", 5432: "PostgreSQL", 6379: "Redis", 9200: "Elasticsearch", 27017: "MongoDB"}
+METRICS = {
+    "cpu": "v1/insights/droplet/cpu",
+    "memory": "v1/insights/droplet/memory_utilization_percent",
+    "disk": "v1/insights/droplet/disk_utilization_percent",
+}
+
+
+@dataclass(frozen=True)
+class Resource:
+    """What a rule sees of a resource: its type token, logical name and camelCase properties."""
+
+    type: str
+    name: str
+    props: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One violation of one rule."""
+
+    rule: str
+    severity: str
+    enforcement: str
+    resource: str
+    message: str
+    remediation: str
+
+    def as_json(self) -> dict[str, str]:
+        """Return the finding as JSON-able data."""
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "enforcement": self.enforcement,
+            "resource": self.resource,
+            "message": self.message,
+            "remediation": self.remediation,
+        }
+
+
+ResourceCheck = Callable[[Resource], Iterable[str]]
+StackCheck = Callable[[Sequence[Resource]], Iterable[tuple[str, str]]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A policy: exactly one of ``check_resource`` (one resource) or ``check_stack`` (all resources)."""
+
+    id: str
+    description: str
+    severity: str
+    enforcement: str
+    remediation: str
+    check_resource: ResourceCheck | None = None
+    check_stack: StackCheck | None = None
+
+
+def evaluate(rules: Sequence[Rule], resources: Sequence[Resource]) -> list[Finding]:
+    """Given rules and resources, return every finding, in rule then resource order."""
+    findings = []
+    for rule in rules:
+        pairs: list[tuple[str, str]] = []
+        if rule.check_resource is not None:
+            pairs = [(resource.name, message) for resource in resources for message in rule.check_resource(resource)]
+        elif rule.check_stack is not None:
+            pairs = list(rule.check_stack(resources))
+        findings += [
+            Finding(rule.id, rule.severity, rule.enforcement, name, msg, rule.remediation) for name, msg in pairs
+        ]
+    return findings
+
+
+def _ports(rule: dict[str, Any]) -> range:
+    text = str(rule.get("portRange") or "")
+    if text in ("", "all", "0"):
+        return range(1, 65536)
+    low, _, high = text.partition("-")
+    return range(int(low), int(high or low) + 1)
+
+
+def _to_world(addresses: Iterable[str]) -> bool:
+    for address in addresses:
+        try:
+            if ipaddress.ip_network(address, strict=False).prefixlen == 0:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def no_sensitive_port_open_to_the_world(resource: Resource) -> Iterable[str]:
+    """Firewalls must not open SSH or database ports to 0.0.0.0/0 or ::/0."""
+    if resource.type != FIREWALL:
+        return
+    for rule in resource.props.get("inboundRules") or []:
+        if not _to_world(rule.get("sourceAddresses") or []):
+            continue
+        for port, name in SENSITIVE_PORTS.items():
+            if port in _ports(rule):
+                yield f"{name} port {port} is open to the whole internet"
+
+
+def droplets_behind_firewalls(resources: Sequence[Resource]) -> Iterable[tuple[str, str]]:
+    """Every droplet is targeted by a firewall, by tag or by id."""
+    targeted: set[str] = set()
+    for firewall in (r for r in resources if r.type == FIREWALL):
+        targeted |= {str(tag) for tag in firewall.props.get("tags") or []}
+    for droplet in (r for r in resources if r.type == DROPLET):
+        if not targeted & {str(tag) for tag in droplet.props.get("tags") or []}:
+            yield droplet.name, "no firewall targets this droplet's tags"
+
+
+def _tag(resource: Resource, prefix: str) -> str | None:
+    for tag in resource.props.get("tags") or []:
+        if str(tag).startswith(prefix + ":"):
+            return str(tag).split(":", 1)[1]
+    return None
+
+
+def production_droplets_have_backups(resource: Resource) -> Iterable[str]:
+    """Droplets of a production-tier environment have backups with a policy."""
+    if resource.type == DROPLET and _tag(resource, "tier") == "production":
+        if not resource.props.get("backups"):
+            yield "backups are off on a production droplet"
+        elif not resource.props.get("backupPolicy"):
+            yield "backups have no backup_policy (plan, weekday, hour)"
+
+
+def services_have_routed_alerts(resources: Sequence[Resource]) -> Iterable[tuple[str, str]]:
+    """Every service (by its firewall's tag) has CPU, memory and disk alerts routed to a channel."""
+    alerts: dict[str, set[str]] = {}
+    for alert in (r for r in resources if r.type == ALERT):
+        routed = alert.props.get("alerts") or {}
+        if not (routed.get("emails") or routed.get("slacks")):
+            continue
+        for tag in alert.props.get("tags") or []:
+            alerts.setdefault(str(tag), set()).add(str(alert.props.get("type")))
+    for firewall in (r for r in resources if r.type == FIREWALL):
+        for tag in firewall.props.get("tags") or []:
+            missing = [metric for metric, token in METRICS.items() if token not in alerts.get(str(tag), set())]
+            if missing:
+                yield firewall.name, f"service {tag} has no routed {', '.join(missing)} alert"
+
+
+def public_http_has_uptime_check(resources: Sequence[Resource]) -> Iterable[tuple[str, str]]:
+    """Services open to the internet on 80 or 443 have an uptime check."""
+    checks = {str(r.props.get("name")) for r in resources if r.type == UPTIME}
+    for firewall in (r for r in resources if r.type == FIREWALL):
+        public = [
+            rule
+            for rule in firewall.props.get("inboundRules") or []
+            if _to_world(rule.get("sourceAddresses") or []) and ({80, 443} & set(_ports(rule)))
+        ]
+        if public and str(firewall.props.get("name")) not in checks:
+            yield firewall.name, f"{firewall.props.get('name')} serves HTTP(S) publicly without an uptime check"
+
+
+def buckets_private_versioned_with_lifecycle(resource: Resource) -> Iterable[str]:
+    """Spaces buckets are private, versioned and have lifecycle rules."""
+    if resource.type != BUCKET:
+        return
+    if resource.props.get("acl", "private") != "private":
+        yield f"the bucket's acl is {resource.props.get('acl')!r}, not private"
+    if not (resource.props.get("versioning") or {}).get("enabled"):
+        yield "versioning is off"
+    rules = [rule for rule in resource.props.get("lifecycleRules") or [] if rule.get("enabled")]
+    if not any(rule.get("noncurrentVersionExpiration") for rule in rules):
+        yield "no lifecycle rule expires non-current versions"
+    if not any(rule.get("abortIncompleteMultipartUploadDays") for rule in rules):
+        yield "no lifecycle rule aborts incomplete multipart uploads"
+
+
+def tagged_with_environment_and_service(resource: Resource) -> Iterable[str]:
+    """Droplets and volumes carry env: and service: tags."""
+    if resource.type in (DROPLET, VOLUME):
+        missing = [prefix for prefix in ("env", "service") if _tag(resource, prefix) is None]
+        if missing:
+            yield f"missing tag(s): {', '.join(prefix + ':…' for prefix in missing)}"
+
+
+def no_moving_versions_above_development(resource: Resource) -> Iterable[str]:
+    """Above development, images and versions are pinned: no ``latest`` and no branch names."""
+    if resource.type != DROPLET or _tag(resource, "tier") in (None, "development"):
+        return
+    version = _tag(resource, "version") or ""
+    image = str(resource.props.get("image", ""))
+    if is_branch_like(version):
+        yield f"version {version!r} is a moving target"
+    if image.endswith(("latest", ":main", ":master")) or is_branch_like(
+        image.rsplit(":", 1)[-1] if ":" in image else ""
+    ):
+        yield f"image {image!r} is a moving target"
+
+
+_HEREDOC = re.compile(r"cat > (/etc/seawall/environments/[^\s]+)\.new <<'(SEAWALL_EOF_\d+)'\n(.*?)\n\2", re.S)
+
+
+def backup_documents(resource: Resource) -> list[dict[str, Any]]:
+    """Given a droplet or a host command, return the environment documents it installs for backups."""
+    found: list[str] = []
+    if resource.type == DROPLET:
+        try:
+            cloud = yaml.safe_load(str(resource.props.get("userData") or "")) or {}
+        except yaml.YAMLError:
+            cloud = {}
+        found = [f.get("content", "") for f in cloud.get("write_files") or [] if "/environments/" in f.get("path", "")]
+    elif resource.type == COMMAND:
+        found = [match.group(3) for match in _HEREDOC.finditer(str(resource.props.get("create") or ""))]
+    documents = []
+    for text in found:
+        try:
+            document = yaml.safe_load(text)
+        except yaml.YAMLError:
+            continue
+        if isinstance(document, dict):
+            documents.append(document)
+    return documents
+
+
+def backups_meet_rpo_and_are_drilled(resource: Resource) -> Iterable[str]:
+    """Every backup set a host runs is scheduled often enough for its RPO and has a drill schedule."""
+    for document in backup_documents(resource):
+        for name, backup_set in (document.get("backup_sets") or {}).items():
+            try:
+                gap = longest_interval(parse_calendar(str(backup_set.get("schedule", ""))))
+                rpo = parse_duration(backup_set.get("rpo", ""))
+            except (CalendarError, ValueError):
+                yield f"backup set {name} has no readable schedule or rpo"
+                continue
+            if gap > rpo:
+                yield f"backup set {name} runs every {gap} at worst, longer than its rpo {rpo}"
+            if not (backup_set.get("drill") or {}).get("schedule"):
+                yield f"backup set {name} has no drill schedule"
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "no-world-ssh-or-database",
+        "No SSH or database port open to 0.0.0.0/0 or ::/0",
+        "Critical",
+        "mandatory",
+        "Allow the port from admin CIDRs or other services (`from: admin` or a service name), never `public`.",
+        check_resource=no_sensitive_port_open_to_the_world,
+    ),
+    Rule(
+        "droplet-behind-firewall",
+        "Every droplet is behind a firewall",
+        "Critical",
+        "mandatory",
+        "Give the droplet its service's tag so the service firewall targets it.",
+        check_stack=droplets_behind_firewalls,
+    ),
+    Rule(
+        "production-droplet-backups",
+        "Droplets in production have backups with a policy",
+        "Major",
+        "mandatory",
+        "Set `droplet_backups: {enabled: true, plan: daily}` on the service.",
+        check_resource=production_droplets_have_backups,
+    ),
+    Rule(
+        "service-alerts-routed",
+        "Every service has CPU, memory and disk alerts routed to a channel",
+        "Major",
+        "mandatory",
+        "Set `alerts: {cpu, memory, disk}` on the service and route the severity to a channel.",
+        check_stack=services_have_routed_alerts,
+    ),
+    Rule(
+        "public-http-uptime-check",
+        "Public HTTP(S) services have an uptime check",
+        "Major",
+        "mandatory",
+        "Give the service `health: {path: …}` so an uptime check and its alerts are created.",
+        check_stack=public_http_has_uptime_check,
+    ),
+    Rule(
+        "bucket-private-versioned-lifecycle",
+        "Buckets are private, versioned and have lifecycle rules",
+        "Critical",
+        "mandatory",
+        "Use the BackupBucket component; never set a public acl.",
+        check_resource=buckets_private_versioned_with_lifecycle,
+    ),
+    Rule(
+        "tagged-environment-and-service",
+        "Droplets and volumes are tagged with environment and service",
+        "Minor",
+        "advisory",
+        "Create droplets and volumes through the ServiceFleet component, which tags them.",
+        check_resource=tagged_with_environment_and_service,
+    ),
+    Rule(
+        "no-moving-versions",
+        "No `latest` image or branch-named version above development",
+        "Major",
+        "mandatory",
+        "Pin a release version (semver or an image tag) for staging and production.",
+        check_resource=no_moving_versions_above_development,
+    ),
+    Rule(
+        "backup-rpo-and-drill",
+        "Every backup set's schedule covers its RPO and it has a drill schedule",
+        "Major",
+        "mandatory",
+        "Run the set more often (`schedule`) or raise its `rpo`; give it `drill.schedule`.",
+        check_resource=backups_meet_rpo_and_are_drilled,
+    ),
+)

@@ -1,0 +1,98 @@
+"""The CrossGuard pack: its validate functions called with hand-built arguments (camelCase properties),
+without starting the pack's server (the Pulumi CLI that would start it cannot be installed here)."""
+
+from __future__ import annotations
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from policy.pack import build_policies
+from seawall.policies import RULES
+
+OPTIONS = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+
+
+def _policy(name: str):
+    return next(policy for policy in build_policies() if policy.name == name)
+
+
+def _resource_args(kind: str, name: str, props: dict) -> ResourceValidationArgs:
+    return ResourceValidationArgs(kind, props, f"urn:pulumi:mainnet::seawall::{kind}::{name}", name, OPTIONS, None)
+
+
+def _stack_resource(kind: str, name: str, props: dict) -> PolicyResource:
+    return PolicyResource(
+        kind, props, f"urn:pulumi:mainnet::seawall::{kind}::{name}", name, OPTIONS, None, None, [], {}
+    )
+
+
+def _violations(policy, args) -> list[tuple[str, str | None]]:
+    found: list[tuple[str, str | None]] = []
+    policy.validate(args, lambda message, urn=None: found.append((message, urn)))
+    return found
+
+
+def test_the_pack_has_one_policy_per_rule_with_the_same_levels() -> None:
+    policies = build_policies()
+    assert [policy.name for policy in policies] == [rule.id for rule in RULES]
+    for policy, rule in zip(policies, RULES, strict=True):
+        expected = EnforcementLevel.MANDATORY if rule.enforcement == "mandatory" else EnforcementLevel.ADVISORY
+        assert policy.enforcement_level == expected
+        assert isinstance(policy, ResourceValidationPolicy if rule.check_resource else StackValidationPolicy)
+
+
+def test_an_open_ssh_port_is_reported_with_its_urn() -> None:
+    policy = _policy("no-world-ssh-or-database")
+    props = {
+        "name": "mainnet-api",
+        "inboundRules": [{"protocol": "tcp", "portRange": "22", "sourceAddresses": ["0.0.0.0/0"]}],
+    }
+    args = _resource_args("digitalocean:index/firewall:Firewall", "api-firewall", props)
+    ((message, urn),) = _violations(policy, args)
+    assert "SSH port 22 is open to the whole internet" in message
+    assert urn == args.urn
+    props["inboundRules"][0]["sourceAddresses"] = ["203.0.113.0/24"]
+    assert _violations(policy, _resource_args("digitalocean:index/firewall:Firewall", "api-firewall", props)) == []
+
+
+def test_a_public_bucket_is_reported() -> None:
+    policy = _policy("bucket-private-versioned-lifecycle")
+    props = {
+        "acl": "public-read",
+        "versioning": {"enabled": True},
+        "lifecycleRules": [
+            {"enabled": True, "noncurrentVersionExpiration": {"days": 30}, "abortIncompleteMultipartUploadDays": 7}
+        ],
+    }
+    found = _violations(policy, _resource_args("digitalocean:index/spacesBucket:SpacesBucket", "b", props))
+    assert [message.split(".")[0] for message, _ in found] == ["the bucket's acl is 'public-read', not private"]
+
+
+def test_a_droplet_without_a_firewall_is_reported_by_the_stack_policy() -> None:
+    policy = _policy("droplet-behind-firewall")
+    resources = [
+        _stack_resource("digitalocean:index/droplet:Droplet", "api-1", {"tags": ["mainnet-api"]}),
+        _stack_resource("digitalocean:index/droplet:Droplet", "stray-1", {"tags": ["stray"]}),
+        _stack_resource("digitalocean:index/firewall:Firewall", "api-firewall", {"tags": ["mainnet-api"]}),
+    ]
+    found = _violations(policy, StackValidationArgs(resources))
+    assert len(found) == 1
+    assert found[0][0].startswith("stray-1: no firewall targets this droplet's tags")
+    assert found[0][1] == resources[1].urn
+
+
+def test_production_droplets_need_backups_but_staging_ones_do_not() -> None:
+    policy = _policy("production-droplet-backups")
+    kind = "digitalocean:index/droplet:Droplet"
+    assert _violations(policy, _resource_args(kind, "api-1", {"tags": ["tier:production"], "backups": False}))
+    assert not _violations(policy, _resource_args(kind, "api-1", {"tags": ["tier:staging"], "backups": False}))
+    good = {"tags": ["tier:production"], "backups": True, "backupPolicy": {"plan": "daily", "hour": 4}}
+    assert not _violations(policy, _resource_args(kind, "api-1", good))
