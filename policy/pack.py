@@ -45,7 +45,7 @@ def build_policies() -> list[Any]:
     """Return one CrossGuard policy per Seawall rule."""
     policies: list[Any] = []
     for rule in RULES:
-        common = {
+        common: dict[str, Any] = {
             "name": rule.id,
             "description": rule.description,
             "enforcement_level": LEVELS[rule.enforcement],
