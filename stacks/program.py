@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 import pulumi
@@ -20,16 +18,10 @@ from components.network import Network, NetworkArgs
 from components.project import EnvironmentProject, EnvironmentProjectArgs
 from components.service_fleet import ANYWHERE, InboundRule, ServiceFleet, ServiceFleetArgs, service_tag
 from seawall import __version__
-from seawall.model.schema import Environment, Port, Service, droplet_names
+from seawall.model.schema import Environment, Port, Service, droplet_names, model_hash
 
 SECRET_CONFIG = ("resticPassword", "spacesAccessKeyId", "spacesSecretAccessKey", "sshPrivateKey")
 HTTP_PORTS = {80: "http", 443: "https"}
-
-
-def model_hash(env: Environment) -> str:
-    """Given an environment, return a stable hash of its validated model."""
-    document = json.dumps(env.model_dump(mode="json", by_alias=True), sort_keys=True)
-    return hashlib.sha256(document.encode()).hexdigest()[:16]
 
 
 def build(env: Environment) -> dict[str, Any]:

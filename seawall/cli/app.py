@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from seawall import __version__
-from seawall.cli import audit, backup, drill, parity, preview, validate
+from seawall.cli import audit, backup, deploy, drill, parity, preview, validate
 from seawall.cli.context import Settings
 from seawall.errors import SeawallError
 from seawall.logs import configure_logging, mask
@@ -62,7 +62,7 @@ def configure(
     ctx.obj = Settings(environments=environments, verbosity=verbosity)
 
 
-for module in (validate, preview, parity, audit, backup, drill):
+for module in (validate, preview, parity, audit, deploy, backup, drill):
     module.register(app)
 
 

@@ -49,12 +49,24 @@ def preview_command(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="ENV", help="Environment to render.")],
     output: Annotated[OutputFormat, typer.Option("--format", help="table (a tree) or json.")] = OutputFormat.table,
+    live: Annotated[
+        bool, typer.Option("--live", help="Preview against the real stack with the policy pack (needs the Pulumi CLI).")
+    ] = False,
 ) -> None:
     """Render ENV offline under Pulumi's mock engine (no CLI, plugin or credential) and show its resources."""
     from seawall.model import load_environment
     from seawall.render import render
 
-    graph = render(load_environment(settings_of(ctx).environments, name))
+    settings = settings_of(ctx)
+    env = load_environment(settings.environments, name)
+    if live:
+        from seawall import deploy
+
+        deploy.require_pulumi_cli()
+        summary = deploy.make_driver(env, settings.project_root).preview(typer.echo)
+        typer.echo(f"changes: {summary.get('change_summary', {})}")
+        return
+    graph = render(env)
     if output is OutputFormat.json:
         typer.echo(graph.to_json(), nl=False)
         return

@@ -7,6 +7,8 @@ Field-level checks live on the types (``seawall.model.types``); rules that span 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -331,6 +333,12 @@ class Environment(StrictModel):
         ]
         hosts += [name for name, host in self.datacenter_hosts.items() if set_name in host.backup_sets]
         return hosts
+
+
+def model_hash(env: Environment) -> str:
+    """Given an environment, return a stable hash of its validated model."""
+    document = json.dumps(env.model_dump(mode="json", by_alias=True), sort_keys=True)
+    return hashlib.sha256(document.encode()).hexdigest()[:16]
 
 
 def droplet_names(service_name: str, service: Service) -> list[str]:

@@ -57,3 +57,11 @@ def test_a_program_error_is_one_clear_message_with_exit_2_and_the_next_render_wo
     again = cli("--environments", ENVIRONMENTS, "preview", "devnet", "--format", "json")
     assert again.code == 0
     assert json.loads(again.out)["environment"] == "devnet"
+
+
+def test_a_live_preview_without_the_pulumi_cli_says_how_to_install_it(cli, monkeypatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    result = cli("--environments", ENVIRONMENTS, "preview", "devnet", "--live")
+    assert result.code == 2
+    assert "the Pulumi CLI is not installed" in result.err
+    assert "https://www.pulumi.com/docs/install/" in result.err

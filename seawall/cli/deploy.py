@@ -1,0 +1,207 @@
+"""``seawall guard``, ``seawall up`` and ``seawall ledger``: the release rules, the deploy, its record."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from seawall.cli.context import OutputFormat, Settings, print_json, settings_of, stdout
+from seawall.errors import ConfigError
+
+if TYPE_CHECKING:
+    from seawall.guard import DeployRequest, Verdict
+    from seawall.ledger import BucketMirror
+    from seawall.model import Environment
+
+Operator = Annotated[str | None, typer.Option("--operator", help="Who deploys (checked against release.operators).")]
+Issue = Annotated[str | None, typer.Option("--issue", help="The issue that logs this change (URL or owner/repo#N).")]
+Emergency = Annotated[bool, typer.Option("--emergency", help="Bypass the freeze window only; needs --incident.")]
+Incident = Annotated[str | None, typer.Option("--incident", help="The incident an emergency deploy answers.")]
+
+
+def ledger_dir(settings: Settings) -> Path:
+    """Given the settings, return the local ledger folder (``ledger/`` beside environments/)."""
+    return settings.project_root / "ledger"
+
+
+def _mirror(env: Environment, settings: Settings, required: bool) -> BucketMirror | None:
+    """Return the bucket copy of the ledger; without credentials, an error for a deploy, a warning otherwise."""
+    import logging
+
+    from backup.plan import credentials
+    from backup.storage import make_client
+    from seawall.ledger import BucketMirror
+
+    repository = env.backup.repository
+    if repository.kind != "s3" or not env.backup_sets:
+        return None
+    try:
+        keys = credentials(env, next(iter(env.backup_sets)), settings.project_root)
+    except ConfigError:
+        if required:
+            raise
+        logging.getLogger(__name__).warning("no Spaces credentials: reading the local ledger copy only")
+        return None
+    client = make_client(
+        repository.endpoint or "", repository.region, keys["AWS_ACCESS_KEY_ID"], keys["AWS_SECRET_ACCESS_KEY"]
+    )
+    return BucketMirror(client, env.bucket_name)
+
+
+def _request(
+    env_name: str, at: str | None, operator: str | None, issue: str | None, emergency: bool, incident: str | None
+) -> DeployRequest:
+    from seawall.deploy import identity
+    from seawall.guard import DeployRequest
+
+    now = dt.datetime.now(dt.UTC)
+    if at is not None:
+        try:
+            now = dt.datetime.fromisoformat(at)
+        except ValueError:
+            raise typer.BadParameter(f"{at!r} is not an ISO 8601 time (like 2026-12-03T10:00+01:00)") from None
+        if now.tzinfo is None:
+            raise typer.BadParameter("--at needs a time zone offset (like +01:00 or Z)")
+    who, source = identity()
+    return DeployRequest(env_name, now, operator, who, source, issue, emergency, incident)
+
+
+def _verdicts(
+    ctx: typer.Context, env_name: str, request: DeployRequest, deploying: bool = False
+) -> tuple[Environment, list[Verdict], Any]:
+    from seawall.deploy import verdicts_for
+    from seawall.model import load_environments, load_parity_rules
+
+    settings = settings_of(ctx)
+    env = load_environments(settings.environments, [env_name])[env_name]
+    before = env.environment.predecessor
+    predecessor = load_environments(settings.environments, [before])[before] if before else None
+    mirror = _mirror(env, settings, required=deploying)
+    rules = load_parity_rules(settings.environments)
+    return env, verdicts_for(env, predecessor, request, ledger_dir(settings), mirror, rules), mirror
+
+
+def _verdict_table(env_name: str, verdicts: list[Verdict]) -> Table:
+    table = Table(title=f"may {env_name} be deployed?")
+    for column in ("rule", "verdict", "why", "how to proceed"):
+        table.add_column(column, overflow="fold")
+    for verdict in verdicts:
+        style = "green" if verdict.allowed else "bold red"
+        table.add_row(
+            verdict.rule, f"[{style}]{'allowed' if verdict.allowed else 'REFUSED'}[/]", verdict.reason, verdict.how
+        )
+    return table
+
+
+def guard_command(
+    ctx: typer.Context,
+    env_name: Annotated[str, typer.Argument(metavar="ENV", help="Environment.")],
+    at: Annotated[
+        str | None, typer.Option("--at", help="Ask for this time instead of now (ISO 8601 with offset).")
+    ] = None,
+    operator: Operator = None,
+    issue: Issue = None,
+    emergency: Emergency = False,
+    incident: Incident = None,
+    output: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
+) -> None:
+    """May I deploy ENV now (or at TIME)? Every rule with its verdict; exit 1 when any refuses."""
+    request = _request(env_name, at, operator, issue, emergency, incident)
+    _, verdicts, _ = _verdicts(ctx, env_name, request)
+    if output is OutputFormat.json:
+        print_json(
+            {
+                "environment": env_name,
+                "at": request.now.isoformat(),
+                "allowed": all(v.allowed for v in verdicts),
+                "verdicts": [v.__dict__ for v in verdicts],
+            }
+        )
+    else:
+        stdout().print(_verdict_table(env_name, verdicts))
+    if not all(verdict.allowed for verdict in verdicts):
+        raise typer.Exit(1)
+
+
+def up_command(
+    ctx: typer.Context,
+    env_name: Annotated[str, typer.Argument(metavar="ENV", help="Environment (the Pulumi stack).")],
+    issue: Issue = None,
+    operator: Operator = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Apply the previewed plan without asking.")] = False,
+    emergency: Emergency = False,
+    incident: Incident = None,
+) -> None:
+    """Check the guard rails, preview with the policy pack, confirm, and apply that plan; record it in the ledger."""
+    from seawall import deploy as deploying
+    from seawall.model.schema import model_hash
+
+    settings = settings_of(ctx)
+    deploying.require_pulumi_cli()
+    request = _request(env_name, None, operator, issue, emergency, incident)
+    env, verdicts, mirror = _verdicts(ctx, env_name, request, deploying=True)
+    stdout().print(_verdict_table(env_name, verdicts))
+
+    def confirm(preview: dict[str, Any]) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise ConfigError(["no terminal to confirm the deploy: run with --yes to apply the previewed plan"])
+        return typer.confirm(f"apply this plan to {env_name}? {preview.get('change_summary', {})}", default=False)
+
+    entry = deploying.deploy(
+        env,
+        request,
+        verdicts,
+        lambda: deploying.make_driver(env, settings.project_root),
+        ledger_dir(settings),
+        mirror,
+        confirm,
+        typer.echo,
+        model_hash(env),
+    )
+    if entry is None:
+        typer.echo("declined: nothing was changed")
+        raise typer.Exit(1)
+    typer.echo(f"deployed {env_name}: {entry.summary}; recorded in the ledger")
+
+
+def ledger_command(
+    ctx: typer.Context,
+    env_name: Annotated[str, typer.Argument(metavar="ENV", help="Environment.")],
+    output: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
+) -> None:
+    """Show ENV's deploy ledger: who deployed what, when, why, and how it ended."""
+    from seawall.ledger import read_ledger
+
+    entries = read_ledger(ledger_dir(settings_of(ctx)), env_name)
+    if output is OutputFormat.json:
+        print_json([entry.__dict__ for entry in entries])
+        return
+    table = Table(title=f"deploy ledger of {env_name} ({len(entries)} entries)")
+    for column in ("time", "operator", "issue", "result", "versions", "incident", "model"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        versions = ", ".join(f"{k} {v}" for k, v in e.versions.items())
+        table.add_row(
+            e.time,
+            e.operator,
+            e.issue,
+            e.result,
+            versions,
+            (e.incident + " (emergency)") if e.emergency else "",
+            e.model_hash,
+        )
+    stdout().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the app."""
+    app.command("guard")(guard_command)
+    app.command("up")(up_command)
+    app.command("ledger")(ledger_command)

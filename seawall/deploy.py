@@ -1,0 +1,178 @@
+"""Deploys: the guard rails first, then Pulumi's Automation API, and a ledger entry for every attempt.
+
+``make_driver`` returns the Automation API stack of this project directory (a LocalWorkspace); the
+Pulumi CLI it needs is looked for first, and its absence is one clear error. A refused deploy calls
+nothing and writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from seawall.errors import CheckFailed, SeawallError, ToolMissing
+from seawall.guard import DeployRequest, Verdict, evaluate
+from seawall.ledger import BucketMirror, LedgerEntry, append_entry, now_iso, parse_ledger, read_ledger
+from seawall.model.schema import Environment
+
+logger = logging.getLogger(__name__)
+INSTALL_PULUMI = (
+    "the Pulumi CLI is not installed: install it (https://www.pulumi.com/docs/install/, for example "
+    "`curl -fsSL https://get.pulumi.com | sh`), put it on PATH, log in to a backend, then run this again"
+)
+CI_IDENTITY = ("GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR")
+
+
+class DeployRefused(CheckFailed):
+    """A guard rail refused the deploy; nothing was changed."""
+
+
+class DeployFailed(SeawallError):
+    """Pulumi ran and failed; the ledger records it."""
+
+    exit_code = 1
+
+
+class Driver(Protocol):
+    """What a deploy needs from Pulumi: a preview and an update of that plan."""
+
+    def preview(self, on_output: Callable[[str], None]) -> dict[str, Any]: ...
+
+    def up(self, on_output: Callable[[str], None]) -> dict[str, Any]: ...
+
+
+@dataclass
+class AutomationDriver:
+    """The Automation API stack of one environment in this project (LocalWorkspace)."""
+
+    stack: Any
+    policy_pack: Path
+    plan: Path
+
+    def preview(self, on_output: Callable[[str], None]) -> dict[str, Any]:
+        """Preview with the policy pack and save the plan."""
+        result = self.stack.preview(on_output=on_output, policy_packs=[str(self.policy_pack)], plan=str(self.plan))
+        return {"change_summary": dict(result.change_summary or {})}
+
+    def up(self, on_output: Callable[[str], None]) -> dict[str, Any]:
+        """Apply exactly the previewed plan, with the policy pack."""
+        result = self.stack.up(on_output=on_output, policy_packs=[str(self.policy_pack)], plan=str(self.plan))
+        return {"result": result.summary.result, "resource_changes": dict(result.summary.resource_changes or {})}
+
+
+def require_pulumi_cli() -> None:
+    """Raise ToolMissing, with how to install it, when the Pulumi CLI is not on PATH."""
+    if shutil.which("pulumi") is None:
+        raise ToolMissing(INSTALL_PULUMI)
+
+
+def make_driver(env: Environment, project_root: Path) -> Driver:
+    """Given an environment, return the Automation API driver of its stack (needs the Pulumi CLI)."""
+    require_pulumi_cli()
+    from pulumi import automation as auto
+
+    stack = auto.create_or_select_stack(stack_name=env.name, work_dir=str(project_root))
+    plan = Path(tempfile.mkdtemp(prefix="seawall-plan-")) / "plan.json"
+    return AutomationDriver(stack, project_root / "policy", plan)
+
+
+def identity() -> tuple[str | None, str]:
+    """Return who is deploying, as far as can be told: the CI's actor, or git's user name."""
+    for variable in CI_IDENTITY:
+        if os.environ.get(variable):
+            return os.environ[variable], "ci"
+    from seawall.runner import Command, run
+
+    try:
+        result = run(Command(("git", "config", "user.name"), timeout=5))
+    except ToolMissing:
+        return None, "none"
+    name = result.stdout.strip()
+    return (name, "git") if result.ok and name else (None, "none")
+
+
+def predecessor_ledger(env: Environment, ledger_dir: Path, mirror: BucketMirror | None) -> list[LedgerEntry] | None:
+    """Given an environment, return its predecessor's ledger: the bucket copy when there is one."""
+    before = env.environment.predecessor
+    if before is None:
+        return None
+    if mirror is not None:
+        text = mirror.read_text(before)
+        if text:
+            return parse_ledger(text, f"s3://{mirror.bucket}/{mirror.key(before)}")
+    return read_ledger(ledger_dir, before)
+
+
+def verdicts_for(
+    env: Environment,
+    predecessor_env: Environment | None,
+    request: DeployRequest,
+    ledger_dir: Path,
+    mirror: BucketMirror | None,
+    rules: Any,
+) -> list[Verdict]:
+    """Given the environment, its predecessor and the request, run parity, the audit and every guard."""
+    from seawall.audit import audit, blocking
+    from seawall.parity import compare_environments
+
+    violations = None
+    if predecessor_env is not None:
+        report = compare_environments(predecessor_env, env, rules)
+        violations = [f"{d.resource} {d.path} ({d.kind})".replace(" ()", "") for d in report.violations]
+    findings = [f"{f.rule} on {f.resource}" for f in blocking(audit(env))]
+    return evaluate(env, request, predecessor_ledger(env, ledger_dir, mirror), violations, findings)
+
+
+def deploy(
+    env: Environment,
+    request: DeployRequest,
+    verdicts: list[Verdict],
+    driver_factory: Callable[[], Driver],
+    ledger_dir: Path,
+    mirror: BucketMirror | None,
+    confirm: Callable[[dict[str, Any]], bool],
+    on_output: Callable[[str], None],
+    model_hash: str,
+) -> LedgerEntry | None:
+    """Given passing verdicts, preview, confirm and apply; record the outcome. None when declined."""
+    refused = [v for v in verdicts if not v.allowed]
+    if refused:
+        msg = "deploy refused: " + "; ".join(f"{v.rule}: {v.reason} — {v.how}" for v in refused)
+        raise DeployRefused(msg)
+    driver = driver_factory()
+    preview = driver.preview(on_output)
+    if not confirm(preview):
+        logger.warning("deploy of %s declined after the preview; nothing was changed", env.name)
+        return None
+    base: dict[str, Any] = {
+        "environment": env.name,
+        "operator": request.operator or "",
+        "identity": request.identity or "",
+        "issue": request.issue or "",
+        "versions": {name: service.version for name, service in sorted(env.services.items())},
+        "model_hash": model_hash,
+        "incident": request.incident or "",
+        "emergency": request.emergency,
+    }
+    try:
+        summary = driver.up(on_output)
+    except Exception as exc:
+        entry = LedgerEntry(
+            time=now_iso(dt.datetime.now(dt.UTC)),
+            result="failed",
+            summary={"error": f"{type(exc).__name__}: {exc}"},
+            **base,
+        )
+        append_entry(ledger_dir, entry, mirror)
+        msg = f"pulumi up of {env.name} failed ({type(exc).__name__}: {exc}); recorded in the ledger"
+        raise DeployFailed(msg) from None
+    entry = LedgerEntry(time=now_iso(dt.datetime.now(dt.UTC)), result="succeeded", summary=summary, **base)
+    append_entry(ledger_dir, entry, mirror)
+    return entry

@@ -1,0 +1,214 @@
+"""Guard rails before any deploy: pure functions over (now, operator, environment, ledger).
+
+Each rule returns a verdict naming the rule, whether it allows the deploy, why, and how to proceed. The
+clock and the identity come in as arguments, so every rule is tested with a frozen clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from seawall.ledger import LedgerEntry
+from seawall.model.schema import Environment
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+WEEK_MINUTES = 7 * 24 * 60
+_ISSUE = re.compile(r"^(https?://\S+/(issues|pull|merge_requests)/\d+|[\w.-]+/[\w.-]+#\d+)$")
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    """Who wants to deploy what, when, and why."""
+
+    environment: str
+    now: dt.datetime
+    operator: str | None = None
+    identity: str | None = None
+    identity_source: str = "none"
+    issue: str | None = None
+    emergency: bool = False
+    incident: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One rule's answer."""
+
+    rule: str
+    allowed: bool
+    reason: str
+    how: str = ""
+
+
+def minute_of_week(text: str) -> int:
+    """Given ``Thu 00:00`` or ``Sun 24:00``, return minutes since Monday 00:00."""
+    day, _, clock = text.partition(" ")
+    hours, _, minutes = clock.partition(":")
+    return WEEKDAYS.index(day) * 1440 + int(hours) * 60 + int(minutes)
+
+
+def in_freeze(env: Environment, now: dt.datetime) -> bool:
+    """Given an environment and an aware time, return whether the time falls in its freeze window."""
+    if env.name not in env.release.freeze.environments:
+        return False
+    local = now.astimezone(zoneinfo.ZoneInfo(env.release.timezone))
+    minute = local.weekday() * 1440 + local.hour * 60 + local.minute
+    start, end = minute_of_week(env.release.freeze.starts), minute_of_week(env.release.freeze.ends)
+    if start <= end:
+        return start <= minute < end
+    return minute >= start or minute < end
+
+
+def check_freeze(env: Environment, request: DeployRequest) -> Verdict:
+    """No releases to frozen environments inside the window, except a recorded emergency."""
+    freeze = env.release.freeze
+    window = f"{freeze.starts} – {freeze.ends} {env.release.timezone}"
+    if request.emergency and not request.incident:
+        return Verdict(
+            "freeze-window",
+            False,
+            "--emergency needs the incident it answers",
+            "add --incident ID (the incident issue); the bypass is recorded in the ledger",
+        )
+    if not in_freeze(env, request.now):
+        return Verdict(
+            "freeze-window",
+            True,
+            f"outside the freeze window ({window})"
+            if env.name in freeze.environments
+            else f"{env.name} has no freeze window",
+        )
+    if request.emergency:
+        return Verdict(
+            "freeze-window",
+            True,
+            f"inside the freeze window ({window}), bypassed for incident {request.incident}; recorded in the ledger",
+        )
+    return Verdict(
+        "freeze-window",
+        False,
+        f"no releases to {env.name} during the freeze window ({window})",
+        "wait for the window to end, or for a production incident use --emergency --incident ID",
+    )
+
+
+def check_operator(env: Environment, request: DeployRequest) -> Verdict:
+    """Only the ops team deploys to protected tiers; the declared operator must match the identity."""
+    tier = env.environment.tier
+    if tier not in env.release.protected_tiers:
+        return Verdict("authorized-operator", True, f"{tier} is not a protected tier")
+    operators = env.release.operators
+    if not request.operator:
+        return Verdict(
+            "authorized-operator",
+            False,
+            f"{env.name} is {tier}: the operator must be named",
+            f"add --operator NAME (one of: {', '.join(operators)})",
+        )
+    if request.operator not in operators:
+        return Verdict(
+            "authorized-operator",
+            False,
+            f"{request.operator!r} is not an ops-team operator of {env.name}",
+            f"ask one of {', '.join(operators)} to deploy, or add the operator to release.operators",
+        )
+    if request.identity_source == "ci" and request.identity != request.operator:
+        reason = f"--operator {request.operator} does not match the CI identity {request.identity!r}"
+        return Verdict(
+            "authorized-operator", False, reason, "deploy as yourself: --operator must be who runs the deploy"
+        )
+    note = ""
+    if request.identity_source != "ci":
+        seen = f"git says {request.identity!r}" if request.identity else "no identity found"
+        note = f" (advisory outside CI: {seen})"
+    return Verdict("authorized-operator", True, f"{request.operator} is an ops-team operator{note}")
+
+
+def check_issue(env: Environment, request: DeployRequest) -> Verdict:
+    """Every deploy names the issue that logs it."""
+    if not env.release.require_issue:
+        return Verdict("issue-reference", True, "issue references are not required here")
+    if request.issue and _ISSUE.match(request.issue.strip()):
+        return Verdict("issue-reference", True, f"logged as {request.issue}")
+    problem = "no issue reference" if not request.issue else f"{request.issue!r} is not an issue reference"
+    return Verdict(
+        "issue-reference",
+        False,
+        problem,
+        "add --issue URL (https://…/issues/N or owner/repo#N) of the change, with its priority label",
+    )
+
+
+def check_promotion(env: Environment, predecessor: Sequence[LedgerEntry] | None) -> Verdict:
+    """Protected tiers only receive versions deployed successfully to the predecessor environment."""
+    before = env.environment.predecessor
+    if env.environment.tier not in env.release.protected_tiers or before is None:
+        return Verdict("promotion", True, "no promotion rule for this environment")
+    proven: dict[str, set[str]] = {}
+    for entry in predecessor or []:
+        if entry.result == "succeeded":
+            for service, version in entry.versions.items():
+                proven.setdefault(service, set()).add(version)
+    missing = [
+        f"{name} {service.version}"
+        for name, service in sorted(env.services.items())
+        if service.version not in proven.get(name, set())
+    ]
+    if missing:
+        return Verdict(
+            "promotion",
+            False,
+            f"never deployed successfully to {before}: {', '.join(missing)}",
+            f"deploy these versions to {before} first (seawall up {before}), then promote",
+        )
+    return Verdict("promotion", True, f"every version was deployed successfully to {before}")
+
+
+def check_parity(env: Environment, violations: Sequence[str] | None) -> Verdict:
+    """The environment is in parity with its predecessor."""
+    before = env.environment.predecessor
+    if before is None or violations is None:
+        return Verdict("parity", True, "no predecessor to compare with")
+    if violations:
+        shown = "; ".join(violations[:5]) + (f" (+{len(violations) - 5} more)" if len(violations) > 5 else "")
+        return Verdict(
+            "parity",
+            False,
+            f"{len(violations)} parity violation(s) against {before}: {shown}",
+            f"see `seawall parity {before} {env.name}`; fix the difference or allow it in parity.yaml",
+        )
+    return Verdict("parity", True, f"in parity with {before}")
+
+
+def check_audit(findings: Sequence[str]) -> Verdict:
+    """The audit has no mandatory violation."""
+    if findings:
+        return Verdict(
+            "audit",
+            False,
+            f"{len(findings)} mandatory policy violation(s): {'; '.join(findings[:5])}",
+            "see `seawall audit ENV` and apply each rule's remediation",
+        )
+    return Verdict("audit", True, "no mandatory policy violation")
+
+
+def evaluate(
+    env: Environment,
+    request: DeployRequest,
+    predecessor: Sequence[LedgerEntry] | None,
+    parity_violations: Sequence[str] | None,
+    audit_findings: Sequence[str],
+) -> list[Verdict]:
+    """Given everything the rules need, return every verdict (all rules run, even after a refusal)."""
+    return [
+        check_freeze(env, request),
+        check_operator(env, request),
+        check_issue(env, request),
+        check_promotion(env, predecessor),
+        check_parity(env, parity_violations),
+        check_audit(audit_findings),
+    ]

@@ -1,0 +1,133 @@
+"""The deploy ledger: append-only JSON lines per environment, kept locally and in the environment's bucket.
+
+A line that cannot be read (corrupt or truncated) is reported with its line number, never skipped: the
+promotion rule reads this ledger, and a silently dropped line could let an untested version through.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from seawall.errors import SeawallError
+
+logger = logging.getLogger(__name__)
+
+
+class LedgerError(SeawallError):
+    """The ledger cannot be read or written."""
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One deploy attempt: who, when, what, why, and how it ended."""
+
+    time: str
+    environment: str
+    operator: str
+    identity: str
+    issue: str
+    versions: dict[str, str]
+    model_hash: str
+    result: str
+    incident: str = ""
+    emergency: bool = False
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def as_line(self) -> str:
+        """Return the entry as one JSON line."""
+        return json.dumps(asdict(self), sort_keys=True) + "\n"
+
+
+def ledger_path(folder: Path, env_name: str) -> Path:
+    """Given the ledger folder and an environment, return its ledger file."""
+    return folder / f"{env_name}.jsonl"
+
+
+def read_ledger(folder: Path, env_name: str) -> list[LedgerEntry]:
+    """Given the ledger folder and an environment, return its entries, or raise on any unreadable line."""
+    path = ledger_path(folder, env_name)
+    if not path.exists():
+        return []
+    return parse_ledger(path.read_text(encoding="utf-8"), str(path))
+
+
+def parse_ledger(text: str, where: str) -> list[LedgerEntry]:
+    """Given ledger text, return its entries; every bad line is named in one LedgerError."""
+    entries, problems = [], []
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    elif lines:
+        problems.append(f"{where}:{len(lines)}: the last line is truncated (no newline)")
+    for number, line in enumerate(lines, start=1):
+        try:
+            data = json.loads(line)
+            entries.append(LedgerEntry(**data))
+        except (json.JSONDecodeError, TypeError) as exc:
+            problems.append(f"{where}:{number}: unreadable ledger line ({exc.__class__.__name__})")
+    if problems:
+        msg = "the deploy ledger is damaged; repair it from the bucket copy or by hand:\n" + "\n".join(problems)
+        raise LedgerError(msg)
+    return entries
+
+
+def append_entry(folder: Path, entry: LedgerEntry, mirror: Any | None = None) -> None:
+    """Given an entry, append it to the local ledger (and to the bucket copy through ``mirror``)."""
+    path = ledger_path(folder, entry.environment)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as stream:
+        stream.write(entry.as_line())
+        stream.flush()
+        os.fsync(stream.fileno())
+    if mirror is not None:
+        mirror.append(entry)
+
+
+class BucketMirror:
+    """The ledger's copy in the environment's bucket (``ledger/<env>.jsonl``), kept with boto3."""
+
+    def __init__(self, client: Any, bucket: str, prefix: str = "ledger") -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix
+
+    def key(self, env_name: str) -> str:
+        """Given an environment, return the object key of its ledger."""
+        return f"{self.prefix}/{env_name}.jsonl"
+
+    def read_text(self, env_name: str) -> str:
+        """Given an environment, return the bucket copy of its ledger ('' when there is none)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self.key(env_name))["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return ""
+            raise
+        return body.decode("utf-8")
+
+    def append(self, entry: LedgerEntry) -> None:
+        """Given an entry, append it to the bucket copy (read, check, append, write)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            text = self.read_text(entry.environment)
+            parse_ledger(text, f"s3://{self.bucket}/{self.key(entry.environment)}")
+            self.client.put_object(
+                Bucket=self.bucket, Key=self.key(entry.environment), Body=(text + entry.as_line()).encode()
+            )
+        except (BotoCoreError, ClientError) as exc:
+            msg = f"could not write the ledger copy to bucket {self.bucket}: {exc}"
+            raise LedgerError(msg) from None
+
+
+def now_iso(now: dt.datetime) -> str:
+    """Given a time, return it as ISO 8601 UTC text."""
+    return now.astimezone(dt.UTC).isoformat(timespec="seconds")

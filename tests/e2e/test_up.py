@@ -1,0 +1,182 @@
+"""``seawall up`` end to end with an injected Pulumi driver.
+
+The fake driver stands in for Pulumi's Automation API stack because the Pulumi CLI (which the real
+LocalWorkspace drives) cannot be installed here. Everything around it is real: the guard rails, the
+offline parity and audit, the ledger on disk and its copy in a bucket on the loopback S3 server.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from seawall import deploy
+from seawall.ledger import read_ledger
+
+
+class FakeDriver:
+    """Records what the deploy asked of Pulumi; ``fail`` makes ``up`` raise like a failed update."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[str] = []
+        self.fail = fail
+
+    def preview(self, on_output):
+        self.calls.append("preview")
+        on_output("Previewing update (qanet): 3 to update")
+        return {"change_summary": {"update": 3}}
+
+    def up(self, on_output):
+        self.calls.append("up")
+        if self.fail:
+            raise RuntimeError("digitalocean: 422 droplet limit reached")
+        on_output("Updating (qanet): 3 updated")
+        return {"result": "succeeded", "resource_changes": {"update": 3, "same": 70}}
+
+
+@pytest.fixture
+def driver(monkeypatch) -> FakeDriver:
+    fake = FakeDriver()
+    monkeypatch.setattr(deploy, "make_driver", lambda env, root: fake)
+    monkeypatch.setattr(deploy, "require_pulumi_cli", lambda: None)
+    monkeypatch.setenv("GITHUB_ACTOR", "ops-alice")
+    return fake
+
+
+@pytest.fixture
+def s3_environments(environments: Path, monkeypatch) -> Path:
+    """The shipped environments with their bucket on the loopback S3 server."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    defaults = yaml.safe_load((environments / "defaults.yaml").read_text())
+    defaults["backup"]["repository"]["endpoint"] = f"http://{host}:{port}"
+    prefix = f"up{next(_BUCKETS)}"
+    defaults["backup"]["repository"]["bucket_prefix"] = prefix
+    (environments / "defaults.yaml").write_text(yaml.safe_dump(defaults, sort_keys=False))
+    monkeypatch.setenv("SPACES_ACCESS_KEY_ID", "up-key")
+    monkeypatch.setenv("SPACES_SECRET_ACCESS_KEY", "up-secret")
+    import boto3
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=f"http://{host}:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="up-key",
+        aws_secret_access_key="up-secret",
+    )
+    client.create_bucket(Bucket=f"{prefix}-qanet-backups")
+    monkeypatch.setattr("tests.e2e.test_up.S3", client, raising=False)
+    monkeypatch.setattr("tests.e2e.test_up.BUCKET", f"{prefix}-qanet-backups", raising=False)
+    yield environments
+    server.stop()
+
+
+S3 = None
+BUCKET = ""
+_BUCKETS = itertools.count()
+
+
+def test_a_passing_deploy_previews_applies_and_records_locally_and_in_the_bucket(
+    s3_environments: Path, driver, cli
+) -> None:
+    result = cli("--environments", s3_environments, "up", "qanet", "--issue", "acme/ops#7", "--yes")
+    assert result.code == 0, result.out + result.err
+    assert driver.calls == ["preview", "up"]
+    assert "Updating (qanet): 3 updated" in result.out
+    (entry,) = read_ledger(s3_environments.parent / "ledger", "qanet")
+    assert entry.result == "succeeded"
+    assert entry.issue == "acme/ops#7"
+    assert entry.identity == "ops-alice"
+    assert entry.versions["api"] == "1.8.2"
+    assert entry.summary["resource_changes"] == {"update": 3, "same": 70}
+    copy = S3.get_object(Bucket=BUCKET, Key="ledger/qanet.jsonl")["Body"].read().decode()
+    assert json.loads(copy)["issue"] == "acme/ops#7"
+    shown = cli("--environments", s3_environments, "ledger", "qanet", "--format", "json")
+    assert json.loads(shown.out)[0]["result"] == "succeeded"
+
+
+def test_a_failed_update_is_recorded_and_exits_1(s3_environments: Path, driver, cli) -> None:
+    driver.fail = True
+    result = cli("--environments", s3_environments, "up", "qanet", "--issue", "acme/ops#8", "--yes")
+    assert result.code == 1
+    assert "pulumi up of qanet failed" in result.err
+    (entry,) = read_ledger(s3_environments.parent / "ledger", "qanet")
+    assert entry.result == "failed"
+    assert "droplet limit" in entry.summary["error"]
+
+
+def test_a_refused_deploy_calls_nothing_and_writes_nothing(s3_environments: Path, driver, cli) -> None:
+    result = cli("--environments", s3_environments, "up", "qanet", "--yes")
+    assert result.code == 1
+    assert "issue-reference: no issue reference" in result.err
+    assert driver.calls == []
+    assert not (s3_environments.parent / "ledger").exists()
+    assert "Contents" not in S3.list_objects_v2(Bucket=BUCKET)
+
+
+def test_mainnet_is_refused_without_a_testnet_record_and_nothing_runs(
+    environments: Path, driver, cli, monkeypatch
+) -> None:
+    monkeypatch.setenv("SPACES_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("SPACES_SECRET_ACCESS_KEY", "s")
+    monkeypatch.setattr("seawall.cli.deploy._mirror", lambda env, settings, required: None)
+    result = cli(
+        "--environments", environments, "up", "mainnet", "--issue", "acme/ops#9", "--operator", "ops-alice", "--yes"
+    )
+    assert result.code == 1
+    assert "promotion: never deployed successfully to testnet" in result.err
+    assert driver.calls == []
+
+
+def test_without_the_pulumi_cli_up_says_how_to_install_it(environments: Path, cli, monkeypatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setattr("seawall.deploy.identity", lambda: ("ops-alice", "ci"))
+    result = cli("--environments", environments, "up", "qanet", "--issue", "acme/ops#7", "--yes")
+    assert result.code == 2
+    assert "the Pulumi CLI is not installed" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_guard_answers_for_a_given_time(environments: Path, cli, monkeypatch) -> None:
+    monkeypatch.setenv("GITHUB_ACTOR", "ops-alice")
+    allowed = cli("--environments", environments, "guard", "qanet", "--issue", "acme/ops#1", "--format", "json")
+    assert allowed.code == 0
+    assert json.loads(allowed.out)["allowed"] is True
+    thursday = cli(
+        "--environments",
+        environments,
+        "guard",
+        "testnet",
+        "--at",
+        "2026-12-03T09:00+01:00",
+        "--issue",
+        "acme/ops#1",
+        "--format",
+        "json",
+    )
+    assert thursday.code == 1
+    verdicts = {v["rule"]: v for v in json.loads(thursday.out)["verdicts"]}
+    assert verdicts["freeze-window"]["allowed"] is False
+    emergency = cli(
+        "--environments",
+        environments,
+        "guard",
+        "testnet",
+        "--at",
+        "2026-12-03T09:00+01:00",
+        "--issue",
+        "acme/ops#1",
+        "--emergency",
+        "--incident",
+        "INC-7",
+        "--format",
+        "json",
+    )
+    assert emergency.code == 0

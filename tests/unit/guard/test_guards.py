@@ -1,0 +1,140 @@
+"""Every guard rail with a frozen clock, table-driven."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+
+import pytest
+
+from seawall.guard import (
+    DeployRequest,
+    check_audit,
+    check_freeze,
+    check_issue,
+    check_operator,
+    check_parity,
+    check_promotion,
+    in_freeze,
+)
+from seawall.ledger import LedgerEntry
+from seawall.model import Environment, load_environment
+from tests.conftest import SHIPPED
+
+BRUSSELS = "Europe/Brussels"
+
+
+@cache
+def env(name: str) -> Environment:
+    return load_environment(SHIPPED, name)
+
+
+def at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+@pytest.mark.parametrize(
+    ("when", "frozen"),
+    [
+        ("2026-12-02T23:59:00+01:00", False),  # Wednesday 23:59 in Brussels: allowed
+        ("2026-12-03T00:00:00+01:00", True),  # Thursday 00:00: refused
+        ("2026-12-02T23:30:00+00:00", True),  # Wednesday in UTC, but already Thursday 00:30 in Brussels
+        ("2026-12-06T23:59:59+01:00", True),  # Sunday 23:59:59: still frozen
+        ("2026-12-07T00:00:00+01:00", False),  # Monday 00:00: open again
+        ("2026-03-25T22:59:00+00:00", False),  # Wednesday 23:59 CET, the week DST starts
+        ("2026-03-29T21:59:00+00:00", True),  # Sunday 23:59 CEST (DST started that morning)
+        ("2026-03-29T22:00:00+00:00", False),  # Monday 00:00 CEST
+        ("2026-10-25T22:59:00+00:00", True),  # Sunday 23:59 CET (DST ended that morning)
+        ("2026-10-25T23:00:00+00:00", False),  # Monday 00:00 CET
+        ("2026-10-21T21:59:00+00:00", False),  # Wednesday 23:59 CEST
+        ("2026-10-21T22:00:00+00:00", True),  # Thursday 00:00 CEST
+    ],
+)
+def test_the_freeze_window_is_read_in_the_teams_time_zone(when: str, frozen: bool) -> None:
+    assert env("mainnet").release.timezone == BRUSSELS
+    assert in_freeze(env("mainnet"), at(when)) is frozen
+    verdict = check_freeze(env("mainnet"), DeployRequest("mainnet", at(when)))
+    assert verdict.allowed is not frozen
+    if frozen:
+        assert "--emergency --incident" in verdict.how
+
+
+def test_environments_without_a_freeze_deploy_any_day() -> None:
+    assert check_freeze(env("devnet"), DeployRequest("devnet", at("2026-12-05T12:00:00+01:00"))).allowed
+
+
+def test_an_emergency_bypasses_only_the_freeze_and_says_it_is_recorded() -> None:
+    saturday = at("2026-12-05T12:00:00+01:00")
+    verdict = check_freeze(env("mainnet"), DeployRequest("mainnet", saturday, emergency=True, incident="INC-42"))
+    assert verdict.allowed
+    assert "bypassed for incident INC-42" in verdict.reason
+    assert not check_freeze(env("mainnet"), DeployRequest("mainnet", saturday, emergency=True)).allowed
+    request = DeployRequest("mainnet", saturday, operator="mallory", emergency=True, incident="INC-42")
+    assert not check_operator(env("mainnet"), request).allowed
+
+
+NOW = at("2026-12-01T10:00:00+01:00")
+
+
+@pytest.mark.parametrize(
+    ("name", "operator", "identity", "source", "allowed", "fragment"),
+    [
+        ("mainnet", "ops-alice", "ops-alice", "ci", True, "is an ops-team operator"),
+        ("mainnet", None, None, "none", False, "the operator must be named"),
+        ("mainnet", "mallory", "mallory", "ci", False, "is not an ops-team operator"),
+        ("mainnet", "ops-alice", "mallory", "ci", False, "does not match the CI identity"),
+        ("mainnet", "ops-alice", "someone", "git", True, "advisory outside CI"),
+        ("testnet", None, None, "none", True, "not a protected tier"),
+    ],
+)
+def test_only_the_ops_team_deploys_to_production(name, operator, identity, source, allowed, fragment) -> None:
+    verdict = check_operator(env(name), DeployRequest(name, NOW, operator, identity, source))
+    assert verdict.allowed is allowed
+    assert fragment in verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("issue", "allowed"),
+    [
+        ("https://github.com/acme/ops/issues/12", True),
+        ("https://gitlab.example.net/ops/infra/-/merge_requests/7", True),
+        ("acme/ops#12", True),
+        (None, False),
+        ("fixing stuff", False),
+    ],
+)
+def test_every_deploy_names_its_issue(issue: str | None, allowed: bool) -> None:
+    verdict = check_issue(env("qanet"), DeployRequest("qanet", NOW, issue=issue))
+    assert verdict.allowed is allowed
+    if not allowed:
+        assert "--issue URL" in verdict.how
+
+
+def _entry(versions: dict[str, str], result: str = "succeeded") -> LedgerEntry:
+    return LedgerEntry(
+        "2026-11-30T10:00:00+00:00", "testnet", "ops-bob", "ops-bob", "acme/ops#1", versions, "h", result
+    )
+
+
+def test_mainnet_only_gets_versions_proven_on_testnet() -> None:
+    mainnet = env("mainnet")
+    versions = {name: service.version for name, service in mainnet.services.items()}
+    assert check_promotion(mainnet, [_entry(versions)]).allowed
+    refused = check_promotion(mainnet, [])
+    assert not refused.allowed
+    assert "api 1.8.1" in refused.reason
+    assert "seawall up testnet" in refused.how
+    failed = check_promotion(mainnet, [_entry(versions, "failed")])
+    assert not failed.allowed
+    partly = check_promotion(mainnet, [_entry({**versions, "api": "1.8.2"})])
+    assert partly.reason == "never deployed successfully to testnet: api 1.8.1"
+    assert check_promotion(env("qanet"), []).allowed
+
+
+def test_parity_and_audit_refuse_with_what_to_do() -> None:
+    assert check_parity(env("mainnet"), []).allowed
+    refused = check_parity(env("mainnet"), ["api-firewall inboundRules.tcp/8080.portRange (violation)"])
+    assert not refused.allowed
+    assert "seawall parity testnet mainnet" in refused.how
+    assert not check_audit(["no-world-ssh-or-database on db-firewall"]).allowed
+    assert check_audit([]).allowed
