@@ -66,93 +66,80 @@ def describe(command: Command) -> str:
     return mask(" ".join(command.argv)) + (f"  [env: {names}]" if names else "")
 
 
+class _Process:
+    """A started process: its deadline, and a thread collecting standard error."""
+
+    def __init__(self, command: Command, binary: bool) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED_PREFIXES)}
+        env.update(command.env)
+        logger.debug("running: %s", describe(command))
+        self.command = command
+        self.start = time.monotonic()
+        try:
+            self.popen: subprocess.Popen[Any] = subprocess.Popen(
+                command.argv,
+                stdin=subprocess.PIPE if command.stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=command.cwd,
+                env=env,
+                text=not binary,
+                errors=None if binary else "replace",
+            )
+        except FileNotFoundError:
+            msg = f"{command.argv[0]!r} is not installed or not on PATH"
+            raise ToolMissing(msg) from None
+        except PermissionError as exc:
+            msg = f"cannot run {command.argv[0]!r}: {exc.strerror}"
+            raise SeawallError(msg) from None
+        self.stopped = threading.Event()
+        self.timer = _start_deadline(self.popen, command.timeout, self.stopped)
+        self.errors: list[Any] = []
+        self.reader = threading.Thread(target=_collect, args=(self.popen.stderr, self.errors), daemon=True)
+        self.reader.start()
+        assert self.popen.stdout is not None  # stdout=PIPE always gives a stream
+        self.stdout: IO[Any] = self.popen.stdout
+        if command.stdin is not None and self.popen.stdin is not None:
+            _feed(self.popen.stdin, command.stdin)
+
+    def finish(self, stdout: str) -> Result:
+        """Wait for the end and return the result."""
+        returncode = self.popen.wait()
+        self.reader.join()
+        if self.timer is not None:
+            self.timer.cancel()
+        seconds = time.monotonic() - self.start
+        stderr = "".join(e if isinstance(e, str) else e.decode(errors="replace") for e in self.errors)
+        logger.debug("exit %s after %.2fs: %s", returncode, seconds, mask(self.command.argv[0]))
+        return Result(self.command.argv, returncode, stdout, stderr, seconds, self.stopped.is_set())
+
+
 def run(command: Command, on_line: Callable[[str], None] | None = None) -> Result:
     """Given a command, run it to the end (or its timeout) and return its result.
 
     ``on_line`` receives each line of standard output as it arrives. A missing program raises
     ToolMissing; every other failure is in the returned result for the caller to classify.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED_PREFIXES)}
-    env.update(command.env)
-    logger.debug("running: %s", describe(command))
-    start = time.monotonic()
-    try:
-        process = subprocess.Popen(
-            command.argv,
-            stdin=subprocess.PIPE if command.stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=command.cwd,
-            env=env,
-            text=True,
-            errors="replace",
-        )
-    except FileNotFoundError:
-        msg = f"{command.argv[0]!r} is not installed or not on PATH"
-        raise ToolMissing(msg) from None
-    except PermissionError as exc:
-        msg = f"cannot run {command.argv[0]!r}: {exc.strerror}"
-        raise SeawallError(msg) from None
-    stopped = threading.Event()
-    timer = _start_deadline(process, command.timeout, stopped)
-    stderr_lines: list[str] = []
-    reader = threading.Thread(target=_collect, args=(process.stderr, stderr_lines), daemon=True)
-    reader.start()
-    if command.stdin is not None and process.stdin is not None:
-        _feed(process.stdin, command.stdin)
-    stdout_lines = []
-    assert process.stdout is not None
+    process = _Process(command, binary=False)
+    lines = []
     for line in process.stdout:
-        stdout_lines.append(line)
+        lines.append(line)
         if on_line is not None:
             on_line(line.rstrip("\n"))
-    returncode = process.wait()
-    reader.join()
-    if timer is not None:
-        timer.cancel()
-    seconds = time.monotonic() - start
-    result = Result(command.argv, returncode, "".join(stdout_lines), "".join(stderr_lines), seconds, stopped.is_set())
-    logger.debug("exit %s after %.2fs: %s", returncode, seconds, mask(command.argv[0]))
-    return result
+    return process.finish("".join(lines))
 
 
 def stream(command: Command, consume: Callable[[IO[bytes]], T]) -> tuple[Result, T | None]:
     """Given a command and a reader of its binary standard output, run both; return the result and what
     ``consume`` returned (None when the program failed before ``consume`` finished)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED_PREFIXES)}
-    env.update(command.env)
-    logger.debug("streaming: %s", describe(command))
-    start = time.monotonic()
-    try:
-        process = subprocess.Popen(
-            command.argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=command.cwd,
-            env=env,
-        )
-    except FileNotFoundError:
-        msg = f"{command.argv[0]!r} is not installed or not on PATH"
-        raise ToolMissing(msg) from None
-    stopped = threading.Event()
-    timer = _start_deadline(process, command.timeout, stopped)
-    errors: list[bytes] = []
-    reader = threading.Thread(target=_collect, args=(process.stderr, errors), daemon=True)
-    reader.start()
-    assert process.stdout is not None
+    process = _Process(command, binary=True)
     value: T | None = None
     try:
         value = consume(process.stdout)
     except Exception:
         logger.debug("reading the output of %s failed", mask(command.argv[0]), exc_info=True)
     process.stdout.read()
-    returncode = process.wait()
-    reader.join()
-    if timer is not None:
-        timer.cancel()
-    stderr = b"".join(errors).decode(errors="replace")
-    return Result(command.argv, returncode, "", stderr, time.monotonic() - start, stopped.is_set()), value
+    return process.finish(""), value
 
 
 def _start_deadline(
