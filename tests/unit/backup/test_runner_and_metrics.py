@@ -24,7 +24,7 @@ def test_a_timeout_stops_the_process_and_says_so() -> None:
     result = run(Command((sys.executable, "-c", "import time; time.sleep(30)"), timeout=0.5))
     assert result.timed_out
     assert not result.ok
-    assert result.seconds < 30
+    assert result.returncode < 0  # ended by the deadline's kill signal, not by finishing its sleep
 
 
 def test_a_missing_program_is_a_clear_error() -> None:
