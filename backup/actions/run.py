@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import time
@@ -161,8 +162,6 @@ def _forget(restic: Restic, job: Job) -> tuple[list[str], int]:
 
 
 def _json_list(text: str) -> list[dict[str, Any]]:
-    import json
-
     for line in text.splitlines():
         if line.startswith("["):
             try:
