@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -209,10 +209,9 @@ def make_dump_command(target: Target, snapshot: str, path: str) -> Command:
     return target.command("dump", "--no-lock", snapshot, path)
 
 
-def parse_json_lines(text: str) -> BackupOutput:
-    """Given restic ``--json`` output, return its statuses, last summary and errors; other lines are skipped."""
-    output = BackupOutput()
-    for line in text.splitlines():
+def json_objects(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """Given lines of restic output, yield those that are JSON objects; every other line is skipped."""
+    for line in lines:
         line = line.strip()
         if not line.startswith("{"):
             continue
@@ -220,8 +219,14 @@ def parse_json_lines(text: str) -> BackupOutput:
             message = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if not isinstance(message, dict):
-            continue
+        if isinstance(message, dict):
+            yield message
+
+
+def parse_json_lines(text: str) -> BackupOutput:
+    """Given restic ``--json`` output, return its statuses, last summary and errors; other lines are skipped."""
+    output = BackupOutput()
+    for message in json_objects(text.splitlines()):
         kind = message.get("message_type")
         if kind == "status":
             output.statuses.append(message)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import random
 import shutil
@@ -22,6 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from backup.restic import json_objects
 
 CHUNK = 1024 * 1024
 SAMPLE_CAP_BYTES = 16 * 1024 * 1024
@@ -52,13 +53,7 @@ def sha256_file(path: Path) -> str:
 def folders_of(listing: Iterable[str]) -> dict[str, tuple[int, int]]:
     """Given ``restic ls --json`` lines, return each folder's count and total size of the files below it."""
     folders: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for line in listing:
-        if not line.startswith("{"):
-            continue
-        try:
-            node = json.loads(line)
-        except json.JSONDecodeError:
-            continue
+    for node in json_objects(listing):
         if node.get("struct_type") == "node" and node.get("type") == "file":
             folder = os.path.dirname(node["path"])
             while folder not in ("", "/"):

@@ -146,37 +146,16 @@ def test_without_the_pulumi_cli_up_says_how_to_install_it(environments: Path, cl
 
 def test_guard_answers_for_a_given_time(environments: Path, cli, monkeypatch) -> None:
     monkeypatch.setenv("GITHUB_ACTOR", "ops-alice")
-    allowed = cli("--environments", environments, "guard", "qanet", "--issue", "acme/ops#1", "--format", "json")
+
+    def guard(name: str, *extra: str):
+        return cli("--environments", environments, "guard", name, "--issue", "acme/ops#1", "--format", "json", *extra)
+
+    allowed = guard("qanet")
     assert allowed.code == 0
     assert json.loads(allowed.out)["allowed"] is True
-    thursday = cli(
-        "--environments",
-        environments,
-        "guard",
-        "testnet",
-        "--at",
-        "2026-12-03T09:00+01:00",
-        "--issue",
-        "acme/ops#1",
-        "--format",
-        "json",
-    )
+    thursday = guard("testnet", "--at", "2026-12-03T09:00+01:00")
     assert thursday.code == 1
     verdicts = {v["rule"]: v for v in json.loads(thursday.out)["verdicts"]}
     assert verdicts["freeze-window"]["allowed"] is False
-    emergency = cli(
-        "--environments",
-        environments,
-        "guard",
-        "testnet",
-        "--at",
-        "2026-12-03T09:00+01:00",
-        "--issue",
-        "acme/ops#1",
-        "--emergency",
-        "--incident",
-        "INC-7",
-        "--format",
-        "json",
-    )
+    emergency = guard("testnet", "--at", "2026-12-03T09:00+01:00", "--emergency", "--incident", "INC-7")
     assert emergency.code == 0
