@@ -41,7 +41,8 @@ class ServiceMonitoring(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ServiceMonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("seawall:monitoring:ServiceMonitoring", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        # Alerts target the service's tag by name: they wait for whatever the component waits for (the Tag).
+        child = pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts else None)
         label = f"{args.env_name} {args.service_name}"
         self.alerts = [
             do.MonitorAlert(

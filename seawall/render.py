@@ -55,6 +55,7 @@ class Graph:
     environment: str
     resources: dict[str, ResourceRecord] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
+    dependencies: dict[str, list[str]] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         """Return the whole graph as JSON-able data, in a stable order."""
@@ -107,6 +108,7 @@ def render(env: Environment) -> Graph:
     graph = Graph(environment=env.name, outputs=_normalise(outputs))
     for record in recorder.records:
         graph.resources[record.name] = record
+    graph.dependencies = recorder.dependencies
     return graph
 
 
@@ -152,6 +154,7 @@ def _recording_monitor_class(mocks: Any) -> Any:
             self.mocks = adapter()
             super().__init__(self.mocks)
             self.records: list[ResourceRecord] = []
+            self.dependencies: dict[str, list[str]] = {}
 
         def RegisterResource(self, request: Any) -> Any:
             response = super().RegisterResource(request)
@@ -163,6 +166,7 @@ def _recording_monitor_class(mocks: Any) -> Any:
                 self.records.append(
                     ResourceRecord(request.name, request.type, parent, bool(request.custom), _normalise(inputs))
                 )
+                self.dependencies[request.name] = sorted(urn.rsplit("::", 1)[-1] for urn in request.dependencies)
             return response
 
     return RecordingMonitor

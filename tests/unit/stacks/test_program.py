@@ -174,3 +174,9 @@ def test_outputs_hold_ips_dns_names_bucket_and_versions() -> None:
 def test_no_secret_value_reaches_the_graph() -> None:
     text = graph("mainnet").to_json()
     assert "offline-placeholder" not in text
+
+
+def test_everything_that_targets_a_service_tag_waits_for_the_tag() -> None:
+    rendered = graph("mainnet")
+    for name in ("api-1", "api-firewall", "api-monitoring-cpu", "api-monitoring-disk", "api-monitoring-memory"):
+        assert "api-tag" in rendered.dependencies[name], name
