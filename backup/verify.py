@@ -18,6 +18,7 @@ import sys
 import tarfile
 from collections import defaultdict
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -26,6 +27,8 @@ from backup.restic import json_objects
 
 CHUNK = 1024 * 1024
 SAMPLE_CAP_BYTES = 16 * 1024 * 1024
+UNLINK_THREADS = 32
+UNLINK_BATCH = 512
 
 
 @dataclass
@@ -107,14 +110,23 @@ def compare_sample(folder: str, expected: dict[str, str], restored_root: Path) -
 
 
 def measure_tree(root: Path) -> tuple[int, int]:
-    """Given a restored folder, return how many regular files it holds and their total size."""
+    """Given a restored folder, return how many regular files it holds and their total size.
+
+    One ``lstat`` per file (``os.scandir``); links are neither followed nor counted.
+    """
     files = total = 0
-    for folder, _, names in os.walk(root):
-        for name in names:
-            path = os.path.join(folder, name)
-            if os.path.isfile(path) and not os.path.islink(path):
-                files += 1
-                total += os.path.getsize(path)
+    pending = [str(root)]
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+                    elif entry.is_file(follow_symlinks=False):
+                        files += 1
+                        total += entry.stat(follow_symlinks=False).st_size
+        except OSError:  # an unreadable folder counts as empty: the floor then says so
+            continue
     return files, total
 
 
@@ -126,30 +138,32 @@ def describe_mismatches(result: SampleResult) -> list[str]:
 
 
 def remove_tree(root: Path) -> None:
-    """Given a folder, delete it and everything below it, unlinking files on several threads.
+    """Given a folder, delete it and everything below it, unlinking files on many threads.
 
-    Deleting a restored tree of tens of thousands of files is a visible part of a drill's time; the
-    unlinks are independent system calls, so they run in parallel. Anything the fast path cannot
+    Deleting a restored tree of tens of thousands of files is a visible part of a drill's time. Each
+    unlink mostly waits for the file system, and unlinks in one folder wait for that folder's lock, so
+    the files go in batches of one folder each, many folders at once. Anything the fast path cannot
     remove falls back to ``shutil.rmtree``, which makes folders writable first.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     if not root.exists():
         return
     folders: list[str] = []
-    files: list[str] = []
+    batches: list[list[str]] = []
     pending = [str(root)]
     while pending:
         folder = pending.pop()
         folders.append(folder)
+        files: list[str] = []
         try:
             with os.scandir(folder) as entries:
                 for entry in entries:
                     (pending if entry.is_dir(follow_symlinks=False) else files).append(entry.path)
         except OSError:
             continue
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(_unlink_quietly, files, chunksize=256))
+        batches += [files[start : start + UNLINK_BATCH] for start in range(0, len(files), UNLINK_BATCH)]
+    if batches:
+        with ThreadPoolExecutor(max_workers=min(UNLINK_THREADS, len(batches))) as pool:
+            list(pool.map(_unlink_quietly, batches))
     for folder in reversed(folders):
         try:
             os.rmdir(folder)
@@ -162,9 +176,10 @@ def remove_tree(root: Path) -> None:
             shutil.rmtree(root, onerror=_make_writable_and_retry)
 
 
-def _unlink_quietly(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
+def _unlink_quietly(paths: list[str]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _make_writable_and_retry(function: Any, path: str, _exc: Any) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import threading
 import time
@@ -29,13 +30,15 @@ SCRUBBED_PREFIXES = ("RESTIC_", "AWS_")
 
 @dataclass(frozen=True)
 class Command:
-    """A process to run: argv (no shell), extra environment, folder, timeout in seconds, stdin text."""
+    """A process to run: argv (no shell), extra environment, folder, timeout in seconds, stdin text, and
+    how much lower than ours its CPU priority is (``nice``: work that runs beside a more urgent process)."""
 
     argv: tuple[str, ...]
     env: Mapping[str, str] = field(default_factory=dict)
     cwd: str | None = None
     timeout: float | None = None
     stdin: str | None = None
+    nice: int = 0
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ class _Process:
         self.start = time.monotonic()
         try:
             self.popen: subprocess.Popen[Any] = subprocess.Popen(
-                command.argv,
+                _with_priority(command),
                 stdin=subprocess.PIPE if command.stdin is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -112,6 +115,18 @@ class _Process:
         stderr = "".join(e if isinstance(e, str) else e.decode(errors="replace") for e in self.errors)
         logger.debug("exit %s after %.2fs: %s", returncode, seconds, mask(self.command.argv[0]))
         return Result(self.command.argv, returncode, stdout, stderr, seconds, self.stopped.is_set())
+
+
+def _with_priority(command: Command) -> tuple[str, ...]:
+    """Given a command, return its argv, behind ``nice`` when it asks for a lower priority (and nice exists).
+
+    ``nice`` sets the priority before the program starts, so every thread it will start inherits it.
+    """
+    nice = shutil.which("nice") if command.nice > 0 else None
+    program = shutil.which(command.argv[0]) if nice is not None else None
+    if nice is None or program is None:  # a missing program: Popen's own error names it
+        return command.argv
+    return (nice, "-n", str(command.nice), program, *command.argv[1:])
 
 
 def run(command: Command, on_line: Callable[[str], None] | None = None) -> Result:

@@ -148,13 +148,15 @@ def _files_outside(root: Path, allowed: tuple[str, ...]) -> dict[str, float]:
 
 
 def test_a_drill_writes_only_in_scratch_and_cleans_it_on_success_and_failure(
-    local_lab: Lab, seawall, tmp_path: Path
+    local_lab: Lab, seawall, tmp_path: Path, monkeypatch
 ) -> None:
     _backed_up(local_lab, seawall)
     scratch = local_lab.root / "scratch"
     allowed = ("scratch", "reports", "state", "metrics", "repositories")
     before = _files_outside(local_lab.root, allowed)
-    temporary = set(Path(tempfile.gettempdir()).glob("seawall-drill-*"))
+    own_temporary = tmp_path / "tmp"  # this test's own, so drills of other test workers cannot show up in it
+    own_temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(own_temporary))
     result, _ = _drill(local_lab, seawall, "--target", str(scratch))
     assert result.code == 0
     assert list(scratch.iterdir()) == []
@@ -166,8 +168,8 @@ def test_a_drill_writes_only_in_scratch_and_cleans_it_on_success_and_failure(
     assert failed.code == 1
     assert list(scratch.iterdir()) == []
     assert _files_outside(local_lab.root, allowed) == before
-    assert _drill(local_lab, seawall)[0].code == 1
-    assert set(Path(tempfile.gettempdir()).glob("seawall-drill-*")) == temporary
+    assert _drill(local_lab, seawall)[0].code == 1  # in a temporary folder of its own this time
+    assert list(own_temporary.iterdir()) == []
 
 
 def test_a_drill_refuses_a_non_empty_or_live_target(local_lab: Lab, seawall) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import pytest
@@ -30,6 +31,24 @@ def test_a_timeout_stops_the_process_and_says_so() -> None:
 def test_a_missing_program_is_a_clear_error() -> None:
     with pytest.raises(ToolMissing, match="'no-such-program-x' is not installed"):
         run(Command(("no-such-program-x",)))
+
+
+def test_a_lower_priority_reaches_the_program_and_every_thread_it_starts() -> None:
+    code = (
+        "import os, threading; seen = []; "
+        "t = threading.Thread(target=lambda: seen.append(os.getpriority(os.PRIO_PROCESS, 0))); t.start(); t.join(); "
+        "print(os.getpriority(os.PRIO_PROCESS, 0), seen[0])"
+    )
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    result = run(Command((sys.executable, "-c", code), nice=7))
+    assert result.stdout.split() == [str(min(19, ours + 7))] * 2
+    assert result.argv == (sys.executable, "-c", code)  # the result names the program, not its wrapper
+    assert run(Command((sys.executable, "-c", code))).stdout.split() == [str(ours)] * 2
+
+
+def test_a_missing_program_at_a_lower_priority_is_the_same_clear_error() -> None:
+    with pytest.raises(ToolMissing, match="'no-such-program-x' is not installed"):
+        run(Command(("no-such-program-x",), nice=5))
 
 
 def test_secrets_reach_the_child_by_environment_and_are_masked_in_logs(caplog) -> None:

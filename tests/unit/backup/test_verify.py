@@ -83,3 +83,21 @@ def test_remove_tree_deletes_everything_including_locked_folders_and_links(tmp_p
     remove_tree(root)
     assert not root.exists()
     assert tmp_path.exists()
+
+
+def test_remove_tree_deletes_many_folders_of_many_files_and_nothing_beside_them(tmp_path: Path) -> None:
+    from backup.verify import UNLINK_BATCH, remove_tree
+
+    root = tmp_path / "scratch"
+    for folder in range(5):
+        (root / f"d{folder}" / "sub").mkdir(parents=True)
+        for index in range(UNLINK_BATCH + 3):  # more than one batch per folder
+            (root / f"d{folder}" / f"f{index}").write_bytes(b"x")
+        (root / f"d{folder}" / "sub" / "last").write_bytes(b"y")
+    beside = tmp_path / "scratch-kept"
+    beside.mkdir()
+    (beside / "keep").write_text("k")
+    assert measure_tree(root) == (5 * (UNLINK_BATCH + 4), 5 * (UNLINK_BATCH + 4))
+    remove_tree(root)
+    assert not root.exists()
+    assert (beside / "keep").read_text() == "k"
