@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from itertools import pairwise
 from typing import Any
 
@@ -48,16 +48,7 @@ class Difference:
 
     def as_json(self) -> dict[str, Any]:
         """Return the difference as JSON-able data."""
-        return {
-            "resource": self.resource,
-            "type": self.type,
-            "group": self.group,
-            "kind": self.kind,
-            "path": self.path,
-            "a": self.a,
-            "b": self.b,
-            "reason": self.reason,
-        }
+        return asdict(self)
 
 
 @dataclass

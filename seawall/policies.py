@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import yaml
@@ -57,14 +57,7 @@ class Finding:
 
     def as_json(self) -> dict[str, str]:
         """Return the finding as JSON-able data."""
-        return {
-            "rule": self.rule,
-            "severity": self.severity,
-            "enforcement": self.enforcement,
-            "resource": self.resource,
-            "message": self.message,
-            "remediation": self.remediation,
-        }
+        return asdict(self)
 
 
 ResourceCheck = Callable[[Resource], Iterable[str]]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from seawall.errors import RenderError
@@ -39,13 +39,7 @@ class ResourceRecord:
 
     def as_json(self) -> dict[str, Any]:
         """Return the record as JSON-able data."""
-        return {
-            "name": self.name,
-            "type": self.type,
-            "parent": self.parent,
-            "custom": self.custom,
-            "inputs": self.inputs,
-        }
+        return asdict(self)
 
 
 @dataclass
