@@ -102,16 +102,28 @@ def timed(argv: list[str] | None = None, action=None) -> float:  # type: ignore[
     return time.perf_counter() - start
 
 
+def prepare(workdir: Path, mebibytes: int) -> tuple[Path, Path]:
+    """Given a work folder and a size, write the dataset, the password and the ``bench`` environment;
+    return the dataset's folder and the environments folder."""
+    data = workdir / "data"
+    make_dataset(data, mebibytes)
+    (workdir / "password").write_text(PASSWORD)
+    return data, write_environment(workdir, data)
+
+
+def show(label: str, times: list[float]) -> None:
+    """Given a label and the times of its runs, print their median and the runs."""
+    print(f"{label:<50} median {statistics.median(times):6.2f} s  runs {', '.join(f'{t:.2f}' for t in times)}")
+
+
 def main() -> None:
     """Measure and print."""
     mebibytes = int(sys.argv[1]) if len(sys.argv) > 1 else 1024
     with tempfile.TemporaryDirectory(prefix="seawall-bench-") as scratch:
         workdir = Path(scratch)
-        data = workdir / "data"
-        make_dataset(data, mebibytes)
-        (workdir / "password").write_text(PASSWORD)
-        environments = write_environment(workdir, data)
-        ours, bare = [], []
+        data, environments = prepare(workdir, mebibytes)
+        ours: list[float] = []
+        bare: list[float] = []
         for _ in range(RUNS):
             for repo in (workdir / "seawall-repo" / "data", workdir / "bare-repo"):
                 shutil.rmtree(repo, ignore_errors=True)
@@ -127,8 +139,8 @@ def main() -> None:
             )
         seawall, baseline = statistics.median(ours), statistics.median(bare)
         print(f"dataset: {mebibytes} MiB ({sum(1 for _ in data.rglob('*.bin'))} files)")
-        print(f"bare restic backup   median {baseline:7.2f} s  runs {', '.join(f'{t:.2f}' for t in bare)}")
-        print(f"seawall backup run   median {seawall:7.2f} s  runs {', '.join(f'{t:.2f}' for t in ours)}")
+        show("bare restic backup", bare)
+        show("seawall backup run", ours)
         print(f"ratio {seawall / baseline:.3f} (target <= 1.05)")
 
 

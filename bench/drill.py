@@ -14,6 +14,7 @@ Pass a size in MiB to try a smaller dataset: `bench/drill.py 256`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import statistics
@@ -21,14 +22,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from backup.verify import remove_tree, sha256_file
-from bench.backup import make_dataset, restic, write_environment
+from bench.backup import SEAWALL, prepare, restic, show, timed
 
-SEAWALL = str(Path(sys.executable).with_name("seawall"))
 RUNS = 5
 
 
@@ -56,92 +57,55 @@ def hashing_rates(root: Path) -> tuple[float, float]:
     return size / ours, size / theirs
 
 
-def show(label: str, times: list[float]) -> None:
-    """Print a median and its runs."""
-    print(f"{label:<50} median {statistics.median(times):6.2f} s  runs {', '.join(f'{t:.2f}' for t in times)}")
-
-
 def main() -> None:
     """Measure and print."""
     mebibytes = int(sys.argv[1]) if len(sys.argv) > 1 else 1024
     with tempfile.TemporaryDirectory(prefix="seawall-bench-drill-") as scratch:
         workdir = Path(scratch)
-        data = workdir / "data"
-        make_dataset(data, mebibytes)
-        (workdir / "password").write_text("bench-password")
-        environments = write_environment(workdir, data)
-        repo = workdir / "seawall-repo" / "data"
+        _, environments = prepare(workdir, mebibytes)
+        repo, password = workdir / "seawall-repo" / "data", workdir / "password"
         repo.parent.mkdir(parents=True)
-        restic(repo, workdir / "password", "init")
-        subprocess.run(
-            [SEAWALL, "--environments", str(environments), "backup", "run", "bench"], check=True, capture_output=True
-        )
-        ours: list[float] = []
-        bare: list[float] = []
-        hand: list[float] = []
-        least: list[float] = []
+        restic(repo, password, "init")
+        timed([SEAWALL, "--environments", str(environments), "backup", "run", "bench"])
 
-        def drill(index: int) -> float:
-            start = time.perf_counter()
-            subprocess.run(
-                [
-                    SEAWALL,
-                    "--environments",
-                    str(environments),
-                    "drill",
-                    "bench",
-                    "--target",
-                    str(workdir / f"drill-{index}"),
-                ],
-                check=True,
-                capture_output=True,
-            )
-            return time.perf_counter() - start
+        def drill(index: int) -> None:
+            argv = [SEAWALL, "--environments", str(environments), "drill", "bench"]
+            subprocess.run([*argv, "--target", str(workdir / f"drill-{index}")], check=True, capture_output=True)
 
-        def by_hand(index: int) -> float:
+        def restore(folder: str) -> None:
+            restic(repo, password, "restore", "latest", "--target", str(workdir / folder), "--verify")
+
+        def by_hand(index: int) -> None:
             """The same work as a drill, done by hand: check a slice, restore with --verify, delete."""
-            start = time.perf_counter()
-            restic(repo, workdir / "password", "check", f"--read-data-subset={(index % 12) + 1}/12")
-            restic(
-                repo, workdir / "password", "restore", "latest", "--target", str(workdir / f"hand-{index}"), "--verify"
-            )
+            restic(repo, password, "check", f"--read-data-subset={(index % 12) + 1}/12")
+            restore(f"hand-{index}")
             shutil.rmtree(workdir / f"hand-{index}")
-            return time.perf_counter() - start
 
-        def bare_restore(index: int) -> float:
-            start = time.perf_counter()
-            restic(
-                repo, workdir / "password", "restore", "latest", "--target", str(workdir / f"bare-{index}"), "--verify"
-            )
-            return time.perf_counter() - start
-
-        def floor(index: int) -> float:
+        def floor(index: int) -> None:
             """What every drill must do at least: restore with --verify, then delete what it restored."""
-            start = time.perf_counter()
-            restic(
-                repo, workdir / "password", "restore", "latest", "--target", str(workdir / f"floor-{index}"), "--verify"
-            )
+            restore(f"floor-{index}")
             remove_tree(workdir / f"floor-{index}")
-            return time.perf_counter() - start
 
+        variants: list[tuple[str, Callable[[int], object], list[float]]] = [
+            ("seawall drill", drill, []),
+            ("bare restic restore --verify", lambda i: restore(f"bare-{i}"), []),
+            ("floor: restore --verify + delete the tree", floor, []),
+            ("by hand: check slice + restore --verify + delete", by_hand, []),
+        ]
         for index in range(RUNS):
             # Alternate which goes first, and let the disk settle before each, so neither pays for the other.
-            order = [(ours, drill), (bare, bare_restore), (hand, by_hand), (least, floor)]
-            for times, function in order if index % 2 == 0 else list(reversed(order)):
+            for _, function, times in variants if index % 2 == 0 else reversed(variants):
                 settle()
-                times.append(function(index))
+                times.append(timed(action=functools.partial(function, index)))
                 shutil.rmtree(workdir / f"drill-{index}", ignore_errors=True)
                 if index < RUNS - 1:
                     shutil.rmtree(workdir / f"bare-{index}", ignore_errors=True)
-        seawall, baseline = statistics.median(ours), statistics.median(bare)
-        lowest, manual = statistics.median(least), statistics.median(hand)
         print(f"dataset: {mebibytes} MiB")
-        show("bare restic restore --verify", bare)
-        show("seawall drill", ours)
-        print(f"ratio {seawall / baseline:.3f} (target <= 1.10)")
-        show("floor: restore --verify + delete the tree", least)
+        for label, _, times in variants:
+            show(label, times)
+        seawall, baseline, lowest, manual = (statistics.median(times) for _, _, times in variants)
+        print(f"seawall / bare {seawall / baseline:.3f} (target <= 1.10)")
         print(f"floor / bare {lowest / baseline:.3f}: what any drill that cleans up costs before it checks anything")
-        show("by hand: check slice + restore --verify + delete", hand)
         print(f"seawall / floor {seawall / lowest:.3f}; seawall / by hand {seawall / manual:.3f}")
         rate, reference = hashing_rates(workdir / f"bare-{RUNS - 1}")
         print(f"hashing: seawall {rate:7.1f} MiB/s, sha256sum {reference:7.1f} MiB/s", end=", ")
