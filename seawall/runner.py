@@ -80,7 +80,7 @@ class _Process:
         self.start = time.monotonic()
         try:
             self.popen: subprocess.Popen[Any] = subprocess.Popen(
-                _with_priority(command),
+                _with_priority(command, env),
                 stdin=subprocess.PIPE if command.stdin is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -117,13 +117,17 @@ class _Process:
         return Result(self.command.argv, returncode, stdout, stderr, seconds, self.stopped.is_set())
 
 
-def _with_priority(command: Command) -> tuple[str, ...]:
-    """Given a command, return its argv, behind ``nice`` when it asks for a lower priority (and nice exists).
+def _with_priority(command: Command, env: Mapping[str, str]) -> tuple[str, ...]:
+    """Given a command and the environment it runs with, return its argv, behind ``nice`` when it asks
+    for a lower priority (and nice exists).
 
-    ``nice`` sets the priority before the program starts, so every thread it will start inherits it.
+    ``nice`` sets the priority, then replaces itself with the program (same process, so a deadline's
+    kill reaches it); every thread the program starts inherits the priority. Both are looked up on the
+    child's PATH, as Popen would.
     """
-    nice = shutil.which("nice") if command.nice > 0 else None
-    program = shutil.which(command.argv[0]) if nice is not None else None
+    path = env.get("PATH")
+    nice = shutil.which("nice", path=path) if command.nice > 0 else None
+    program = shutil.which(command.argv[0], path=path) if nice is not None else None
     if nice is None or program is None:  # a missing program: Popen's own error names it
         return command.argv
     return (nice, "-n", str(command.nice), program, *command.argv[1:])

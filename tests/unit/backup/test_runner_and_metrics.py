@@ -46,6 +46,12 @@ def test_a_lower_priority_reaches_the_program_and_every_thread_it_starts() -> No
     assert run(Command((sys.executable, "-c", code))).stdout.split() == [str(ours)] * 2
 
 
+def test_a_timeout_stops_a_program_run_at_a_lower_priority() -> None:
+    result = run(Command((sys.executable, "-c", "import time; time.sleep(30)"), timeout=0.5, nice=5))
+    assert result.timed_out
+    assert result.returncode < 0  # nice became the program, so the kill reached it
+
+
 def test_a_missing_program_at_a_lower_priority_is_the_same_clear_error() -> None:
     with pytest.raises(ToolMissing, match="'no-such-program-x' is not installed"):
         run(Command(("no-such-program-x",), nice=5))
