@@ -66,14 +66,26 @@ def folders_of(listing: Iterable[str]) -> dict[str, tuple[int, int]]:
     return {name: (count, size) for name, (count, size) in folders.items()}
 
 
-def choose_folder(folders: dict[str, tuple[int, int]], seed: int, cap: int = SAMPLE_CAP_BYTES) -> str | None:
-    """Given folders and a seed, draw one holding files and no larger than ``cap`` (else the smallest)."""
-    if not folders:
+def choose_folder(
+    folders: dict[str, tuple[int, int]], seed: int, most_files: int, cap: int = SAMPLE_CAP_BYTES
+) -> str | None:
+    """Given folders, a seed and a file limit, draw one holding at least one and at most ``most_files``
+    files, and no more than ``cap`` bytes (else the smallest folder); None when there is no folder or
+    the limit is 0 (no sample)."""
+    if not folders or most_files <= 0:
         return None
-    candidates = sorted(name for name, (count, size) in folders.items() if count and size <= cap)
+    candidates = sorted(name for name, (count, size) in folders.items() if 0 < count <= most_files and size <= cap)
     if not candidates:
         return min(folders, key=lambda name: folders[name][1])
     return random.Random(seed).choice(candidates)
+
+
+def draw_files(digests: dict[str, str], seed: int, most_files: int) -> dict[str, str]:
+    """Given a folder's hashes by name, return at most ``most_files`` of them, drawn with the seed."""
+    if len(digests) <= most_files:
+        return digests
+    kept = random.Random(seed).sample(sorted(digests), most_files)
+    return {name: digests[name] for name in sorted(kept)}
 
 
 def hash_tar_stream(stream: IO[bytes]) -> dict[str, str]:

@@ -16,7 +16,6 @@ from seawall.ledger import LedgerEntry
 from seawall.model.schema import Environment
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-WEEK_MINUTES = 7 * 24 * 60
 _ISSUE = re.compile(r"^(https?://\S+/(issues|pull|merge_requests)/\d+|[\w.-]+/[\w.-]+#\d+)$")
 
 

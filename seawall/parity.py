@@ -23,7 +23,6 @@ MISSING = "missing-in-B"
 EXTRA = "extra-in-B"
 ALLOWED = "allowed"
 VIOLATION = "violation"
-KINDS = (MISSING, EXTRA, ALLOWED, VIOLATION)
 # Identity differs by design; inputs derived from others (content hashes) are compared through their source.
 IDENTITY = ("environment.name", "environment.domain", "environment.predecessor", "environment.description")
 DERIVED_INPUTS = ("triggers",)

@@ -26,7 +26,6 @@ ALERT = "digitalocean:index/monitorAlert:MonitorAlert"
 UPTIME = "digitalocean:index/uptimeCheck:UptimeCheck"
 BUCKET = "digitalocean:index/spacesBucket:SpacesBucket"
 COMMAND = "command:remote:Command"
-WORLD = ("0.0.0.0/0", "::/0")
 SENSITIVE_PORTS = {22: "SSH", 3306: "MySQL", 5432: "PostgreSQL", 6379: "Redis", 9200: "Elasticsearch", 27017: "MongoDB"}
 METRICS = {
     "cpu": "v1/insights/droplet/cpu",

@@ -49,6 +49,7 @@ from backup.verify import (
     choose_folder,
     compare_sample,
     describe_mismatches,
+    draw_files,
     folders_of,
     hash_tar_stream,
     measure_tree,
@@ -61,6 +62,7 @@ from seawall.runner import Command, stream
 logger = logging.getLogger(__name__)
 _RESTORING = re.compile(r"restoring <Snapshot ([0-9a-f]+) ")
 Reporter = Callable[[str, str], None]
+Draw = tuple[int, int]  # the seed, and how many files the sample compares at most
 SIDE_NICE = 10
 
 
@@ -224,12 +226,13 @@ def _drill(
     try:
         with ThreadPoolExecutor(max_workers=1) as side:
             say(key, "restoring")
+            most = env.backup_sets[set_name].drill.sample_files
             started = time.monotonic()
             if options.snapshot == "latest":
                 # The newest snapshot is restored at once; listing and sampling follow it on the side.
                 restored = threading.Event()
                 holder: dict[str, str] = {}
-                sample = side.submit(_list_and_sample, restic, set_name, host, seed, restored, holder)
+                sample = side.submit(_list_and_sample, restic, set_name, host, (seed, most), restored, holder)
                 try:
                     _restore(restic, "latest", scratch, result, (host, set_name), _restored_id(holder, restored))
                 finally:
@@ -240,7 +243,7 @@ def _drill(
                 snapshots = parse_snapshots(restic.execute(make_snapshots_command(target, set_name, host)).stdout)
                 chosen = _choose(snapshots, options.snapshot, seed, set_name, host)
                 started = time.monotonic()
-                pending = side.submit(_sample, restic, chosen["id"], seed)
+                pending = side.submit(_sample, restic, chosen["id"], (seed, most))
                 _restore(restic, chosen["id"], scratch, result)
                 sampled = pending.result()
             result.listing = snapshots
@@ -284,7 +287,7 @@ def _restored_id(holder: dict[str, str], restored: threading.Event) -> Callable[
 
 
 def _list_and_sample(
-    restic: Restic, set_name: str, host: str, seed: int, restored: threading.Event, holder: dict[str, str]
+    restic: Restic, set_name: str, host: str, draw: Draw, restored: threading.Event, holder: dict[str, str]
 ) -> tuple[list[dict[str, Any]], tuple[str | None, dict[str, str], str]]:
     """List the newest snapshot's files (its first line is the snapshot itself), then sample it."""
     lines = restic.execute(_beside(make_ls_command(restic.target, "latest", host, set_name))).stdout.splitlines()
@@ -295,7 +298,7 @@ def _list_and_sample(
     if not str(snapshot.get("id", "")).startswith(holder["id"]):
         lines = restic.execute(_beside(make_ls_command(restic.target, holder["id"]))).stdout.splitlines()
         snapshot = json.loads(lines[0])
-    return [snapshot], _sample_listing(restic, holder["id"], lines[1:], seed)
+    return [snapshot], _sample_listing(restic, holder["id"], lines[1:], draw)
 
 
 def _by_id(snapshots: list[dict[str, Any]], short_id: str, set_name: str, host: str) -> dict[str, Any]:
@@ -321,23 +324,25 @@ def _choose(snapshots: list[dict[str, Any]], wanted: str, seed: int, set_name: s
     return matching[0]
 
 
-def _sample(restic: Restic, snapshot: str, seed: int) -> tuple[str | None, dict[str, str], str]:
+def _sample(restic: Restic, snapshot: str, draw: Draw) -> tuple[str | None, dict[str, str], str]:
     """List the snapshot, draw a folder and hash what the repository streams of it."""
     listing = restic.execute(_beside(make_ls_command(restic.target, snapshot))).stdout.splitlines()
-    return _sample_listing(restic, snapshot, listing, seed)
+    return _sample_listing(restic, snapshot, listing, draw)
 
 
 def _sample_listing(
-    restic: Restic, snapshot: str, listing: list[str], seed: int
+    restic: Restic, snapshot: str, listing: list[str], draw: Draw
 ) -> tuple[str | None, dict[str, str], str]:
-    """Given a snapshot's listing, draw a folder and hash what the repository streams of it."""
-    folder = choose_folder(folders_of(listing), seed)
+    """Given a snapshot's listing and (seed, most files), draw a folder and hash what the repository
+    streams of it; keep at most that many files of it, drawn with the seed."""
+    seed, most = draw
+    folder = choose_folder(folders_of(listing), seed, most)
     if folder is None:
         return None, {}, ""
     outcome, digests = stream(_beside(make_dump_command(restic.target, snapshot, folder)), hash_tar_stream)
     if not outcome.ok or digests is None:
         return folder, {}, f"restic dump of {folder} failed: {outcome.last_error_line()}"
-    return folder, digests, ""
+    return folder, draw_files(digests, seed, most), ""
 
 
 def _restore(

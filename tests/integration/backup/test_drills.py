@@ -64,6 +64,21 @@ def test_a_good_drill_passes_with_real_numbers_and_marks_the_snapshot_verified(l
     assert status["rows"][0]["last_drill"] == "passed"
 
 
+def test_sample_files_limits_the_sampled_files_and_zero_turns_the_sample_off(local_lab: Lab, seawall) -> None:
+    _backed_up(local_lab, seawall)
+    local_lab.set("files")["drill"]["sample_files"] = 3  # every folder holds 20 files or more
+    local_lab.write()
+    result, (report,) = _drill(local_lab, seawall)
+    assert result.code == 0, result.err
+    assert report["sample"]["files"] == 3
+    assert report["sample"]["ok"] is True
+    local_lab.set("files")["drill"]["sample_files"] = 0
+    local_lab.write()
+    result, (report,) = _drill(local_lab, seawall)
+    assert result.code == 0, result.err
+    assert report["sample"] is None
+
+
 def test_a_missed_rpo_fails_the_drill(local_lab: Lab, seawall) -> None:
     local_lab.set("files").update({"schedule": "*-*-* *:*:0/2", "rpo": "2s"})
     local_lab.write()

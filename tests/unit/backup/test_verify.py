@@ -8,7 +8,15 @@ import json
 import tarfile
 from pathlib import Path
 
-from backup.verify import choose_folder, compare_sample, folders_of, hash_tar_stream, measure_tree, sha256_file
+from backup.verify import (
+    choose_folder,
+    compare_sample,
+    draw_files,
+    folders_of,
+    hash_tar_stream,
+    measure_tree,
+    sha256_file,
+)
 
 
 def _node(path: str, size: int, kind: str = "file") -> str:
@@ -26,12 +34,23 @@ def test_folders_count_every_file_below_them() -> None:
     assert folders_of(listing) == {"/srv": (2, 15), "/srv/a": (2, 15), "/srv/a/b": (1, 5)}
 
 
-def test_the_folder_draw_is_seeded_and_respects_the_cap() -> None:
-    folders = {"/big": (3, 10_000), "/small": (2, 10), "/tiny": (1, 1)}
-    assert choose_folder(folders, seed=1, cap=100) in {"/small", "/tiny"}
-    assert choose_folder(folders, seed=1, cap=100) == choose_folder(folders, seed=1, cap=100)
-    assert choose_folder({"/big": (3, 10_000)}, seed=1, cap=100) == "/big"
-    assert choose_folder({}, seed=1) is None
+def test_the_folder_draw_is_seeded_and_respects_the_cap_and_the_file_limit() -> None:
+    folders = {"/big": (3, 10_000), "/small": (2, 10), "/tiny": (1, 1), "/many": (50, 50)}
+    assert choose_folder(folders, seed=1, most_files=10, cap=100) in {"/small", "/tiny"}
+    assert choose_folder(folders, seed=1, most_files=10, cap=100) == choose_folder(folders, 1, 10, cap=100)
+    assert choose_folder(folders, seed=1, most_files=1, cap=100) == "/tiny"
+    assert choose_folder({"/big": (3, 10_000)}, seed=1, most_files=10, cap=100) == "/big"
+    assert choose_folder(folders, seed=1, most_files=0) is None  # sample_files: 0 turns the sample off
+    assert choose_folder({}, seed=1, most_files=10) is None
+
+
+def test_a_sample_compares_at_most_the_file_limit_drawn_with_the_seed() -> None:
+    digests = {f"srv/f{index}": f"h{index}" for index in range(30)}
+    kept = draw_files(digests, seed=4, most_files=5)
+    assert len(kept) == 5
+    assert all(digests[name] == digest for name, digest in kept.items())
+    assert kept == draw_files(digests, seed=4, most_files=5)
+    assert draw_files(digests, seed=4, most_files=30) == digests
 
 
 def _tar(files: dict[str, bytes]) -> io.BytesIO:
