@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from seawall.cli.context import OutputFormat, print_json, settings_of, stdout
+from seawall.cli.context import TableOrJson, print_json, settings_of, stdout
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -91,7 +91,7 @@ def prune_command(ctx: typer.Context, env_name: EnvArg, set_name: SetOpt = None,
 def status_command(
     ctx: typer.Context,
     env_name: EnvArg,
-    output: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
+    output: Annotated[TableOrJson, typer.Option("--format", help="table or json.")] = TableOrJson.table,
 ) -> None:
     """Show every host and set of the inventory: newest snapshot age against RPO, size, last run and drill.
 
@@ -101,7 +101,7 @@ def status_command(
 
     env, root = _load(ctx, env_name)
     rows = fleet_status(env, root)
-    if output is OutputFormat.json:
+    if output is TableOrJson.json:
         print_json(
             {"environment": env.name, "rows": [row.as_json() for row in rows], "alarms": sum(r.alarm for r in rows)}
         )

@@ -21,6 +21,13 @@ class OutputFormat(StrEnum):
     markdown = "markdown"
 
 
+class TableOrJson(StrEnum):
+    """How a command without a Markdown form prints its result."""
+
+    table = "table"
+    json = "json"
+
+
 @dataclass
 class Settings:
     """Global options, set once by the top-level callback."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from seawall.cli.context import OutputFormat, Settings, print_json, settings_of, stdout
+from seawall.cli.context import Settings, TableOrJson, print_json, settings_of, stdout
 from seawall.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -108,12 +108,12 @@ def guard_command(
     issue: Issue = None,
     emergency: Emergency = False,
     incident: Incident = None,
-    output: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
+    output: Annotated[TableOrJson, typer.Option("--format", help="table or json.")] = TableOrJson.table,
 ) -> None:
     """May I deploy ENV now (or at TIME)? Every rule with its verdict; exit 1 when any refuses."""
     request = _request(env_name, at, operator, issue, emergency, incident)
     _, verdicts, _ = _verdicts(ctx, env_name, request)
-    if output is OutputFormat.json:
+    if output is TableOrJson.json:
         print_json(
             {
                 "environment": env_name,
@@ -174,13 +174,13 @@ def up_command(
 def ledger_command(
     ctx: typer.Context,
     env_name: Annotated[str, typer.Argument(metavar="ENV", help="Environment.")],
-    output: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
+    output: Annotated[TableOrJson, typer.Option("--format", help="table or json.")] = TableOrJson.table,
 ) -> None:
     """Show ENV's deploy ledger: who deployed what, when, why, and how it ended."""
     from seawall.ledger import read_ledger
 
     entries = read_ledger(ledger_dir(settings_of(ctx)), env_name)
-    if output is OutputFormat.json:
+    if output is TableOrJson.json:
         print_json([entry.__dict__ for entry in entries])
         return
     table = Table(title=f"deploy ledger of {env_name} ({len(entries)} entries)")

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from seawall.cli.context import OutputFormat, print_json, settings_of, stdout
+from seawall.cli.context import TableOrJson, print_json, settings_of, stdout
 
 
 def drill_command(
@@ -29,7 +29,7 @@ def drill_command(
         Path | None, typer.Option("--target", help="Empty scratch folder (default: a temporary one).")
     ] = None,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the restored files for inspection.")] = False,
-    output: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
+    output: Annotated[TableOrJson, typer.Option("--format", help="table or json.")] = TableOrJson.table,
 ) -> None:
     """Restore snapshots into scratch, verify them, measure RPO and RTO; exit 1 when anything failed."""
     from backup.actions.drill import DrillOptions, run_drills
@@ -42,7 +42,7 @@ def drill_command(
     console = Console(file=sys.stderr)
     with console.status("drilling", spinner="dots") if console.is_terminal else _nothing() as status:
         results = run_drills(env, settings.project_root, set_name, host, options, _reporter(status))
-    if output is OutputFormat.json:
+    if output is TableOrJson.json:
         print_json({"environment": env.name, "drills": [report_json(r) for r in results]})
     else:
         stdout().print(_table(env.name, results))

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.tree import Tree
 
-from seawall.cli.context import OutputFormat, settings_of, stdout
+from seawall.cli.context import TableOrJson, settings_of, stdout
 
 if TYPE_CHECKING:
     from seawall.render import Graph
@@ -48,7 +48,7 @@ def type_counts(graph: Graph) -> Table:
 def preview_command(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="ENV", help="Environment to render.")],
-    output: Annotated[OutputFormat, typer.Option("--format", help="table (a tree) or json.")] = OutputFormat.table,
+    output: Annotated[TableOrJson, typer.Option("--format", help="table (a tree) or json.")] = TableOrJson.table,
     live: Annotated[
         bool, typer.Option("--live", help="Preview against the real stack with the policy pack (needs the Pulumi CLI).")
     ] = False,
@@ -67,7 +67,7 @@ def preview_command(
         typer.echo(f"changes: {summary.get('change_summary', {})}")
         return
     graph = render(env)
-    if output is OutputFormat.json:
+    if output is TableOrJson.json:
         typer.echo(graph.to_json(), nl=False)
         return
     console = stdout()

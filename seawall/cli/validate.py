@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from seawall.cli.context import OutputFormat, print_json, settings_of, stdout
+from seawall.cli.context import TableOrJson, print_json, settings_of, stdout
 
 if TYPE_CHECKING:
     from seawall.model import Environment
@@ -32,7 +32,7 @@ def summarize_environment(env: Environment) -> dict[str, Any]:
 def validate_command(
     ctx: typer.Context,
     names: Annotated[list[str] | None, typer.Argument(metavar="[ENV]...", help="Environments (all when none).")] = None,
-    output: Annotated[OutputFormat, typer.Option("--format", help="table or json.")] = OutputFormat.table,
+    output: Annotated[TableOrJson, typer.Option("--format", help="table or json.")] = TableOrJson.table,
 ) -> None:
     """Validate environments and print a summary. Exit 2 with every error at once."""
     from seawall.model import load_environments, load_parity_rules
@@ -41,7 +41,7 @@ def validate_command(
     envs = load_environments(settings.environments, names or None)
     parity = load_parity_rules(settings.environments)
     rows = [summarize_environment(env) for env in envs.values()]
-    if output is OutputFormat.json:
+    if output is TableOrJson.json:
         print_json(
             {"valid": True, "environments": rows, "parity_rules": len(parity.allowed) + len(parity.environment_only)}
         )

@@ -31,6 +31,15 @@ def test_validate_prints_every_environment_as_json(cli) -> None:
     assert mainnet["versions"]["api"] == "1.8.1"
 
 
+def test_a_format_a_command_cannot_print_is_a_usage_error(cli) -> None:
+    for command in (["validate"], ["preview", "devnet"], ["drill", "local"], ["backup", "status", "local"]):
+        result = cli("--environments", PROJECT / "environments", *command, "--format", "markdown")
+        assert result.code == 2, command
+        assert "'markdown' is not one of 'table', 'json'" in " ".join(result.err.replace("│", " ").split())
+        assert result.out == ""
+    assert cli("--environments", PROJECT / "environments", "audit", "devnet", "--format", "markdown").code in (0, 1)
+
+
 def test_validate_reads_the_environments_variable(cli, environments: Path, monkeypatch) -> None:
     (environments / "local.yaml").unlink()
     monkeypatch.setenv("SEAWALL_ENVIRONMENTS", str(environments))
