@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import logging
 import os
+import random
 import socket
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 from backup.restic import (
     RepositoryLocked,
+    ResticError,
     Target,
     classify,
     detect_version,
@@ -35,7 +37,7 @@ class LockPolicy:
     """How to treat locks: when one is stale, how often to try again, and how long to wait first."""
 
     stale_after: dt.timedelta = dt.timedelta(hours=2)
-    attempts: int = 4
+    attempts: int = 6
     wait: float = 5.0
 
 
@@ -80,17 +82,22 @@ class Restic:
                     continue
                 if attempt == self.locks.attempts:
                     raise
-                delay = self.locks.wait * attempt
+                # Growing waits with jitter, so hosts that met the same lock do not all come back at once.
+                delay = self.locks.wait * attempt * random.uniform(0.75, 1.25)
                 logger.warning("%s is locked by a live process; trying again in %.0fs", self.target.repository, delay)
                 self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def list_locks(self) -> list[LockInfo]:
-        """Return every lock of the repository."""
+        """Return every lock of the repository; a lock removed while it is read is simply not listed."""
         ids = self.execute(make_list_locks_command(self.target)).stdout.split()
         locks = []
         for lock_id in ids:
-            data = json.loads(self.execute(make_cat_lock_command(self.target, lock_id)).stdout)
+            try:
+                data = json.loads(self.execute(make_cat_lock_command(self.target, lock_id)).stdout)
+            except (ResticError, json.JSONDecodeError):
+                logger.debug("lock %s went away while it was read", lock_id[:8])
+                continue
             created = dt.datetime.fromisoformat(_trim_nanoseconds(data["time"]))
             locks.append(
                 LockInfo(

@@ -10,11 +10,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from backup.restic import Target
 from seawall.errors import ConfigError
 from seawall.logs import register_secret
 from seawall.model.schema import BackupSet, Environment, Repository
+
+if TYPE_CHECKING:
+    from backup.context import BackupContext
 
 
 @dataclass(frozen=True)
@@ -79,27 +83,11 @@ def make_target(env: Environment, set_name: str, project_root: Path) -> Target:
     )
 
 
-def plan_jobs(env: Environment, project_root: Path, set_name: str | None = None, host: str | None = None) -> list[Job]:
-    """Given an environment and optional set and host, return every (host, set) job, in a stable order."""
-    if set_name is not None and set_name not in env.backup_sets:
-        known = ", ".join(sorted(env.backup_sets))
-        raise ConfigError([f"{env.name} has no backup set {set_name!r} (known: {known})"])
+def plan_jobs(context: BackupContext) -> list[Job]:
+    """Given a backup context, return every chosen (host, set) job, in a stable order."""
     jobs = []
-    for name in sorted(env.backup_sets) if set_name is None else [set_name]:
-        hosts = env.hosts_of_set(name)
-        if host is not None:
-            hosts = [h for h in hosts if h == host]
-        target = make_target(env, name, project_root) if hosts else None
-        backup_set = env.backup_sets[name]
-        for each in hosts:
-            paths = tuple(str(resolve(project_root, path)) for path in backup_set.paths)
-            jobs.append(Job(env.name, each, name, backup_set, paths, target))  # type: ignore[arg-type]
-    if not jobs:
-        scope = " and ".join(
-            part for part in (f"set {set_name}" if set_name else "", f"host {host}" if host else "") if part
-        )
-        msg = (
-            f"{env.name} has nothing to back up for {scope or 'any host'}: check --set and --host against the inventory"
-        )
-        raise ConfigError([msg])
+    for set_name, host in context.pairs:
+        backup_set = context.backup_set(set_name)
+        paths = tuple(str(resolve(context.project_root, path)) for path in backup_set.paths)
+        jobs.append(Job(context.env.name, host, set_name, backup_set, paths, context.target(set_name)))
     return jobs

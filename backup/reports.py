@@ -6,12 +6,13 @@ import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backup.metrics import render_metrics, write_metrics
-from backup.plan import resolve
-from backup.state import StateStore, write_atomically
-from seawall.model.schema import Environment
+from backup.state import write_atomically
+
+if TYPE_CHECKING:
+    from backup.context import BackupContext
 
 SCHEMA = "seawall.drill/1"
 HELP = {
@@ -95,9 +96,8 @@ def report_markdown(report: dict[str, Any]) -> str:
     for name in ("rto", "rpo"):
         value = report[name]
         if value:
-            lines.append(
-                f"| {name.upper()} | {_ok(value['ok'])} | {value['seconds']:.1f}s of {value['target_seconds']:.0f}s |"
-            )
+            seconds = "unmeasured" if value["seconds"] is None else f"{value['seconds']:.1f}s"
+            lines.append(f"| {name.upper()} | {_ok(value['ok'])} | {seconds} of {value['target_seconds']:.0f}s |")
     if report["failures"]:
         lines += ["", "## Failures", "", *(f"- {failure}" for failure in report["failures"])]
     return "\n".join(lines) + "\n"
@@ -111,44 +111,56 @@ def _ok(value: Any) -> str:
     return "pass" if value else "FAIL"
 
 
-def record_drill(env: Environment, project_root: Path, result: Any) -> Path:
-    """Given a drill result, write its reports, metrics and state; return the JSON report's path."""
+def record_drill(context: BackupContext, result: Any) -> Path:
+    """Given a drill result, write its reports (locally and to the bucket), metrics and state; return the
+    JSON report's path. A passed drill records the snapshot it verified in the state, where retention
+    finds it: the mark never changes a snapshot's id (a restic tag would)."""
     report = report_json(result)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    folder = resolve(project_root, env.backup.reports_dir) / env.name
-    base = folder / f"{stamp}-{result.set_name}-{result.host}"
-    write_atomically(base.with_suffix(".json"), json.dumps(report, indent=2, sort_keys=True) + "\n")
+    name = f"{stamp}-{result.set_name}-{result.host}"
+    base = context.reports_dir / name
+    text = json.dumps(report, indent=2, sort_keys=True) + "\n"
+    write_atomically(base.with_suffix(".json"), text)
     write_atomically(base.with_suffix(".md"), report_markdown(report))
-    write_atomically(
-        folder / f"latest-{result.set_name}-{result.host}.json", json.dumps(report, indent=2, sort_keys=True) + "\n"
-    )
-    now = dt.datetime.now(dt.UTC).timestamp()
-    text = render_metrics(
-        "seawall_drill",
-        {"environment": env.name, "host": result.host, "set": result.set_name},
-        {
-            "success": 1 if result.passed else 0,
+    write_atomically(context.reports_dir / f"latest-{result.set_name}-{result.host}.json", text)
+    if context.store.bucket is not None:
+        context.store.bucket.put(context.store.bucket.key("reports", f"{name}.json"), text)
+    _drill_metrics(context, result.set_name, result.host, result)
+    changes: dict[str, Any] = {
+        "last_drill": {
+            "time": result.finished,
+            "result": report["result"],
+            "snapshot": result.snapshot.get("short_id"),
+            "report": str(base.with_suffix(".json")),
             "rto_seconds": result.rto.get("seconds"),
-            "rpo_seconds": result.rpo.get("seconds"),
-            "coverage_ratio": result.check.coverage if result.check else None,
-            "last_run_timestamp_seconds": now,
-        },
-        HELP,
-    )
-    write_metrics(
-        resolve(project_root, env.backup.metrics_dir), f"seawall_drill_{env.name}_{result.host}_{result.set_name}", text
-    )
-    store = StateStore(resolve(project_root, env.backup.state_dir), env.name)
-    store.update(
-        {
-            "last_drill": {
-                "time": result.finished,
-                "result": report["result"],
-                "snapshot": result.snapshot.get("short_id"),
-                "report": str(base.with_suffix(".json")),
-            }
-        },
-        result.set_name,
-        result.host,
-    )
+        }
+    }
+    if result.passed and result.snapshot:
+        changes["verified"] = {
+            "snapshot": result.snapshot["id"],
+            "short_id": result.snapshot.get("short_id"),
+            "drill": result.finished,
+            "report": str(base.with_suffix(".json")),
+        }
+    context.store.update(changes, result.set_name, result.host)
     return base.with_suffix(".json")
+
+
+def record_interrupted_drill(context: BackupContext, set_name: str, host: str, reason: str) -> None:
+    """Given a drill stopped by a signal, record it as interrupted: state and metrics with ``success 0``."""
+    _drill_metrics(context, set_name, host, None)
+    finished = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    context.store.update({"last_drill": {"time": finished, "result": "interrupted", "detail": reason}}, set_name, host)
+
+
+def _drill_metrics(context: BackupContext, set_name: str, host: str, result: Any | None) -> None:
+    values: dict[str, float | None] = {
+        "success": 1 if result is not None and result.passed else 0,
+        "rto_seconds": result.rto.get("seconds") if result is not None else None,
+        "rpo_seconds": result.rpo.get("seconds") if result is not None else None,
+        "coverage_ratio": result.check.coverage if result is not None and result.check else None,
+        "last_run_timestamp_seconds": dt.datetime.now(dt.UTC).timestamp(),
+    }
+    labels = {"environment": context.env.name, "host": host, "set": set_name}
+    text = render_metrics("seawall_drill", labels, values, HELP)
+    write_metrics(context.metrics_dir, f"seawall_drill_{context.env.name}_{host}_{set_name}", text)

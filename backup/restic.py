@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from seawall.errors import BackupError
-from seawall.runner import Command, Result, run
+from seawall.logs import mask
+from seawall.runner import Command, Result, clean_text, run
 
 VERIFIED_TAG = "seawall-verified"
 SEAWALL_TAG = "seawall"
@@ -59,6 +60,27 @@ class SourceMissing(ResticError):
 
 class ResticFailed(ResticError):
     """Any other failure, including an unknown exit code or a timeout."""
+
+
+class StorageUnreachable(ResticError):
+    """The storage (an S3 endpoint) could not be reached: nothing says the repository is missing."""
+
+
+class DiskFull(ResticError):
+    """The filesystem restic writes to (a restore target, its cache) is full."""
+
+
+class RepositoryDamaged(ResticError):
+    """A pack or index file is missing or damaged. ``packs`` and ``indexes`` name them."""
+
+    def __init__(self, message: str, packs: Sequence[str] = (), indexes: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.packs = list(packs)
+        self.indexes = list(indexes)
+
+
+class SnapshotNotFound(ResticError):
+    """No snapshot matches the id (or ``latest`` of the host and set)."""
 
 
 @dataclass(frozen=True)
@@ -112,13 +134,17 @@ def make_cat_config_command(target: Target) -> Command:
 
 
 def make_backup_command(
-    target: Target, paths: Sequence[str], host: str, set_name: str, excludes: Sequence[str] = ()
+    target: Target,
+    paths: Sequence[str],
+    host: str,
+    set_name: str,
+    excludes: Sequence[str] = (),
+    tags: Sequence[str] = (),
 ) -> Command:
-    """Return the command that backs up ``paths`` as ``host``, tagged with the set."""
+    """Return the command that backs up ``paths`` as ``host``, tagged with the set (and ``tags``)."""
     exclude_args = [arg for pattern in excludes for arg in ("--exclude", pattern)]
-    return target.command(
-        "backup", "--json", "--host", host, "--tag", SEAWALL_TAG, "--tag", f"set:{set_name}", *exclude_args, *paths
-    )
+    tag_args = [arg for tag in (SEAWALL_TAG, f"set:{set_name}", *tags) for arg in ("--tag", tag)]
+    return target.command("backup", "--json", "--host", host, *tag_args, *exclude_args, *paths)
 
 
 def make_snapshots_command(target: Target, set_name: str, host: str | None = None) -> Command:
@@ -127,22 +153,23 @@ def make_snapshots_command(target: Target, set_name: str, host: str | None = Non
     return target.command("snapshots", "--json", "--no-lock", "--tag", f"set:{set_name}", *host_args)
 
 
-def make_forget_command(target: Target, set_name: str, host: str, keep: Mapping[str, str]) -> Command:
-    """Return the command that applies keep-rules to one host's snapshots of a set; verified ones stay."""
+def make_forget_plan_command(target: Target, set_name: str, keep: Mapping[str, str]) -> Command:
+    """Return the command that asks which of a set's snapshots the keep-rules would forget, per host,
+    without forgetting any (``--dry-run``): Seawall removes its protected snapshots from that plan."""
     keep_args = [arg for rule, value in keep.items() for arg in (f"--{rule.replace('_', '-')}", value)]
     return target.command(
-        "forget",
-        "--json",
-        "--host",
-        host,
-        "--tag",
-        f"set:{set_name}",
-        "--group-by",
-        "host",
-        "--keep-tag",
-        VERIFIED_TAG,
-        *keep_args,
+        "forget", "--dry-run", "--json", "--no-lock", "--tag", f"set:{set_name}", "--group-by", "host", *keep_args
     )
+
+
+def make_forget_ids_command(target: Target, snapshot_ids: Sequence[str]) -> Command:
+    """Return the command that forgets exactly these snapshots (and no other)."""
+    return target.command("forget", *snapshot_ids)
+
+
+def make_find_pack_command(target: Target, pack_ids: Sequence[str]) -> Command:
+    """Return the command that lists the files and snapshots that use blobs of these packs, as JSON."""
+    return target.command("find", "--json", "--no-lock", "--pack", *pack_ids)
 
 
 def make_stats_command(target: Target, snapshot: str) -> Command:
@@ -150,12 +177,14 @@ def make_stats_command(target: Target, snapshot: str) -> Command:
     return target.command("stats", "--json", "--no-lock", "--mode", "restore-size", snapshot)
 
 
-def make_check_command(target: Target, read_data_subset: str | None = None, lock: bool = True) -> Command:
-    """Return the command that checks the repository (and reads a subset of its packs).
+def make_check_command(
+    target: Target, read_data_subset: str | None = None, lock: bool = True, read_data: bool = False
+) -> Command:
+    """Return the command that checks the repository (and reads a subset of its packs, or all of them).
 
     Without ``lock`` the check only reads and may run beside restores of the same repository.
     """
-    subset = (f"--read-data-subset={read_data_subset}",) if read_data_subset else ()
+    subset = ("--read-data",) if read_data else (f"--read-data-subset={read_data_subset}",) if read_data_subset else ()
     return target.command("check", *(() if lock else ("--no-lock",)), *subset)
 
 
@@ -192,10 +221,15 @@ def make_restore_command(
     verify: bool = True,
     host: str | None = None,
     set_name: str | None = None,
+    includes: Sequence[str] = (),
 ) -> Command:
-    """Return the command that restores a snapshot (``latest`` of a host and set) into ``destination``."""
+    """Return the command that restores a snapshot (``latest`` of a host and set) into ``destination``,
+    all of it or only the ``includes`` paths."""
     scope = (*(("--host", host) if host else ()), *(("--tag", f"set:{set_name}") if set_name else ()))
-    return target.command("restore", snapshot, *scope, "--target", destination, *(("--verify",) if verify else ()))
+    include_args = [arg for path in includes for arg in ("--include", path)]
+    return target.command(
+        "restore", snapshot, *scope, "--target", destination, *include_args, *(("--verify",) if verify else ())
+    )
 
 
 def make_ls_command(target: Target, snapshot: str, host: str | None = None, set_name: str | None = None) -> Command:
@@ -256,12 +290,43 @@ def parse_snapshots(text: str) -> list[dict[str, Any]]:
     return sorted(snapshots, key=lambda snapshot: str(snapshot.get("time", "")))
 
 
+_PACK = re.compile(r"(?:<data/|\bpack |data/[0-9a-f]{2}/)([0-9a-f]{8,64})")
+_INDEX = re.compile(r"(?:<index/|\bindex |index/)([0-9a-f]{8,64})")
+_UNREACHABLE = (
+    "connection refused",
+    "no such host",
+    "network is unreachable",
+    "i/o timeout",
+    "connection reset by peer",
+    "no route to host",
+    "server misbehaving",
+    "TLS handshake timeout",
+)
+_DAMAGED = (
+    "repository contains errors",
+    "LoadIndex returned errors",
+    "failed to download",
+    "returned error, retrying",
+    "ciphertext verification failed",
+    "invalid data returned",
+)
+_NO_SNAPSHOT = ("no matching ID found", "no snapshot found", "latest snapshot for criteria not found")
+
+
 def classify(result: Result, version: tuple[int, int, int], repository: str) -> ResticError | None:
     """Given a finished restic command, return the typed error it amounts to, or None when it succeeded."""
     if result.ok:
         return None
-    stderr = result.stderr
+    stderr = clean_text(result.stderr)
     where = repository
+    damaged = _damage(stderr, where)
+    if damaged is not None:
+        return damaged
+    if any(marker in stderr for marker in _UNREACHABLE):
+        return StorageUnreachable(
+            f"the storage at {storage_endpoint(where)} cannot be reached ({_telling_line(stderr, _UNREACHABLE)}): "
+            "check the endpoint, the network and that the service is up; nothing was changed"
+        )
     if result.timed_out:
         return ResticFailed(
             f"restic timed out after {result.seconds:.0f}s on {where}; check the network or raise the timeout"
@@ -271,6 +336,10 @@ def classify(result: Result, version: tuple[int, int, int], repository: str) -> 
         return WrongPassword(
             f"the password does not open {where}: check the password file or variable of this environment"
         )
+    if "no space left on device" in stderr:
+        return DiskFull(f"the target filesystem is full ({_telling_line(stderr, ('no space left on device',))})")
+    if any(marker in stderr for marker in _NO_SNAPSHOT):
+        return SnapshotNotFound(f"no such snapshot in {where} ({_telling_line(stderr, _NO_SNAPSHOT)})")
     if (modern and result.returncode == 10) or _missing_repository(stderr):
         return RepositoryMissing(f"no repository at {where}: create it with `seawall backup init`")
     if (modern and result.returncode == 11) or "already locked" in stderr or "unable to create lock" in stderr:
@@ -282,6 +351,51 @@ def classify(result: Result, version: tuple[int, int, int], repository: str) -> 
             f"some files could not be read ({result.last_error_line()}): the snapshot is incomplete", None
         )
     return ResticFailed(f"restic exited {result.returncode} on {where}: {result.last_error_line()}")
+
+
+def storage_endpoint(repository: str) -> str:
+    """Given restic's location (``s3:http://host:port/bucket/prefix`` or a folder), return where the
+    storage is: the endpoint of an S3 location, the folder otherwise."""
+    if not repository.startswith("s3:"):
+        return repository
+    url = repository.removeprefix("s3:")
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}" if rest else url
+
+
+def _telling_line(stderr: str, markers: Iterable[str]) -> str:
+    lines = [line.strip().removeprefix("Fatal: ") for line in stderr.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if any(marker in line for marker in markers):
+            return mask(line)
+    return mask(lines[-1]) if lines else "no detail"
+
+
+def _damage(stderr: str, where: str) -> RepositoryDamaged | None:
+    """Given restic's stderr, return the damage it reports (packs and index files named), or None."""
+    if not any(marker in stderr for marker in _DAMAGED):
+        return None
+    packs = _longest_ids(_PACK.findall(stderr))
+    indexes = _longest_ids(_INDEX.findall(stderr))
+    named = [f"pack {pack[:10]}" for pack in packs] + [f"index file {index[:10]}" for index in indexes]
+    what = ", ".join(named) if named else _telling_line(stderr, _DAMAGED)
+    return RepositoryDamaged(
+        f"{where} is damaged: {what} is missing or unreadable, so snapshots that use it cannot be fully "
+        "restored; run `seawall check` with `--read-data` to see all of the damage, then `restic rebuild-index` "
+        "and `seawall backup run` on the affected hosts to write the lost data again",
+        packs,
+        indexes,
+    )
+
+
+def _longest_ids(found: Iterable[str]) -> list[str]:
+    """Given ids restic printed, some shortened, return each once, in its longest form."""
+    unique = sorted(set(found), key=len, reverse=True)
+    kept: list[str] = []
+    for candidate in unique:
+        if not any(longer.startswith(candidate) for longer in kept):
+            kept.append(candidate)
+    return sorted(kept)
 
 
 def _missing_repository(stderr: str) -> bool:

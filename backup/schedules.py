@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from backup.context import prune_host
 from seawall import __version__
 from seawall.errors import ConfigError
 from seawall.model.schema import Environment
@@ -78,6 +79,8 @@ def render_units(
         ("backup", [*common, "backup", "run", env.name, "--set", set_name, "--host", host], backup_set.schedule),
         ("drill", [*common, "drill", env.name, "--set", set_name, "--host", host], backup_set.drill.schedule),
     ]
+    if host == prune_host(env, set_name):
+        jobs.append(("prune", [*common, "backup", "prune", env.name, "--set", set_name], backup_set.prune_schedule))
     files = []
     for kind, argv, calendar in jobs:
         unit = f"seawall-{kind}-{set_name}"
@@ -98,6 +101,9 @@ def _service(description: str, argv: list[str], timeout: int) -> str:
         f"ExecStart={shlex.join(argv)}\n"
         f"EnvironmentFile=-{CREDENTIALS_FILE}\n"
         "Nice=10\n"
+        # SIGTERM reaches seawall only; it stops restic with SIGINT, so restic removes its own lock.
+        "KillMode=mixed\n"
+        "TimeoutStopSec=60\n"
         "IOSchedulingClass=best-effort\n"
         "IOSchedulingPriority=7\n"
         f"TimeoutStartSec={timeout}\n"
@@ -152,7 +158,12 @@ def render_host_files(
 
 def timer_names(env: Environment, host: str) -> list[str]:
     """Given a host, return the names of the timers to enable on it."""
-    return [f"seawall-{kind}-{name}.timer" for name in host_sets(env, host) for kind in ("backup", "drill")]
+    return [
+        f"seawall-{kind}-{name}.timer"
+        for name in host_sets(env, host)
+        for kind in ("backup", "drill", "prune")
+        if kind != "prune" or prune_host(env, name) == host
+    ]
 
 
 def render_cloud_init(env: Environment, host: str, volume: tuple[str, str, str] | None = None) -> str:

@@ -69,7 +69,7 @@ def ensure_bucket(client: Any, spec: BucketSpec, dry_run: bool = False) -> list[
 
     done = []
     try:
-        if not _bucket_exists(client, spec.name):
+        if not bucket_exists(client, spec.name):
             done.append(f"create bucket {spec.name}")
             if not dry_run:
                 client.create_bucket(Bucket=spec.name)
@@ -112,13 +112,19 @@ def bucket_report(client: Any, bucket: str) -> dict[str, Any]:
     return {"private": not public, "versioning": versioning, "lifecycle": [rule.get("ID", "") for rule in rules]}
 
 
-def _bucket_exists(client: Any, bucket: str) -> bool:
-    from botocore.exceptions import ClientError
+def bucket_exists(client: Any, bucket: str) -> bool:
+    """Given a client and a bucket, return whether the bucket exists; an endpoint that cannot be reached
+    or refuses is a StorageError that names it."""
+    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         client.head_bucket(Bucket=bucket)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket", "NotFound"):
             return False
-        raise
+        msg = f"the storage at {client.meta.endpoint_url} refused to show bucket {bucket}: {exc}"
+        raise StorageError(msg) from None
+    except BotoCoreError as exc:
+        msg = f"the storage at {client.meta.endpoint_url} cannot be reached ({exc}): check the endpoint and the network"
+        raise StorageError(msg) from None
     return True

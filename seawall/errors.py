@@ -37,3 +37,19 @@ class BackupError(SeawallError):
 
 class ToolMissing(SeawallError):
     """An external tool (restic, the Pulumi CLI) is not installed."""
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived: every command stops its children, cleans up and exits 128 + the signal.
+
+    A ``BaseException``, like ``KeyboardInterrupt``, so that no ``except Exception`` on the way up
+    mistakes it for a failure to carry on from.
+    """
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = signum
+        self.exit_code = 128 + signum
+        name = signal.Signals(signum).name
+        super().__init__(f"interrupted by {name}: stopped, cleaned up and recorded as interrupted")

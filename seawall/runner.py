@@ -8,9 +8,12 @@ and every logged command line and environment is masked. Standard output can be 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -18,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, TypeVar
 
-from seawall.errors import SeawallError, ToolMissing
+from seawall.errors import Interrupted, SeawallError, ToolMissing
 from seawall.logs import mask
 
 logger = logging.getLogger(__name__)
@@ -26,6 +29,83 @@ T = TypeVar("T")
 
 # Never inherited from the caller: each command names its repository and credentials itself.
 SCRUBBED_PREFIXES = ("RESTIC_", "AWS_")
+# After SIGINT/SIGTERM, how long a child may take to clean up (restic removes its lock) before SIGKILL.
+STOP_GRACE_SECONDS = 10.0
+# Terminal control sequences (colours, cursor moves, OSC titles) never reach a message.
+_ESCAPES = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])|[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class _Children:
+    """Every process the runner has started and not yet reaped, and whether we were interrupted.
+
+    After ``stop_all`` no new process starts: a thread that tries gets ``Interrupted`` at once, so a
+    signal stops the whole command, not only the processes alive at that moment.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.live: set[subprocess.Popen[Any]] = set()
+        self.interrupted: int | None = None
+
+    def add(self, process: subprocess.Popen[Any]) -> None:
+        with self.lock:
+            self.live.add(process)
+            signum = self.interrupted
+        if signum is not None:
+            _stop(process, STOP_GRACE_SECONDS)
+            raise Interrupted(signum)
+
+    def discard(self, process: subprocess.Popen[Any]) -> None:
+        with self.lock:
+            self.live.discard(process)
+
+    def stop_all(self, signum: int, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Given the signal that arrived, refuse new processes and stop the live ones: SIGINT first (so
+        restic removes its lock), SIGKILL after ``grace`` seconds."""
+        with self.lock:
+            self.interrupted = signum
+            processes = list(self.live)
+        for process in processes:
+            _stop(process, grace)
+
+    def wait_all(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Wait up to ``grace`` seconds for every live process to end, then kill what is left."""
+        deadline = time.monotonic() + grace
+        with self.lock:
+            processes = list(self.live)
+        for process in processes:
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            self.discard(process)
+
+    def reset(self) -> None:
+        """Forget an earlier interruption (a new command in the same process)."""
+        with self.lock:
+            self.interrupted = None
+
+
+def _stop(process: subprocess.Popen[Any], grace: float) -> None:
+    with contextlib.suppress(ProcessLookupError, OSError):
+        process.send_signal(signal.SIGINT)
+
+    def kill_if_alive() -> None:
+        if process.poll() is None:
+            process.kill()
+
+    killer = threading.Timer(grace, kill_if_alive)
+    killer.daemon = True
+    killer.start()
+
+
+children = _Children()
+
+
+def clean_text(text: str) -> str:
+    """Given text a program printed, return it without terminal escape sequences or control characters."""
+    return _ESCAPES.sub("", text)
 
 
 @dataclass(frozen=True)
@@ -59,7 +139,8 @@ class Result:
 
     def last_error_line(self) -> str:
         """Return the most telling line of stderr (the last non-empty one), masked."""
-        lines = [line.strip() for line in self.stderr.splitlines() if line.strip()]
+        lines = [clean_text(line).strip() for line in self.stderr.splitlines()]
+        lines = [line for line in lines if line]
         return mask(lines[-1]) if lines else f"exit code {self.returncode}"
 
 
@@ -78,6 +159,8 @@ class _Process:
         logger.debug("running: %s", describe(command))
         self.command = command
         self.start = time.monotonic()
+        if children.interrupted is not None:
+            raise Interrupted(children.interrupted)
         try:
             self.popen: subprocess.Popen[Any] = subprocess.Popen(
                 _with_priority(command, env),
@@ -95,6 +178,7 @@ class _Process:
         except PermissionError as exc:
             msg = f"cannot run {command.argv[0]!r}: {exc.strerror}"
             raise SeawallError(msg) from None
+        children.add(self.popen)
         self.stopped = threading.Event()
         self.timer = _start_deadline(self.popen, command.timeout, self.stopped)
         self.errors: list[Any] = []
@@ -108,6 +192,7 @@ class _Process:
     def finish(self, stdout: str) -> Result:
         """Wait for the end and return the result."""
         returncode = self.popen.wait()
+        children.discard(self.popen)
         self.reader.join()
         if self.timer is not None:
             self.timer.cancel()

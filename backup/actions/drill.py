@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import json
 import logging
 import random
 import re
-import shutil
 import tempfile
 import threading
 import time
@@ -28,22 +26,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backup.client import LockPolicy, Restic, parse_time
+from backup.client import Restic, parse_time
+from backup.context import BackupContext
+from backup.diagnose import affected_snapshots, explain_restore_failure
 from backup.hooks import run_hooks
-from backup.plan import make_target, resolve
-from backup.reports import record_drill
+from backup.plan import resolve
+from backup.reports import record_drill, record_interrupted_drill
 from backup.restic import (
-    VERIFIED_TAG,
+    RepositoryDamaged,
     ResticError,
     make_check_command,
     make_dump_command,
     make_ls_command,
     make_restore_command,
     make_snapshots_command,
-    make_tag_command,
     parse_snapshots,
 )
-from backup.state import StateStore
+from backup.retention import future_alarm, in_future, newest_present
 from backup.verify import (
     SampleResult,
     choose_folder,
@@ -55,7 +54,7 @@ from backup.verify import (
     measure_tree,
     remove_tree,
 )
-from seawall.errors import BackupError, ConfigError
+from seawall.errors import BackupError, ConfigError, Interrupted
 from seawall.model.schema import Environment
 from seawall.runner import Command, stream
 
@@ -117,34 +116,33 @@ class DrillResult:
         return not self.failures
 
 
-def run_drills(
-    env: Environment,
-    project_root: Path,
-    set_name: str | None,
-    host: str | None,
-    options: DrillOptions,
-    report: Reporter | None = None,
-) -> list[DrillResult]:
-    """Given an environment and a selection, drill every (set, host) pair and return the results."""
-    pairs = _pairs(env, set_name, host)
-    scratch_root = _scratch_root(env, options.target, {name for name, _ in pairs}, project_root)
-    store = StateStore(resolve(project_root, env.backup.state_dir), env.name)
+def run_drills(context: BackupContext, options: DrillOptions, report: Reporter | None = None) -> list[DrillResult]:
+    """Given a backup context, drill every chosen (set, host) pair and return the results.
+
+    On SIGINT/SIGTERM the scratch folders are removed and every pair is recorded as interrupted before
+    the ``Interrupted`` goes on up.
+    """
+    pairs = context.pairs
+    scratch_root = _scratch_root(context, options.target)
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
-    with ThreadPoolExecutor(max_workers=max(1, options.jobs) + 2) as pool:
-        checks = {
-            name: pool.submit(_check_slice, env, name, project_root, store) for name in sorted({n for n, _ in pairs})
-        }
-        with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as drills:
-            futures = [
-                drills.submit(_drill, env, name, each, project_root, options, seed, scratch_root, checks[name], report)
-                for name, each in pairs
-            ]
-            results = [future.result() for future in futures]
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, options.jobs) + 2) as pool:
+            checks = {name: pool.submit(_check_slice, context, name) for name in context.sets}
+            with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as drills:
+                futures = [
+                    drills.submit(_drill, context, name, each, options, seed, scratch_root, checks[name], report)
+                    for name, each in pairs
+                ]
+                results = [future.result() for future in futures]
+    except Interrupted as exc:
+        for name, each in pairs:
+            record_interrupted_drill(context, name, each, str(exc))
+        raise
+    finally:
+        if options.target is None and not options.keep:
+            remove_tree(scratch_root)
     for result in results:
-        _mark_verified(env, project_root, result)
-        result.report_path = record_drill(env, project_root, result)
-    if options.target is None and not options.keep:
-        shutil.rmtree(scratch_root, ignore_errors=True)
+        result.report_path = record_drill(context, result)
     return results
 
 
@@ -157,17 +155,8 @@ def _beside(command: Command) -> Command:
     return dataclasses.replace(command, nice=SIDE_NICE)
 
 
-def _pairs(env: Environment, set_name: str | None, host: str | None) -> list[tuple[str, str]]:
-    if set_name is not None and set_name not in env.backup_sets:
-        raise ConfigError([f"{env.name} has no backup set {set_name!r} (known: {', '.join(sorted(env.backup_sets))})"])
-    names = sorted(env.backup_sets) if set_name is None else [set_name]
-    pairs = [(name, each) for name in names for each in env.hosts_of_set(name) if host is None or each == host]
-    if not pairs:
-        raise ConfigError([f"{env.name} has nothing to drill for the given --set/--host"])
-    return pairs
-
-
-def _scratch_root(env: Environment, target: Path | None, sets: set[str], project_root: Path) -> Path:
+def _scratch_root(context: BackupContext, target: Path | None) -> Path:
+    env, project_root, sets = context.env, context.project_root, context.sets
     if target is None:
         return Path(tempfile.mkdtemp(prefix=f"seawall-drill-{env.name}-"))
     target = target.resolve()
@@ -184,16 +173,19 @@ def _scratch_root(env: Environment, target: Path | None, sets: set[str], project
     return target
 
 
-def _check_slice(env: Environment, set_name: str, project_root: Path, store: StateStore) -> CheckSlice:
-    slices = env.backup_sets[set_name].drill.read_data_slices
+def _check_slice(context: BackupContext, set_name: str) -> CheckSlice:
+    store = context.store
+    slices = context.backup_set(set_name).drill.read_data_slices
     state = store.read("drills", set_name)
     read = [k for k in state.get("slices_read", []) if 1 <= k <= slices] if state.get("slices") == slices else []
     k = int(state.get("next", 1)) if state.get("slices") == slices else 1
-    restic = Restic(make_target(env, set_name, project_root))
+    restic = context.restic(set_name)
     started = time.monotonic()
     try:
         restic.execute(_beside(make_check_command(restic.target, f"{k}/{slices}", lock=False)))
         ok, detail = True, ""
+    except RepositoryDamaged as exc:
+        ok, detail = False, f"{exc}{affected_snapshots(restic, exc)}"
     except ResticError as exc:
         ok, detail = False, str(exc)
     seconds = time.monotonic() - started
@@ -206,21 +198,22 @@ def _check_slice(env: Environment, set_name: str, project_root: Path, store: Sta
 
 
 def _drill(
-    env: Environment,
+    context: BackupContext,
     set_name: str,
     host: str,
-    project_root: Path,
     options: DrillOptions,
     seed: int,
     scratch_root: Path,
     check: Future[CheckSlice],
     report: Reporter | None,
 ) -> DrillResult:
+    env = context.env
     say = report or (lambda _key, _step: None)
     key = f"{set_name} on {host}"
-    target = make_target(env, set_name, project_root)
-    restic = Restic(target, LockPolicy(env.backup.stale_lock_after, wait=env.backup.lock_wait.total_seconds()))
+    restic = context.restic(set_name)
+    target = restic.target
     result = DrillResult(env.name, set_name, host, target.repository, _now())
+    verified = context.store.read(set_name, host).get("verified", {}).get("snapshot")
     scratch = scratch_root / f"{set_name}--{host}"
     scratch.mkdir(parents=True, exist_ok=False)
     try:
@@ -253,13 +246,12 @@ def _drill(
                 "time": chosen["time"],
                 "pick": options.snapshot if options.snapshot in ("latest", "random") else "id",
                 "seed": seed,
-                "verified_before": VERIFIED_TAG in (chosen.get("tags") or []),
+                "verified_before": verified == chosen["id"],
             }
             say(key, "verifying")
-            _verify(env, set_name, host, scratch, project_root, sampled, result)
+            _verify(context, set_name, host, scratch, sampled, result)
             rto = time.monotonic() - started
-        newest = parse_time(str(snapshots[-1]["time"]))
-        rpo = (dt.datetime.now(dt.UTC) - newest).total_seconds()
+        rpo = _rpo(context, restic, set_name, host, snapshots, result)
         _targets(env, set_name, rto, rpo, result)
     except BackupError as exc:
         result.failures.append(str(exc))
@@ -272,6 +264,29 @@ def _drill(
     result.finished = _now()
     say(key, "passed" if result.passed else "failed")
     return result
+
+
+def _rpo(
+    context: BackupContext,
+    restic: Restic,
+    set_name: str,
+    host: str,
+    snapshots: list[dict[str, Any]],
+    result: DrillResult,
+) -> float | None:
+    """Return the age of the newest snapshot not dated in the future (None when there is none); a
+    snapshot dated in the future beyond the tolerance is a failure of the drill."""
+    now = dt.datetime.now(dt.UTC)
+    tolerance = context.env.backup.clock_skew_tolerance
+    if any(in_future(snapshot, now, tolerance) for snapshot in snapshots) and len(snapshots) < 2:
+        # The fast path listed only the snapshot it restored; the newest one not in the future needs all.
+        snapshots = parse_snapshots(restic.execute(make_snapshots_command(restic.target, set_name, host)).stdout)
+    for snapshot in snapshots:
+        if in_future(snapshot, now, tolerance):
+            ahead = parse_time(str(snapshot["time"])) - now
+            result.failures.append(future_alarm(set_name, host, snapshot, ahead))
+    newest = newest_present(snapshots, now, tolerance)
+    return None if newest is None else max(0.0, (now - parse_time(str(newest["time"]))).total_seconds())
 
 
 def _restored_id(holder: dict[str, str], restored: threading.Event) -> Callable[[str], None]:
@@ -360,21 +375,24 @@ def _restore(
             lambda: make_restore_command(restic.target, snapshot, str(scratch), host=host, set_name=set_name), on_line
         )
     except ResticError as exc:
-        result.restore = {"ok": False, "seconds": time.monotonic() - started, "detail": str(exc)}
-        msg = f"restore with --verify failed: {exc}"
+        detail = explain_restore_failure(
+            restic, exc, snapshot, scratch, (host or result.host, set_name or result.set_name)
+        )
+        result.restore = {"ok": False, "seconds": time.monotonic() - started, "detail": detail}
+        msg = f"restore with --verify failed: {detail}"
         raise BackupError(msg) from None
     result.restore = {"ok": True, "seconds": time.monotonic() - started, "verify": True, "detail": ""}
 
 
 def _verify(
-    env: Environment,
+    context: BackupContext,
     set_name: str,
     host: str,
     scratch: Path,
-    project_root: Path,
     sample: tuple[str | None, dict[str, str], str],
     result: DrillResult,
 ) -> None:
+    env, project_root = context.env, context.project_root
     folder, digests, problem = sample
     if problem:
         result.failures.append(problem)
@@ -415,7 +433,7 @@ def _verify(
             result.failures.append(str(exc))
 
 
-def _targets(env: Environment, set_name: str, rto: float, rpo: float, result: DrillResult) -> None:
+def _targets(env: Environment, set_name: str, rto: float, rpo: float | None, result: DrillResult) -> None:
     backup_set = env.backup_sets[set_name]
     result.rto = {
         "seconds": round(rto, 3),
@@ -423,46 +441,21 @@ def _targets(env: Environment, set_name: str, rto: float, rpo: float, result: Dr
         "ok": rto <= backup_set.rto.total_seconds(),
     }
     result.rpo = {
-        "seconds": round(rpo, 3),
+        "seconds": None if rpo is None else round(rpo, 3),
         "target_seconds": backup_set.rpo.total_seconds(),
-        "ok": rpo <= backup_set.rpo.total_seconds(),
+        "ok": rpo is not None and rpo <= backup_set.rpo.total_seconds(),
     }
+    if rpo is None:
+        result.failures.append(
+            f"RPO cannot be measured: every snapshot of {set_name} on {result.host} is in the future"
+        )
     if not result.rto["ok"]:
         result.failures.append(
             f"RTO missed: restore and verification took {rto:.1f}s, the target is {result.rto['target_seconds']:.0f}s"
         )
-    if not result.rpo["ok"]:
+    if rpo is not None and not result.rpo["ok"]:
         result.failures.append(
             f"RPO missed: the newest snapshot is {rpo:.0f}s old, the target is {result.rpo['target_seconds']:.0f}s"
-        )
-
-
-def _mark_verified(env: Environment, project_root: Path, result: DrillResult) -> None:
-    """Tag a passed drill's snapshot as verified, and untag the host's older verified snapshots."""
-    if not result.passed or not result.snapshot or result.snapshot["verified_before"]:
-        return
-    target = make_target(env, result.set_name, project_root)
-    restic = Restic(target, LockPolicy(env.backup.stale_lock_after, wait=env.backup.lock_wait.total_seconds()))
-    try:
-        if len(result.listing) < 2:
-            found = restic.execute(make_snapshots_command(target, result.set_name, result.host)).stdout
-            result.listing = parse_snapshots(found)
-        chosen_time = str(result.snapshot["time"])
-        verified = [
-            s for s in result.listing if VERIFIED_TAG in (s.get("tags") or []) and s["id"] != result.snapshot["id"]
-        ]
-        newest = max([chosen_time, *(str(s["time"]) for s in verified)])
-        stale = [s for s in verified if str(s["time"]) < newest]
-        if chosen_time == newest:
-            restic.execute_waiting_for_locks(
-                lambda: make_tag_command(target, result.snapshot["id"], add=[VERIFIED_TAG])
-            )
-        for older in stale:
-            untag = functools.partial(make_tag_command, target, str(older["id"]), remove=[VERIFIED_TAG])
-            restic.execute_waiting_for_locks(untag)
-    except ResticError as exc:
-        logger.warning(
-            "the drill passed, but marking snapshot %s verified failed: %s", result.snapshot["short_id"], exc
         )
 
 

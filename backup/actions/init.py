@@ -1,4 +1,9 @@
-"""``seawall backup init``: the bucket (S3/Spaces) and the restic repository of each backup set."""
+"""``seawall backup init``: the bucket (S3/Spaces) and the restic repository of each backup set.
+
+``--dry-run`` says what would be created and changes nothing, also on a machine where nothing exists
+yet (no password file, no bucket). A generated password is announced with its path and the advice to
+keep a copy away from the machine: without it the backups cannot be read.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backup.client import Restic
-from backup.plan import make_target, resolve
+from backup.context import BackupContext
+from backup.plan import resolve
 from backup.restic import RepositoryMissing, make_cat_config_command, make_init_command
 from backup.state import write_atomically
-from backup.storage import BucketSpec, ensure_bucket, make_client
+from backup.storage import BucketSpec, bucket_exists, ensure_bucket, make_client
 from seawall.model.schema import Environment
 
 logger = logging.getLogger(__name__)
@@ -27,56 +33,66 @@ class InitOutcome:
     actions: list[str] = field(default_factory=list)
 
 
-def init_repositories(
-    env: Environment, project_root: Path, set_name: str | None = None, dry_run: bool = False
-) -> list[InitOutcome]:
-    """Given an environment (and a set), make each repository exist; return what was done."""
+def init_repositories(context: BackupContext, dry_run: bool = False) -> tuple[list[InitOutcome], str | None]:
+    """Given a context, make each chosen set's repository exist; return what was done, and the path of a
+    password generated now (None when one existed)."""
+    env = context.env
+    generated = _ensure_local_password(env, context.project_root, dry_run)
     outcomes = []
-    if env.environment.provider == "local":
-        _ensure_local_password(env, project_root, dry_run)
-    names = sorted(env.backup_sets) if set_name is None else [set_name]
-    buckets_done: set[str] = set()
-    for name in names:
+    buckets_ready: dict[str, bool] = {}
+    for name in context.sets:
         repository = env.repository_for(name)
-        target = make_target(env, name, project_root)
+        target = context.target(name)
         outcome = InitOutcome(name, target.repository)
-        if repository.kind == "s3" and repository.bucket not in buckets_done:
-            buckets_done.add(repository.bucket or "")
-            client = make_client(
-                repository.endpoint or "",
-                repository.region,
-                target.env["AWS_ACCESS_KEY_ID"],
-                target.env["AWS_SECRET_ACCESS_KEY"],
-            )
-            spec = BucketSpec(
-                repository.bucket or "", env.backup.noncurrent_version_days, env.backup.abort_multipart_days
-            )
-            outcome.actions += ensure_bucket(client, spec, dry_run)
-        if repository.kind == "local" and not dry_run:
-            Path(target.repository).parent.mkdir(parents=True, exist_ok=True)
-        outcome.actions += _ensure_repository(Restic(target), dry_run)
+        fresh = generated is not None
+        if repository.kind == "s3":
+            bucket = repository.bucket or ""
+            if bucket not in buckets_ready:
+                client = make_client(
+                    repository.endpoint or "",
+                    repository.region,
+                    target.env["AWS_ACCESS_KEY_ID"],
+                    target.env["AWS_SECRET_ACCESS_KEY"],
+                )
+                existed = bucket_exists(client, bucket)
+                spec = BucketSpec(bucket, env.backup.noncurrent_version_days, env.backup.abort_multipart_days)
+                outcome.actions += ensure_bucket(client, spec, dry_run)
+                buckets_ready[bucket] = existed
+            fresh = fresh or not buckets_ready[bucket]
+        elif not Path(target.repository).exists():
+            fresh = True
+            if not dry_run:
+                Path(target.repository).parent.mkdir(parents=True, exist_ok=True)
+        outcome.actions += _ensure_repository(Restic(target), dry_run, fresh)
         outcomes.append(outcome)
-    return outcomes
+    return outcomes, generated
 
 
-def _ensure_repository(restic: Restic, dry_run: bool) -> list[str]:
+def _ensure_repository(restic: Restic, dry_run: bool, fresh: bool) -> list[str]:
+    """Create the repository unless it exists; on a dry run of a fresh set-up, ask restic nothing."""
+    action = f"create repository {restic.target.repository}"
+    if dry_run and fresh:
+        logger.info("dry run: would %s", action)
+        return [action]
     try:
         restic.execute(make_cat_config_command(restic.target))
     except RepositoryMissing:
-        logger.info("%screate repository %s", "dry run: would " if dry_run else "", restic.target.repository)
+        logger.info("%s%s", "dry run: would " if dry_run else "", action)
         if not dry_run:
             restic.execute(make_init_command(restic.target))
-        return [f"create repository {restic.target.repository}"]
+        return [action]
     return []
 
 
-def _ensure_local_password(env: Environment, project_root: Path, dry_run: bool) -> None:
+def _ensure_local_password(env: Environment, project_root: Path, dry_run: bool) -> str | None:
+    """Generate the password file when the set-up names one that does not exist; return its path."""
     if not env.backup.password_file:
-        return
+        return None
     path = resolve(project_root, env.backup.password_file)
     if path.exists():
-        return
+        return None
     logger.info("%sgenerate a repository password in %s (mode 0600)", "dry run: would " if dry_run else "", path)
     if not dry_run:
         write_atomically(path, secrets.token_urlsafe(32) + "\n", mode=0o600)
         os.chmod(path, 0o600)
+    return str(path)

@@ -1,16 +1,19 @@
-"""``seawall backup prune``: check each repository, and prune only after the check passed."""
+"""``seawall backup prune``: one retention-and-prune job per set, run on one host of the set.
+
+Check the repository; only when the check passed, forget what the keep-rules let go (never a protected
+snapshot: see ``backup.retention``), then prune. A failed check forgets and deletes nothing.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
-from backup.client import LockPolicy, Restic
-from backup.plan import make_target
+from backup.context import BackupContext
 from backup.restic import make_check_command, make_prune_command
+from backup.retention import apply_retention, plan_retention
 from seawall.errors import BackupError
-from seawall.model.schema import Environment
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +26,8 @@ class PruneOutcome:
     repository: str
     result: str
     error: str = ""
+    forgotten: list[str] = field(default_factory=list)
+    protected: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -30,29 +35,50 @@ class PruneOutcome:
         return self.result in ("pruned", "dry-run")
 
 
-def prune_repositories(
-    env: Environment, project_root: Path, set_name: str | None = None, dry_run: bool = False
-) -> list[PruneOutcome]:
-    """Given an environment (and a set), check then prune each repository; return the outcomes."""
-    names = sorted(env.backup_sets) if set_name is None else [set_name]
-    return [_prune(env, name, project_root, dry_run) for name in names if env.hosts_of_set(name)]
+def prune_repositories(context: BackupContext, dry_run: bool = False) -> list[PruneOutcome]:
+    """Given a backup context, check, apply retention to and prune each chosen set's repository."""
+    return [_prune(context, name, dry_run) for name in context.sets]
 
 
-def _prune(env: Environment, set_name: str, project_root: Path, dry_run: bool) -> PruneOutcome:
-    target = make_target(env, set_name, project_root)
-    if dry_run:
-        logger.info("dry run: would check %s, then prune it if the check passes", target.repository)
-        return PruneOutcome(set_name, target.repository, "dry-run")
-    restic = Restic(target, LockPolicy(env.backup.stale_lock_after, wait=env.backup.lock_wait.total_seconds()))
+def _prune(context: BackupContext, set_name: str, dry_run: bool) -> PruneOutcome:
+    restic = context.restic(set_name)
+    where = restic.target.repository
+    outcome = PruneOutcome(set_name, where, "failed")
     try:
-        logger.info("checking %s before pruning", target.repository)
-        restic.execute_waiting_for_locks(lambda: make_check_command(target))
+        if not dry_run:
+            logger.info("checking %s before retention and prune", where)
+            try:
+                restic.execute_waiting_for_locks(lambda: make_check_command(restic.target))
+            except BackupError as exc:
+                outcome.result, outcome.error = "check-failed", f"{exc}; nothing was forgotten or pruned"
+                logger.error("check of %s failed; nothing was forgotten or pruned: %s", where, exc)
+                return outcome
+        plan = plan_retention(
+            restic,
+            set_name,
+            context.backup_set(set_name).retention,
+            _verified(context, set_name),
+            dt.datetime.now(dt.UTC),
+            context.env.backup.clock_skew_tolerance,
+            context.env.backup.safety_snapshot_keep,
+        )
+        outcome.forgotten, outcome.protected = plan.forget, plan.protected
+        if dry_run:
+            logger.info("dry run: would check %s, forget %d snapshot(s), then prune", where, len(plan.forget))
+            outcome.result = "dry-run"
+            return outcome
+        apply_retention(restic, plan)
+        restic.execute_waiting_for_locks(lambda: make_prune_command(restic.target))
     except BackupError as exc:
-        logger.error("check of %s failed; nothing was pruned: %s", target.repository, exc)
-        return PruneOutcome(set_name, target.repository, "check-failed", str(exc))
-    try:
-        restic.execute_waiting_for_locks(lambda: make_prune_command(target))
-    except BackupError as exc:
-        return PruneOutcome(set_name, target.repository, "failed", str(exc))
-    logger.info("pruned %s", target.repository)
-    return PruneOutcome(set_name, target.repository, "pruned")
+        outcome.error = str(exc)
+        return outcome
+    logger.info("forgot %d snapshot(s) of %s and pruned %s", len(plan.forget), set_name, where)
+    outcome.result = "pruned"
+    return outcome
+
+
+def _verified(context: BackupContext, set_name: str) -> list[str]:
+    """Given a set, return the snapshots the last passed drills of its hosts verified (every host's)."""
+    every_host = [(set_name, host) for host in context.env.hosts_of_set(set_name)]
+    documents = context.store.read_hosts(every_host)
+    return [str(doc["verified"]["snapshot"]) for doc in documents.values() if doc.get("verified", {}).get("snapshot")]

@@ -1,26 +1,27 @@
 """``seawall backup status``: the fleet view from the inventory.
 
 Every host and set that should have snapshots gets a row: the age of its newest snapshot against the
-set's RPO, its size, the last run and the last drill. A host with no snapshot at all is an alarm.
-Repositories are read with ``--no-lock``, so status never waits for or disturbs a running backup.
+set's RPO (measured from the newest snapshot not dated in the future), its size and last run and drill
+as every host recorded them (local state, and the bucket's copy written by the other hosts). A host
+with no snapshot at all is an alarm, and so is a snapshot dated in the future beyond the tolerance.
+Each repository is listed once for all its hosts (``--no-lock``, so status never waits for or disturbs a
+running backup), several repositories at once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
-from backup.client import Restic, parse_time
-from backup.plan import make_target, resolve
-from backup.restic import ResticError, make_snapshots_command, make_stats_command, parse_snapshots
-from backup.state import StateStore
-from seawall.model.schema import Environment
+from backup.client import parse_time
+from backup.context import BackupContext
+from backup.restic import ResticError, make_snapshots_command, parse_snapshots
+from backup.retention import in_future, newest_present
 from seawall.model.types import format_duration
 
-OK, RPO_MISSED, NO_SNAPSHOT, UNREACHABLE = "ok", "rpo-missed", "no-snapshot", "unreachable"
+OK, RPO_MISSED, NO_SNAPSHOT, UNREACHABLE, CLOCK_SKEW = "ok", "rpo-missed", "no-snapshot", "unreachable", "clock-skew"
 
 
 @dataclass
@@ -50,65 +51,68 @@ class StatusRow:
         return asdict(self)
 
 
-def fleet_status(env: Environment, project_root: Path, now: dt.datetime | None = None) -> list[StatusRow]:
-    """Given an environment, return one row per host and set of its inventory."""
+def fleet_status(context: BackupContext, now: dt.datetime | None = None, jobs: int = 4) -> list[StatusRow]:
+    """Given a backup context, return one row per chosen host and set, listing each repository once."""
     now = now or dt.datetime.now(dt.UTC)
-    store = StateStore(resolve(project_root, env.backup.state_dir), env.name)
-    rows: list[StatusRow] = []
-    for set_name in sorted(env.backup_sets):
-        hosts = env.hosts_of_set(set_name)
-        if not hosts:
-            continue
-        rpo = env.backup_sets[set_name].rpo.total_seconds()
-        restic = Restic(make_target(env, set_name, project_root))
-        try:
-            snapshots = parse_snapshots(restic.execute(make_snapshots_command(restic.target, set_name)).stdout)
-        except ResticError as exc:
-            rows += [StatusRow(host, set_name, UNREACHABLE, rpo_seconds=rpo, detail=str(exc)) for host in hosts]
-            continue
-        for host in hosts:
-            own = [snapshot for snapshot in snapshots if snapshot.get("hostname") == host]
-            rows.append(_row(restic, host, set_name, own, rpo, now, store.read(set_name, host)))
+    states = context.store.read_hosts(context.pairs)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        listings = dict(zip(context.sets, pool.map(lambda name: _listing(context, name), context.sets), strict=True))
+    rows = []
+    for set_name, host in context.pairs:
+        snapshots, error = listings[set_name]
+        rows.append(_row(context, set_name, host, snapshots, error, states[(set_name, host)], now))
     return rows
 
 
+def _listing(context: BackupContext, set_name: str) -> tuple[list[dict[str, Any]], str]:
+    restic = context.restic(set_name)
+    try:
+        return parse_snapshots(restic.execute(make_snapshots_command(restic.target, set_name)).stdout), ""
+    except ResticError as exc:
+        return [], str(exc)
+
+
 def _row(
-    restic: Restic,
-    host: str,
+    context: BackupContext,
     set_name: str,
-    own: list[dict[str, Any]],
-    rpo: float,
-    now: dt.datetime,
+    host: str,
+    snapshots: list[dict[str, Any]],
+    error: str,
     state: dict[str, Any],
+    now: dt.datetime,
 ) -> StatusRow:
-    last_run = state.get("last_run", {}).get("result")
-    last_drill = state.get("last_drill", {}).get("result")
-    if not own:
-        return StatusRow(
-            host,
-            set_name,
-            NO_SNAPSHOT,
-            rpo_seconds=rpo,
-            last_run=last_run,
-            last_drill=last_drill,
-            detail="no snapshot at all: this host's data is not backed up",
-        )
-    newest = own[-1]
-    age = (now - parse_time(str(newest["time"]))).total_seconds()
-    stats = json.loads(restic.execute(make_stats_command(restic.target, str(newest["id"]))).stdout or "{}")
-    status = OK if age <= rpo else RPO_MISSED
-    detail = "" if status == OK else f"newest snapshot is {format_duration(dt.timedelta(seconds=int(age)))} old"
-    return StatusRow(
+    rpo = context.backup_set(set_name).rpo.total_seconds()
+    recorded = state.get("last_snapshot", {})
+    row = StatusRow(
         host,
         set_name,
-        status,
-        len(own),
-        str(newest.get("short_id")),
-        age,
-        rpo,
-        stats.get("total_size"),
-        stats.get("total_file_count"),
-        last_run,
-        last_drill,
-        detail,
+        OK,
+        rpo_seconds=rpo,
+        last_run=state.get("last_run", {}).get("result"),
+        last_drill=state.get("last_drill", {}).get("result"),
+        size_bytes=recorded.get("bytes"),
+        files=recorded.get("files"),
     )
+    if error:
+        row.status, row.detail = UNREACHABLE, error
+        return row
+    own = [snapshot for snapshot in snapshots if snapshot.get("hostname") == host]
+    row.snapshots = len(own)
+    tolerance = context.env.backup.clock_skew_tolerance
+    newest = newest_present(own, now, tolerance)
+    future = [snapshot for snapshot in own if in_future(snapshot, now, tolerance)]
+    if newest is not None:
+        row.newest = str(newest.get("short_id"))
+        row.age_seconds = (now - parse_time(str(newest["time"]))).total_seconds()
+    if future:
+        row.status = CLOCK_SKEW
+        row.detail = (
+            f"{len(future)} snapshot(s) dated in the future (newest {future[-1].get('time')}): a clock ran ahead; "
+            "the age is measured from the newest snapshot not in the future"
+        )
+    elif newest is None:
+        row.status, row.detail = NO_SNAPSHOT, "no snapshot at all: this host's data is not backed up"
+    elif row.age_seconds is not None and row.age_seconds > rpo:
+        row.status = RPO_MISSED
+        row.detail = f"newest snapshot is {format_duration(dt.timedelta(seconds=int(row.age_seconds)))} old"
+    return row

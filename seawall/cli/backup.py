@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from seawall.cli.context import TableOrJson, print_json, settings_of, stdout
@@ -16,6 +17,7 @@ from seawall.cli.context import TableOrJson, print_json, settings_of, stdout
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from backup.context import BackupContext
     from backup.plan import Job
 
 app = typer.Typer(help="Back up, prune, check and schedule restic backups.", no_args_is_help=True)
@@ -23,13 +25,19 @@ EnvArg = Annotated[str, typer.Argument(metavar="ENV", help="Environment.")]
 SetOpt = Annotated[str | None, typer.Option("--set", help="Only this backup set.")]
 HostOpt = Annotated[str | None, typer.Option("--host", help="Only this host (droplet or data-center host).")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Say what would be done, change nothing.")]
+Jobs = Annotated[int, typer.Option("--jobs", min=1, max=64, help="Repositories to read at once.")]
 
 
-def _load(ctx: typer.Context, name: str) -> tuple[Any, Path]:
+def backup_context(
+    ctx: typer.Context, name: str, set_name: str | None = None, host: str | None = None
+) -> BackupContext:
+    """Given the command's context and options, load the environment and build the backup context once."""
+    from backup.context import build_context
     from seawall.model import load_environment
 
     settings = settings_of(ctx)
-    return load_environment(settings.environments, name), settings.project_root
+    env = load_environment(settings.environments, name)
+    return build_context(env, settings.project_root, set_name, host)
 
 
 @app.command("init")
@@ -37,24 +45,32 @@ def init_command(ctx: typer.Context, env_name: EnvArg, set_name: SetOpt = None, 
     """Create the repositories (and make the S3/Spaces bucket private, versioned, with lifecycle rules)."""
     from backup.actions.init import init_repositories
 
-    env, root = _load(ctx, env_name)
-    for outcome in init_repositories(env, root, set_name, dry_run):
+    context = backup_context(ctx, env_name, set_name)
+    outcomes, generated = init_repositories(context, dry_run)
+    for outcome in outcomes:
         done = "; ".join(outcome.actions) or "already in place"
-        typer.echo(f"{outcome.set_name}: {outcome.repository}: {done}")
+        typer.echo(f"{outcome.set_name}: {outcome.repository}: {'would ' if dry_run and outcome.actions else ''}{done}")
+    if generated and not dry_run:
+        typer.echo(
+            f"generated the repository password in {generated} (mode 0600): keep a copy away from this machine "
+            "(a password manager or a sealed envelope); without it no backup can be restored"
+        )
+    elif generated:
+        typer.echo(f"would generate the repository password in {generated} (mode 0600)")
 
 
 @app.command("run")
 def run_command(
     ctx: typer.Context, env_name: EnvArg, set_name: SetOpt = None, host: HostOpt = None, dry_run: DryRun = False
 ) -> None:
-    """Run pre-hooks, back up, run post-hooks, then apply retention when everything succeeded. Exit 1 on any failure."""
+    """Run pre-hooks, back up, run post-hooks. Exit 1 on any failure or alarm (a snapshot dated in the future)."""
     from backup.actions.run import run_backups
 
-    env, root = _load(ctx, env_name)
+    context = backup_context(ctx, env_name, set_name, host)
     with _progress() as progress:
-        outcomes = run_backups(env, root, set_name, host, dry_run, progress)
-    table = Table(title=f"backups of {env.name}")
-    for column in ("set", "host", "result", "snapshot", "added", "files", "seconds", "forgotten", "error"):
+        outcomes = run_backups(context, dry_run, progress)
+    table = Table(title=f"backups of {context.env.name}")
+    for column in ("set", "host", "result", "snapshot", "added", "files", "seconds", "error"):
         table.add_column(column, overflow="fold")
     for o in outcomes:
         style = "green" if o.ok else "red"
@@ -66,23 +82,28 @@ def run_command(
             _bytes(o.bytes_added),
             str(o.files),
             f"{o.seconds:.1f}",
-            str(len(o.forgotten)),
-            o.error,
+            escape(o.error),
         )
     stdout().print(table)
-    if not all(o.ok for o in outcomes):
+    for alarm in (alarm for o in outcomes for alarm in o.alarms):
+        typer.echo(f"alarm: {alarm}", err=True)
+    if not all(o.ok and not o.alarms for o in outcomes):
         raise typer.Exit(1)
 
 
 @app.command("prune")
 def prune_command(ctx: typer.Context, env_name: EnvArg, set_name: SetOpt = None, dry_run: DryRun = False) -> None:
-    """Check each repository and prune it only when the check passed. Exit 1 when a check or prune failed."""
+    """Check each repository; only when the check passed, apply retention (protected snapshots stay), then prune.
+
+    One job per set, on one host of the set (the set's prune_host). Exit 1 when a check, retention or prune failed.
+    """
     from backup.actions.prune import prune_repositories
 
-    env, root = _load(ctx, env_name)
-    outcomes = prune_repositories(env, root, set_name, dry_run)
+    context = backup_context(ctx, env_name, set_name)
+    outcomes = prune_repositories(context, dry_run)
     for o in outcomes:
-        typer.echo(f"{o.set_name}: {o.repository}: {o.result}" + (f": {o.error}" if o.error else ""))
+        forgot = f"{'would forget' if dry_run else 'forgot'} {len(o.forgotten)}, kept back {len(o.protected)}"
+        typer.echo(f"{o.set_name}: {o.repository}: {o.result} ({forgot})" + (f": {o.error}" if o.error else ""))
     if not all(o.ok for o in outcomes):
         raise typer.Exit(1)
 
@@ -91,35 +112,32 @@ def prune_command(ctx: typer.Context, env_name: EnvArg, set_name: SetOpt = None,
 def status_command(
     ctx: typer.Context,
     env_name: EnvArg,
+    set_name: SetOpt = None,
+    host: HostOpt = None,
+    jobs: Jobs = 4,
     output: Annotated[TableOrJson, typer.Option("--format", help="table or json.")] = TableOrJson.table,
 ) -> None:
     """Show every host and set of the inventory: newest snapshot age against RPO, size, last run and drill.
 
-    Exit 1 when any host has no snapshot, missed its RPO or its repository cannot be read.
+    Each repository is listed once, --jobs at a time. Exit 1 when any host has no snapshot, missed its RPO,
+    has a snapshot dated in the future (clock-skew) or its repository cannot be read.
     """
     from backup.actions.status import fleet_status
 
-    env, root = _load(ctx, env_name)
-    rows = fleet_status(env, root)
+    context = backup_context(ctx, env_name, set_name, host)
+    rows = fleet_status(context, jobs=jobs)
     if output is TableOrJson.json:
         print_json(
-            {"environment": env.name, "rows": [row.as_json() for row in rows], "alarms": sum(r.alarm for r in rows)}
+            {
+                "environment": context.env.name,
+                "rows": [row.as_json() for row in rows],
+                "alarms": sum(r.alarm for r in rows),
+            }
         )
     else:
-        table = Table(title=f"backup status of {env.name}")
-        for column in (
-            "host",
-            "set",
-            "status",
-            "snapshots",
-            "newest",
-            "age",
-            "rpo",
-            "size",
-            "last run",
-            "last drill",
-            "detail",
-        ):
+        table = Table(title=f"backup status of {context.env.name}")
+        columns = ("host", "set", "status", "snapshots", "newest", "age", "rpo", "size", "last run", "last drill")
+        for column in (*columns, "detail"):
             table.add_column(column, overflow="fold")
         for r in rows:
             style = "green" if not r.alarm else "bold red"
@@ -134,7 +152,7 @@ def status_command(
                 _bytes(r.size_bytes),
                 r.last_run or "-",
                 r.last_drill or "-",
-                r.detail,
+                escape(r.detail),
             )
         stdout().print(table)
     if any(row.alarm for row in rows):
@@ -150,10 +168,11 @@ def schedule_command(
     seawall_bin: Annotated[str | None, typer.Option("--seawall-bin", help="Path of seawall on the host.")] = None,
     dry_run: DryRun = False,
 ) -> None:
-    """Render the host's systemd backup and drill units, its environment file and a cron alternative."""
+    """Render the host's systemd backup, drill and prune units, its environment file and a cron alternative."""
     from backup.actions.schedule import schedule_files, write_schedule
+    from seawall.model import load_environment
 
-    env, _ = _load(ctx, env_name)
+    env = load_environment(settings_of(ctx).environments, env_name)
     files = schedule_files(env, host, seawall_bin)
     if out is None:
         for rendered in files:
@@ -164,14 +183,9 @@ def schedule_command(
 
 
 def _bytes(value: int | None) -> str:
-    if value is None:
-        return "-"
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{value} B"  # pragma: no cover
+    from backup.diagnose import human_bytes
+
+    return human_bytes(value)
 
 
 def _age(seconds: float | None) -> str:

@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from seawall.cli.context import TableOrJson, print_json, settings_of, stdout
+from seawall.cli.backup import backup_context
+from seawall.cli.context import TableOrJson, print_json, stdout
 
 
 def drill_command(
@@ -34,18 +35,16 @@ def drill_command(
     """Restore snapshots into scratch, verify them, measure RPO and RTO; exit 1 when anything failed."""
     from backup.actions.drill import DrillOptions, run_drills
     from backup.reports import report_json
-    from seawall.model import load_environment
 
-    settings = settings_of(ctx)
-    env = load_environment(settings.environments, env_name)
+    context = backup_context(ctx, env_name, set_name, host)
     options = DrillOptions(snapshot, seed, jobs, target, keep)
     console = Console(file=sys.stderr)
     with console.status("drilling", spinner="dots") if console.is_terminal else _nothing() as status:
-        results = run_drills(env, settings.project_root, set_name, host, options, _reporter(status))
+        results = run_drills(context, options, _reporter(status))
     if output is TableOrJson.json:
-        print_json({"environment": env.name, "drills": [report_json(r) for r in results]})
+        print_json({"environment": context.env.name, "drills": [report_json(r) for r in results]})
     else:
-        stdout().print(_table(env.name, results))
+        stdout().print(_table(context.env.name, results))
         for result in results:
             for failure in result.failures:
                 typer.echo(f"{result.set_name} on {result.host}: {failure}", err=True)
@@ -58,7 +57,7 @@ def _table(env_name: str, results: list[Any]) -> Table:
     for column in ("set", "host", "result", "snapshot", "RPO", "RTO", "check slice", "coverage", "report"):
         table.add_column(column, overflow="fold")
     for r in results:
-        rpo = f"{r.rpo['seconds']:.0f}s / {r.rpo['target_seconds']:.0f}s" if r.rpo else "-"
+        rpo = f"{r.rpo['seconds']:.0f}s / {r.rpo['target_seconds']:.0f}s" if r.rpo.get("seconds") is not None else "-"
         rto = f"{r.rto['seconds']:.1f}s / {r.rto['target_seconds']:.0f}s" if r.rto else "-"
         style = "green" if r.passed else "bold red"
         table.add_row(

@@ -33,6 +33,15 @@ def _backup_set_references(env: Environment) -> Iterator[Finding]:
                 yield (section, owner, "backup_sets", index), f"backup set {set_name!r} is not defined (known: {known})"
 
 
+def _prune_hosts_run_their_set(env: Environment) -> Iterator[Finding]:
+    for name, backup_set in env.backup_sets.items():
+        hosts = env.hosts_of_set(name)
+        if backup_set.prune_host is not None and backup_set.prune_host not in hosts:
+            known = ", ".join(hosts) or "none"
+            msg = f"prune_host {backup_set.prune_host!r} does not back up this set (its hosts: {known})"
+            yield ("backup_sets", name, "prune_host"), msg
+
+
 def _port_sources(env: Environment) -> Iterator[Finding]:
     valid = set(PUBLIC_SOURCES) | set(env.services)
     lists: list[tuple[tuple[str | int, ...], list[Port]]] = [
@@ -110,6 +119,7 @@ def _local_provider_has_no_cloud(env: Environment) -> Iterator[Finding]:
 
 RULES: tuple[Rule, ...] = (
     _backup_set_references,
+    _prune_hosts_run_their_set,
     _port_sources,
     _alert_channels,
     _unique_host_names,

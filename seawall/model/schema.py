@@ -144,6 +144,8 @@ class Hooks(StrictModel):
     before: list[str] = Field(default_factory=list)
     after: list[str] = Field(default_factory=list)
     on_error: list[str] = Field(default_factory=list)
+    before_restore: list[str] = Field(default_factory=list)
+    after_restore: list[str] = Field(default_factory=list)
     timeout: Duration = dt.timedelta(minutes=30)
 
 
@@ -204,6 +206,8 @@ class BackupSet(StrictModel):
     rto: Duration
     drill: Drill
     repository: Repository | None = None
+    prune_schedule: OnCalendar = "Sun *-*-* 03:00:00"
+    prune_host: Name | None = None
 
 
 class BackupConfig(StrictModel):
@@ -219,7 +223,10 @@ class BackupConfig(StrictModel):
     restic_binary: str = Field(default="restic", min_length=1)
     command_timeout: Duration = dt.timedelta(hours=6)
     lock_wait: Duration = dt.timedelta(seconds=30)
+    lock_attempts: int = Field(default=6, ge=1, le=100)
     stale_lock_after: Duration = dt.timedelta(hours=2)
+    clock_skew_tolerance: Duration = dt.timedelta(minutes=10)
+    safety_snapshot_keep: Duration = dt.timedelta(days=30)
     randomized_delay: Duration = dt.timedelta(minutes=15)
     noncurrent_version_days: int = Field(default=30, ge=1)
     abort_multipart_days: int = Field(default=7, ge=1)

@@ -102,6 +102,7 @@ def _document(root: Path, data: Path, repository: dict[str, Any]) -> dict[str, A
             "metrics_dir": str(root / "metrics"),
             "reports_dir": str(root / "reports" / "drills"),
             "lock_wait": "1s",
+            "lock_attempts": 2,
             "command_timeout": "2m",
         },
         "backup_sets": {

@@ -93,19 +93,22 @@ def test_a_failing_pre_hook_skips_the_backup_and_runs_on_error(local_lab: Lab, s
     assert len(local_lab.snapshots("files")) == 1
 
 
-def test_retention_keeps_the_rules_and_the_verified_snapshot(lab: Lab, seawall) -> None:
+def test_retention_runs_in_prune_and_keeps_the_rules_and_the_verified_snapshot_by_its_own_id(lab: Lab, seawall) -> None:
     seawall(lab, "backup", "init", "lab")
     assert seawall(lab, "backup", "run", "lab").code == 0
     first = lab.snapshots("files")[0]["id"]
-    assert lab.restic("files", "tag", "--add", "seawall-verified", first).returncode == 0
+    assert seawall(lab, "drill", "lab").code == 0
     for index in range(4):
         (lab.data / f"new-{index}.txt").write_text(str(index))
         assert seawall(lab, "backup", "run", "lab").code == 0
+    assert len(lab.snapshots("files")) == 5  # a run never forgets: retention is the prune job's
+    result = seawall(lab, "backup", "prune", "lab")
+    assert result.code == 0, result.out + result.err
+    assert "forgot 1, kept back 1" in result.out
     snapshots = lab.snapshots("files")
     assert len(snapshots) == 4
-    (verified,) = [snapshot for snapshot in snapshots if "seawall-verified" in snapshot["tags"]]
-    assert verified["original"] == first
-    assert verified["time"] == min(snapshot["time"] for snapshot in snapshots)
+    assert first in [snapshot["id"] for snapshot in snapshots]  # the drill's snapshot, under the same id
+    assert all("seawall-verified" not in (snapshot.get("tags") or []) for snapshot in snapshots)
 
 
 def test_prune_runs_only_after_a_passing_check(local_lab: Lab, seawall) -> None:
@@ -155,7 +158,9 @@ def test_status_reports_a_missed_rpo(local_lab: Lab, seawall) -> None:
     seawall(local_lab, "backup", "run", "lab")
     env = load_environment(local_lab.environments, "lab")
     later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=3)
-    (row,) = fleet_status(env, local_lab.root, now=later)
+    from backup.context import build_context
+
+    (row,) = fleet_status(build_context(env, local_lab.root), now=later)
     assert row.status == "rpo-missed"
     assert row.age_seconds is not None
     assert row.age_seconds > row.rpo_seconds
@@ -177,6 +182,8 @@ def test_schedule_renders_units_that_systemd_accepts(local_lab: Lab, seawall, tm
         "seawall-drill-files.service",
         "seawall-drill-files.timer",
         "seawall-lab",
+        "seawall-prune-files.service",
+        "seawall-prune-files.timer",
     ]
     units = [str(out / name) for name in names if name.startswith("seawall-") and "." in name]
     verify = subprocess.run(
@@ -190,6 +197,9 @@ def test_schedule_renders_units_that_systemd_accepts(local_lab: Lab, seawall, tm
     assert parsed.returncode == 0
     assert "*-*-* *:00:00" in parsed.stdout
     assert "Persistent=true" in timer
+    assert "RandomizedDelaySec=900" in timer
+    assert "KillMode=mixed" in (out / "seawall-backup-files.service").read_text()
+    assert "backup prune lab --set files" in (out / "seawall-prune-files.service").read_text()
     assert (
         f"ExecStart={seawall_bin} --environments /etc/seawall/environments backup run lab --set files --host lab-host"
         in (out / "seawall-backup-files.service").read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -70,9 +71,7 @@ def _hold_lock(lab: Lab) -> subprocess.Popen[str]:
     raise AssertionError("the holder never took its lock")
 
 
-def test_a_live_lock_is_waited_for_then_reported_and_nothing_is_forgotten(local_lab: Lab, seawall) -> None:
-    local_lab.set("files")["retention"] = {"keep_last": 1}
-    local_lab.write()
+def test_a_run_backs_up_beside_a_live_shared_lock(local_lab: Lab, seawall) -> None:
     before = _backed_up_once(local_lab, seawall)
     holder = _hold_lock(local_lab)
     try:
@@ -80,23 +79,38 @@ def test_a_live_lock_is_waited_for_then_reported_and_nothing_is_forgotten(local_
     finally:
         holder.kill()
         holder.wait()
-    assert result.code == 1
-    assert "is locked by another process" in result.out + result.err
-    ids = [s["id"] for s in local_lab.snapshots("files")]
-    assert set(before) <= set(ids)
-    assert len(ids) == 2
+    assert result.code == 0, result.out + result.err
+    assert len(local_lab.snapshots("files")) == len(before) + 1
 
 
-def test_a_stale_lock_left_by_kill_9_is_cleared_and_the_next_run_succeeds(local_lab: Lab, seawall, caplog) -> None:
+def test_a_live_lock_is_waited_for_by_prune_then_reported_and_nothing_is_forgotten(local_lab: Lab, seawall) -> None:
     local_lab.set("files")["retention"] = {"keep_last": 1}
     local_lab.write()
+    _backed_up_once(local_lab, seawall)
+    before = _backed_up_once(local_lab, seawall)
+    holder = _hold_lock(local_lab)
+    try:
+        result = seawall(local_lab, "backup", "prune", "lab")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.code == 1
+    assert "is locked by another process" in result.out + result.err
+    assert "nothing was forgotten or pruned" in result.out
+    assert [s["id"] for s in local_lab.snapshots("files")] == before
+
+
+def test_a_stale_lock_left_by_kill_9_is_cleared_and_the_next_prune_succeeds(local_lab: Lab, seawall, caplog) -> None:
+    local_lab.set("files")["retention"] = {"keep_last": 1}
+    local_lab.write()
+    _backed_up_once(local_lab, seawall)
     _backed_up_once(local_lab, seawall)
     holder = _hold_lock(local_lab)
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait()
     assert local_lab.restic("files", "list", "locks", "--no-lock").stdout.strip()
     with caplog.at_level(logging.WARNING):
-        result = seawall(local_lab, "backup", "run", "lab")
+        result = seawall(local_lab, "backup", "prune", "lab")
     assert result.code == 0, result.out + result.err
     assert any("clearing stale lock" in record.getMessage() for record in caplog.records)
     assert local_lab.restic("files", "list", "locks", "--no-lock").stdout.strip() == ""
@@ -140,6 +154,8 @@ def test_an_unreadable_file_is_a_partial_backup_and_retention_is_skipped(
     ids = [s["id"] for s in local_lab.snapshots("files")]
     assert before[0] in ids
     assert len(ids) == 2
+    state = json.loads((local_lab.root / "state" / "lab" / "files" / "lab-host.json").read_text())
+    assert state["last_run"]["result"] == "partial"
 
 
 def test_the_s3_server_stopping_mid_run_fails_the_run_and_loses_nothing(

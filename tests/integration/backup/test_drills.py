@@ -58,8 +58,11 @@ def test_a_good_drill_passes_with_real_numbers_and_marks_the_snapshot_verified(l
     assert "Result: PASSED" in saved[1].read_text()
     metrics = (lab.root / "metrics" / "seawall_drill_lab_lab-host_files.prom").read_text()
     assert 'seawall_drill_success{environment="lab",host="lab-host",set="files"} 1' in metrics
-    (tagged,) = lab.snapshots("files")
-    assert "seawall-verified" in tagged["tags"]
+    (same,) = lab.snapshots("files")
+    assert same["id"] == snapshot["id"]  # the verified mark lives in Seawall's state: the id stays
+    state = json.loads((lab.root / "state" / "lab" / "files" / "lab-host.json").read_text())
+    assert state["verified"]["snapshot"] == snapshot["id"]
+    assert state["last_drill"]["result"] == "passed"
     status = json.loads(seawall(lab, "backup", "status", "lab", "--format", "json").out)
     assert status["rows"][0]["last_drill"] == "passed"
 

@@ -5,17 +5,22 @@ from __future__ import annotations
 import pytest
 
 from backup.restic import (
+    DiskFull,
     PartialBackup,
+    RepositoryDamaged,
     RepositoryLocked,
     RepositoryMissing,
     ResticFailed,
+    SnapshotNotFound,
     SourceMissing,
+    StorageUnreachable,
     Target,
     WrongPassword,
     classify,
     make_backup_command,
     make_check_command,
-    make_forget_command,
+    make_forget_ids_command,
+    make_forget_plan_command,
     make_restore_command,
     make_snapshots_command,
     parse_json_lines,
@@ -49,24 +54,28 @@ def test_backup_command_is_the_exact_tuple_and_keeps_secrets_out_of_argv() -> No
     assert command.timeout == 60
 
 
-def test_forget_keeps_the_verified_snapshot_and_groups_by_host() -> None:
-    command = make_forget_command(TARGET, "postgres", "db-1", {"keep_daily": "7", "keep_within": "2d"})
-    assert command.argv[3:] == (
+def test_forget_is_planned_read_only_per_host_then_applied_by_exact_ids() -> None:
+    plan = make_forget_plan_command(TARGET, "postgres", {"keep_daily": "7", "keep_within": "2d"})
+    assert plan.argv[3:] == (
         "forget",
+        "--dry-run",
         "--json",
-        "--host",
-        "db-1",
+        "--no-lock",
         "--tag",
         "set:postgres",
         "--group-by",
         "host",
-        "--keep-tag",
-        "seawall-verified",
         "--keep-daily",
         "7",
         "--keep-within",
         "2d",
     )
+    assert make_forget_ids_command(TARGET, ["a1", "b2"]).argv[3:] == ("forget", "a1", "b2")
+
+
+def test_a_safety_snapshot_carries_its_extra_tag_after_the_set_tags() -> None:
+    command = make_backup_command(TARGET, ["/srv/a"], "db-1", "postgres", tags=["seawall-safety"])
+    assert command.argv[7:13] == ("--tag", "seawall", "--tag", "set:postgres", "--tag", "seawall-safety")
 
 
 def test_other_commands() -> None:
@@ -115,6 +124,38 @@ OLD, NEW = (0, 14, 0), (0, 17, 3)
         (NEW, 3, "", PartialBackup),
         (NEW, 130, "", ResticFailed),
         (NEW, 0, "", None),
+        # What restic 0.14 printed in the fault probes (an S3 port with nothing listening, a full tmpfs,
+        # a deleted pack, a garbled index file, an id that is not there).
+        (
+            OLD,
+            1,
+            'Fatal: unable to open config file: Stat: Get "http://127.0.0.1:1/bucket/?location=": dial tcp '
+            "127.0.0.1:1: connect: connection refused\nIs there a repository at the following location?\n",
+            StorageUnreachable,
+        ),
+        (
+            OLD,
+            1,
+            "ignoring error for /data/a.bin: write /t/full/data/a.bin: no space left on device\n"
+            "Fatal: There were 33 errors\n",
+            DiskFull,
+        ),
+        (
+            OLD,
+            1,
+            "Load(<data/970dbf7b6d>, 247, 1639) returned error, retrying after 6.7s: open /r/data/97/"
+            "970dbf7b6dbfb3473d1f10896e688315ffab86bda682512258318605096d6aaa: no such file or directory\n"
+            "Fatal: repository contains errors\n",
+            RepositoryDamaged,
+        ),
+        (
+            OLD,
+            1,
+            "error: error loading index 31600006edea4e6f: load <index/31600006ed>: invalid data returned\n"
+            "Fatal: LoadIndex returned errors\n",
+            RepositoryDamaged,
+        ),
+        (OLD, 1, 'invalid id "deadbeef": no matching ID found for prefix "deadbeef"\n', SnapshotNotFound),
     ],
 )
 def test_failures_are_classified_by_code_where_the_version_has_them_and_by_stderr_otherwise(
@@ -146,3 +187,32 @@ def test_json_output_is_parsed_tolerantly() -> None:
     assert [s["percent_done"] for s in output.statuses] == [0.5]
     assert output.summary == {"message_type": "summary", "snapshot_id": "abc"}
     assert output.errors == ["/a: 13", "/b: plain text error"]
+
+
+def test_damage_names_the_pack_and_what_to_run_next() -> None:
+    stderr = (
+        "Load(<data/970dbf7b6d>, 247, 1639) returned error, retrying after 6.7s: open /r/data/97/"
+        "970dbf7b6dbfb3473d1f10896e688315ffab86bda682512258318605096d6aaa: no such file or directory\n"
+    )
+    error = classify(_result(1, stderr, timed_out=True), OLD, "repo")
+    assert isinstance(error, RepositoryDamaged)
+    assert error.packs == ["970dbf7b6dbfb3473d1f10896e688315ffab86bda682512258318605096d6aaa"]
+    assert "pack 970dbf7b6d" in str(error)
+    assert "restic rebuild-index" in str(error)
+
+
+def test_an_unreachable_endpoint_names_the_endpoint_and_never_says_init() -> None:
+    stderr = (
+        'Fatal: unable to open config file: Stat: Get "http://127.0.0.1:9/b/": dial tcp 127.0.0.1:9: '
+        "connect: connection refused\nIs there a repository at the following location?\n"
+    )
+    error = classify(_result(1, stderr), OLD, "s3:http://127.0.0.1:9/b/restic/files")
+    assert isinstance(error, StorageUnreachable)
+    assert "the storage at http://127.0.0.1:9 cannot be reached" in str(error)
+    assert "init" not in str(error)
+
+
+def test_terminal_escapes_never_reach_a_message() -> None:
+    error = classify(_result(1, "Fatal: \x1b[31mboom\x1b]0;title\x07 here\x1b[0m\n"), OLD, "repo")
+    assert "\x1b" not in str(error)
+    assert "boom here" in str(error)

@@ -1,0 +1,146 @@
+"""One backup context per command: the selection checked once, and everything every action needs.
+
+Every backup command (run, prune, status, drill, restore, snapshots, check, unlock, init) builds one
+``BackupContext`` from the validated environment and its ``--set``/``--host`` options: the same
+validation and the same messages everywhere, the folders resolved, the restic target of each set built
+once, one state store (with the bucket copy for the fleet view), one lock policy, the hook
+environment.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from backup.client import LockPolicy, Restic
+from backup.plan import make_target, resolve
+from backup.restic import Target
+from backup.state import BucketCopy, StateStore
+from seawall.errors import ConfigError
+from seawall.logs import register_secret
+from seawall.model.schema import BackupSet, Environment
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class BackupContext:
+    """What a backup command works on: the environment, the chosen (set, host) pairs and their tools."""
+
+    env: Environment
+    project_root: Path
+    pairs: list[tuple[str, str]]
+    store: StateStore
+    locks: LockPolicy
+    _targets: dict[str, Target] = field(default_factory=dict, repr=False)
+
+    @property
+    def sets(self) -> list[str]:
+        """Return the chosen sets, in a stable order."""
+        return sorted({set_name for set_name, _ in self.pairs})
+
+    def backup_set(self, set_name: str) -> BackupSet:
+        """Given a chosen set's name, return the set."""
+        return self.env.backup_sets[set_name]
+
+    def hosts(self, set_name: str) -> list[str]:
+        """Given a chosen set, return its chosen hosts."""
+        return [host for name, host in self.pairs if name == set_name]
+
+    def target(self, set_name: str) -> Target:
+        """Given a set, return its repository's restic target (built once per command)."""
+        if set_name not in self._targets:
+            self._targets[set_name] = make_target(self.env, set_name, self.project_root)
+        return self._targets[set_name]
+
+    def restic(self, set_name: str) -> Restic:
+        """Given a set, return a client for its repository with the environment's lock policy."""
+        return Restic(self.target(set_name), self.locks)
+
+    def folder(self, path: str) -> Path:
+        """Given a folder from the model, return it resolved against the project folder."""
+        return resolve(self.project_root, path)
+
+    @property
+    def metrics_dir(self) -> Path:
+        """Return the textfile collector folder."""
+        return self.folder(self.env.backup.metrics_dir)
+
+    @property
+    def reports_dir(self) -> Path:
+        """Return the folder of this environment's drill reports."""
+        return self.folder(self.env.backup.reports_dir) / self.env.name
+
+    def hook_env(self, set_name: str, host: str) -> dict[str, str]:
+        """Given a set and host, return the variables every hook and check of theirs sees."""
+        return {"SEAWALL_ENVIRONMENT": self.env.name, "SEAWALL_SET": set_name, "SEAWALL_HOST": host}
+
+    def prune_host(self, set_name: str) -> str:
+        """Given a set, return the one host that runs its retention and prune (the others only back up)."""
+        return prune_host(self.env, set_name)
+
+
+def prune_host(env: Environment, set_name: str) -> str:
+    """Given a set, return the host that runs its retention-and-prune job: the set's ``prune_host``, or
+    the first host that runs the set."""
+    chosen = env.backup_sets[set_name].prune_host
+    return chosen if chosen is not None else env.hosts_of_set(set_name)[0]
+
+
+def build_context(
+    env: Environment, project_root: Path, set_name: str | None = None, host: str | None = None
+) -> BackupContext:
+    """Given an environment and the ``--set``/``--host`` options, check them and return the context.
+
+    An unknown set or host, a host that does not run the set, or a selection with nothing in it is a
+    configuration error (exit 2) that names what is known.
+    """
+    return BackupContext(
+        env,
+        project_root,
+        select_pairs(env, set_name, host),
+        StateStore(resolve(project_root, env.backup.state_dir), env.name, bucket_copy(env)),
+        LockPolicy(
+            stale_after=env.backup.stale_lock_after,
+            attempts=env.backup.lock_attempts,
+            wait=env.backup.lock_wait.total_seconds(),
+        ),
+    )
+
+
+def select_pairs(env: Environment, set_name: str | None, host: str | None) -> list[tuple[str, str]]:
+    """Given the options, return every chosen (set, host) pair, or raise ConfigError saying why none is."""
+    if set_name is not None and set_name not in env.backup_sets:
+        known = ", ".join(sorted(env.backup_sets)) or "none"
+        raise ConfigError([f"{env.name} has no backup set {set_name!r} (known: {known})"])
+    every_host = sorted({h for name in env.backup_sets for h in env.hosts_of_set(name)})
+    if host is not None and host not in every_host:
+        raise ConfigError([f"{env.name} has no host {host!r} that backs up anything (known: {', '.join(every_host)})"])
+    names = sorted(env.backup_sets) if set_name is None else [set_name]
+    pairs = [(name, h) for name in names for h in env.hosts_of_set(name) if host is None or h == host]
+    if not pairs:
+        if set_name is not None and host is not None:
+            raise ConfigError([f"host {host!r} does not back up set {set_name!r} in {env.name}"])
+        scope = f"set {set_name!r}" if set_name else "any set"
+        raise ConfigError([f"{env.name} has no host that backs up {scope}: check the inventory"])
+    return pairs
+
+
+def bucket_copy(env: Environment) -> BucketCopy | None:
+    """Given an environment, return its bucket's copy of the fleet's state, or None when its repositories
+    are not in a bucket or the keys are not set (then only this machine's state is seen)."""
+    repository = env.backup.repository
+    if repository.kind != "s3":
+        return None
+    keys = [os.environ.get(env.backup.access_key_id_env, ""), os.environ.get(env.backup.secret_access_key_env, "")]
+    if not all(keys):
+        logger.info("no bucket keys in the environment: the fleet view shows this machine's state only")
+        return None
+    for key in keys:
+        register_secret(key)
+    from backup.storage import make_client
+
+    client = make_client(repository.endpoint or "", repository.region, keys[0], keys[1])
+    return BucketCopy(client, env.bucket_name, env.name)
