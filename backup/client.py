@@ -27,7 +27,7 @@ from backup.restic import (
     make_list_locks_command,
     make_unlock_command,
 )
-from seawall.runner import Command, Result, run
+from seawall.runner import Command, Result, children, run
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,14 @@ class Restic:
         self._sleep = sleep
 
     def execute(self, command: Command, on_line: Callable[[str], None] | None = None) -> Result:
-        """Given a command, run it and return its result, or raise the typed error it amounts to."""
+        """Given a command, run it and return its result, or raise the typed error it amounts to.
+
+        A command that takes a lock registers, once per repository, the removal of locks left by dead
+        processes of this host should the command be interrupted: restic removes its own lock on SIGINT
+        in a local repository, but not always in a bucket.
+        """
+        if "--no-lock" not in command.argv:
+            children.on_interrupt(f"unlock {self.target.repository}", self._remove_dead_locks)
         result = run(command, on_line)
         error = classify(result, self.version, self.target.repository)
         if error is not None:
@@ -87,6 +94,19 @@ class Restic:
                 logger.warning("%s is locked by a live process; trying again in %.0fs", self.target.repository, delay)
                 self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _remove_dead_locks(self) -> None:
+        """Remove the locks of processes of this host that no longer exist (what an interruption leaves)."""
+        dead = [
+            lock
+            for lock in self.list_locks()
+            if lock.hostname == socket.gethostname() and not _process_exists(lock.pid)
+        ]
+        if dead:
+            self.execute(make_unlock_command(self.target))
+            logger.warning(
+                "removed %d lock(s) of interrupted restic processes from %s", len(dead), self.target.repository
+            )
 
     def list_locks(self) -> list[LockInfo]:
         """Return every lock of the repository; a lock removed while it is read is simply not listed."""

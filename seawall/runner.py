@@ -46,6 +46,29 @@ class _Children:
         self.lock = threading.Lock()
         self.live: set[subprocess.Popen[Any]] = set()
         self.interrupted: int | None = None
+        self.cleanups: dict[str, Callable[[], None]] = {}
+
+    def on_interrupt(self, key: str, cleanup: Callable[[], None]) -> None:
+        """Given a key and a function, run the function once after an interruption, when every child has
+        ended (e.g. remove the lock an interrupted restic left in a bucket)."""
+        with self.lock:
+            self.cleanups.setdefault(key, cleanup)
+
+    def clean_up(self) -> None:
+        """After an interruption and ``wait_all``: run the registered cleanups, new processes allowed."""
+        with self.lock:
+            cleanups = list(self.cleanups.values())
+            self.cleanups.clear()
+            signum, self.interrupted = self.interrupted, None
+        try:
+            for cleanup in cleanups:
+                try:
+                    cleanup()
+                except Exception:
+                    logger.warning("a cleanup after the interruption failed", exc_info=True)
+        finally:
+            with self.lock:
+                self.interrupted = signum
 
     def add(self, process: subprocess.Popen[Any]) -> None:
         with self.lock:
@@ -82,9 +105,10 @@ class _Children:
             self.discard(process)
 
     def reset(self) -> None:
-        """Forget an earlier interruption (a new command in the same process)."""
+        """Forget an earlier interruption and its cleanups (a new command in the same process)."""
         with self.lock:
             self.interrupted = None
+            self.cleanups.clear()
 
 
 def _stop(process: subprocess.Popen[Any], grace: float) -> None:

@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             return exc.exit_code
         except Interrupted as exc:
             children.wait_all()
+            children.clean_up()
             _print_error(str(exc))
             return exc.exit_code
     return 0

@@ -170,3 +170,42 @@ def seawall(cli: Callable[..., Any]) -> Callable[..., Any]:
         return cli("--environments", lab.environments, *args)
 
     return run
+
+
+@pytest.fixture
+def pings(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """A healthchecks-style server on loopback; ``LAB_PING`` points at it. Yields the paths it was sent."""
+    import http.server
+    import threading
+
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("LAB_PING", f"http://127.0.0.1:{server.server_address[1]}/ping/abc")
+    try:
+        yield seen
+    finally:
+        server.shutdown()
+
+
+def seawall_process(lab: Lab, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start ``seawall --environments <lab> ARGS`` as its own process (for signals and concurrency)."""
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "seawall", "--environments", str(lab.environments), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )

@@ -206,33 +206,13 @@ def test_schedule_renders_units_that_systemd_accepts(local_lab: Lab, seawall, tm
     )
 
 
-def test_healthcheck_pings_start_success_and_fail(local_lab: Lab, seawall, monkeypatch) -> None:
-    import http.server
-
-    seen: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            seen.append(self.path)
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    import threading
-
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("LAB_PING", f"http://127.0.0.1:{server.server_address[1]}/ping/abc")
+def test_healthcheck_pings_start_success_and_fail(local_lab: Lab, seawall, pings: list[str]) -> None:
     local_lab.document["backup"]["healthcheck_url_env"] = "LAB_PING"
     local_lab.write()
-    try:
-        seawall(local_lab, "backup", "init", "lab")
-        assert seawall(local_lab, "backup", "run", "lab").code == 0
-        local_lab.set("files")["hooks"] = {"before": ["false"]}
-        local_lab.write()
-        assert seawall(local_lab, "backup", "run", "lab").code == 1
-    finally:
-        server.shutdown()
+    seawall(local_lab, "backup", "init", "lab")
+    assert seawall(local_lab, "backup", "run", "lab").code == 0
+    local_lab.set("files")["hooks"] = {"before": ["false"]}
+    local_lab.write()
+    assert seawall(local_lab, "backup", "run", "lab").code == 1
+    seen = pings
     assert seen == ["/ping/abc/start", "/ping/abc", "/ping/abc/start", "/ping/abc/fail"]
