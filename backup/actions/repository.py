@@ -62,7 +62,7 @@ def _row(set_name: str, host: str, snapshot: dict[str, Any], state: dict[str, An
     verified = state.get("verified", {})
     recorded = state.get("sizes", {})
     summary = snapshot.get("summary") or {}
-    size = summary.get("total_bytes_processed", recorded.get(snapshot_id))
+    size = summary.get("total_bytes_processed", recorded.get(snapshot_id, recorded.get(snapshot_id[:8])))
     return SnapshotRow(
         snapshot_id,
         str(snapshot.get("short_id", snapshot_id[:8])),

@@ -1,0 +1,100 @@
+"""A host whose clock ran ahead, and a fleet of hosts backing up into one repository at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from tests.integration.backup.conftest import RESTIC, Lab, seawall_process
+
+pytestmark = [pytest.mark.integration, pytest.mark.skipif(RESTIC is None, reason="restic is not installed")]
+
+
+def _misdated_snapshot(lab: Lab, ahead: dt.timedelta) -> str:
+    """Back up as a host whose clock is ``ahead`` would: restic's own --time sets the snapshot's date."""
+    when = (dt.datetime.now(dt.UTC) + ahead).strftime("%Y-%m-%d %H:%M:%S")
+    made = lab.restic(
+        "files", "backup", "--json", "--host", "lab-host", "--tag", "seawall", "--tag", "set:files",
+        "--time", when, str(lab.data),
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    return next(json.loads(line) for line in made.stdout.splitlines() if '"summary"' in line)["snapshot_id"]
+
+
+def test_a_snapshot_dated_in_the_future_never_costs_the_fresh_backup_and_raises_the_alarm(lab: Lab, seawall) -> None:
+    lab.set("files")["retention"] = {"keep_last": 1}
+    lab.write()
+    assert seawall(lab, "backup", "init", "lab").code == 0
+    future = _misdated_snapshot(lab, dt.timedelta(weeks=5))
+
+    run = seawall(lab, "backup", "run", "lab")
+    assert run.code == 1
+    assert f"snapshot {future[:8]} of files on lab-host is dated" in run.err
+    assert "in the future" in run.err
+    fresh = json.loads((lab.root / "state" / "lab" / "files" / "lab-host.json").read_text())["last_snapshot"]["id"]
+
+    prune = seawall(lab, "backup", "prune", "lab")
+    assert prune.code == 0, prune.out + prune.err
+    ids = {snapshot["id"] for snapshot in lab.snapshots("files")}
+    assert any(i.startswith(fresh) for i in ids)  # keep_last 1 alone would have kept only the misdated one
+    assert any(i.startswith(future[:8]) for i in ids)
+
+    status = seawall(lab, "backup", "status", "lab", "--format", "json")
+    assert status.code == 1
+    (row,) = json.loads(status.out)["rows"]
+    assert row["status"] == "clock-skew"
+    assert 0 <= row["age_seconds"] < 600
+    assert row["newest"] == fresh[:8]
+
+    drill = seawall(lab, "drill", "lab", "--format", "json")
+    assert drill.code == 1
+    (report,) = json.loads(drill.out)["drills"]
+    assert report["rpo"]["seconds"] >= 0
+    assert any("in the future" in failure for failure in report["failures"])
+
+    # Recovery: once the misdated snapshot is forgotten, the next run is clean.
+    assert lab.restic("files", "forget", future).returncode == 0
+    assert seawall(lab, "backup", "run", "lab").code == 0
+    assert seawall(lab, "backup", "status", "lab").code == 0
+
+
+def test_twenty_hosts_back_up_into_one_s3_repository_at_once_and_all_succeed(s3_lab: Lab, seawall) -> None:
+    hosts = [f"node-{index:02d}" for index in range(20)]
+    s3_lab.document["datacenter_hosts"] = {
+        host: {"address": "127.0.0.1", "ssh_user": "root", "roles": ["lab"], "backup_sets": ["files"]} for host in hosts
+    }
+    s3_lab.document["backup"]["lock_wait"] = "2s"
+    s3_lab.document["backup"]["lock_attempts"] = 6
+    s3_lab.set("files")["retention"] = {"keep_last": 1}
+    s3_lab.write()
+    assert seawall(s3_lab, "backup", "init", "lab").code == 0
+    processes = [seawall_process(s3_lab, "backup", "run", "lab", "--host", host) for host in hosts]
+    finished = [(process.wait(timeout=600), process.stderr.read() if process.stderr else "") for process in processes]
+    assert [code for code, _ in finished] == [0] * 20, [err for code, err in finished if code]
+    snapshots = s3_lab.snapshots("files")
+    assert sorted({snapshot["hostname"] for snapshot in snapshots}) == hosts
+    check = s3_lab.restic("files", "check")
+    assert check.returncode == 0, check.stderr
+    # The set's one retention-and-prune job keeps every host's newest snapshot.
+    assert seawall(s3_lab, "backup", "run", "lab", "--host", "node-00").code == 0
+    assert seawall(s3_lab, "backup", "prune", "lab").code == 0
+    kept = s3_lab.snapshots("files")
+    assert len(kept) == 20
+    assert sorted(snapshot["hostname"] for snapshot in kept) == hosts
+
+
+def test_status_shows_every_hosts_last_run_from_the_bucket_on_any_machine(s3_lab: Lab, seawall, tmp_path) -> None:
+    assert seawall(s3_lab, "backup", "init", "lab").code == 0
+    assert seawall(s3_lab, "backup", "run", "lab").code == 0
+    assert seawall(s3_lab, "drill", "lab").code == 0
+    # Another machine: the same environment, an empty state folder of its own.
+    s3_lab.document["backup"]["state_dir"] = str(tmp_path / "elsewhere")
+    s3_lab.write()
+    status = seawall(s3_lab, "backup", "status", "lab", "--format", "json")
+    assert status.code == 0, status.out + status.err
+    (row,) = json.loads(status.out)["rows"]
+    assert row["last_run"] == "ok"
+    assert row["last_drill"] == "passed"
+    assert row["size_bytes"] > 1024 * 1024
