@@ -1,0 +1,193 @@
+"""Every failure an operator meets on a bad day says what happened and what to do, exits as documented,
+and loses nothing already backed up. Real restic, local repositories and the loopback S3 server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.integration.backup.conftest import RESTIC, Lab
+
+pytestmark = [pytest.mark.integration, pytest.mark.skipif(RESTIC is None, reason="restic is not installed")]
+EVERY_COMMAND = [
+    ("backup", "run", "lab"),
+    ("backup", "prune", "lab"),
+    ("backup", "status", "lab", "--format", "json"),
+    ("backup", "init", "lab"),
+    ("drill", "lab"),
+    ("snapshots", "lab"),
+    ("check", "lab"),
+    ("unlock", "lab"),
+    ("restore", "lab", "--target", "/tmp/never-written-by-seawall-tests"),
+]
+OPENING_COMMANDS = [command for command in EVERY_COMMAND if command[:2] != ("backup", "init")]
+
+
+def _ready(lab: Lab, seawall) -> list[str]:
+    assert seawall(lab, "backup", "init", "lab").code == 0
+    assert seawall(lab, "backup", "run", "lab").code == 0
+    return [snapshot["id"] for snapshot in lab.snapshots("files")]
+
+
+@pytest.mark.parametrize("command", EVERY_COMMAND, ids=lambda c: " ".join(c[:2]))
+def test_every_command_validates_set_and_host_the_same_way(local_lab: Lab, seawall, command) -> None:
+    unknown_set = seawall(local_lab, *command, "--set", "nope")
+    assert unknown_set.code == 2
+    assert "lab has no backup set 'nope' (known: files)" in unknown_set.err
+    assert "Traceback" not in unknown_set.err
+    if command[0] in ("drill", "snapshots", "restore") or command[:2] in (("backup", "run"), ("backup", "status")):
+        unknown_host = seawall(local_lab, *command, "--host", "\x1b[31mghost")
+        assert unknown_host.code == 2
+        assert "has no host '\\x1b[31mghost' that backs up anything" in unknown_host.err
+        assert "\x1b" not in unknown_host.err
+
+
+@pytest.mark.parametrize("command", OPENING_COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_a_wrong_password_is_named_by_every_command(local_lab: Lab, seawall, command) -> None:
+    before = _ready(local_lab, seawall)
+    (local_lab.root / "password").write_text("not-the-password\n")
+    result = (
+        seawall(local_lab, *command, "--issue", "ops#1") if command[0] == "restore" else seawall(local_lab, *command)
+    )
+    assert result.code == 1, result.out + result.err
+    assert f"the password does not open {local_lab.root / 'repositories' / 'files'}" in result.out + result.err
+    assert "Traceback" not in result.err
+    (local_lab.root / "password").write_text(local_lab.password + "\n")
+    assert [s["id"] for s in local_lab.snapshots("files")] == before
+
+
+@pytest.mark.parametrize("command", OPENING_COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_an_unreachable_s3_endpoint_is_named_and_never_called_a_missing_repository(
+    s3_lab: Lab, seawall, command
+) -> None:
+    with socket.socket() as probe:  # a loopback port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    s3_lab.document["backup"]["repository"]["endpoint"] = f"http://127.0.0.1:{port}"
+    s3_lab.document["backup"]["command_timeout"] = "60s"
+    s3_lab.write()
+    args = (*command, "--issue", "ops#1") if command[0] == "restore" else command
+    result = seawall(s3_lab, *args)
+    text = result.out + result.err
+    assert result.code == 1, text
+    assert f"the storage at http://127.0.0.1:{port} cannot be reached" in text
+    assert "backup init" not in text
+    assert "no repository at" not in text
+
+
+def test_init_of_an_unreachable_s3_endpoint_says_so_without_a_traceback(s3_lab: Lab, seawall) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    s3_lab.document["backup"]["repository"]["endpoint"] = f"http://127.0.0.1:{port}"
+    s3_lab.write()
+    result = seawall(s3_lab, "backup", "init", "lab")
+    assert result.code == 1
+    assert f"the storage at http://127.0.0.1:{port} cannot be reached" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_init_dry_run_on_a_fresh_machine_says_what_it_would_create_and_creates_nothing(local_lab: Lab, seawall) -> None:
+    (local_lab.root / "password").unlink()
+    result = seawall(local_lab, "backup", "init", "lab", "--dry-run")
+    assert result.code == 0, result.err
+    assert f"would create repository {local_lab.root / 'repositories' / 'files'}" in result.out
+    assert f"would generate the repository password in {local_lab.root / 'password'}" in result.out
+    assert not (local_lab.root / "password").exists()
+    assert not (local_lab.root / "repositories").exists()
+    made = seawall(local_lab, "backup", "init", "lab")
+    assert made.code == 0
+    assert f"generated the repository password in {local_lab.root / 'password'}" in made.out
+    assert "keep a copy away from this machine" in made.out
+    assert (local_lab.root / "password").stat().st_mode & 0o777 == 0o600
+
+
+def test_an_empty_repository_and_an_unknown_snapshot_get_one_clear_line(local_lab: Lab, seawall, tmp_path) -> None:
+    assert seawall(local_lab, "backup", "init", "lab").code == 0
+    drill = seawall(local_lab, "drill", "lab")
+    assert drill.code == 1
+    assert "lab-host has no snapshot of files yet: run `seawall backup run` first" in drill.err
+    listing = seawall(local_lab, "snapshots", "lab")
+    assert listing.code == 1
+    assert "no snapshot of files in lab yet: run `seawall backup run` first" in listing.err
+    restore = seawall(local_lab, "restore", "lab", "--target", tmp_path / "r1", "--issue", "ops#1")
+    assert restore.code == 1
+    assert "lab-host has no snapshot of files yet" in restore.err
+    assert seawall(local_lab, "backup", "run", "lab").code == 0
+    wrong = seawall(
+        local_lab, "restore", "lab", "--snapshot", "deadbeef", "--target", tmp_path / "r2", "--issue", "ops#1"
+    )
+    assert wrong.code == 1
+    assert "snapshot 'deadbeef' is not a snapshot of files on lab-host" in wrong.err
+    assert len(wrong.err.strip().splitlines()) == 1
+
+
+def _tmpfs(path: Path, size: str) -> None:
+    path.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=False)
+    if mounted.returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root: the disk-full fault cannot be staged here")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("mount") is None, reason="needs root to mount a small tmpfs")
+def test_a_full_target_filesystem_is_named_with_what_the_snapshot_needs(local_lab: Lab, seawall, tmp_path) -> None:
+    before = _ready(local_lab, seawall)
+    small = tmp_path / "small"
+    _tmpfs(small, "512k")
+    try:
+        restore = seawall(local_lab, "restore", "lab", "--target", small / "here", "--issue", "ops#1")
+        assert restore.code == 1
+        assert f"the target filesystem of {small / 'here'} is full: the snapshot needs 1.0 MiB" in restore.err
+        assert "restore into a folder on a larger filesystem" in restore.err
+        shutil.rmtree(small / "here")
+        drill = seawall(local_lab, "drill", "lab", "--target", small / "drill", "--format", "json")
+        assert drill.code == 1
+        (report,) = json.loads(drill.out)["drills"]
+        assert any("is full: the snapshot needs 1.0 MiB" in failure for failure in report["failures"])
+    finally:
+        subprocess.run(["umount", str(small)], check=False)
+    assert [s["id"] for s in local_lab.snapshots("files")] == before
+    assert seawall(local_lab, "drill", "lab").code == 0
+
+
+def test_a_missing_pack_is_named_with_the_snapshots_and_files_it_affects(local_lab: Lab, seawall) -> None:
+    local_lab.document["backup"]["command_timeout"] = "20s"
+    local_lab.write()
+    before = _ready(local_lab, seawall)
+    packs = [p for p in (local_lab.root / "repositories" / "files" / "data").rglob("*") if p.is_file()]
+    biggest = max(packs, key=lambda p: p.stat().st_size)  # the one holding big.bin's contents
+    saved = biggest.read_bytes()
+    biggest.unlink()
+    result = seawall(local_lab, "check", "lab")
+    assert result.code == 1
+    assert f"pack {biggest.name[:10]} is missing or unreadable" in result.out
+    assert f"Affected snapshots: {before[0][:8]}" in result.out
+    assert "big.bin" in result.out
+    assert "restic rebuild-index" in result.out
+    biggest.write_bytes(saved)
+    assert seawall(local_lab, "check", "lab").code == 0
+    assert [s["id"] for s in local_lab.snapshots("files")] == before
+
+
+def test_a_lock_that_vanishes_while_it_is_read_is_not_an_error(local_lab: Lab, seawall, tmp_path) -> None:
+    """A restic stand-in on PATH lists one lock id that does not exist (another process removed it
+    between ``list locks`` and ``cat lock``); everything else goes to the real restic."""
+    _ready(local_lab, seawall)
+    wrapper = tmp_path / "restic-racing"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *"list locks"*) echo 0000000000000000000000000000000000000000000000000000000000000000;; esac\n'
+        f'exec {RESTIC} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    local_lab.document["backup"]["restic_binary"] = str(wrapper)
+    local_lab.write()
+    result = seawall(local_lab, "unlock", "lab")
+    assert result.code == 0, result.out + result.err
+    assert "removed 0 stale lock(s)" in result.out
