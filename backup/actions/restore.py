@@ -15,12 +15,20 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from backup.client import Restic
 from backup.context import BackupContext
 from backup.diagnose import explain_restore_failure
 from backup.hooks import run_hooks
 from backup.plan import resolve
-from backup.restic import ResticError, make_backup_command, make_restore_command, parse_json_lines
-from backup.retention import SAFETY_TAG
+from backup.restic import (
+    ResticError,
+    make_backup_command,
+    make_restore_command,
+    make_snapshots_command,
+    parse_json_lines,
+    parse_snapshots,
+)
+from backup.retention import SAFETY_TAG, newest_present
 from backup.verify import measure_tree
 from seawall.errors import BackupError, ConfigError
 
@@ -63,16 +71,20 @@ def restore(context: BackupContext, request: RestoreRequest) -> RestoreOutcome:
     hook_env = {**context.hook_env(set_name, host), "SEAWALL_RESTORE": str(target)}
     timeout = hooks.timeout.total_seconds()
     restic = context.restic(set_name)
+    snapshot = request.snapshot
+    if snapshot == "latest":  # chosen now: an in-place restore's safety snapshot is about to become the newest
+        snapshot = _resolve(context, restic, set_name, host)
+        outcome.snapshot = snapshot[:8]
     if request.in_place:
         run_hooks(hooks.before_restore, "before-restore hook", context.project_root, timeout, hook_env)
         outcome.safety_snapshot = _safety_snapshot(context, set_name, host)
     started = time.monotonic()
-    command = make_restore_command(restic.target, request.snapshot, str(target), True, host, set_name, request.includes)
-    logger.info("restoring %s of %s on %s into %s", request.snapshot, set_name, host, target)
+    command = make_restore_command(restic.target, snapshot, str(target), True, host, set_name, request.includes)
+    logger.info("restoring %s of %s on %s into %s", snapshot, set_name, host, target)
     try:
         restic.execute_waiting_for_locks(lambda: command)
     except ResticError as exc:
-        msg = explain_restore_failure(restic, exc, request.snapshot, target, (host, set_name))
+        msg = explain_restore_failure(restic, exc, snapshot, target, (host, set_name))
         raise BackupError(msg) from None
     outcome.seconds = time.monotonic() - started
     if request.in_place:
@@ -82,6 +94,22 @@ def restore(context: BackupContext, request: RestoreRequest) -> RestoreOutcome:
         outcome.files, outcome.bytes = measure_tree(target)
     _record(context, outcome, request)
     return outcome
+
+
+def _resolve(context: BackupContext, restic: Restic, set_name: str, host: str) -> str:
+    """Given ``latest``, return the id of the host's newest real backup of the set: not a safety snapshot
+    (an in-place restore takes one just before), not dated in the future."""
+    try:
+        listed = parse_snapshots(restic.execute(make_snapshots_command(restic.target, set_name, host)).stdout)
+    except ResticError as exc:
+        raise BackupError(str(exc)) from None
+    real = [s for s in listed if SAFETY_TAG not in (s.get("tags") or [])]
+    newest = newest_present(real, dt.datetime.now(dt.UTC), context.env.backup.clock_skew_tolerance)
+    if newest is None:
+        msg = f"{host} has no snapshot of {set_name} yet: run `seawall backup run` first"
+        raise BackupError(msg)
+    logger.info("the latest snapshot of %s on %s is %s", set_name, host, str(newest["id"])[:8])
+    return str(newest["id"])
 
 
 def _one_pair(context: BackupContext) -> tuple[str, str]:

@@ -50,7 +50,7 @@ def restore_command(
     with console.status("restoring", spinner="dots") if console.is_terminal else _Quiet():
         outcome = restore(context, request)
     typer.echo(
-        f"restored {outcome.snapshot} of {outcome.set_name} on {outcome.host} into {outcome.target}: "
+        f"restored snapshot {outcome.snapshot} of {outcome.set_name} on {outcome.host} into {outcome.target}: "
         f"{outcome.files} files, {human_bytes(outcome.bytes)}, {outcome.seconds:.1f}s, verified"
         + (f"; safety snapshot {outcome.safety_snapshot[:8]}" if outcome.safety_snapshot else "")
     )
