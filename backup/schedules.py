@@ -58,7 +58,9 @@ def host_environment(env: Environment, host: str) -> dict[str, Any]:
     """
     sets = host_sets(env, host)
     document = env.model_dump(mode="json", by_alias=True, exclude={"services", "datacenter_hosts", "release"})
-    document["backup_sets"] = {name: document["backup_sets"][name] for name in sets}
+    # The host's file names only this host, so a prune_host elsewhere would not validate there; the prune
+    # timer itself is rendered for the designated host only.
+    document["backup_sets"] = {name: {**document["backup_sets"][name], "prune_host": None} for name in sets}
     document["datacenter_hosts"] = {
         host: {"address": "127.0.0.1", "ssh_user": "root", "roles": ["backup"], "backup_sets": sets}
     }

@@ -10,11 +10,13 @@ interrupted (state, metrics with ``success 0``, the ``/fail`` ping) before the c
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +38,7 @@ from seawall.errors import BackupError, Interrupted
 from seawall.logs import register_secret
 
 logger = logging.getLogger(__name__)
+SIDE_NICE = 10
 Progress = Callable[[Job, dict[str, Any]], None]
 RECORDED_SIZES = 200  # the sizes of a host's last snapshots, for `seawall snapshots`
 HELP = {
@@ -111,11 +114,15 @@ def _attempt(context: BackupContext, job: Job, progress: Progress | None, outcom
             msg = f"{', '.join(missing)} of set {job.set_name} does not exist on {job.host}: nothing was backed up"
             raise SourceMissing(msg)
         restic = context.restic(job.set_name)
-        _backup(restic, job, progress, outcome)
+        with ThreadPoolExecutor(max_workers=1) as side:
+            # The host's snapshots are listed beside the backup, at a lower priority: the clock-skew check
+            # costs the run no wall time.
+            listing = side.submit(_list_snapshots, restic, job)
+            _backup(restic, job, progress, outcome)
         run_hooks(hooks.after, "post-hook", context.project_root, timeout, hook_env)
         outcome.result = "ok"
         logger.info("backed up %s: snapshot %s, %d bytes added", job.set_name, outcome.snapshot, outcome.bytes_added)
-        _look_at_snapshots(context, restic, job, outcome)
+        _look_at_snapshots(context, job, listing.result(), outcome)
     except PartialBackup as exc:
         outcome.result, outcome.error = "partial", f"{exc} (snapshot {outcome.snapshot})"
         _on_error(hooks.on_error, context, timeout, hook_env)
@@ -150,12 +157,25 @@ def _backup(restic: Restic, job: Job, progress: Progress | None, outcome: RunOut
         raise BackupError(msg)
 
 
-def _look_at_snapshots(context: BackupContext, restic: Restic, job: Job, outcome: RunOutcome) -> None:
-    """Count the host's snapshots and raise the alarm for any dated in the future beyond the tolerance."""
+def _list_snapshots(restic: Restic, job: Job) -> list[dict[str, Any]] | None:
+    command = dataclasses.replace(make_snapshots_command(job.target, job.set_name, job.host), nice=SIDE_NICE)
+    try:
+        return parse_snapshots(restic.execute(command).stdout)
+    except BackupError as exc:
+        logger.warning("could not list the snapshots of %s on %s beside the backup: %s", job.set_name, job.host, exc)
+        return None
+
+
+def _look_at_snapshots(
+    context: BackupContext, job: Job, snapshots: list[dict[str, Any]] | None, outcome: RunOutcome
+) -> None:
+    """Count the host's snapshots (those listed before the new one, plus it) and raise the alarm for any
+    dated in the future beyond the tolerance."""
+    if snapshots is None:
+        return
     tolerance = context.env.backup.clock_skew_tolerance
     now = dt.datetime.now(dt.UTC)
-    snapshots = parse_snapshots(restic.execute(make_snapshots_command(job.target, job.set_name, job.host)).stdout)
-    outcome.snapshots = len(snapshots)
+    outcome.snapshots = len(snapshots) + (0 if any(s.get("short_id") == outcome.snapshot for s in snapshots) else 1)
     for snapshot in snapshots:
         if in_future(snapshot, now, tolerance):
             ahead = parse_time(str(snapshot["time"])) - now
