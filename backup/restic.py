@@ -198,9 +198,17 @@ def make_list_locks_command(target: Target) -> Command:
     return target.command("list", "locks", "--no-lock")
 
 
+LOCK_READ_SECONDS = 8.0
+
+
 def make_cat_lock_command(target: Target, lock_id: str) -> Command:
-    """Return the command that prints one lock (time, host, pid) as JSON."""
-    return target.command("cat", "lock", lock_id, "--no-lock")
+    """Return the command that prints one lock (time, host, pid) as JSON.
+
+    A lock file is tiny; one that vanished after it was listed makes restic retry for minutes, so the
+    read is bounded by ``LOCK_READ_SECONDS`` (a lock that cannot be read by then is gone).
+    """
+    timeout = min(target.timeout or LOCK_READ_SECONDS, LOCK_READ_SECONDS)
+    return target.command("cat", "lock", lock_id, "--no-lock", timeout=timeout)
 
 
 def make_unlock_command(target: Target, remove_all: bool = False) -> Command:

@@ -281,7 +281,7 @@ class Alerting(StrictModel):
 class Freeze(StrictModel):
     environments: list[Name] = Field(default_factory=list)
     starts: WeekTime = "Thu 00:00"
-    ends: WeekTime = "Sun 24:00"
+    ends: WeekTime = "Sun 00:00"
 
 
 def _production_only() -> list[Tier]:

@@ -39,13 +39,14 @@ def at(text: str) -> dt.datetime:
         ("2026-12-02T23:59:00+01:00", False),  # Wednesday 23:59 in Brussels: allowed
         ("2026-12-03T00:00:00+01:00", True),  # Thursday 00:00: refused
         ("2026-12-02T23:30:00+00:00", True),  # Wednesday in UTC, but already Thursday 00:30 in Brussels
-        ("2026-12-06T23:59:59+01:00", True),  # Sunday 23:59:59: still frozen
-        ("2026-12-07T00:00:00+01:00", False),  # Monday 00:00: open again
+        ("2026-12-05T23:59:59+01:00", True),  # Saturday 23:59:59: still frozen
+        ("2026-12-06T00:00:00+01:00", False),  # Sunday 00:00, the team's new week: open again
+        ("2026-12-06T12:00:00+01:00", False),  # Sunday noon: a working day
         ("2026-03-25T22:59:00+00:00", False),  # Wednesday 23:59 CET, the week DST starts
-        ("2026-03-29T21:59:00+00:00", True),  # Sunday 23:59 CEST (DST started that morning)
-        ("2026-03-29T22:00:00+00:00", False),  # Monday 00:00 CEST
-        ("2026-10-25T22:59:00+00:00", True),  # Sunday 23:59 CET (DST ended that morning)
-        ("2026-10-25T23:00:00+00:00", False),  # Monday 00:00 CET
+        ("2026-03-28T22:59:00+00:00", True),  # Saturday 23:59 CET (DST starts the next morning)
+        ("2026-03-28T23:00:00+00:00", False),  # Sunday 00:00 CET
+        ("2026-10-24T21:59:00+00:00", True),  # Saturday 23:59 CEST (DST ends the next morning)
+        ("2026-10-24T22:00:00+00:00", False),  # Sunday 00:00 CEST
         ("2026-10-21T21:59:00+00:00", False),  # Wednesday 23:59 CEST
         ("2026-10-21T22:00:00+00:00", True),  # Thursday 00:00 CEST
     ],
