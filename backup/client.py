@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from backup.restic import (
+from seawall.backup.restic import (
     RepositoryLocked,
     ResticError,
     Target,

@@ -14,10 +14,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backup.client import LockPolicy, Restic
-from backup.plan import make_target, resolve
-from backup.restic import Target
-from backup.state import BucketCopy, StateStore
+from seawall.backup.client import LockPolicy, Restic
+from seawall.backup.plan import make_target, resolve
+from seawall.backup.restic import Target
+from seawall.backup.state import BucketCopy, StateStore
 from seawall.errors import ConfigError
 from seawall.logs import register_secret
 from seawall.model.schema import BackupSet, Environment
@@ -140,7 +140,7 @@ def bucket_copy(env: Environment) -> BucketCopy | None:
         return None
     for key in keys:
         register_secret(key)
-    from backup.storage import make_client
+    from seawall.backup.storage import make_client
 
     client = make_client(repository.endpoint or "", repository.region, keys[0], keys[1])
     return BucketCopy(client, env.bucket_name, env.name)

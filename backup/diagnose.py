@@ -12,8 +12,8 @@ import logging
 import shutil
 from pathlib import Path
 
-from backup.client import Restic
-from backup.restic import (
+from seawall.backup.client import Restic
+from seawall.backup.restic import (
     DiskFull,
     RepositoryDamaged,
     ResticError,

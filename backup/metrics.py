@@ -12,7 +12,7 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
-from backup.state import write_atomically
+from seawall.backup.state import write_atomically
 
 logger = logging.getLogger(__name__)
 

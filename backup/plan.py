@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from backup.restic import Target
+from seawall.backup.restic import Target
 from seawall.errors import ConfigError
 from seawall.logs import register_secret
 from seawall.model.schema import BackupSet, Environment, Repository
 
 if TYPE_CHECKING:
-    from backup.context import BackupContext
+    from seawall.backup.context import BackupContext
 
 
 @dataclass(frozen=True)

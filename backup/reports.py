@@ -8,11 +8,11 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backup.metrics import render_metrics, write_metrics
-from backup.state import write_atomically
+from seawall.backup.metrics import render_metrics, write_metrics
+from seawall.backup.state import write_atomically
 
 if TYPE_CHECKING:
-    from backup.context import BackupContext
+    from seawall.backup.context import BackupContext
 
 SCHEMA = "seawall.drill/1"
 HELP = {

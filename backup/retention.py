@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from backup.client import Restic, parse_time
-from backup.restic import make_forget_ids_command, make_forget_plan_command
+from seawall.backup.client import Restic, parse_time
+from seawall.backup.restic import make_forget_ids_command, make_forget_plan_command
 from seawall.model.schema import Retention
 
 logger = logging.getLogger(__name__)

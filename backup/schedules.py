@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from backup.context import prune_host
 from seawall import __version__
+from seawall.backup.context import prune_host
 from seawall.errors import ConfigError
 from seawall.model.schema import Environment
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from backup.restic import json_objects
+from seawall.backup.restic import json_objects
 
 CHUNK = 1024 * 1024
 SAMPLE_CAP_BYTES = 16 * 1024 * 1024

@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backup.verify import remove_tree, sha256_file
 from bench.backup import SEAWALL, prepare, restic, show, timed
+from seawall.backup.verify import remove_tree, sha256_file
 
 RUNS = 5
 

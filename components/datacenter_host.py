@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_command import remote
 
-from backup.schedules import CREDENTIALS_FILE, RenderedFile
+from seawall.backup.schedules import CREDENTIALS_FILE, RenderedFile
 
 NFT_FILE = "/etc/nftables.d/seawall.nft"
 INSTALL_RESTIC = (

@@ -9,8 +9,8 @@ import pulumi
 import pulumi_digitalocean as do
 from pulumi_command import remote
 
-from components.datacenter_host import HostSecrets, credential_commands
-from components.monitoring import ServiceMonitoring, ServiceMonitoringArgs
+from seawall.components.datacenter_host import HostSecrets, credential_commands
+from seawall.components.monitoring import ServiceMonitoring, ServiceMonitoringArgs
 from seawall.model.schema import Outbound, Service
 
 ANYWHERE = ("0.0.0.0/0", "::/0")

@@ -3,10 +3,11 @@
 import sys
 from pathlib import Path
 
+# Run from a checkout: make ``seawall`` (whose ``seawall.policy`` is this folder) importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pulumi_policy import PolicyPack
 
-from policy.pack import build_policies
+from seawall.policy.pack import build_policies
 
 PolicyPack(name="seawall", policies=build_policies())

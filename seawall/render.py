@@ -75,7 +75,7 @@ def render(env: Environment) -> Graph:
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
-    from stacks.program import build
+    from seawall.stacks.program import build
 
     recorder = _recording_monitor_class(mocks)(_FakeCloud())
     settings.ROOT.set(None)
@@ -107,7 +107,7 @@ def render(env: Environment) -> Graph:
 
 
 def _config_keys(env: Environment) -> list[str]:
-    from stacks.program import SECRET_CONFIG
+    from seawall.stacks.program import SECRET_CONFIG
 
     slack = [c.slack_url_config for c in env.alerting.channels.values() if c.slack_url_config]
     return sorted({*SECRET_CONFIG, *slack})

@@ -5,7 +5,7 @@ from pathlib import Path
 import pulumi
 
 from seawall.model import load_environment
-from stacks.program import build
+from seawall.stacks.program import build
 
 ENVIRONMENTS = Path(__file__).resolve().parent.parent / "environments"
 

@@ -10,14 +10,14 @@ from typing import Any
 
 import pulumi
 
-from backup.schedules import render_cloud_init, render_host_files, timer_names
-from components.backup_bucket import BackupBucket, BackupBucketArgs
-from components.datacenter_host import DatacenterHost, DatacenterHostArgs, FirewallRule, HostSecrets
-from components.monitoring import Notify, ServiceMonitoringArgs
-from components.network import Network, NetworkArgs
-from components.project import EnvironmentProject, EnvironmentProjectArgs
-from components.service_fleet import ANYWHERE, InboundRule, ServiceFleet, ServiceFleetArgs, service_tag
 from seawall import __version__
+from seawall.backup.schedules import render_cloud_init, render_host_files, timer_names
+from seawall.components.backup_bucket import BackupBucket, BackupBucketArgs
+from seawall.components.datacenter_host import DatacenterHost, DatacenterHostArgs, FirewallRule, HostSecrets
+from seawall.components.monitoring import Notify, ServiceMonitoringArgs
+from seawall.components.network import Network, NetworkArgs
+from seawall.components.project import EnvironmentProject, EnvironmentProjectArgs
+from seawall.components.service_fleet import ANYWHERE, InboundRule, ServiceFleet, ServiceFleetArgs, service_tag
 from seawall.model.schema import Environment, Port, Service, droplet_names, model_hash
 
 SECRET_CONFIG = ("resticPassword", "spacesAccessKeyId", "spacesSecretAccessKey", "sshPrivateKey")

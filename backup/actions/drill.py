@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backup.client import Restic, parse_time
-from backup.context import BackupContext
-from backup.diagnose import affected_snapshots, explain_restore_failure
-from backup.hooks import run_hooks
-from backup.plan import resolve
-from backup.reports import record_drill, record_interrupted_drill
-from backup.restic import (
+from seawall.backup.client import Restic, parse_time
+from seawall.backup.context import BackupContext
+from seawall.backup.diagnose import affected_snapshots, explain_restore_failure
+from seawall.backup.hooks import run_hooks
+from seawall.backup.plan import resolve
+from seawall.backup.reports import record_drill, record_interrupted_drill
+from seawall.backup.restic import (
     RepositoryDamaged,
     ResticError,
     make_check_command,
@@ -42,8 +42,8 @@ from backup.restic import (
     make_snapshots_command,
     parse_snapshots,
 )
-from backup.retention import future_alarm, in_future, newest_present
-from backup.verify import (
+from seawall.backup.retention import future_alarm, in_future, newest_present
+from seawall.backup.verify import (
     SampleResult,
     choose_folder,
     compare_sample,

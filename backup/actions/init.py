@@ -13,12 +13,12 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backup.client import Restic
-from backup.context import BackupContext
-from backup.plan import resolve
-from backup.restic import RepositoryMissing, make_cat_config_command, make_init_command
-from backup.state import write_atomically
-from backup.storage import BucketSpec, bucket_exists, ensure_bucket, make_client
+from seawall.backup.client import Restic
+from seawall.backup.context import BackupContext
+from seawall.backup.plan import resolve
+from seawall.backup.restic import RepositoryMissing, make_cat_config_command, make_init_command
+from seawall.backup.state import write_atomically
+from seawall.backup.storage import BucketSpec, bucket_exists, ensure_bucket, make_client
 from seawall.model.schema import Environment
 
 logger = logging.getLogger(__name__)

@@ -10,9 +10,9 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
-from backup.context import BackupContext
-from backup.restic import make_check_command, make_prune_command
-from backup.retention import apply_retention, plan_retention
+from seawall.backup.context import BackupContext
+from seawall.backup.restic import make_check_command, make_prune_command
+from seawall.backup.retention import apply_retention, plan_retention
 from seawall.errors import BackupError
 
 logger = logging.getLogger(__name__)

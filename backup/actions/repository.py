@@ -8,10 +8,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from backup.client import LockInfo
-from backup.context import BackupContext
-from backup.diagnose import affected_snapshots
-from backup.restic import (
+from seawall.backup.client import LockInfo
+from seawall.backup.context import BackupContext
+from seawall.backup.diagnose import affected_snapshots
+from seawall.backup.restic import (
     RepositoryDamaged,
     ResticError,
     make_check_command,
@@ -19,7 +19,7 @@ from backup.restic import (
     make_unlock_command,
     parse_snapshots,
 )
-from backup.retention import SAFETY_TAG
+from seawall.backup.retention import SAFETY_TAG
 from seawall.errors import BackupError
 from seawall.runner import Command
 

@@ -15,12 +15,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from backup.client import Restic
-from backup.context import BackupContext
-from backup.diagnose import explain_restore_failure
-from backup.hooks import run_hooks
-from backup.plan import resolve
-from backup.restic import (
+from seawall.backup.client import Restic
+from seawall.backup.context import BackupContext
+from seawall.backup.diagnose import explain_restore_failure
+from seawall.backup.hooks import run_hooks
+from seawall.backup.plan import resolve
+from seawall.backup.restic import (
     ResticError,
     make_backup_command,
     make_restore_command,
@@ -28,8 +28,8 @@ from backup.restic import (
     parse_json_lines,
     parse_snapshots,
 )
-from backup.retention import SAFETY_TAG, newest_present
-from backup.verify import measure_tree
+from seawall.backup.retention import SAFETY_TAG, newest_present
+from seawall.backup.verify import measure_tree
 from seawall.errors import BackupError, ConfigError
 
 logger = logging.getLogger(__name__)

@@ -20,12 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from backup.client import Restic, parse_time
-from backup.context import BackupContext
-from backup.hooks import run_hooks
-from backup.metrics import ping, render_metrics, write_metrics
-from backup.plan import Job, plan_jobs
-from backup.restic import (
+from seawall.backup.client import Restic, parse_time
+from seawall.backup.context import BackupContext
+from seawall.backup.hooks import run_hooks
+from seawall.backup.metrics import ping, render_metrics, write_metrics
+from seawall.backup.plan import Job, plan_jobs
+from seawall.backup.restic import (
     PartialBackup,
     SourceMissing,
     make_backup_command,
@@ -33,7 +33,7 @@ from backup.restic import (
     parse_json_lines,
     parse_snapshots,
 )
-from backup.retention import future_alarm, in_future
+from seawall.backup.retention import future_alarm, in_future
 from seawall.errors import BackupError, Interrupted
 from seawall.logs import register_secret
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from backup.schedules import RenderedFile, render_cron, render_host_files
-from backup.state import write_atomically
+from seawall.backup.schedules import RenderedFile, render_cron, render_host_files
+from seawall.backup.state import write_atomically
 from seawall.model.schema import Environment
 
 logger = logging.getLogger(__name__)

@@ -15,10 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from backup.client import parse_time
-from backup.context import BackupContext
-from backup.restic import ResticError, make_snapshots_command, parse_snapshots
-from backup.retention import in_future, newest_present
+from seawall.backup.client import parse_time
+from seawall.backup.context import BackupContext
+from seawall.backup.restic import ResticError, make_snapshots_command, parse_snapshots
+from seawall.backup.retention import in_future, newest_present
 from seawall.model.types import format_duration
 
 OK, RPO_MISSED, NO_SNAPSHOT, UNREACHABLE, CLOCK_SKEW = "ok", "rpo-missed", "no-snapshot", "unreachable", "clock-skew"

@@ -17,8 +17,8 @@ from seawall.cli.context import TableOrJson, print_json, settings_of, stdout
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from backup.context import BackupContext
-    from backup.plan import Job
+    from seawall.backup.context import BackupContext
+    from seawall.backup.plan import Job
 
 app = typer.Typer(help="Back up, prune, check and schedule restic backups.", no_args_is_help=True)
 EnvArg = Annotated[str, typer.Argument(metavar="ENV", help="Environment.")]
@@ -32,7 +32,7 @@ def backup_context(
     ctx: typer.Context, name: str, set_name: str | None = None, host: str | None = None
 ) -> BackupContext:
     """Given the command's context and options, load the environment and build the backup context once."""
-    from backup.context import build_context
+    from seawall.backup.context import build_context
     from seawall.model import load_environment
 
     settings = settings_of(ctx)
@@ -43,7 +43,7 @@ def backup_context(
 @app.command("init")
 def init_command(ctx: typer.Context, env_name: EnvArg, set_name: SetOpt = None, dry_run: DryRun = False) -> None:
     """Create the repositories (and make the S3/Spaces bucket private, versioned, with lifecycle rules)."""
-    from backup.actions.init import init_repositories
+    from seawall.backup.actions.init import init_repositories
 
     context = backup_context(ctx, env_name, set_name)
     outcomes, generated = init_repositories(context, dry_run)
@@ -64,7 +64,7 @@ def run_command(
     ctx: typer.Context, env_name: EnvArg, set_name: SetOpt = None, host: HostOpt = None, dry_run: DryRun = False
 ) -> None:
     """Run pre-hooks, back up, run post-hooks. Exit 1 on any failure or alarm (a snapshot dated in the future)."""
-    from backup.actions.run import run_backups
+    from seawall.backup.actions.run import run_backups
 
     context = backup_context(ctx, env_name, set_name, host)
     with _progress() as progress:
@@ -97,7 +97,7 @@ def prune_command(ctx: typer.Context, env_name: EnvArg, set_name: SetOpt = None,
 
     One job per set, on one host of the set (the set's prune_host). Exit 1 when a check, retention or prune failed.
     """
-    from backup.actions.prune import prune_repositories
+    from seawall.backup.actions.prune import prune_repositories
 
     context = backup_context(ctx, env_name, set_name)
     outcomes = prune_repositories(context, dry_run)
@@ -122,7 +122,7 @@ def status_command(
     Each repository is listed once, --jobs at a time. Exit 1 when any host has no snapshot, missed its RPO,
     has a snapshot dated in the future (clock-skew) or its repository cannot be read.
     """
-    from backup.actions.status import fleet_status
+    from seawall.backup.actions.status import fleet_status
 
     context = backup_context(ctx, env_name, set_name, host)
     rows = fleet_status(context, jobs=jobs)
@@ -169,7 +169,7 @@ def schedule_command(
     dry_run: DryRun = False,
 ) -> None:
     """Render the host's systemd backup, drill and prune units, its environment file and a cron alternative."""
-    from backup.actions.schedule import schedule_files, write_schedule
+    from seawall.backup.actions.schedule import schedule_files, write_schedule
     from seawall.model import load_environment
 
     env = load_environment(settings_of(ctx).environments, env_name)
@@ -183,7 +183,7 @@ def schedule_command(
 
 
 def _bytes(value: int | None) -> str:
-    from backup.diagnose import human_bytes
+    from seawall.backup.diagnose import human_bytes
 
     return human_bytes(value)
 

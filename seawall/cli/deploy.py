@@ -33,8 +33,8 @@ def _mirror(env: Environment, settings: Settings, required: bool) -> BucketMirro
     """Return the bucket copy of the ledger; without credentials, an error for a deploy, a warning otherwise."""
     import logging
 
-    from backup.plan import credentials
-    from backup.storage import make_client
+    from seawall.backup.plan import credentials
+    from seawall.backup.storage import make_client
     from seawall.ledger import BucketMirror
 
     repository = env.backup.repository

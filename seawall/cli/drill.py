@@ -33,8 +33,8 @@ def drill_command(
     output: Annotated[TableOrJson, typer.Option("--format", help="table or json.")] = TableOrJson.table,
 ) -> None:
     """Restore snapshots into scratch, verify them, measure RPO and RTO; exit 1 when anything failed."""
-    from backup.actions.drill import DrillOptions, run_drills
-    from backup.reports import report_json
+    from seawall.backup.actions.drill import DrillOptions, run_drills
+    from seawall.backup.reports import report_json
 
     context = backup_context(ctx, env_name, set_name, host)
     options = DrillOptions(snapshot, seed, jobs, target, keep)

@@ -33,8 +33,8 @@ def restore_command(
     issue: Annotated[str | None, typer.Option("--issue", help="The issue that logs this restore.")] = None,
 ) -> None:
     """Restore a snapshot into a new folder (verified), or in place with hooks and a safety snapshot first."""
-    from backup.actions.restore import RestoreRequest, restore
-    from backup.diagnose import human_bytes
+    from seawall.backup.actions.restore import RestoreRequest, restore
+    from seawall.backup.diagnose import human_bytes
     from seawall.errors import ConfigError
 
     if in_place and not yes:
@@ -66,8 +66,8 @@ def snapshots_command(
     """List snapshots: id, time, host, size, tags, and which drill verified it."""
     from dataclasses import asdict
 
-    from backup.actions.repository import list_snapshots
-    from backup.diagnose import human_bytes
+    from seawall.backup.actions.repository import list_snapshots
+    from seawall.backup.diagnose import human_bytes
     from seawall.errors import BackupError
 
     context = backup_context(ctx, env_name, set_name, host)
@@ -105,7 +105,7 @@ def check_command(
     read_data: Annotated[bool, typer.Option("--read-data", help="Read every pack.")] = False,
 ) -> None:
     """Check each repository; damage names the packs and the snapshots they affect. Exit 1 on damage."""
-    from backup.actions.repository import check_repositories
+    from seawall.backup.actions.repository import check_repositories
 
     context = backup_context(ctx, env_name, set_name)
     outcomes = check_repositories(context, subset, read_data)
@@ -124,7 +124,7 @@ def unlock_command(
     force: Annotated[bool, typer.Option("--force", help="Remove live locks too.")] = False,
 ) -> None:
     """Remove stale locks (older than stale_lock_after, or of a dead process on this host); --force removes all."""
-    from backup.actions.repository import unlock_repositories
+    from seawall.backup.actions.repository import unlock_repositories
 
     context = backup_context(ctx, env_name, set_name)
     held = False

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from backup.schedules import render_cloud_init, render_units
+from seawall.backup.schedules import render_cloud_init, render_units
 from seawall.model import load_environment
 from tests.conftest import SHIPPED
 
@@ -86,7 +86,7 @@ def test_the_schema_check_rejects_a_broken_document(tmp_path: Path) -> None:
 def test_the_environment_file_a_host_keeps_is_a_valid_environment(tmp_path: Path) -> None:
     import yaml
 
-    from backup.schedules import host_environment
+    from seawall.backup.schedules import host_environment
 
     env = load_environment(SHIPPED, "mainnet")
     (tmp_path / "mainnet.yaml").write_text(yaml.safe_dump(host_environment(env, "db-1")))

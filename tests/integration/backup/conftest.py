@@ -55,7 +55,7 @@ class Lab:
 
     def restic(self, set_name: str, *args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run restic directly (as an operator would) against a set's repository."""
-        from backup.plan import repository_location
+        from seawall.backup.plan import repository_location
         from seawall.model import load_environment
 
         env = load_environment(self.environments, "lab")

@@ -151,14 +151,14 @@ def test_status_calls_a_host_without_snapshots_an_alarm(local_lab: Lab, seawall)
 def test_status_reports_a_missed_rpo(local_lab: Lab, seawall) -> None:
     import datetime as dt
 
-    from backup.actions.status import fleet_status
+    from seawall.backup.actions.status import fleet_status
     from seawall.model import load_environment
 
     seawall(local_lab, "backup", "init", "lab")
     seawall(local_lab, "backup", "run", "lab")
     env = load_environment(local_lab.environments, "lab")
     later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=3)
-    from backup.context import build_context
+    from seawall.backup.context import build_context
 
     (row,) = fleet_status(build_context(env, local_lab.root), now=later)
     assert row.status == "rpo-missed"

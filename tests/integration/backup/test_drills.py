@@ -28,7 +28,7 @@ def _drill(lab: Lab, seawall, *args: str):
 
 
 def _age(snapshot_time: str) -> float:
-    from backup.client import parse_time
+    from seawall.backup.client import parse_time
 
     return (dt.datetime.now(dt.UTC) - parse_time(snapshot_time)).total_seconds()
 

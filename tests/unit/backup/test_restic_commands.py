@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backup.restic import (
+from seawall.backup.restic import (
     DiskFull,
     PartialBackup,
     RepositoryDamaged,

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from backup.metrics import render_metrics
+from seawall.backup.metrics import render_metrics
 from seawall.errors import ToolMissing
 from seawall.logs import register_secret
 from seawall.runner import Command, describe, run

@@ -8,7 +8,7 @@ import json
 import tarfile
 from pathlib import Path
 
-from backup.verify import (
+from seawall.backup.verify import (
     choose_folder,
     compare_sample,
     draw_files,
@@ -90,7 +90,7 @@ def test_hashing_and_measuring_a_tree(tmp_path: Path) -> None:
 
 
 def test_remove_tree_deletes_everything_including_locked_folders_and_links(tmp_path: Path) -> None:
-    from backup.verify import remove_tree
+    from seawall.backup.verify import remove_tree
 
     root = tmp_path / "scratch"
     (root / "a" / "b").mkdir(parents=True)
@@ -105,7 +105,7 @@ def test_remove_tree_deletes_everything_including_locked_folders_and_links(tmp_p
 
 
 def test_remove_tree_deletes_many_folders_of_many_files_and_nothing_beside_them(tmp_path: Path) -> None:
-    from backup.verify import UNLINK_BATCH, remove_tree
+    from seawall.backup.verify import UNLINK_BATCH, remove_tree
 
     root = tmp_path / "scratch"
     for folder in range(5):

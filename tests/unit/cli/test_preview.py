@@ -40,20 +40,20 @@ def test_preview_json_is_identical_across_runs(cli) -> None:
 
 
 def test_a_program_error_is_one_clear_message_with_exit_2_and_the_next_render_works(cli, monkeypatch) -> None:
-    import stacks.program
+    import seawall.stacks.program
 
-    real_build = stacks.program.build
+    real_build = seawall.stacks.program.build
 
     def broken_build(env):  # a bug inside the program, half-way through declaring resources
         real_build(env)
         raise ValueError("boom in the program")
 
-    monkeypatch.setattr(stacks.program, "build", broken_build)
+    monkeypatch.setattr(seawall.stacks.program, "build", broken_build)
     result = cli("--environments", ENVIRONMENTS, "preview", "devnet")
     assert result.code == 2
     assert "rendering devnet failed: ValueError: boom in the program" in result.err
     assert "Traceback" not in result.err
-    monkeypatch.setattr(stacks.program, "build", real_build)
+    monkeypatch.setattr(seawall.stacks.program, "build", real_build)
     again = cli("--environments", ENVIRONMENTS, "preview", "devnet", "--format", "json")
     assert again.code == 0
     assert json.loads(again.out)["environment"] == "devnet"

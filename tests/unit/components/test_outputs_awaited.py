@@ -14,7 +14,7 @@ def test_the_network_component_outputs_resolve_under_the_mock_engine() -> None:
     settings.ROOT.set(None)
     monitor = _recording_monitor_class(mocks)(_FakeCloud())
     pulumi.runtime.set_mocks(monitor.mocks, project="seawall", stack="devnet", preview=False, monitor=monitor)
-    from components.network import Network, NetworkArgs
+    from seawall.components.network import Network, NetworkArgs
 
     seen: list[tuple[str, str]] = []
 

@@ -14,8 +14,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from policy.pack import build_policies
 from seawall.policies import RULES
+from seawall.policy.pack import build_policies
 
 OPTIONS = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
 
