@@ -13,7 +13,6 @@ from typing import Any
 
 import yaml
 
-from seawall import __version__
 from seawall.backup.context import prune_host
 from seawall.errors import ConfigError
 from seawall.model.schema import Environment
@@ -168,26 +167,17 @@ def timer_names(env: Environment, host: str) -> list[str]:
     ]
 
 
-def render_cloud_init(env: Environment, host: str, volume: tuple[str, str, str] | None = None) -> str:
-    """Given a droplet (and its volume's name, mount point and filesystem), return its cloud-config."""
-    files = render_host_files(env, host)
-    document: dict[str, Any] = {
-        "package_update": True,
-        "packages": ["restic", "python3-venv"],
-        "write_files": [
-            {"path": f.path, "content": f.content, "permissions": f.mode, "owner": "root:root"} for f in files
-        ],
-        "runcmd": [
-            ["python3", "-m", "venv", "/opt/seawall"],
-            ["/opt/seawall/bin/pip", "install", "--quiet", f"seawall=={__version__}"],
-            ["systemctl", "daemon-reload"],
-            ["systemctl", "enable", "--now", *timer_names(env, host)],
-        ],
-    }
+def render_bootstrap(volume: tuple[str, str, str] | None = None) -> str:
+    """Given a droplet's volume (name, mount point, filesystem) or None, return its cloud-config.
+
+    Only a bootstrap that never changes with the model: the packages Seawall needs and the volume's
+    mount (``nofail``, so a boot before the attachment does not hang). Everything that changes with the
+    model (Seawall, credentials, units) arrives over SSH, so no configuration change replaces a droplet.
+    """
+    document: dict[str, Any] = {"package_update": True, "packages": ["restic", "python3-venv"]}
     if volume is not None:
         name, mount, filesystem = volume
         device = f"/dev/disk/by-id/scsi-0DO_Volume_{name}"
-        document["mounts"] = [[device, mount, filesystem, "defaults,nofail,discard,noatime", "0", "2"]]
-    if not files[1:]:
-        del document["runcmd"]
+        options = "defaults,nofail,discard,noatime,x-systemd.device-timeout=5min"
+        document["mounts"] = [[device, mount, filesystem, options, "0", "2"]]
     return "#cloud-config\n" + yaml.dump(document, Dumper=_DUMPER, sort_keys=False, width=1000)

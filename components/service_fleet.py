@@ -9,7 +9,7 @@ import pulumi
 import pulumi_digitalocean as do
 from pulumi_command import remote
 
-from seawall.components.datacenter_host import HostSecrets, credential_commands
+from seawall.components._host import Delivery, HostConfig, configure_host
 from seawall.components.monitoring import ServiceMonitoring, ServiceMonitoringArgs
 from seawall.model.schema import Outbound, Service
 
@@ -41,8 +41,9 @@ class ServiceFleetArgs:
     outbound: Sequence[Outbound]
     user_data: Sequence[str]
     monitoring: ServiceMonitoringArgs | None
-    secrets: HostSecrets | None
-    ssh_private_key: pulumi.Input[str] | None
+    hosts: Sequence[HostConfig]
+    delivery: Delivery
+    ssh_private_key: pulumi.Input[str]
     public_dns: bool
 
 
@@ -77,17 +78,17 @@ class ServiceFleet(pulumi.ComponentResource):
         ]
         self.droplets: list[do.Droplet] = []
         self.volumes: list[do.Volume] = []
+        self.attachments: list[do.VolumeAttachment] = []
         for index in range(1, service.count + 1):
             droplet = self._droplet(name, index, args, tags, tagged)
             self.droplets.append(droplet)
             self._dns(f"{name}-{index}-dns", f"{args.service_name}-{index}", droplet, args, child)
             if args.public_dns:
                 self._dns(f"{name}-{index}-dns-public", args.service_name, droplet, args, child)
-            if args.secrets is not None and args.ssh_private_key is not None:
-                connection = remote.ConnectionArgs(
-                    host=droplet.ipv4_address, user="root", private_key=args.ssh_private_key
-                )
-                credential_commands(f"{name}-{index}", connection, args.secrets, self)
+            connection = remote.ConnectionArgs(host=droplet.ipv4_address, user="root", private_key=args.ssh_private_key)
+            # The same SSH steps as a data-center host; after the volume is attached, so that the mount exists.
+            attached = [self.attachments[-1]] if service.volume is not None else []
+            configure_host(f"{name}-{index}", connection, args.delivery, args.hosts[index - 1], self, attached)
         self.firewall = self._firewall(name, args, tagged)
         self.monitoring = (
             ServiceMonitoring(f"{name}-monitoring", args.monitoring, opts=tagged) if args.monitoring else None
@@ -123,8 +124,10 @@ class ServiceFleet(pulumi.ComponentResource):
                 if backups and backups.enabled
                 else None
             ),
+            # A bootstrap that never changes with the model (cloud-init runs it once); ignored all the same,
+            # because the provider replaces a droplet whose user_data changes.
             user_data=args.user_data[index - 1],
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=child.depends_on, ignore_changes=["user_data"]),
         )
         if service.volume is not None:
             volume = do.Volume(
@@ -138,8 +141,13 @@ class ServiceFleet(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, protect=service.is_stateful),
             )
             self.volumes.append(volume)
-            do.VolumeAttachment(
-                f"{name}-{index}-volume-attachment", droplet_id=droplet.id.apply(int), volume_id=volume.id, opts=child
+            self.attachments.append(
+                do.VolumeAttachment(
+                    f"{name}-{index}-volume-attachment",
+                    droplet_id=droplet.id.apply(int),
+                    volume_id=volume.id,
+                    opts=child,
+                )
             )
         return droplet
 

@@ -6,14 +6,16 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pulumi
 
-from seawall import __version__
-from seawall.backup.schedules import render_cloud_init, render_host_files, timer_names
+from seawall.backup.schedules import render_bootstrap, render_host_files, timer_names
+from seawall.build import Build, checkout_root, sha256_of, source_identity
+from seawall.components._host import Delivery, FirewallRule, HostConfig, HostSecrets
 from seawall.components.backup_bucket import BackupBucket, BackupBucketArgs
-from seawall.components.datacenter_host import DatacenterHost, DatacenterHostArgs, FirewallRule, HostSecrets
+from seawall.components.datacenter_host import DatacenterHost, DatacenterHostArgs
 from seawall.components.monitoring import Notify, ServiceMonitoringArgs
 from seawall.components.network import Network, NetworkArgs
 from seawall.components.project import EnvironmentProject, EnvironmentProjectArgs
@@ -24,9 +26,11 @@ SECRET_CONFIG = ("resticPassword", "spacesAccessKeyId", "spacesSecretAccessKey",
 HTTP_PORTS = {80: "http", 443: "https"}
 
 
-def build(env: Environment) -> dict[str, Any]:
-    """Given a validated environment, declare its resources and return the stack outputs."""
+def build(env: Environment, shipped: Build | None = None) -> dict[str, Any]:
+    """Given a validated environment and the build to ship to hosts (None in an offline render: the
+    checkout's source identity stands in), declare its resources and return the stack outputs."""
     config = pulumi.Config()
+    delivery = _delivery(shipped or offline_build())
     secrets = HostSecrets(
         restic_password=config.require_secret("resticPassword"),
         access_key_id=config.require_secret("spacesAccessKeyId"),
@@ -48,7 +52,7 @@ def build(env: Environment) -> dict[str, Any]:
         ),
     )
     fleets = {
-        name: ServiceFleet(name, _fleet_args(env, name, service, network, secrets, ssh_key, config))
+        name: ServiceFleet(name, _fleet_args(env, name, service, network, secrets, ssh_key, config, delivery))
         for name, service in sorted(env.services.items())
     }
     for host_name, host in sorted(env.datacenter_hosts.items()):
@@ -59,11 +63,13 @@ def build(env: Environment) -> dict[str, Any]:
                 ssh_user=host.ssh_user,
                 ssh_port=host.ssh_port,
                 ssh_private_key=ssh_key,
-                files=render_host_files(env, host_name),
-                timers=timer_names(env, host_name),
-                firewall=[FirewallRule(port.protocol, port.port, _addresses(env, port)) for port in host.firewall],
-                secrets=secrets,
-                seawall_package=f"seawall=={__version__}",
+                delivery=delivery,
+                config=HostConfig(
+                    render_host_files(env, host_name),
+                    timer_names(env, host_name),
+                    secrets,
+                    [FirewallRule(port.protocol, port.port, _addresses(env, port)) for port in host.firewall],
+                ),
             ),
         )
     resources: list[pulumi.Input[str]] = [network.domain.domain_urn, bucket.bucket.bucket_urn]
@@ -90,13 +96,22 @@ def _fleet_args(
     secrets: HostSecrets,
     ssh_key: pulumi.Output[str],
     config: pulumi.Config,
+    delivery: Delivery,
 ) -> ServiceFleetArgs:
     volume = None
     user_data = []
+    hosts = []
     for droplet in droplet_names(name, service):
         if service.volume is not None:
             volume = (f"{env.name}-{droplet}", service.volume.mount, service.volume.filesystem)
-        user_data.append(render_cloud_init(env, droplet, volume))
+        user_data.append(render_bootstrap(volume))
+        hosts.append(
+            HostConfig(
+                render_host_files(env, droplet),
+                timer_names(env, droplet),
+                secrets if service.backup_sets else None,
+            )
+        )
     return ServiceFleetArgs(
         env_name=env.name,
         tier=env.environment.tier,
@@ -111,9 +126,28 @@ def _fleet_args(
         outbound=service.outbound if service.outbound is not None else env.network.outbound,
         user_data=user_data,
         monitoring=_monitoring_args(env, name, service, config),
-        secrets=secrets if service.backup_sets else None,
-        ssh_private_key=ssh_key if service.backup_sets else None,
+        hosts=hosts,
+        delivery=delivery,
+        ssh_private_key=ssh_key,
         public_dns=_public_port(service) is not None,
+    )
+
+
+@functools.cache
+def offline_build() -> Build:
+    """Return the build an offline render stands in with: the checkout's source identity, no wheel."""
+    root = checkout_root()
+    return Build(source_identity(root), root / "requirements.lock")
+
+
+def _delivery(shipped: Build) -> Delivery:
+    wheel = shipped.wheel
+    return Delivery(
+        identity=shipped.identity,
+        wheel_name=shipped.wheel_name,
+        wheel_path=str(wheel) if wheel is not None else None,
+        wheel_sha256=sha256_of(wheel) if wheel is not None else shipped.identity,
+        lock_path=str(shipped.lock),
     )
 
 

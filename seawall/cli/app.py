@@ -39,7 +39,9 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        sys.stdout.write(f"seawall {__version__}\n")
+        from seawall.build import installed_build
+
+        sys.stdout.write(f"seawall {__version__} ({installed_build()})\n")
         raise typer.Exit(0)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from seawall.backup.schedules import render_cloud_init, render_units
+from seawall.backup.schedules import render_bootstrap, render_units
 from seawall.model import load_environment
 from tests.conftest import SHIPPED
 
@@ -26,7 +26,7 @@ def test_droplet_user_data_passes_the_cloud_init_schema(tmp_path: Path, env_name
     service = env.services[host.rsplit("-", 1)[0]]
     volume = (f"{env_name}-{host}", service.volume.mount, service.volume.filesystem) if service.volume else None
     path = tmp_path / "user-data"
-    path.write_text(render_cloud_init(env, host, volume))
+    path.write_text(render_bootstrap(volume))
     result = subprocess.run(
         [CLOUD_INIT or "cloud-init", "schema", "--config-file", str(path)], capture_output=True, text=True, check=False
     )
@@ -95,3 +95,34 @@ def test_the_environment_file_a_host_keeps_is_a_valid_environment(tmp_path: Path
     assert on_host.backup_sets["postgres"] == env.backup_sets["postgres"]
     assert on_host.repository_for("postgres") == env.repository_for("postgres")
     assert on_host.hosts_of_set("postgres") == ["db-1"]
+
+
+NFT = shutil.which("nft")
+
+
+@pytest.mark.skipif(NFT is None, reason="nft is not installed (apt-get install nftables)")
+def test_the_data_center_firewall_passes_nft_check_and_is_loaded_at_boot_by_its_unit(tmp_path: Path) -> None:
+    from seawall.components._host import FirewallRule, firewall_files
+
+    ruleset, unit = firewall_files(
+        [FirewallRule("tcp", 22, ["203.0.113.0/24", "2001:db8::/32"]), FirewallRule("tcp", 9100, ["10.20.0.0/16"])]
+    )
+    path = tmp_path / "seawall.nft"
+    path.write_text(ruleset.content)
+    checked = subprocess.run([NFT or "nft", "-c", "-f", str(path)], capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stderr
+    broken = tmp_path / "broken.nft"
+    broken.write_text(ruleset.content.replace("dport 22", "dport twenty-two"))
+    assert subprocess.run([NFT or "nft", "-c", "-f", str(broken)], capture_output=True, check=False).returncode != 0
+    assert ruleset.path == "/etc/nftables.d/seawall.nft"
+    assert "ExecStart=/usr/sbin/nft -f /etc/nftables.d/seawall.nft" in unit.content
+    assert "WantedBy=sysinit.target" in unit.content
+    if SYSTEMD_ANALYZE is not None:
+        (tmp_path / "seawall-firewall.service").write_text(unit.content)
+        verify = subprocess.run(
+            [SYSTEMD_ANALYZE, "verify", "--man=no", str(tmp_path / "seawall-firewall.service")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert [line for line in verify.stderr.splitlines() if "seawall-firewall" in line] == []

@@ -12,7 +12,7 @@ from tests.conftest import PROJECT
 
 
 def test_version_and_help(cli) -> None:
-    assert cli("--version").out.strip() == f"seawall {__version__}"
+    assert cli("--version").out.strip() == f"seawall {__version__} (development checkout)"
     result = cli("--help")
     assert result.code == 0
     assert "validate" in result.out

@@ -11,7 +11,8 @@ from seawall.model import load_environment
 from seawall.render import render
 from tests.conftest import PROJECT, SHIPPED
 
-COMPONENT_FILES = sorted(p for p in (PROJECT / "components").glob("*.py") if p.name != "__init__.py")
+# Private modules (``_host.py``: the host-configuration steps every host shares) are helpers, not components.
+COMPONENT_FILES = sorted(p for p in (PROJECT / "components").glob("*.py") if not p.name.startswith("_"))
 
 
 def _component_classes(tree: ast.Module) -> list[ast.ClassDef]:
