@@ -128,11 +128,26 @@ def _timer(description: str, unit: str, calendar: str, delay: int) -> str:
 
 
 def render_cron(env: Environment, host: str, seawall_bin: str = SEAWALL_BIN) -> str:
-    """Given a host, return crontab lines for hosts without systemd (daily at the set's first hour)."""
-    lines = [f"# Seawall backups of {host} ({env.name}); systemd timers are preferred"]
+    """Given a host, return crontab lines equivalent to its timers, for hosts without systemd: the same
+    commands (backup, drill, and prune on the set's prune host) with ``--host``, the credentials file
+    loaded first, at the schedule's times (cron has no seconds and no randomized delay)."""
+    lines = [
+        f"# Seawall backups of {host} ({env.name}); systemd timers are preferred",
+        "SHELL=/bin/sh",
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    ]
+    load = f"set -a; [ ! -r {CREDENTIALS_FILE} ] || . {CREDENTIALS_FILE}; set +a;"
     for set_name in host_sets(env, host):
-        argv = [seawall_bin, "--environments", HOST_ENVIRONMENTS, "backup", "run", env.name, "--set", set_name]
-        lines.append(f"{_cron_time(env.backup_sets[set_name].schedule)} root {shlex.join(argv)}")
+        backup_set = env.backup_sets[set_name]
+        common = [seawall_bin, "--environments", HOST_ENVIRONMENTS]
+        jobs = [
+            (backup_set.schedule, [*common, "backup", "run", env.name, "--set", set_name, "--host", host]),
+            (backup_set.drill.schedule, [*common, "drill", env.name, "--set", set_name, "--host", host]),
+        ]
+        if prune_host(env, set_name) == host:
+            jobs.append((backup_set.prune_schedule, [*common, "backup", "prune", env.name, "--set", set_name]))
+        for calendar, argv in jobs:
+            lines.append(f"{_cron_time(calendar)} root {load} exec {shlex.join(argv)}")
     return "\n".join(lines) + "\n"
 
 

@@ -12,6 +12,7 @@ from pulumi_command import remote
 from seawall.components._host import Delivery, HostConfig, configure_host
 from seawall.components.monitoring import ServiceMonitoring, ServiceMonitoringArgs
 from seawall.model.schema import Outbound, Service
+from seawall.replacements import DROPLET, IGNORED_CHANGES
 
 ANYWHERE = ("0.0.0.0/0", "::/0")
 
@@ -127,7 +128,9 @@ class ServiceFleet(pulumi.ComponentResource):
             # A bootstrap that never changes with the model (cloud-init runs it once); ignored all the same,
             # because the provider replaces a droplet whose user_data changes.
             user_data=args.user_data[index - 1],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=child.depends_on, ignore_changes=["user_data"]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=child.depends_on, ignore_changes=list(IGNORED_CHANGES[DROPLET])
+            ),
         )
         if service.volume is not None:
             volume = do.Volume(

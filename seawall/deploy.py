@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,12 +74,15 @@ def require_pulumi_cli() -> None:
         raise ToolMissing(INSTALL_PULUMI)
 
 
-def make_driver(env: Environment, project_root: Path) -> Driver:
-    """Given an environment, return the Automation API driver of its stack (needs the Pulumi CLI)."""
+def make_driver(env: Environment, project_root: Path, env_vars: dict[str, str]) -> Driver:
+    """Given an environment and the variables its program reads (``SEAWALL_ENVIRONMENTS``, the release
+    request), return the Automation API driver of its stack (needs the Pulumi CLI)."""
     require_pulumi_cli()
     from pulumi import automation as auto
 
-    stack = auto.create_or_select_stack(stack_name=env.name, work_dir=str(project_root))
+    stack = auto.create_or_select_stack(
+        stack_name=env.name, work_dir=str(project_root), opts=auto.LocalWorkspaceOptions(env_vars=env_vars)
+    )
     plan = Path(tempfile.mkdtemp(prefix="seawall-plan-")) / "plan.json"
     return AutomationDriver(stack, project_root / "policy", plan)
 
@@ -130,23 +134,40 @@ def verdicts_for(
     return evaluate(env, request, predecessor_ledger(env, ledger_dir, mirror), violations, findings)
 
 
+def program_variables(environments: Path, request: DeployRequest, deploy_id: str) -> dict[str, str]:
+    """Given the deploy, return what the Pulumi program reads: the model's folder and the release request
+    (its own release gate and ledger entries use them)."""
+    variables = {"SEAWALL_ENVIRONMENTS": str(environments.resolve()), "SEAWALL_DEPLOY_ID": deploy_id}
+    for name, value in (("ISSUE", request.issue), ("OPERATOR", request.operator), ("INCIDENT", request.incident)):
+        if value:
+            variables[f"SEAWALL_{name}"] = value
+    if request.emergency:
+        variables["SEAWALL_EMERGENCY"] = "1"
+    return variables
+
+
 def deploy(
     env: Environment,
     request: DeployRequest,
     verdicts: list[Verdict],
-    driver_factory: Callable[[], Driver],
+    driver_factory: Callable[[str], Driver],
     ledger_dir: Path,
     mirror: BucketMirror | None,
     confirm: Callable[[dict[str, Any]], bool],
     on_output: Callable[[str], None],
     model_hash: str,
 ) -> LedgerEntry | None:
-    """Given passing verdicts, preview, confirm and apply; record the outcome. None when declined."""
+    """Given passing verdicts, preview, confirm and apply; record the outcome. None when declined.
+
+    The program records its own start and success (with the deploy id handed to ``driver_factory``);
+    this records a failure, and the success when no program wrote it (a driver that ran none).
+    """
     refused = [v for v in verdicts if not v.allowed]
     if refused:
         msg = "deploy refused: " + "; ".join(f"{v.rule}: {v.reason} — {v.how}" for v in refused)
         raise DeployRefused(msg)
-    driver = driver_factory()
+    deploy_id = uuid.uuid4().hex
+    driver = driver_factory(deploy_id)
     preview = driver.preview(on_output)
     if not confirm(preview):
         logger.warning("deploy of %s declined after the preview; nothing was changed", env.name)
@@ -160,6 +181,7 @@ def deploy(
         "model_hash": model_hash,
         "incident": request.incident or "",
         "emergency": request.emergency,
+        "deploy_id": deploy_id,
     }
     try:
         summary = driver.up(on_output)
@@ -174,5 +196,6 @@ def deploy(
         msg = f"pulumi up of {env.name} failed ({type(exc).__name__}: {exc}); recorded in the ledger"
         raise DeployFailed(msg) from None
     entry = LedgerEntry(time=now_iso(dt.datetime.now(dt.UTC)), result="succeeded", summary=summary, **base)
-    append_entry(ledger_dir, entry, mirror)
+    if not any(e.deploy_id == deploy_id and e.result == "succeeded" for e in read_ledger(ledger_dir, env.name)):
+        append_entry(ledger_dir, entry, mirror)
     return entry

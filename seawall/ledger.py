@@ -38,6 +38,7 @@ class LedgerEntry:
     incident: str = ""
     emergency: bool = False
     summary: dict[str, Any] = field(default_factory=dict)
+    deploy_id: str = ""
 
     def as_line(self) -> str:
         """Return the entry as one JSON line."""
@@ -126,6 +127,16 @@ class BucketMirror:
         except (BotoCoreError, ClientError) as exc:
             msg = f"could not write the ledger copy to bucket {self.bucket}: {exc}"
             raise LedgerError(msg) from None
+
+
+def outcomes(entries: list[LedgerEntry]) -> list[tuple[LedgerEntry, str]]:
+    """Given entries, return each with the result to show: a ``started`` entry that no later entry of the
+    same deploy closed is ``failed-or-interrupted`` (the update died or is still running)."""
+    closed = {e.deploy_id for e in entries if e.deploy_id and e.result != "started"}
+    return [
+        (e, "failed-or-interrupted" if e.result == "started" and e.deploy_id not in closed else e.result)
+        for e in entries
+    ]
 
 
 def now_iso(now: dt.datetime) -> str:

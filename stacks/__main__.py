@@ -1,13 +1,11 @@
-"""Entry point for ``pulumi up --stack <env>``: load the environment named like the stack, build it."""
+"""Entry point for ``pulumi up --stack <env>``: the environment named like the stack, from the folder
+``SEAWALL_ENVIRONMENTS`` names (``seawall up --environments`` sets it), else the checkout's own."""
 
-from pathlib import Path
+import os
 
 import pulumi
 
-from seawall.model import load_environment
-from seawall.stacks.program import build
+from seawall.stacks.program import environments_folder, run_stack
 
-ENVIRONMENTS = Path(__file__).resolve().parent.parent / "environments"
-
-for key, value in build(load_environment(ENVIRONMENTS, pulumi.get_stack())).items():
+for key, value in run_stack(environments_folder(os.environ), pulumi.get_stack()).items():
     pulumi.export(key, value)

@@ -6,13 +6,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pulumi
 
 from seawall.backup.schedules import render_bootstrap, render_host_files, timer_names
-from seawall.build import Build, checkout_root, sha256_of, source_identity
+from seawall.build import Build, build_wheel, checkout_root, sha256_of, source_identity
 from seawall.components._host import Delivery, FirewallRule, HostConfig, HostSecrets
 from seawall.components.backup_bucket import BackupBucket, BackupBucketArgs
 from seawall.components.datacenter_host import DatacenterHost, DatacenterHostArgs
@@ -20,15 +23,47 @@ from seawall.components.monitoring import Notify, ServiceMonitoringArgs
 from seawall.components.network import Network, NetworkArgs
 from seawall.components.project import EnvironmentProject, EnvironmentProjectArgs
 from seawall.components.service_fleet import ANYWHERE, InboundRule, ServiceFleet, ServiceFleetArgs, service_tag
+from seawall.model import load_environment
 from seawall.model.schema import Environment, Port, Service, droplet_names, model_hash
+from seawall.stacks.release import check_release, record_start, record_success_step, release_request
 
 SECRET_CONFIG = ("resticPassword", "spacesAccessKeyId", "spacesSecretAccessKey", "sshPrivateKey")
+# The DigitalOcean provider's own: the API token, and the Spaces keys it manages the bucket with.
+PROVIDER_SECRETS = ("digitalocean:token", "digitalocean:spacesAccessId", "digitalocean:spacesSecretKey")
 HTTP_PORTS = {80: "http", 443: "https"}
 
 
-def build(env: Environment, shipped: Build | None = None) -> dict[str, Any]:
+def environments_folder(environ: Mapping[str, str]) -> Path:
+    """Given the process environment, return the folder of environment files the program reads:
+    ``SEAWALL_ENVIRONMENTS`` (which ``seawall up --environments`` sets), else the checkout's own."""
+    return Path(environ.get("SEAWALL_ENVIRONMENTS") or checkout_root() / "environments").resolve()
+
+
+def run_stack(environments: Path, stack: str, now: dt.datetime | None = None) -> dict[str, Any]:
+    """What ``pulumi up`` / ``pulumi preview`` run (``stacks/__main__.py``): load the stack's environment
+    from ``environments``, hold the release rules (a refusal during an update fails it before any
+    resource is registered), record the start in the ledger, build the wheel the hosts get, declare
+    everything, and record the success in a final step that depends on every resource."""
+    env = load_environment(environments, stack)
+    request = release_request(pulumi.Config("seawall"))
+    dry_run = pulumi.runtime.is_dry_run()
+    check_release(env.name, environments, request, now or dt.datetime.now(dt.UTC), dry_run)
+    if not dry_run:
+        record_start(env.name, environments, request)
+    root = checkout_root()
+    components: list[pulumi.Resource] = []
+    outputs = build(env, build_wheel(root, root / "dist"), components)
+    if not dry_run:
+        record_success_step(env.name, environments, request, components)
+    return outputs
+
+
+def build(
+    env: Environment, shipped: Build | None = None, components: list[pulumi.Resource] | None = None
+) -> dict[str, Any]:
     """Given a validated environment and the build to ship to hosts (None in an offline render: the
-    checkout's source identity stands in), declare its resources and return the stack outputs."""
+    checkout's source identity stands in), declare its resources and return the stack outputs; the
+    top-level components are added to ``components`` when given."""
     config = pulumi.Config()
     delivery = _delivery(shipped or offline_build())
     secrets = HostSecrets(
@@ -55,28 +90,33 @@ def build(env: Environment, shipped: Build | None = None) -> dict[str, Any]:
         name: ServiceFleet(name, _fleet_args(env, name, service, network, secrets, ssh_key, config, delivery))
         for name, service in sorted(env.services.items())
     }
+    hosts = []
     for host_name, host in sorted(env.datacenter_hosts.items()):
-        DatacenterHost(
-            host_name,
-            DatacenterHostArgs(
-                address=host.address,
-                ssh_user=host.ssh_user,
-                ssh_port=host.ssh_port,
-                ssh_private_key=ssh_key,
-                delivery=delivery,
-                config=HostConfig(
-                    render_host_files(env, host_name),
-                    timer_names(env, host_name),
-                    secrets,
-                    [FirewallRule(port.protocol, port.port, _addresses(env, port)) for port in host.firewall],
+        hosts.append(
+            DatacenterHost(
+                host_name,
+                DatacenterHostArgs(
+                    address=host.address,
+                    ssh_user=host.ssh_user,
+                    ssh_port=host.ssh_port,
+                    ssh_private_key=ssh_key,
+                    delivery=delivery,
+                    config=HostConfig(
+                        render_host_files(env, host_name),
+                        timer_names(env, host_name),
+                        secrets,
+                        [FirewallRule(port.protocol, port.port, _addresses(env, port)) for port in host.firewall],
+                    ),
                 ),
-            ),
+            )
         )
     resources: list[pulumi.Input[str]] = [network.domain.domain_urn, bucket.bucket.bucket_urn]
     for fleet in fleets.values():
         resources += [droplet.droplet_urn for droplet in fleet.droplets]
         resources += [volume.volume_urn for volume in fleet.volumes]
-    EnvironmentProject("project", EnvironmentProjectArgs(env.name, info.tier, info.description, resources))
+    project = EnvironmentProject("project", EnvironmentProjectArgs(env.name, info.tier, info.description, resources))
+    if components is not None:
+        components += [network, bucket, *fleets.values(), *hosts, project]
     return {
         "environment": env.name,
         "model_hash": model_hash(env),

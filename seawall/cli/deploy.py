@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -136,8 +137,14 @@ def up_command(
     yes: Annotated[bool, typer.Option("--yes", help="Apply the previewed plan without asking.")] = False,
     emergency: Emergency = False,
     incident: Incident = None,
+    allow_replace: Annotated[
+        list[str] | None,
+        typer.Option("--allow-replace", help="Let this stateful droplet or volume be replaced (repeatable)."),
+    ] = None,
 ) -> None:
-    """Check the guard rails, preview with the policy pack, confirm, and apply that plan; record it in the ledger."""
+    """Check the guard rails, show the plan against the last deploy, preview with the policy pack, confirm,
+    and apply that plan; record it in the ledger. A stateful droplet or a volume is never replaced unless
+    --allow-replace names it."""
     from seawall import deploy as deploying
     from seawall.model.schema import model_hash
 
@@ -146,6 +153,7 @@ def up_command(
     request = _request(env_name, None, operator, issue, emergency, incident)
     env, verdicts, mirror = _verdicts(ctx, env_name, request, deploying=True)
     stdout().print(_verdict_table(env_name, verdicts))
+    _refuse_replacements(env, settings, allow_replace or [])
 
     def confirm(preview: dict[str, Any]) -> bool:
         if yes:
@@ -158,7 +166,11 @@ def up_command(
         env,
         request,
         verdicts,
-        lambda: deploying.make_driver(env, settings.project_root),
+        lambda deploy_id: deploying.make_driver(
+            env,
+            settings.project_root,
+            deploying.program_variables(settings.environments, request, deploy_id),
+        ),
         ledger_dir(settings),
         mirror,
         confirm,
@@ -171,28 +183,56 @@ def up_command(
     typer.echo(f"deployed {env_name}: {entry.summary}; recorded in the ledger")
 
 
+def deployed_graph(settings: Settings, env_name: str) -> Path:
+    """Given an environment, return where the graph of its last successful deploy is kept."""
+    return ledger_dir(settings) / f"{env_name}.deployed.json"
+
+
+def _refuse_replacements(env: Environment, settings: Settings, allowed: list[str]) -> None:
+    """Print the plan against the last deployed graph; refuse replacing a stateful droplet or a volume."""
+    from seawall.cli.preview import print_plan, read_graph_file
+    from seawall.deploy import DeployRefused
+    from seawall.model.schema import droplet_names
+    from seawall.render import render
+    from seawall.replacements import gated, graph_resources, plan_changes
+
+    previous = deployed_graph(settings, env.name)
+    before = read_graph_file(previous) if previous.exists() else {}
+    plan = plan_changes(before, graph_resources(json.loads(render(env).to_json())))
+    print_plan(env.name, plan, TableOrJson.table)
+    stateful = [d for name, s in env.services.items() if s.is_stateful for d in droplet_names(name, s)]
+    refused = gated(plan, stateful, allowed)
+    if refused:
+        named = ", ".join(f"{c.name} ({c.action}: {', '.join(c.inputs) or 'removed'})" for c in refused)
+        msg = (
+            f"deploy refused: it would replace stateful resources: {named}; back them up, then add "
+            "--allow-replace NAME for each"
+        )
+        raise DeployRefused(msg)
+
+
 def ledger_command(
     ctx: typer.Context,
     env_name: Annotated[str, typer.Argument(metavar="ENV", help="Environment.")],
     output: Annotated[TableOrJson, typer.Option("--format", help="table or json.")] = TableOrJson.table,
 ) -> None:
     """Show ENV's deploy ledger: who deployed what, when, why, and how it ended."""
-    from seawall.ledger import read_ledger
+    from seawall.ledger import outcomes, read_ledger
 
-    entries = read_ledger(ledger_dir(settings_of(ctx)), env_name)
+    entries = outcomes(read_ledger(ledger_dir(settings_of(ctx)), env_name))
     if output is TableOrJson.json:
-        print_json([entry.__dict__ for entry in entries])
+        print_json([{**entry.__dict__, "outcome": outcome} for entry, outcome in entries])
         return
     table = Table(title=f"deploy ledger of {env_name} ({len(entries)} entries)")
     for column in ("time", "operator", "issue", "result", "versions", "incident", "model"):
         table.add_column(column, overflow="fold")
-    for e in entries:
+    for e, outcome in entries:
         versions = ", ".join(f"{k} {v}" for k, v in e.versions.items())
         table.add_row(
             e.time,
             e.operator,
             e.issue,
-            e.result,
+            outcome,
             versions,
             (e.incident + " (emergency)") if e.emergency else "",
             e.model_hash,
@@ -200,8 +240,53 @@ def ledger_command(
     stdout().print(table)
 
 
+def record_command(
+    ctx: typer.Context,
+    env_name: Annotated[str, typer.Argument(metavar="ENV", help="Environment.")],
+    result: Annotated[str, typer.Option("--result", help="started, succeeded or failed.")],
+    deploy_id: Annotated[str, typer.Option("--deploy-id", help="The update this entry belongs to.")],
+    issue: Issue = None,
+    operator: Operator = None,
+    emergency: Emergency = False,
+    incident: Incident = None,
+) -> None:
+    """Append one entry to ENV's ledger (the Pulumi program records its start, its final step the success)."""
+    import datetime as dt
+
+    from seawall.ledger import LedgerEntry, append_entry, now_iso
+    from seawall.model import load_environment
+    from seawall.model.schema import model_hash
+
+    if result not in ("started", "succeeded", "failed"):
+        raise ConfigError([f"--result {result!r} is not started, succeeded or failed"])
+    settings = settings_of(ctx)
+    env = load_environment(settings.environments, env_name)
+    request = _request(env_name, None, operator, issue, emergency, incident)
+    entry = LedgerEntry(
+        time=now_iso(dt.datetime.now(dt.UTC)),
+        environment=env.name,
+        operator=request.operator or "",
+        identity=request.identity or "",
+        issue=request.issue or "",
+        versions={name: service.version for name, service in sorted(env.services.items())},
+        model_hash=model_hash(env),
+        result=result,
+        incident=request.incident or "",
+        emergency=request.emergency,
+        deploy_id=deploy_id,
+    )
+    append_entry(ledger_dir(settings), entry, _mirror(env, settings, required=False))
+    if result == "succeeded":
+        from seawall.backup.state import write_atomically
+        from seawall.render import render
+
+        write_atomically(deployed_graph(settings, env.name), render(env).to_json())
+    typer.echo(f"recorded {result} of {env.name} ({deploy_id}) in the ledger")
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
     app.command("guard")(guard_command)
     app.command("up")(up_command)
     app.command("ledger")(ledger_command)
+    app.command("ledger-record", hidden=True)(record_command)

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from typing import TYPE_CHECKING, Annotated
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 from rich.tree import Tree
 
-from seawall.cli.context import TableOrJson, settings_of, stdout
+from seawall.cli.context import TableOrJson, print_json, settings_of, stdout
 
 if TYPE_CHECKING:
     from seawall.render import Graph
+    from seawall.replacements import Plan
 
 
 def short_type(token: str) -> str:
@@ -52,6 +56,14 @@ def preview_command(
     live: Annotated[
         bool, typer.Option("--live", help="Preview against the real stack with the policy pack (needs the Pulumi CLI).")
     ] = False,
+    against: Annotated[
+        Path | None,
+        typer.Option(
+            "--against",
+            help="An earlier `preview --format json` (or ledger/ENV.deployed.json): list each create, update, "
+            "replace and delete with the inputs that cause it.",
+        ),
+    ] = None,
 ) -> None:
     """Render ENV offline under Pulumi's mock engine (no CLI, plugin or credential) and show its resources."""
     from seawall.model import load_environment
@@ -63,16 +75,55 @@ def preview_command(
         from seawall import deploy
 
         deploy.require_pulumi_cli()
-        summary = deploy.make_driver(env, settings.project_root).preview(typer.echo)
+        variables = {"SEAWALL_ENVIRONMENTS": str(settings.environments.resolve())}
+        summary = deploy.make_driver(env, settings.project_root, variables).preview(typer.echo)
         typer.echo(f"changes: {summary.get('change_summary', {})}")
         return
     graph = render(env)
+    if against is not None:
+        from seawall.replacements import graph_resources, plan_changes
+
+        plan = plan_changes(read_graph_file(against), graph_resources(json.loads(graph.to_json())))
+        print_plan(name, plan, output)
+        return
     if output is TableOrJson.json:
         typer.echo(graph.to_json(), nl=False)
         return
     console = stdout()
     console.print(graph_tree(graph))
     console.print(type_counts(graph))
+
+
+def read_graph_file(path: Path) -> dict[str, Any]:
+    """Given an earlier ``preview --format json`` file, return its resources by name; a file that cannot
+    be read or is not such a graph is a configuration error that says so."""
+    from seawall.errors import ConfigError
+    from seawall.replacements import graph_resources
+
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
+            raise ValueError("no resources list")
+        return graph_resources(document)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError([f"{path}: not a graph from `seawall preview --format json` ({exc})"]) from None
+
+
+def print_plan(env_name: str, plan: Plan, output: TableOrJson) -> None:
+    """Given a plan, print it as a table (or JSON): each change with the inputs that cause it."""
+    if output is TableOrJson.json:
+        print_json({"environment": env_name, "changes": [asdict(change) for change in plan.changes]})
+        return
+    table = Table(title=f"planned changes to {env_name} ({len(plan.changes)})")
+    for column in ("action", "resource", "type", "because of"):
+        table.add_column(column, overflow="fold")
+    styles = {"replace": "bold red", "delete": "bold red", "create": "green", "update": "yellow"}
+    for change in plan.changes:
+        style = styles[change.action]
+        table.add_row(
+            f"[{style}]{change.action}[/]", change.name, change.type.rsplit(":", 1)[-1], ", ".join(change.inputs)
+        )
+    stdout().print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -24,6 +24,7 @@ class FakeDriver:
     def __init__(self, fail: bool = False) -> None:
         self.calls: list[str] = []
         self.fail = fail
+        self.env_vars: dict[str, str] = {}
 
     def preview(self, on_output):
         self.calls.append("preview")
@@ -41,7 +42,12 @@ class FakeDriver:
 @pytest.fixture
 def driver(monkeypatch) -> FakeDriver:
     fake = FakeDriver()
-    monkeypatch.setattr(deploy, "make_driver", lambda env, root: fake)
+
+    def make(env, root, env_vars):
+        fake.env_vars = env_vars
+        return fake
+
+    monkeypatch.setattr(deploy, "make_driver", make)
     monkeypatch.setattr(deploy, "require_pulumi_cli", lambda: None)
     monkeypatch.setenv("GITHUB_ACTOR", "ops-alice")
     return fake
@@ -100,6 +106,10 @@ def test_a_passing_deploy_previews_applies_and_records_locally_and_in_the_bucket
     assert json.loads(copy)["issue"] == "acme/ops#7"
     shown = cli("--environments", s3_environments, "ledger", "qanet", "--format", "json")
     assert json.loads(shown.out)[0]["result"] == "succeeded"
+    # The program runs with the model seawall up checked: --environments reaches it, and the request.
+    assert driver.env_vars["SEAWALL_ENVIRONMENTS"] == str(s3_environments.resolve())
+    assert driver.env_vars["SEAWALL_ISSUE"] == "acme/ops#7"
+    assert driver.env_vars["SEAWALL_DEPLOY_ID"] == entry.deploy_id
 
 
 def test_a_failed_update_is_recorded_and_exits_1(s3_environments: Path, driver, cli) -> None:
@@ -159,3 +169,36 @@ def test_guard_answers_for_a_given_time(environments: Path, cli, monkeypatch) ->
     assert verdicts["freeze-window"]["allowed"] is False
     emergency = guard("testnet", "--at", "2026-12-03T09:00+01:00", "--emergency", "--incident", "INC-7")
     assert emergency.code == 0
+
+
+def test_up_refuses_to_replace_a_stateful_droplet_unless_allowed_by_name(s3_environments: Path, driver, cli) -> None:
+    from tests.conftest import patch_environment
+
+    deployed = cli("--environments", s3_environments, "preview", "qanet", "--format", "json")
+    ledger = s3_environments.parent / "ledger"
+    ledger.mkdir()
+    (ledger / "qanet.deployed.json").write_text(deployed.out)
+    patch_environment(s3_environments, "defaults", {"services": {"db": {"image": "ubuntu-26-04-x64"}}})
+    refused = cli("--environments", s3_environments, "up", "qanet", "--issue", "acme/ops#10", "--yes")
+    assert refused.code == 1
+    assert "it would replace stateful resources: db-1 (replace: image)" in refused.err
+    assert driver.calls == []
+    assert "replace" in refused.out
+    allowed = cli(
+        "--environments", s3_environments, "up", "qanet", "--issue", "acme/ops#10", "--yes", "--allow-replace", "db-1"
+    )
+    assert allowed.code == 0, allowed.out + allowed.err
+    assert driver.calls == ["preview", "up"]
+
+
+def test_the_program_records_its_start_and_a_start_without_an_outcome_shows_as_failed(environments: Path, cli) -> None:
+    started = cli("--environments", environments, "ledger-record", "qanet", "--result", "started", "--deploy-id", "d-1",
+                  "--issue", "acme/ops#12")  # fmt: skip
+    assert started.code == 0, started.err
+    shown = json.loads(cli("--environments", environments, "ledger", "qanet", "--format", "json").out)
+    assert [(e["deploy_id"], e["outcome"]) for e in shown] == [("d-1", "failed-or-interrupted")]
+    done = cli("--environments", environments, "ledger-record", "qanet", "--result", "succeeded", "--deploy-id", "d-1")
+    assert done.code == 0
+    shown = json.loads(cli("--environments", environments, "ledger", "qanet", "--format", "json").out)
+    assert [e["outcome"] for e in shown] == ["started", "succeeded"]
+    assert (environments.parent / "ledger" / "qanet.deployed.json").is_file()

@@ -56,6 +56,9 @@ def test_backup_and_drill_units_pass_systemd_analyze_verify(tmp_path: Path) -> N
     assert "RandomizedDelaySec=900" in timer
     drill = (tmp_path / "seawall-drill-postgres.timer").read_text()
     assert "OnCalendar=Sun *-*-* 06:00:00" in drill
+    prune = (tmp_path / "seawall-prune-postgres.timer").read_text()
+    assert "OnCalendar=Sun *-*-* 03:00:00" in prune
+    assert "backup prune mainnet --set postgres" in (tmp_path / "seawall-prune-postgres.service").read_text()
 
 
 @pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed (apt-get install systemd)")
@@ -126,3 +129,22 @@ def test_the_data_center_firewall_passes_nft_check_and_is_loaded_at_boot_by_its_
             check=False,
         )
         assert [line for line in verify.stderr.splitlines() if "seawall-firewall" in line] == []
+
+
+def test_the_cron_alternative_runs_what_the_timers_run_with_credentials_and_host() -> None:
+    from seawall.backup.schedules import render_cron
+
+    env = load_environment(SHIPPED, "mainnet")
+    lines = [line for line in render_cron(env, "db-1").splitlines() if line and not line.startswith("#")]
+    jobs = [line for line in lines if " root " in line]
+    assert [job.split(" root ", 1)[0] for job in jobs] == ["0 0,6,12,18 * * *", "0 6 * * 0", "0 3 * * 0"]
+    commands = [job.split(" root ", 1)[1] for job in jobs]
+    assert all(". /etc/seawall/credentials.env" in command for command in commands)
+    assert "backup run mainnet --set postgres --host db-1" in commands[0]
+    assert "drill mainnet --set postgres --host db-1" in commands[1]
+    assert "backup prune mainnet --set postgres" in commands[2]
+    for command in commands:
+        assert subprocess.run(["sh", "-n", "-c", command], check=False).returncode == 0
+    api = render_cron(env, "api-2")
+    assert "backup prune" not in api  # the set's prune job runs on one host only (api-1)
+    assert "backup prune mainnet --set api-config" in render_cron(env, "api-1")

@@ -1,0 +1,66 @@
+"""The build hosts get: a wheel of this checkout, installed with the hash-pinned lock into a fresh
+virtual environment exactly as a host's install step does (``--require-hashes``)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from seawall.build import LOCK_FILE, build_wheel, sha256_of
+from tests.conftest import PROJECT
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_wheel_installs_from_the_lock_with_hashes_names_its_build_and_adds_no_generic_modules(
+    tmp_path: Path,
+) -> None:
+    shipped = build_wheel(PROJECT, tmp_path / "dist")
+    assert shipped.wheel is not None
+    again = build_wheel(PROJECT, tmp_path / "again")
+    assert again.identity == shipped.identity  # reproducible: the same sources give the same bytes
+    target = tmp_path / "opt-seawall"
+    venv.EnvBuilder(with_pip=True).create(target)
+    pip = [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    locked = subprocess.run(
+        [*pip, "--require-hashes", "--no-deps", "-r", str(PROJECT / LOCK_FILE)], capture_output=True, text=True
+    )
+    assert locked.returncode == 0, locked.stderr[-2000:]
+    requirement = tmp_path / "seawall.requirement"
+    digest = sha256_of(shipped.wheel)
+    requirement.write_text(f"seawall @ {shipped.wheel.as_uri()} --hash=sha256:{digest}\n")
+    installed = subprocess.run(
+        [*pip, "--require-hashes", "--no-deps", "-r", str(requirement)], capture_output=True, text=True
+    )
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    version = subprocess.run(
+        [str(target / "bin" / "seawall"), "--version"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.strip() == f"seawall 0.1.0 (wheel sha256:{digest[:16]})"
+    for generic in ("backup", "stacks", "components", "policy"):
+        probe = subprocess.run(
+            [str(target / "bin" / "python"), "-c", f"import {generic}"], capture_output=True, cwd=tmp_path
+        )
+        assert probe.returncode != 0, generic
+    works = subprocess.run(
+        [str(target / "bin" / "python"), "-c", "import seawall.backup.restic, seawall.stacks.program"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert works.returncode == 0, works.stderr
+    tampered = tmp_path / "tampered.requirement"
+    tampered.write_text(f"seawall @ {shipped.wheel.as_uri()} --hash=sha256:{'0' * 64}\n")
+    refused = subprocess.run(
+        [*pip, "--require-hashes", "--no-deps", "--force-reinstall", "-r", str(tampered)],
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode != 0
+    assert "HASHES" in refused.stderr.upper()
+    assert sys.version_info >= (3, 11)
