@@ -217,15 +217,10 @@ _HEREDOC = re.compile(r"cat > (/etc/seawall/environments/[^\s]+)\.new <<'(SEAWAL
 
 
 def backup_documents(resource: Resource) -> list[dict[str, Any]]:
-    """Given a droplet or a host command, return the environment documents it installs for backups."""
+    """Given a host command (droplets and data-center hosts get the same SSH steps), return the
+    environment documents it installs for backups."""
     found: list[str] = []
-    if resource.type == DROPLET:
-        try:
-            cloud = yaml.safe_load(str(resource.props.get("userData") or "")) or {}
-        except yaml.YAMLError:
-            cloud = {}
-        found = [f.get("content", "") for f in cloud.get("write_files") or [] if "/environments/" in f.get("path", "")]
-    elif resource.type == COMMAND:
+    if resource.type == COMMAND:
         found = [match.group(3) for match in _HEREDOC.finditer(str(resource.props.get("create") or ""))]
     documents = []
     for text in found:

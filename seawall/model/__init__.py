@@ -1,6 +1,12 @@
 """The environment model: schema, validated types and the loader."""
 
-from seawall.model.loader import list_environments, load_environment, load_environments, load_parity_rules
+from seawall.model.loader import (
+    list_environments,
+    load_environment,
+    load_environments,
+    load_parity_rules,
+    require_environment_name,
+)
 from seawall.model.schema import Environment, ParityRules
 
 __all__ = [
@@ -10,4 +16,5 @@ __all__ = [
     "load_environment",
     "load_environments",
     "load_parity_rules",
+    "require_environment_name",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import zoneinfo
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -59,6 +60,7 @@ class Calendar:
     hours: frozenset[int]
     minutes: frozenset[int]
     seconds: frozenset[int]
+    zone: str | None = None
 
     def matches_day(self, day: dt.date) -> bool:
         """Given a date, return whether the expression can fire on it."""
@@ -86,8 +88,15 @@ def parse_calendar(text: str) -> Calendar:
         raise CalendarError("empty calendar expression")
     expression = SHORTHANDS.get(expression.lower(), expression)
     tokens = expression.split(" ")
+    zone = None
     if tokens and _TIMEZONE.match(tokens[-1]) and len(tokens) > 1:
-        tokens = tokens[:-1]
+        zone = tokens.pop()
+        if zone.upper() != "UTC":
+            try:
+                zoneinfo.ZoneInfo(zone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                msg = f"{zone!r} is not a time zone systemd knows (like UTC or Europe/Brussels)"
+                raise CalendarError(msg) from None
     weekdays = frozenset(range(7))
     if tokens and re.match(r"^[A-Za-z]", tokens[0]):
         weekdays = _parse_weekdays(tokens.pop(0))
@@ -103,7 +112,7 @@ def parse_calendar(text: str) -> Calendar:
         raise CalendarError("expected at most a weekday, a date and a time")
     years, months, days = _parse_date(date_part)
     hours, minutes, seconds = _parse_time(time_part)
-    return Calendar(weekdays, years, months, days, hours, minutes, seconds)
+    return Calendar(weekdays, years, months, days, hours, minutes, seconds, zone)
 
 
 def longest_interval(calendar: Calendar) -> dt.timedelta:
@@ -122,7 +131,16 @@ def longest_interval(calendar: Calendar) -> dt.timedelta:
     first, last = times[0], times[-1]
     for previous, following in pairwise(fire_days):
         longest = max(longest, (following - previous) * 86400 + first - last)
-    return dt.timedelta(seconds=longest)
+    # In a zone with daylight saving time, the night the clocks go back is an hour longer.
+    return dt.timedelta(seconds=longest + (3600 if _observes_dst(calendar.zone) else 0))
+
+
+def _observes_dst(zone: str | None) -> bool:
+    if zone is None or zone.upper() == "UTC":
+        return False
+    tz = zoneinfo.ZoneInfo(zone)
+    offsets = {dt.datetime(2025, month, 1, 12, tzinfo=tz).utcoffset() for month in (1, 7)}
+    return len(offsets) > 1
 
 
 def _parse_weekdays(token: str) -> frozenset[int]:
@@ -137,7 +155,9 @@ def _parse_weekdays(token: str) -> frozenset[int]:
             result.add(indexes[0])
         elif len(indexes) == 2:
             start, end = indexes
-            result.update(range(start, end + 1) if start <= end else [*range(start, 7), *range(0, end + 1)])
+            if start > end:  # systemd refuses a range that wraps past Sunday
+                raise CalendarError(f"{part!r} runs backwards: write it as two ranges (like Fri..Sun,Mon)")
+            result.update(range(start, end + 1))
         else:
             raise CalendarError(f"{part!r} is not a weekday range")
     return frozenset(result)

@@ -20,12 +20,14 @@ from seawall.model.types import (
     Duration,
     Email,
     EnvVarName,
+    HookCommand,
     Hostname,
     ImageSlug,
     Name,
     OnCalendar,
     Percent,
     PortNumber,
+    PortRange,
     Reason,
     Region,
     Severity,
@@ -35,6 +37,7 @@ from seawall.model.types import (
     Tier,
     TimeZone,
     Version,
+    VpcCidr,
     WeekTime,
 )
 
@@ -59,12 +62,12 @@ class EnvironmentInfo(StrictModel):
 
 class Outbound(StrictModel):
     protocol: Literal["tcp", "udp", "icmp"]
-    ports: str = Field(default="all", pattern=r"^(all|\d{1,5}(-\d{1,5})?)$")
+    ports: PortRange = "all"
     to: Literal["public", "vpc"] = "public"
 
 
 class Network(StrictModel):
-    vpc_cidr: Cidr
+    vpc_cidr: VpcCidr
     admin_cidrs: list[Cidr] = Field(min_length=1)
     ssh_keys: list[SshKeyRef] = Field(default_factory=list)
     outbound: list[Outbound] = Field(
@@ -141,11 +144,11 @@ class DatacenterHost(StrictModel):
 
 
 class Hooks(StrictModel):
-    before: list[str] = Field(default_factory=list)
-    after: list[str] = Field(default_factory=list)
-    on_error: list[str] = Field(default_factory=list)
-    before_restore: list[str] = Field(default_factory=list)
-    after_restore: list[str] = Field(default_factory=list)
+    before: list[HookCommand] = Field(default_factory=list)
+    after: list[HookCommand] = Field(default_factory=list)
+    on_error: list[HookCommand] = Field(default_factory=list)
+    before_restore: list[HookCommand] = Field(default_factory=list)
+    after_restore: list[HookCommand] = Field(default_factory=list)
     timeout: Duration = dt.timedelta(minutes=30)
 
 
@@ -168,7 +171,7 @@ class Retention(StrictModel):
 
 class Drill(StrictModel):
     schedule: OnCalendar
-    checks: list[str] = Field(default_factory=list)
+    checks: list[HookCommand] = Field(default_factory=list)
     read_data_slices: int = Field(default=12, ge=1, le=1000)
     sample_files: int = Field(default=200, ge=0)
     min_files: int = Field(default=1, ge=0)

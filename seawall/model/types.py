@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer
 
-from seawall.model.calendar import CalendarError, parse_calendar
+from seawall.model.calendar import CalendarError, longest_interval, parse_calendar
 
 Tier = Literal["development", "staging", "production"]
 Severity = Literal["Critical", "Major", "Minor"]
@@ -40,6 +40,7 @@ _SSH_KEY = re.compile(r"^([0-9a-f]{2}(:[0-9a-f]{2}){15}|\d{1,12})$")
 _ENV_VAR = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _WEEKTIME = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (([01]\d|2[0-3]):[0-5]\d|24:00)$")
 DURATION_UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+MAX_DURATION_SECONDS = 100 * 366 * 86400
 
 
 def _check_name(value: str) -> str:
@@ -56,6 +57,58 @@ def _check_cidr(value: str) -> str:
         msg = f"{value!r} is not a CIDR network ({exc})"
         raise ValueError(msg) from None
     return str(network)
+
+
+_RFC1918 = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+
+
+def _check_vpc_cidr(value: str) -> str:
+    network = ipaddress.ip_network(_check_cidr(value))
+    if network.version != 4 or not any(network.subnet_of(block) for block in _RFC1918):  # type: ignore[arg-type]
+        msg = f"{value!r} is not a private IPv4 range (RFC 1918: 10/8, 172.16/12, 192.168/16), as a VPC needs"
+        raise ValueError(msg)
+    if not 16 <= network.prefixlen <= 28:
+        msg = f"{value!r} is a /{network.prefixlen}: DigitalOcean VPC ranges are /16 to /28"
+        raise ValueError(msg)
+    return str(network)
+
+
+def _check_port_range(value: str) -> str:
+    if value == "all":
+        return value
+    low, _, high = value.partition("-")
+    first, last = int(low), int(high or low)
+    if not (1 <= first <= 65535 and 1 <= last <= 65535):
+        msg = f"{value!r}: ports are 1 to 65535"
+        raise ValueError(msg)
+    if first > last:
+        msg = f"{value!r}: the range runs backwards (write {last}-{first})"
+        raise ValueError(msg)
+    return value
+
+
+SHELL_OPERATORS = ("|", "||", "&&", ";", "&", ">", ">>", "<", "<<", "2>", "2>&1")
+
+
+def _check_hook(value: str) -> str:
+    import shlex
+
+    try:
+        words = shlex.split(value)
+    except ValueError as exc:
+        msg = f"{value!r} cannot be split into words ({exc}): hooks run without a shell"
+        raise ValueError(msg) from None
+    if not words:
+        msg = "an empty command"
+        raise ValueError(msg)
+    operators = [word for word in words if word in SHELL_OPERATORS or "$(" in word or "`" in word]
+    if operators:
+        msg = (
+            f"{value!r} uses {', '.join(repr(o) for o in operators)}, which only a shell understands; hooks run "
+            "without one: write `sh -c '…'` when you need it"
+        )
+        raise ValueError(msg)
+    return value
 
 
 def _check_region(value: str) -> str:
@@ -127,7 +180,13 @@ def parse_duration(value: object) -> dt.timedelta:
     if not text or not match or not any(match.groups()):
         msg = f"{text!r} is not a duration (like 30m, 26h, 7d, 1h30m)"
         raise ValueError(msg)
+    if any(len(part or "") > 9 for part in match.groups()):
+        msg = f"{text[:40]!r} is longer than a duration Seawall works with (at most 100 years)"
+        raise ValueError(msg)
     seconds = sum(int(part or 0) * unit for part, (_, unit) in zip(match.groups(), DURATION_UNITS, strict=True))
+    if seconds > MAX_DURATION_SECONDS:
+        msg = f"{text!r} is longer than a duration Seawall works with (at most 100 years)"
+        raise ValueError(msg)
     if seconds <= 0:
         msg = "a duration must be longer than zero"
         raise ValueError(msg)
@@ -147,9 +206,9 @@ def format_duration(value: dt.timedelta) -> str:
 
 def _check_calendar(value: str) -> str:
     try:
-        parse_calendar(value)
+        longest_interval(parse_calendar(value))
     except CalendarError as exc:
-        msg = f"{value!r} is not a systemd calendar expression: {exc}"
+        msg = f"{value!r} is not a repeating systemd calendar expression: {exc}"
         raise ValueError(msg) from None
     return " ".join(value.split())
 
@@ -173,7 +232,8 @@ def _check_ssh_key(value: object) -> str:
 
 def _check_env_var(value: str) -> str:
     if not _ENV_VAR.match(value):
-        msg = f"{value!r} is not an environment variable name (UPPER_CASE)"
+        # Never the value: a secret pasted where its variable's name belongs must not be echoed.
+        msg = "is not an environment variable name (UPPER_CASE letters, digits and _; the value is not shown)"
         raise ValueError(msg)
     return value
 
@@ -201,12 +261,22 @@ def _check_abs_path(value: str) -> str:
 
 Name = Annotated[str, AfterValidator(_check_name)]
 Cidr = Annotated[str, AfterValidator(_check_cidr)]
+VpcCidr = Annotated[str, AfterValidator(_check_vpc_cidr)]
+PortRange = Annotated[str, Field(pattern=r"^(all|\d{1,5}(-\d{1,5})?)$"), AfterValidator(_check_port_range)]
+HookCommand = Annotated[str, AfterValidator(_check_hook)]
 Region = Annotated[str, AfterValidator(_check_region)]
 SizeSlug = Annotated[str, AfterValidator(_check_size)]
 ImageSlug = Annotated[str, AfterValidator(_check_image)]
-Version = Annotated[
-    str, BeforeValidator(lambda v: str(v) if isinstance(v, int | float) else v), AfterValidator(_check_version)
-]
+
+
+def _version_as_written(value: object) -> object:
+    if isinstance(value, bool | float):
+        msg = f"write the version in quotes ('{value}' is how YAML read it, which may not be what you wrote)"
+        raise ValueError(msg)
+    return str(value) if isinstance(value, int) else value
+
+
+Version = Annotated[str, BeforeValidator(_version_as_written), AfterValidator(_check_version)]
 Hostname = Annotated[str, AfterValidator(_check_hostname)]
 Email = Annotated[str, AfterValidator(_check_email)]
 SlackChannel = Annotated[str, AfterValidator(_check_slack)]

@@ -27,7 +27,10 @@ def prepare(case: Path, environments: Path) -> dict:
     base = yaml.safe_load((environments / f"{spec['base']}.yaml").read_text())
     candidate = overlay(
         base,
-        {"environment": {"name": "candidate", "domain": "candidate.example.net", "predecessor": spec["a"]}},
+        {
+            "environment": {"name": "candidate", "domain": "candidate.example.net", "predecessor": spec["a"]},
+            "network": {"vpc_cidr": "10.250.0.0/16"},  # every environment's range is its own
+        },
     )
     (environments / "candidate.yaml").write_text(yaml.safe_dump(overlay(candidate, spec.get("patch") or {})))
     rules = yaml.safe_load((environments / "parity.yaml").read_text())
