@@ -218,8 +218,11 @@ def ledger_command(
 ) -> None:
     """Show ENV's deploy ledger: who deployed what, when, why, and how it ended."""
     from seawall.ledger import outcomes, read_ledger
+    from seawall.model import require_environment_name
 
-    entries = outcomes(read_ledger(ledger_dir(settings_of(ctx)), env_name))
+    settings = settings_of(ctx)
+    env_name = require_environment_name(settings.environments, env_name)
+    entries = outcomes(read_ledger(ledger_dir(settings), env_name))
     if output is TableOrJson.json:
         print_json([{**entry.__dict__, "outcome": outcome} for entry, outcome in entries])
         return

@@ -101,6 +101,9 @@ def load_environments(directory: Path, names: list[str] | None = None) -> dict[s
         raise ConfigError([str(problem) for problem in problems])
     defaults, found = _load_defaults(directory)
     problems += found
+    if defaults is None and os.path.lexists(directory / DEFAULTS):
+        # One clear error: every environment would fail for the same reason.
+        raise ConfigError(list(dict.fromkeys(str(problem) for problem in problems)))
     loaded: dict[str, Environment] = {}
     lines: dict[str, list[Located]] = {}
     for name in wanted:

@@ -55,6 +55,22 @@ def _port_sources(env: Environment) -> Iterator[Finding]:
                 yield (*path, index, "from"), msg
 
 
+def _no_duplicate_firewall_rules(env: Environment) -> Iterator[Finding]:
+    lists: list[tuple[tuple[str | int, ...], list[Port]]] = [
+        (("services", name, "ports"), service.ports) for name, service in env.services.items()
+    ]
+    lists += [(("datacenter_hosts", name, "firewall"), host.firewall) for name, host in env.datacenter_hosts.items()]
+    for path, ports in lists:
+        seen: dict[tuple[int, str, str], int] = {}
+        for index, port in enumerate(ports):
+            key = (port.port, port.protocol, port.source)
+            if key in seen:
+                msg = f"the same rule as entry {seen[key]} ({port.protocol} {port.port} from {port.source}): remove one"
+                yield (*path, index), msg
+            else:
+                seen[key] = index
+
+
 def _alert_channels(env: Environment) -> Iterator[Finding]:
     for severity, route in env.alerting.routes.items():
         for index, channel in enumerate(route.channels):
@@ -121,6 +137,7 @@ RULES: tuple[Rule, ...] = (
     _backup_set_references,
     _prune_hosts_run_their_set,
     _port_sources,
+    _no_duplicate_firewall_rules,
     _alert_channels,
     _unique_host_names,
     _rpo_covers_schedule,

@@ -86,7 +86,7 @@ class Port(StrictModel):
 
 
 class Volume(StrictModel):
-    size_gb: int = Field(ge=1, le=16384)
+    size_gb: int = Field(strict=True, ge=1, le=16384)
     mount: AbsPath
     filesystem: Literal["ext4", "xfs"] = "ext4"
 
@@ -117,7 +117,7 @@ class Service(StrictModel):
     image: ImageSlug
     version: Version
     size: SizeSlug
-    count: int = Field(ge=1, le=100)
+    count: int = Field(strict=True, ge=1, le=100)
     stateful: bool = False
     ports: list[Port] = Field(default_factory=list)
     outbound: list[Outbound] | None = None
@@ -153,12 +153,12 @@ class Hooks(StrictModel):
 
 
 class Retention(StrictModel):
-    keep_last: int | None = Field(default=None, ge=1)
-    keep_hourly: int | None = Field(default=None, ge=1)
-    keep_daily: int | None = Field(default=None, ge=1)
-    keep_weekly: int | None = Field(default=None, ge=1)
-    keep_monthly: int | None = Field(default=None, ge=1)
-    keep_yearly: int | None = Field(default=None, ge=1)
+    keep_last: int | None = Field(strict=True, default=None, ge=1)
+    keep_hourly: int | None = Field(strict=True, default=None, ge=1)
+    keep_daily: int | None = Field(strict=True, default=None, ge=1)
+    keep_weekly: int | None = Field(strict=True, default=None, ge=1)
+    keep_monthly: int | None = Field(strict=True, default=None, ge=1)
+    keep_yearly: int | None = Field(strict=True, default=None, ge=1)
     keep_within: Duration | None = None
 
     @model_validator(mode="after")
@@ -172,10 +172,10 @@ class Retention(StrictModel):
 class Drill(StrictModel):
     schedule: OnCalendar
     checks: list[HookCommand] = Field(default_factory=list)
-    read_data_slices: int = Field(default=12, ge=1, le=1000)
-    sample_files: int = Field(default=200, ge=0)
-    min_files: int = Field(default=1, ge=0)
-    min_bytes: int = Field(default=0, ge=0)
+    read_data_slices: int = Field(strict=True, default=12, ge=1, le=1000)
+    sample_files: int = Field(strict=True, default=200, ge=0)
+    min_files: int = Field(strict=True, default=1, ge=0)
+    min_bytes: int = Field(strict=True, default=0, ge=0)
 
 
 class Repository(StrictModel):
@@ -226,13 +226,13 @@ class BackupConfig(StrictModel):
     restic_binary: str = Field(default="restic", min_length=1)
     command_timeout: Duration = dt.timedelta(hours=6)
     lock_wait: Duration = dt.timedelta(seconds=30)
-    lock_attempts: int = Field(default=6, ge=1, le=100)
+    lock_attempts: int = Field(strict=True, default=6, ge=1, le=100)
     stale_lock_after: Duration = dt.timedelta(hours=2)
     clock_skew_tolerance: Duration = dt.timedelta(minutes=10)
     safety_snapshot_keep: Duration = dt.timedelta(days=30)
     randomized_delay: Duration = dt.timedelta(minutes=15)
-    noncurrent_version_days: int = Field(default=30, ge=1)
-    abort_multipart_days: int = Field(default=7, ge=1)
+    noncurrent_version_days: int = Field(strict=True, default=30, ge=1)
+    abort_multipart_days: int = Field(strict=True, default=7, ge=1)
 
     @model_validator(mode="after")
     def _has_a_password_source(self) -> BackupConfig:
