@@ -12,9 +12,9 @@ otherwise; an unknown exit code is always a failure.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,16 +111,23 @@ def make_version_command(binary: str = "restic") -> Command:
     return Command((binary, "version"))
 
 
-@functools.cache
+_versions: dict[str, tuple[int, int, int]] = {}
+_versions_lock = threading.Lock()
+
+
 def detect_version(binary: str = "restic") -> tuple[int, int, int]:
-    """Given the restic binary, return its version, asking it once per process."""
-    result = run(make_version_command(binary))
-    match = _VERSION.search(result.stdout)
-    if not result.ok or match is None:
-        msg = f"cannot tell the version of {binary!r}: {result.last_error_line()}"
-        raise ResticFailed(msg)
-    major, minor, patch = (int(part) for part in match.groups())
-    return major, minor, patch
+    """Given the restic binary, return its version, asking it once per process (threads that ask at the
+    same moment wait for the one answer instead of each starting ``restic version``)."""
+    with _versions_lock:
+        if binary not in _versions:
+            result = run(make_version_command(binary))
+            match = _VERSION.search(result.stdout)
+            if not result.ok or match is None:
+                msg = f"cannot tell the version of {binary!r}: {result.last_error_line()}"
+                raise ResticFailed(msg)
+            major, minor, patch = (int(part) for part in match.groups())
+            _versions[binary] = (major, minor, patch)
+        return _versions[binary]
 
 
 def make_init_command(target: Target) -> Command:

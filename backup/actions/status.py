@@ -1,11 +1,15 @@
 """``seawall backup status``: the fleet view from the inventory.
 
 Every host and set that should have snapshots gets a row: the age of its newest snapshot against the
-set's RPO (measured from the newest snapshot not dated in the future), its size and last run and drill
-as every host recorded them (local state, and the bucket's copy written by the other hosts). A host
-with no snapshot at all is an alarm, and so is a snapshot dated in the future beyond the tolerance.
-Each repository is listed once for all its hosts (``--no-lock``, so status never waits for or disturbs a
-running backup), several repositories at once.
+set's RPO, its size, its last run and drill. By default the rows come from what every host recorded
+(local state, and the bucket's copy written by the other hosts: one object listing per environment),
+so the table costs no restic process and no key derivation at any fleet size. A host with no recorded
+backup is an alarm, and so is a run that saw a snapshot dated in the future.
+
+``--deep`` confirms against the repositories: each is listed once for all its hosts (``--no-lock``, so
+status never waits for or disturbs a running backup), ``--jobs`` at a time, the age is measured from
+the newest snapshot not dated in the future, and a repository that disagrees with what was recorded
+(its newest snapshot is not the one the host's last run wrote) is an alarm.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from seawall.backup.retention import in_future, newest_present
 from seawall.model.types import format_duration
 
 OK, RPO_MISSED, NO_SNAPSHOT, UNREACHABLE, CLOCK_SKEW = "ok", "rpo-missed", "no-snapshot", "unreachable", "clock-skew"
+DISAGREES = "disagrees"
 
 
 @dataclass
@@ -51,10 +56,15 @@ class StatusRow:
         return asdict(self)
 
 
-def fleet_status(context: BackupContext, now: dt.datetime | None = None, jobs: int = 4) -> list[StatusRow]:
-    """Given a backup context, return one row per chosen host and set, listing each repository once."""
+def fleet_status(
+    context: BackupContext, now: dt.datetime | None = None, jobs: int = 4, deep: bool = False
+) -> list[StatusRow]:
+    """Given a backup context, return one row per chosen host and set: from the recorded state, or with
+    ``deep`` from one listing of each repository (checked against the recorded state)."""
     now = now or dt.datetime.now(dt.UTC)
     states = context.store.read_hosts(context.pairs)
+    if not deep:
+        return [_recorded_row(context, name, host, states[(name, host)], now) for name, host in context.pairs]
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         listings = dict(zip(context.sets, pool.map(lambda name: _listing(context, name), context.sets), strict=True))
     rows = []
@@ -62,6 +72,38 @@ def fleet_status(context: BackupContext, now: dt.datetime | None = None, jobs: i
         snapshots, error = listings[set_name]
         rows.append(_row(context, set_name, host, snapshots, error, states[(set_name, host)], now))
     return rows
+
+
+def _recorded_row(
+    context: BackupContext, set_name: str, host: str, state: dict[str, Any], now: dt.datetime
+) -> StatusRow:
+    """One row from what the host recorded: its last snapshot, run and drill."""
+    rpo = context.backup_set(set_name).rpo.total_seconds()
+    recorded = state.get("last_snapshot", {})
+    last_run = state.get("last_run", {})
+    row = StatusRow(
+        host,
+        set_name,
+        OK,
+        rpo_seconds=rpo,
+        last_run=last_run.get("result"),
+        last_drill=state.get("last_drill", {}).get("result"),
+        size_bytes=recorded.get("bytes"),
+        files=recorded.get("files"),
+        newest=recorded.get("id"),
+        snapshots=int(bool(recorded)),
+    )
+    if not recorded.get("time"):
+        row.status = NO_SNAPSHOT
+        row.detail = "no backup recorded for this host: run `seawall backup run` (or `status --deep` to ask restic)"
+        return row
+    row.age_seconds = max(0.0, (now - dt.datetime.fromisoformat(recorded["time"])).total_seconds())
+    if last_run.get("alarms"):
+        row.status, row.detail = CLOCK_SKEW, str(last_run["alarms"][0])
+    elif row.age_seconds > rpo:
+        row.status = RPO_MISSED
+        row.detail = f"last backup recorded {format_duration(dt.timedelta(seconds=int(row.age_seconds)))} ago"
+    return row
 
 
 def _listing(context: BackupContext, set_name: str) -> tuple[list[dict[str, Any]], str]:
@@ -115,4 +157,10 @@ def _row(
     elif row.age_seconds is not None and row.age_seconds > rpo:
         row.status = RPO_MISSED
         row.detail = f"newest snapshot is {format_duration(dt.timedelta(seconds=int(row.age_seconds)))} old"
+    elif recorded.get("id") and newest is not None and not str(newest.get("id", "")).startswith(str(recorded["id"])):
+        row.status = DISAGREES
+        row.detail = (
+            f"the repository's newest snapshot is {newest.get('short_id')}, but the last run recorded "
+            f"{recorded['id']}: a run's record was lost or the repository changed; check it with `seawall check`"
+        )
     return row

@@ -25,7 +25,6 @@ EnvArg = Annotated[str, typer.Argument(metavar="ENV", help="Environment.")]
 SetOpt = Annotated[str | None, typer.Option("--set", help="Only this backup set.")]
 HostOpt = Annotated[str | None, typer.Option("--host", help="Only this host (droplet or data-center host).")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Say what would be done, change nothing.")]
-Jobs = Annotated[int, typer.Option("--jobs", min=1, max=64, help="Repositories to read at once.")]
 
 
 def backup_context(
@@ -114,18 +113,26 @@ def status_command(
     env_name: EnvArg,
     set_name: SetOpt = None,
     host: HostOpt = None,
-    jobs: Jobs = 4,
+    deep: Annotated[
+        bool, typer.Option("--deep", help="Confirm against the repositories (one restic listing each).")
+    ] = False,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", min=1, max=64, help="With --deep: repositories at once (default: CPUs).")
+    ] = None,
     output: Annotated[TableOrJson, typer.Option("--format", help="table or json.")] = TableOrJson.table,
 ) -> None:
-    """Show every host and set of the inventory: newest snapshot age against RPO, size, last run and drill.
+    """Show every host and set of the inventory: last backup's age against RPO, size, last run and drill.
 
-    Each repository is listed once, --jobs at a time. Exit 1 when any host has no snapshot, missed its RPO,
-    has a snapshot dated in the future (clock-skew) or its repository cannot be read.
+    From what every host recorded (no restic process); --deep lists each repository once, --jobs at a
+    time, and flags a repository that disagrees with the record. Exit 1 when any host has no backup, missed
+    its RPO, saw a snapshot dated in the future (clock-skew), disagrees, or its repository cannot be read.
     """
+    import os
+
     from seawall.backup.actions.status import fleet_status
 
     context = backup_context(ctx, env_name, set_name, host)
-    rows = fleet_status(context, jobs=jobs)
+    rows = fleet_status(context, jobs=jobs or os.cpu_count() or 2, deep=deep)
     if output is TableOrJson.json:
         print_json(
             {

@@ -15,7 +15,7 @@ from rich.tree import Tree
 from seawall.cli.context import TableOrJson, print_json, settings_of, stdout
 
 if TYPE_CHECKING:
-    from seawall.render import Graph
+    from seawall.render import Graph, ResourceRecord
     from seawall.replacements import Plan
 
 
@@ -27,13 +27,15 @@ def short_type(token: str) -> str:
 def graph_tree(graph: Graph) -> Tree:
     """Given a rendered graph, return a tree grouped by component."""
     tree = Tree(f"[bold]{graph.environment}[/] ({len(graph.resources)} resources)")
-
-    def add(branch: Tree, parent: str | None) -> None:
-        for record in graph.children_of(parent):
+    children: dict[str | None, list[ResourceRecord]] = {}
+    for record in sorted(graph.resources.values(), key=lambda r: r.name):  # one pass: linear in resources
+        children.setdefault(record.parent, []).append(record)
+    pending: list[tuple[Tree, str | None]] = [(tree, None)]
+    while pending:
+        branch, parent = pending.pop()
+        for record in children.get(parent, []):
             label = f"{record.name} [dim]{short_type(record.type)}[/]"
-            add(branch.add(label if record.custom else f"[bold]{label}[/]"), record.name)
-
-    add(tree, None)
+            pending.append((branch.add(label if record.custom else f"[bold]{label}[/]"), record.name))
     return tree
 
 

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.skipif(RESTIC is None, reason
 EVERY_COMMAND = [
     ("backup", "run", "lab"),
     ("backup", "prune", "lab"),
-    ("backup", "status", "lab", "--format", "json"),
+    ("backup", "status", "lab", "--deep", "--format", "json"),
     ("backup", "init", "lab"),
     ("drill", "lab"),
     ("snapshots", "lab"),

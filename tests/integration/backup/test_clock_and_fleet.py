@@ -98,3 +98,34 @@ def test_status_shows_every_hosts_last_run_from_the_bucket_on_any_machine(s3_lab
     assert row["last_run"] == "ok"
     assert row["last_drill"] == "passed"
     assert row["size_bytes"] > 1024 * 1024
+
+
+def test_deep_status_confirms_against_the_repository_and_flags_a_disagreement(local_lab: Lab, seawall) -> None:
+    assert seawall(local_lab, "backup", "init", "lab").code == 0
+    assert seawall(local_lab, "backup", "run", "lab").code == 0
+    assert seawall(local_lab, "backup", "status", "lab", "--deep").code == 0
+    # A snapshot the host's record does not know (written by hand, or a lost record).
+    made = local_lab.restic(
+        "files", "backup", "--host", "lab-host", "--tag", "seawall", "--tag", "set:files", str(local_lab.data)
+    )
+    assert made.returncode == 0, made.stderr
+    recorded = seawall(local_lab, "backup", "status", "lab", "--format", "json")
+    assert recorded.code == 0  # the record alone cannot know
+    deep = seawall(local_lab, "backup", "status", "lab", "--deep", "--format", "json")
+    assert deep.code == 1
+    (row,) = json.loads(deep.out)["rows"]
+    assert row["status"] == "disagrees"
+    assert "but the last run recorded" in row["detail"]
+    assert seawall(local_lab, "backup", "run", "lab").code == 0
+    assert seawall(local_lab, "backup", "status", "lab", "--deep").code == 0
+
+
+def test_deep_status_measures_age_from_the_newest_snapshot_not_in_the_future(local_lab: Lab, seawall) -> None:
+    assert seawall(local_lab, "backup", "init", "lab").code == 0
+    assert seawall(local_lab, "backup", "run", "lab").code == 0
+    _misdated_snapshot(local_lab, dt.timedelta(days=3))
+    deep = seawall(local_lab, "backup", "status", "lab", "--deep", "--format", "json")
+    assert deep.code == 1
+    (row,) = json.loads(deep.out)["rows"]
+    assert row["status"] == "clock-skew"
+    assert 0 <= row["age_seconds"] < 600
