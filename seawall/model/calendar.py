@@ -9,8 +9,10 @@ real ``systemd-analyze calendar`` is the reference; the tests compare against it
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import zoneinfo
+from calendar import monthrange
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -81,6 +83,7 @@ class Calendar:
         )
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_calendar(text: str) -> Calendar:
     """Given an ``OnCalendar=`` expression, return the parsed calendar or raise CalendarError."""
     expression = " ".join(text.split())
@@ -115,16 +118,13 @@ def parse_calendar(text: str) -> Calendar:
     return Calendar(weekdays, years, months, days, hours, minutes, seconds, zone)
 
 
+@functools.lru_cache(maxsize=1024)
 def longest_interval(calendar: Calendar) -> dt.timedelta:
     """Given a calendar, return the longest time between two consecutive firings."""
     times = calendar.seconds_of_day()
     if not times:
         raise CalendarError("the expression never fires")
-    fire_days = [
-        ordinal
-        for ordinal in range(_SCAN_START.toordinal(), _SCAN_START.toordinal() + _SCAN_DAYS)
-        if calendar.matches_day(dt.date.fromordinal(ordinal))
-    ]
+    fire_days = _fire_days(calendar)
     if len(fire_days) < 2:
         raise CalendarError("the expression fires less than twice in eight years")
     longest = max((b - a for a, b in pairwise(times)), default=0)
@@ -133,6 +133,21 @@ def longest_interval(calendar: Calendar) -> dt.timedelta:
         longest = max(longest, (following - previous) * 86400 + first - last)
     # In a zone with daylight saving time, the night the clocks go back is an hour longer.
     return dt.timedelta(seconds=longest + (3600 if _observes_dst(calendar.zone) else 0))
+
+
+def _fire_days(calendar: Calendar) -> list[int]:
+    """Given a calendar, return the ordinals of the days it fires on in the scanned years, walking only
+    the months and days it names."""
+    days = []
+    for year in range(_SCAN_START.year, _SCAN_START.year + _SCAN_DAYS // 366):
+        if calendar.years is not None and year not in calendar.years:
+            continue
+        for month in sorted(calendar.months):
+            last = monthrange(year, month)[1]
+            for day in sorted(calendar.days):
+                if day <= last and dt.date(year, month, day).weekday() in calendar.weekdays:
+                    days.append(dt.date(year, month, day).toordinal())
+    return days
 
 
 def _observes_dst(zone: str | None) -> bool:
