@@ -94,10 +94,10 @@ def sha256_of(path: Path) -> str:
 
 def installed_build() -> str:
     """Return what this installation is: the wheel hash pip recorded, or a development checkout."""
-    from importlib import metadata
-
     if (checkout_root() / "pyproject.toml").is_file():
         return "development checkout"
+    from importlib import metadata
+
     try:
         text = metadata.distribution("seawall").read_text("direct_url.json") or "{}"
     except metadata.PackageNotFoundError:

@@ -6,6 +6,7 @@ configuration error (and a missing tool), 130 interrupted by SIGINT, 143 by SIGT
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
@@ -15,9 +16,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import typer.core
+from typer import _click as click
 
 from seawall import __version__
-from seawall.cli import audit, backup, deploy, drill, parity, preview, repository, validate
 from seawall.cli.context import Settings
 from seawall.errors import Interrupted, SeawallError
 from seawall.logs import configure_logging, mask
@@ -27,12 +29,79 @@ HELP = """Seawall: infrastructure as code and backup drills for devnet → qanet
 
 Exit codes: 0 ok, 1 a check failed, 2 usage or configuration error, 130/143 interrupted by SIGINT/SIGTERM."""
 
+# Every command: the module that registers it and its one-line help. A command's module (and what it
+# imports) loads only when that command runs; `--help` and `--version` load none. A test keeps the
+# lines equal to the commands' own help.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("seawall.cli.validate", "Validate environments and print a summary."),
+    "preview": (
+        "seawall.cli.preview",
+        "Render ENV offline under Pulumi's mock engine (no CLI, plugin or credential) and show its resources.",
+    ),
+    "parity": (
+        "seawall.cli.parity",
+        "Show every difference between environments, classified; exit 1 on any violation, 2 on bad config.",
+    ),
+    "audit": ("seawall.cli.audit", "Check ENV against every policy offline; exit 1 on a mandatory violation."),
+    "guard": (
+        "seawall.cli.deploy",
+        "May I deploy ENV now (or at TIME)? Every rule with its verdict; exit 1 when any refuses.",
+    ),
+    "up": (
+        "seawall.cli.deploy",
+        "Check the guard rails, show the plan against the last deploy, preview with the policy pack, confirm, "
+        "and apply that plan; record it in the ledger.",
+    ),
+    "ledger": ("seawall.cli.deploy", "Show ENV's deploy ledger: who deployed what, when, why, and how it ended."),
+    "ledger-record": ("seawall.cli.deploy", ""),
+    "backup": ("seawall.cli.backup", "Back up, prune, check and schedule restic backups."),
+    "drill": (
+        "seawall.cli.drill",
+        "Restore snapshots into scratch, verify them, measure RPO and RTO; exit 1 when anything failed.",
+    ),
+    "restore": (
+        "seawall.cli.repository",
+        "Restore a snapshot into a new folder (verified), or in place with hooks and a safety snapshot first.",
+    ),
+    "snapshots": ("seawall.cli.repository", "List snapshots: id, time, host, size, tags, and which drill verified it."),
+    "check": ("seawall.cli.repository", "Check each repository; damage names the packs and the snapshots they affect."),
+    "unlock": (
+        "seawall.cli.repository",
+        "Remove stale locks (older than stale_lock_after, or of a dead process on this host); --force removes all.",
+    ),
+}
+
+
+class LazyGroup(typer.core.TyperGroup):
+    """The top-level group: commands are listed from ``COMMANDS`` and imported only when they run."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Return the commands in their documented order."""
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Given a command name, import its module and return the command (None when unknown)."""
+        if cmd_name not in COMMANDS:
+            return None
+        holder = typer.Typer(add_completion=False, rich_markup_mode=None)
+        importlib.import_module(COMMANDS[cmd_name][0]).register(holder)
+        return typer.main.get_group(holder).get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the commands from the table, without importing any."""
+        rows = [(name, text) for name, (_, text) in COMMANDS.items() if text]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
 app = typer.Typer(
     name="seawall",
+    cls=LazyGroup,
     help=HELP,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -66,10 +135,6 @@ def configure(
     verbosity = -1 if quiet else verbose
     configure_logging(verbosity)
     ctx.obj = Settings(environments=environments, verbosity=verbosity)
-
-
-for module in (validate, preview, parity, audit, deploy, backup, drill, repository):
-    module.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

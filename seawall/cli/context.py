@@ -7,10 +7,12 @@ import sys
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 class OutputFormat(StrEnum):
@@ -52,6 +54,8 @@ def settings_of(ctx: typer.Context) -> Settings:
 
 def stdout() -> Console:
     """Return a console for results (stdout); wide enough that tables do not wrap in pipes."""
+    from rich.console import Console
+
     return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 160, soft_wrap=False)
 
 

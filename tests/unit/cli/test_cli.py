@@ -68,3 +68,34 @@ def test_help_does_not_import_pulumi_or_boto3() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT).stdout
     assert out.strip().splitlines()[-1] == "HEAVY="
+
+
+def test_the_command_table_lists_every_command_with_its_own_first_sentence() -> None:
+    import typer
+    from typer import _click as click
+
+    from seawall.cli.app import COMMANDS, app
+
+    group = typer.main.get_command(app)
+    context = click.Context(group)
+    for name, (_, line) in COMMANDS.items():
+        command = group.get_command(context, name)
+        assert command is not None, name
+        first = (command.help or "").strip().split("\n\n")[0].replace("\n", " ").split(". ")[0].rstrip(".") + "."
+        assert line in ("", first), name
+        assert (line == "") == bool(command.hidden), name
+
+
+def test_help_and_version_import_no_command_module() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from seawall.cli.app import main; "
+        "code = main(['--help']); "
+        "print(sorted(m for m in sys.modules if m.startswith('seawall.cli.') and m not in "
+        "('seawall.cli.app', 'seawall.cli.context')))"
+    )
+    shown = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert shown.stdout.strip().splitlines()[-1] == "[]"
+    assert "Commands:" in shown.stdout
