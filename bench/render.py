@@ -97,11 +97,14 @@ def bare_tags(count: int) -> float:
 def _parents_first(graph: Graph) -> list[str]:
     order: list[str] = []
     pending = [None]
+    children: dict[str | None, list[str]] = {}
+    for record in sorted(graph.resources.values(), key=lambda r: r.name):
+        children.setdefault(record.parent, []).append(record.name)
     while pending:
         parent = pending.pop(0)
-        for record in graph.children_of(parent):
-            order.append(record.name)
-            pending.append(record.name)
+        for name in children.get(parent, []):
+            order.append(name)
+            pending.append(name)
     return order
 
 
@@ -112,8 +115,33 @@ def ours(env: Environment) -> tuple[float, Graph]:
     return time.perf_counter() - start, graph
 
 
+def tree_seconds(graph: Graph) -> float:
+    """Given a graph, return the seconds `seawall preview` takes to build and print its tree."""
+    import io
+
+    from rich.console import Console
+
+    from seawall.cli.preview import graph_tree
+
+    start = time.perf_counter()
+    Console(file=io.StringIO(), width=160).print(graph_tree(graph))
+    return time.perf_counter() - start
+
+
 def main() -> None:
-    """Measure and print one line per size."""
+    """Measure and print one line per size (or, with --services N, the render and the preview tree)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Offline render against the bare Pulumi SDK, same run.")
+    parser.add_argument("--services", type=int, help="one size: print render and tree time (tree <= 0.1x render)")
+    services_arg = parser.parse_args().services
+    if services_arg is not None:
+        env = synthetic_environment(services_arg)
+        elapsed, graph = ours(env)
+        tree = statistics.median(tree_seconds(graph) for _ in range(3))
+        print(f"{services_arg} services, {len(graph.resources)} resources: render {elapsed:.2f} s, tree {tree:.2f} s")
+        print(f"tree / render {tree / elapsed:.3f} (target <= 0.1)")
+        return
     print(f"{'services':>8} {'resources':>9} {'seawall s':>10} {'bare same s':>11} {'ratio':>6} {'tags s':>8}")
     for services in (10, 50, 200):
         env = synthetic_environment(services)

@@ -126,7 +126,8 @@ def run_drills(context: BackupContext, options: DrillOptions, report: Reporter |
     scratch_root = _scratch_root(context, options.target)
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
     try:
-        with ThreadPoolExecutor(max_workers=max(1, options.jobs) + 2) as pool:
+        # --jobs bounds both the drills and the check slices that run beside them.
+        with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
             checks = {name: pool.submit(_check_slice, context, name) for name in context.sets}
             with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as drills:
                 futures = [
