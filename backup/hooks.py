@@ -7,11 +7,11 @@ redirections or variables. ``{restore}`` in a drill check is replaced by the res
 from __future__ import annotations
 
 import logging
-import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from seawall.errors import BackupError
+from seawall.model.types import split_command
 from seawall.runner import Command, Result, run
 
 logger = logging.getLogger(__name__)
@@ -26,13 +26,9 @@ def make_hook_command(
 ) -> Command:
     """Given a hook's text, return the command that runs it (placeholders filled in, no shell)."""
     try:
-        words = shlex.split(text)
+        words = split_command(text)
     except ValueError as exc:
-        msg = f"cannot read the command {text!r}: {exc}"
-        raise HookFailed(msg) from None
-    if not words:
-        msg = "an empty hook command"
-        raise HookFailed(msg)
+        raise HookFailed(str(exc)) from None
     for key, value in (placeholders or {}).items():
         words = [word.replace("{" + key + "}", value) for word in words]
     return Command(tuple(words), dict(env), cwd=str(cwd), timeout=timeout)

@@ -74,25 +74,28 @@ def fleet_status(
     return rows
 
 
+def _base_row(context: BackupContext, set_name: str, host: str, state: dict[str, Any]) -> StatusRow:
+    """A row with what every view shows: the RPO, last run and drill, the recorded size."""
+    recorded = state.get("last_snapshot", {})
+    return StatusRow(
+        host,
+        set_name,
+        OK,
+        rpo_seconds=context.backup_set(set_name).rpo.total_seconds(),
+        last_run=state.get("last_run", {}).get("result"),
+        last_drill=state.get("last_drill", {}).get("result"),
+        size_bytes=recorded.get("bytes"),
+        files=recorded.get("files"),
+    )
+
+
 def _recorded_row(
     context: BackupContext, set_name: str, host: str, state: dict[str, Any], now: dt.datetime
 ) -> StatusRow:
     """One row from what the host recorded: its last snapshot, run and drill."""
-    rpo = context.backup_set(set_name).rpo.total_seconds()
-    recorded = state.get("last_snapshot", {})
-    last_run = state.get("last_run", {})
-    row = StatusRow(
-        host,
-        set_name,
-        OK,
-        rpo_seconds=rpo,
-        last_run=last_run.get("result"),
-        last_drill=state.get("last_drill", {}).get("result"),
-        size_bytes=recorded.get("bytes"),
-        files=recorded.get("files"),
-        newest=recorded.get("id"),
-        snapshots=int(bool(recorded)),
-    )
+    row = _base_row(context, set_name, host, state)
+    recorded, last_run, rpo = state.get("last_snapshot", {}), state.get("last_run", {}), row.rpo_seconds
+    row.newest, row.snapshots = recorded.get("id"), int(bool(recorded))
     if not recorded.get("time"):
         row.status = NO_SNAPSHOT
         row.detail = "no backup recorded for this host: run `seawall backup run` (or `status --deep` to ask restic)"
@@ -123,18 +126,8 @@ def _row(
     state: dict[str, Any],
     now: dt.datetime,
 ) -> StatusRow:
-    rpo = context.backup_set(set_name).rpo.total_seconds()
-    recorded = state.get("last_snapshot", {})
-    row = StatusRow(
-        host,
-        set_name,
-        OK,
-        rpo_seconds=rpo,
-        last_run=state.get("last_run", {}).get("result"),
-        last_drill=state.get("last_drill", {}).get("result"),
-        size_bytes=recorded.get("bytes"),
-        files=recorded.get("files"),
-    )
+    row = _base_row(context, set_name, host, state)
+    recorded, rpo = state.get("last_snapshot", {}), row.rpo_seconds
     if error:
         row.status, row.detail = UNREACHABLE, error
         return row

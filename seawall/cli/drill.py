@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -39,7 +40,7 @@ def drill_command(
     context = backup_context(ctx, env_name, set_name, host)
     options = DrillOptions(snapshot, seed, jobs, target, keep)
     console = Console(file=sys.stderr)
-    with console.status("drilling", spinner="dots") if console.is_terminal else _nothing() as status:
+    with console.status("drilling", spinner="dots") if console.is_terminal else contextlib.nullcontext() as status:
         results = run_drills(context, options, _reporter(status))
     if output is TableOrJson.json:
         print_json({"environment": context.env.name, "drills": [report_json(r) for r in results]})
@@ -72,14 +73,6 @@ def _table(env_name: str, results: list[Any]) -> Table:
             str(r.report_path or "-"),
         )
     return table
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *args: object) -> None:
-        return None
 
 
 def _reporter(status: Any) -> Any:

@@ -3,6 +3,7 @@ operator reaches for on a bad day."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -47,7 +48,7 @@ def restore_command(
     context = backup_context(ctx, env_name, set_name, host)
     request = RestoreRequest(snapshot, target, tuple(include or ()), in_place, issue)
     console = Console(file=sys.stderr)
-    with console.status("restoring", spinner="dots") if console.is_terminal else _Quiet():
+    with console.status("restoring", spinner="dots") if console.is_terminal else contextlib.nullcontext():
         outcome = restore(context, request)
     typer.echo(
         f"restored snapshot {outcome.snapshot} of {outcome.set_name} on {outcome.host} into {outcome.target}: "
@@ -135,14 +136,6 @@ def unlock_command(
             typer.echo(f"{o.set_name}: kept live lock {escape(lock)} (add --force only when no restic runs)", err=True)
     if held:
         raise typer.Exit(1)
-
-
-class _Quiet:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *args: object) -> None:
-        return None
 
 
 def register(app: typer.Typer) -> None:

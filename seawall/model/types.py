@@ -90,7 +90,9 @@ def _check_port_range(value: str) -> str:
 SHELL_OPERATORS = ("|", "||", "&&", ";", "&", ">", ">>", "<", "<<", "2>", "2>&1")
 
 
-def _check_hook(value: str) -> str:
+def split_command(value: str) -> list[str]:
+    """Given a hook or check command, return its words as a shell would split them (no shell runs it),
+    or raise ValueError when it cannot be split or is empty."""
     import shlex
 
     try:
@@ -101,6 +103,11 @@ def _check_hook(value: str) -> str:
     if not words:
         msg = "an empty command"
         raise ValueError(msg)
+    return words
+
+
+def _check_hook(value: str) -> str:
+    words = split_command(value)
     operators = [word for word in words if word in SHELL_OPERATORS or "$(" in word or "`" in word]
     if operators:
         msg = (
