@@ -195,3 +195,18 @@ def test_every_secret_the_program_reads_is_named_in_each_stack_file_and_the_read
         assert named == read, env_name
         assert all(f"`{key}`" in deploy for key in read)
     assert "dcSshPrivateKey" not in readme
+
+
+def test_the_lock_pins_every_runtime_dependency_by_hash() -> None:
+    import tomllib
+
+    project = tomllib.loads((PROJECT / "pyproject.toml").read_text())["project"]
+    lock = (PROJECT / "requirements.lock").read_text()
+    pinned = {
+        line.split("==")[0].strip().lower() for line in lock.splitlines() if "==" in line and not line.startswith(" ")
+    }
+    for requirement in project["dependencies"]:
+        name = re.split(r"[<>=\[ ;]", requirement, maxsplit=1)[0].lower()
+        assert name in pinned, f"{name} is not pinned in requirements.lock: refresh it (README, deploying)"
+    blocks = [block for block in lock.split("\n") if "==" in block and not block.startswith(" ")]
+    assert all(block.rstrip().endswith("\\") for block in blocks)  # each pin is followed by its hashes
