@@ -14,22 +14,26 @@ import os
 import random
 import socket
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from seawall.backup.restic import (
     RepositoryLocked,
     ResticError,
+    StorageUnreachable,
     Target,
     classify,
     detect_version,
     make_cat_lock_command,
     make_list_locks_command,
     make_unlock_command,
+    storage_endpoint,
 )
 from seawall.runner import Command, Result, children, run
 
 logger = logging.getLogger(__name__)
+ENDPOINT_PROBE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -72,10 +76,30 @@ class Restic:
             children.on_interrupt(f"unlock {self.target.repository}", self._remove_dead_locks)
         result = run(command, on_line)
         error = classify(result, self.version, self.target.repository)
+        if error is not None and result.timed_out and not isinstance(error, StorageUnreachable):
+            error = self._unreachable(result) or error
         if error is not None:
             error.result = result
             raise error
         return result
+
+    def _unreachable(self, result: Result) -> StorageUnreachable | None:
+        """After a timeout, ask the S3 endpoint itself (one TCP connection): restic says nothing while it
+        retries, so a refused or silent endpoint is named instead of a bare timeout."""
+        endpoint = storage_endpoint(self.target.repository)
+        if not self.target.repository.startswith("s3:"):
+            return None
+        url = urllib.parse.urlsplit(endpoint)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            with socket.create_connection((url.hostname or "", port), timeout=ENDPOINT_PROBE_SECONDS):
+                return None
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+        return StorageUnreachable(
+            f"the storage at {endpoint} cannot be reached ({reason}; restic timed out after {result.seconds:.0f}s): "
+            "check the endpoint, the network and that the service is up; nothing was changed"
+        )
 
     def execute_waiting_for_locks(
         self, make: Callable[[], Command], on_line: Callable[[str], None] | None = None

@@ -334,14 +334,15 @@ def classify(result: Result, version: tuple[int, int, int], repository: str) -> 
         return None
     stderr = clean_text(result.stderr)
     where = repository
-    damaged = _damage(stderr, where)
-    if damaged is not None:
-        return damaged
+    # Unreachable storage first: its retry lines look like damage, and nothing is known of the data.
     if any(marker in stderr for marker in _UNREACHABLE):
         return StorageUnreachable(
             f"the storage at {storage_endpoint(where)} cannot be reached ({_telling_line(stderr, _UNREACHABLE)}): "
             "check the endpoint, the network and that the service is up; nothing was changed"
         )
+    damaged = _damage(stderr, where)
+    if damaged is not None:
+        return damaged
     if result.timed_out:
         return ResticFailed(
             f"restic timed out after {result.seconds:.0f}s on {where}; check the network or raise the timeout"
