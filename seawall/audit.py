@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from seawall.model.schema import Environment
 from seawall.policies import RULES, Finding, Resource, Rule, evaluate
-from seawall.render import Graph, render
+from seawall.render import Graph
+
+if TYPE_CHECKING:
+    from seawall.parity import Renderer
 
 
 def graph_resources(graph: Graph) -> list[Resource]:
@@ -14,9 +19,9 @@ def graph_resources(graph: Graph) -> list[Resource]:
     ]
 
 
-def audit(env: Environment, rules: tuple[Rule, ...] = RULES) -> list[Finding]:
-    """Given an environment, render it offline and return every policy finding."""
-    return evaluate(rules, graph_resources(render(env)))
+def audit(env: Environment, renderer: Renderer, rules: tuple[Rule, ...] = RULES) -> list[Finding]:
+    """Given an environment and the command's renderer, return every policy finding of its graph."""
+    return evaluate(rules, graph_resources(renderer.graph(env)))
 
 
 def blocking(findings: list[Finding]) -> list[Finding]:

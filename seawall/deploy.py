@@ -16,12 +16,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from seawall.errors import CheckFailed, SeawallError, ToolMissing
 from seawall.guard import DeployRequest, Verdict, evaluate
 from seawall.ledger import BucketMirror, LedgerEntry, append_entry, now_iso, parse_ledger, read_ledger
 from seawall.model.schema import Environment
+
+if TYPE_CHECKING:
+    from seawall.parity import Renderer
 
 logger = logging.getLogger(__name__)
 INSTALL_PULUMI = (
@@ -121,16 +124,18 @@ def verdicts_for(
     ledger_dir: Path,
     mirror: BucketMirror | None,
     rules: Any,
+    renderer: Renderer,
 ) -> list[Verdict]:
-    """Given the environment, its predecessor and the request, run parity, the audit and every guard."""
+    """Given the environment, its predecessor and the request, run parity, the audit and every guard
+    (parity and the audit share the renderer's renders)."""
     from seawall.audit import audit, blocking
     from seawall.parity import compare_environments
 
     violations = None
     if predecessor_env is not None:
-        report = compare_environments(predecessor_env, env, rules)
+        report = compare_environments(predecessor_env, env, rules, renderer)
         violations = [f"{d.resource} {d.path} ({d.kind})".replace(" ()", "") for d in report.violations]
-    findings = [f"{f.rule} on {f.resource}" for f in blocking(audit(env))]
+    findings = [f"{f.rule} on {f.resource}" for f in blocking(audit(env, renderer))]
     return evaluate(env, request, predecessor_ledger(env, ledger_dir, mirror), violations, findings)
 
 

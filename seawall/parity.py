@@ -16,7 +16,7 @@ from itertools import pairwise
 from typing import Any
 
 from seawall.model.schema import Allowance, Environment, EnvironmentOnly, ParityRules
-from seawall.render import Graph, render
+from seawall.render import Graph, Program, render
 
 SCHEMA = "seawall.parity/1"
 MISSING = "missing-in-B"
@@ -91,16 +91,26 @@ class ParityReport:
 
 
 class Renderer:
-    """Renders environments, once per distinct model in this process (parity renders many variants)."""
+    """Renders environments with the program it is given, once per distinct model in this process:
+    parity renders many variants, and the audit of the same command shares the renders."""
 
-    def __init__(self) -> None:
+    def __init__(self, program: Program) -> None:
+        self.program = program
+        self._raw: dict[str, Graph] = {}
         self._graphs: dict[str, FlatGraph] = {}
+
+    def graph(self, env: Environment) -> Graph:
+        """Given an environment, return its rendered graph, rendering it only the first time."""
+        key = env.model_dump_json()
+        if key not in self._raw:
+            self._raw[key] = render(env, self.program)
+        return self._raw[key]
 
     def flat(self, env: Environment) -> FlatGraph:
         """Given an environment, return its normalised graph, rendering it only the first time."""
         key = env.model_dump_json()
         if key not in self._graphs:
-            self._graphs[key] = normalise_graph(render(env), env)
+            self._graphs[key] = normalise_graph(self.graph(env), env)
         return self._graphs[key]
 
 
@@ -142,11 +152,8 @@ def compare_graphs(a: FlatGraph, b: FlatGraph) -> list[Difference]:
     return found
 
 
-def compare_environments(
-    a: Environment, b: Environment, rules: ParityRules, renderer: Renderer | None = None
-) -> ParityReport:
+def compare_environments(a: Environment, b: Environment, rules: ParityRules, renderer: Renderer) -> ParityReport:
     """Given A, B and the parity rules, return B's differences from A, each classified."""
-    renderer = renderer or Renderer()
     model, used = compare_models(a, b, rules)
     graph_a = renderer.flat(a)
     raw = compare_graphs(graph_a, renderer.flat(b))
@@ -170,12 +177,11 @@ def compare_environments(
     return ParityReport(a.name, b.name, len(graph_a.keys() | renderer.flat(b).keys()), differences, model, used, stale)
 
 
-def compare_chain(envs: list[Environment], rules: ParityRules) -> list[ParityReport]:
+def compare_chain(envs: list[Environment], rules: ParityRules, renderer: Renderer) -> list[ParityReport]:
     """Given environments in promotion order, return each one compared with its predecessor.
 
     Stale allowances are those that matched nothing anywhere along the chain.
     """
-    renderer = Renderer()
     reports = [compare_environments(a, b, rules, renderer) for a, b in pairwise(envs)]
     used = set().union(*(report.used for report in reports)) if reports else set()
     stale = [_rule_id(r) for r in _rules(rules) if _rule_id(r) not in used]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -68,32 +69,42 @@ class Graph:
         return sorted((r for r in self.resources.values() if r.parent == parent), key=lambda r: r.name)
 
 
-def render(env: Environment) -> Graph:
-    """Given a validated environment, run the program under mocks and return its resource graph."""
+@dataclass(frozen=True)
+class Program:
+    """A Pulumi program the offline engine can run: ``build(env)`` and the secret config keys it reads.
+
+    The engine takes it as an argument (``seawall.stacks.program.OFFLINE``), so the core never imports
+    the program.
+    """
+
+    build: Callable[[Environment], dict[str, Any]]
+    secret_config: tuple[str, ...]
+
+
+def render(env: Environment, program: Program) -> Graph:
+    """Given a validated environment and the program, run it under mocks and return its resource graph."""
     import pulumi
     from pulumi.runtime import mocks, settings
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
-    from seawall.stacks.program import build
-
     recorder = _recording_monitor_class(mocks)(_FakeCloud())
     settings.ROOT.set(None)
     pulumi.runtime.set_all_config(
-        {f"{PROJECT}:{key}": PLACEHOLDER_SECRET for key in _config_keys(env)},
-        [f"{PROJECT}:{key}" for key in _config_keys(env)],
+        {f"{PROJECT}:{key}": PLACEHOLDER_SECRET for key in _config_keys(env, program)},
+        [f"{PROJECT}:{key}" for key in _config_keys(env, program)],
     )
     mocks.set_mocks(recorder.mocks, project=PROJECT, stack=env.name, preview=False, monitor=recorder)
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
     outputs: dict[str, Any] = {}
 
-    def program() -> None:
-        result = build(env)
+    def run() -> None:
+        result = program.build(env)
         pulumi.Output.from_input(result).apply(outputs.update)
 
     try:
-        _sync_await(run_pulumi_func(program))
+        _sync_await(run_pulumi_func(run))
     except Exception as exc:
         msg = f"rendering {env.name} failed: {type(exc).__name__}: {exc}"
         raise RenderError(msg) from exc
@@ -106,11 +117,9 @@ def render(env: Environment) -> Graph:
     return graph
 
 
-def _config_keys(env: Environment) -> list[str]:
-    from seawall.stacks.program import SECRET_CONFIG
-
+def _config_keys(env: Environment, program: Program) -> list[str]:
     slack = [c.slack_url_config for c in env.alerting.channels.values() if c.slack_url_config]
-    return sorted({*SECRET_CONFIG, *slack})
+    return sorted({*program.secret_config, *slack})
 
 
 class _FakeCloud:

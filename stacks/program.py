@@ -25,6 +25,8 @@ from seawall.components.project import EnvironmentProject, EnvironmentProjectArg
 from seawall.components.service_fleet import ANYWHERE, InboundRule, ServiceFleet, ServiceFleetArgs, service_tag
 from seawall.model import load_environment
 from seawall.model.schema import Environment, Port, Service, droplet_names, model_hash
+from seawall.parity import Renderer
+from seawall.render import Program
 from seawall.stacks.release import check_release, record_start, record_success_step, release_request
 
 SECRET_CONFIG = ("resticPassword", "spacesAccessKeyId", "spacesSecretAccessKey", "sshPrivateKey")
@@ -171,6 +173,19 @@ def _fleet_args(
         ssh_private_key=ssh_key,
         public_dns=_public_port(service) is not None,
     )
+
+
+def _offline(env: Environment) -> dict[str, Any]:
+    return build(env)  # looked up at call time, so a test can stand in for build
+
+
+# What the offline engine runs (``seawall.render.render(env, OFFLINE)``); the core never imports this module.
+OFFLINE = Program(_offline, SECRET_CONFIG)
+
+
+def offline_renderer() -> Renderer:
+    """Return a renderer of this program for one command (its renders shared by parity and the audit)."""
+    return Renderer(OFFLINE)
 
 
 @functools.cache

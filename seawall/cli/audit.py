@@ -21,7 +21,9 @@ def audit_command(
     from seawall.policies import RULES
 
     env = load_environment(settings_of(ctx).environments, env_name)
-    findings = audit(env)
+    from seawall.stacks.program import offline_renderer
+
+    findings = audit(env, offline_renderer())
     failed = blocking(findings)
     if output is OutputFormat.json:
         print_json(

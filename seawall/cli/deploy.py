@@ -73,10 +73,11 @@ def _request(
 
 
 def _verdicts(
-    ctx: typer.Context, env_name: str, request: DeployRequest, deploying: bool = False
+    ctx: typer.Context, env_name: str, request: DeployRequest, deploying: bool = False, renderer: Any = None
 ) -> tuple[Environment, list[Verdict], Any]:
     from seawall.deploy import verdicts_for
     from seawall.model import load_environments, load_parity_rules
+    from seawall.stacks.program import offline_renderer
 
     settings = settings_of(ctx)
     env = load_environments(settings.environments, [env_name])[env_name]
@@ -84,7 +85,8 @@ def _verdicts(
     predecessor = load_environments(settings.environments, [before])[before] if before else None
     mirror = _mirror(env, settings, required=deploying)
     rules = load_parity_rules(settings.environments)
-    return env, verdicts_for(env, predecessor, request, ledger_dir(settings), mirror, rules), mirror
+    renderer = renderer or offline_renderer()
+    return env, verdicts_for(env, predecessor, request, ledger_dir(settings), mirror, rules, renderer), mirror
 
 
 def _verdict_table(env_name: str, verdicts: list[Verdict]) -> Table:
@@ -151,9 +153,12 @@ def up_command(
     settings = settings_of(ctx)
     deploying.require_pulumi_cli()
     request = _request(env_name, None, operator, issue, emergency, incident)
-    env, verdicts, mirror = _verdicts(ctx, env_name, request, deploying=True)
+    from seawall.stacks.program import offline_renderer
+
+    renderer = offline_renderer()  # one render of each environment, shared by parity, audit and the plan
+    env, verdicts, mirror = _verdicts(ctx, env_name, request, deploying=True, renderer=renderer)
     stdout().print(_verdict_table(env_name, verdicts))
-    _refuse_replacements(env, settings, allow_replace or [])
+    _refuse_replacements(env, settings, allow_replace or [], renderer.graph(env))
 
     def confirm(preview: dict[str, Any]) -> bool:
         if yes:
@@ -188,17 +193,16 @@ def deployed_graph(settings: Settings, env_name: str) -> Path:
     return ledger_dir(settings) / f"{env_name}.deployed.json"
 
 
-def _refuse_replacements(env: Environment, settings: Settings, allowed: list[str]) -> None:
+def _refuse_replacements(env: Environment, settings: Settings, allowed: list[str], graph: Any) -> None:
     """Print the plan against the last deployed graph; refuse replacing a stateful droplet or a volume."""
     from seawall.cli.preview import print_plan, read_graph_file
     from seawall.deploy import DeployRefused
     from seawall.model.schema import droplet_names
-    from seawall.render import render
     from seawall.replacements import gated, graph_resources, plan_changes
 
     previous = deployed_graph(settings, env.name)
     before = read_graph_file(previous) if previous.exists() else {}
-    plan = plan_changes(before, graph_resources(json.loads(render(env).to_json())))
+    plan = plan_changes(before, graph_resources(json.loads(graph.to_json())))
     print_plan(env.name, plan, TableOrJson.table)
     stateful = [d for name, s in env.services.items() if s.is_stateful for d in droplet_names(name, s)]
     refused = gated(plan, stateful, allowed)
@@ -282,8 +286,9 @@ def record_command(
     if result == "succeeded":
         from seawall.backup.state import write_atomically
         from seawall.render import render
+        from seawall.stacks.program import OFFLINE
 
-        write_atomically(deployed_graph(settings, env.name), render(env).to_json())
+        write_atomically(deployed_graph(settings, env.name), render(env, OFFLINE).to_json())
     typer.echo(f"recorded {result} of {env.name} ({deploy_id}) in the ledger")
 
 

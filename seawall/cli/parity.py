@@ -130,7 +130,9 @@ def parity_command(
     else:
         loaded = load_environments(settings.environments, names)
         envs = [loaded[name] for name in names]
-    reports = compare_chain(envs, rules)
+    from seawall.stacks.program import offline_renderer
+
+    reports = compare_chain(envs, rules, offline_renderer())
     _print(reports, output, chain, everything)
     if any(report.violations for report in reports):
         raise typer.Exit(1)

@@ -81,7 +81,9 @@ def preview_command(
         summary = deploy.make_driver(env, settings.project_root, variables).preview(typer.echo)
         typer.echo(f"changes: {summary.get('change_summary', {})}")
         return
-    graph = render(env)
+    from seawall.stacks.program import OFFLINE
+
+    graph = render(env, OFFLINE)
     if against is not None:
         from seawall.replacements import graph_resources, plan_changes
 

@@ -9,6 +9,7 @@ import pytest
 
 from seawall.model import load_environment
 from seawall.render import render
+from seawall.stacks.program import OFFLINE
 from tests.conftest import PROJECT, SHIPPED
 
 # Private modules (``_host.py``: the host-configuration steps every host shares) are helpers, not components.
@@ -49,7 +50,7 @@ def test_each_file_holds_one_component_with_args_token_and_one_final_register_ou
 
 
 def test_every_resource_is_parented_by_a_component_and_named_after_it() -> None:
-    graph = render(load_environment(SHIPPED, "mainnet"))
+    graph = render(load_environment(SHIPPED, "mainnet"), OFFLINE)
     tokens = {record.type for record in graph.resources.values() if not record.custom}
     assert {f"seawall:{p.stem}:" in " ".join(tokens) for p in COMPONENT_FILES} == {True}
     for record in graph.resources.values():

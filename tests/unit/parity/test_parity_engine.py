@@ -8,13 +8,14 @@ import pytest
 
 from seawall.model import load_environments, load_parity_rules
 from seawall.parity import ALLOWED, compare_environments
+from seawall.stacks.program import offline_renderer
 from tests.conftest import SHIPPED, patch_environment
 
 
 @pytest.mark.parametrize(("a", "b"), [("devnet", "qanet"), ("qanet", "testnet"), ("testnet", "mainnet")])
 def test_the_shipped_chain_is_in_parity_except_for_declared_knobs(a: str, b: str) -> None:
     envs = load_environments(SHIPPED, [a, b])
-    report = compare_environments(envs[a], envs[b], load_parity_rules(SHIPPED))
+    report = compare_environments(envs[a], envs[b], load_parity_rules(SHIPPED), offline_renderer())
     assert report.violations == []
     allowed = [d for d in report.differences if d.kind == ALLOWED]
     assert allowed
@@ -30,7 +31,7 @@ def test_an_extra_port_on_mainnet_is_a_violation_naming_service_firewall_and_por
     ]
     patch_environment(environments, "mainnet", {"services": {"api": {"ports": ports}}})
     envs = load_environments(environments, ["testnet", "mainnet"])
-    report = compare_environments(envs["testnet"], envs["mainnet"], load_parity_rules(environments))
+    report = compare_environments(envs["testnet"], envs["mainnet"], load_parity_rules(environments), offline_renderer())
     firewall = [d for d in report.violations if d.resource == "api-firewall"]
     assert firewall
     assert all(d.group == "api" for d in firewall)
@@ -42,5 +43,5 @@ def test_an_extra_port_on_mainnet_is_a_violation_naming_service_firewall_and_por
 def test_a_difference_in_a_field_nobody_allowed_is_a_violation(environments: Path) -> None:
     patch_environment(environments, "mainnet", {"services": {"db": {"image": "debian-12-x64"}}})
     envs = load_environments(environments, ["testnet", "mainnet"])
-    report = compare_environments(envs["testnet"], envs["mainnet"], load_parity_rules(environments))
+    report = compare_environments(envs["testnet"], envs["mainnet"], load_parity_rules(environments), offline_renderer())
     assert any(d.resource == "db-1" and d.path == "image" for d in report.violations)

@@ -11,6 +11,7 @@ from seawall.audit import blocking, graph_resources
 from seawall.model import load_environment
 from seawall.policies import RULES, Resource, evaluate
 from seawall.render import render
+from seawall.stacks.program import OFFLINE
 from tests.conftest import PROJECT, SHIPPED, patch_environment
 
 FIXTURES = sorted((PROJECT / "tests" / "fixtures" / "audit").glob("*.yaml"))
@@ -47,7 +48,9 @@ def test_each_rule_fails_its_fixture(fixture: Path, environments: Path) -> None:
     spec = yaml.safe_load(fixture.read_text())
     if "patch" in spec:
         patch_environment(environments, spec["env"], spec["patch"])
-    resources = _edited(graph_resources(render(load_environment(environments, spec["env"]))), spec.get("edit", []))
+    resources = _edited(
+        graph_resources(render(load_environment(environments, spec["env"]), OFFLINE)), spec.get("edit", [])
+    )
     findings = evaluate(RULES, resources)
     mine = [f for f in findings if f.rule == fixture.stem]
     assert mine, findings

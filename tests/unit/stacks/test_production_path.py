@@ -16,15 +16,16 @@ import yaml
 from seawall.model import load_environment
 from seawall.render import render
 from seawall.replacements import DROPLET, VOLUME, gated, graph_resources, plan_changes
+from seawall.stacks.program import OFFLINE
 from tests.conftest import PROJECT, patch_environment
 
 THURSDAY = dt.datetime(2026, 12, 3, 10, 0, tzinfo=dt.UTC)
 
 
 def _plan(environments: Path, env_name: str, change) -> list:
-    before = graph_resources(json.loads(render(load_environment(environments, env_name)).to_json()))
+    before = graph_resources(json.loads(render(load_environment(environments, env_name), OFFLINE).to_json()))
     change(environments)
-    after = graph_resources(json.loads(render(load_environment(environments, env_name)).to_json()))
+    after = graph_resources(json.loads(render(load_environment(environments, env_name), OFFLINE).to_json()))
     return plan_changes(before, after).changes
 
 
@@ -59,9 +60,9 @@ def test_a_new_seawall_build_reinstalls_on_every_host_and_replaces_nothing_state
     from seawall.stacks import program
 
     env = load_environment(environments, "mainnet")
-    before = graph_resources(json.loads(render(env).to_json()))
+    before = graph_resources(json.loads(render(env, OFFLINE).to_json()))
     monkeypatch.setattr(program, "offline_build", lambda: Build("sha256:" + "ab" * 32, PROJECT / "requirements.lock"))
-    after = graph_resources(json.loads(render(env).to_json()))
+    after = graph_resources(json.loads(render(env, OFFLINE).to_json()))
     changes = plan_changes(before, after).changes
     installs = {c.name for c in changes if c.name.endswith("-install")}
     hosts = [d for name, s in env.services.items() for d in (f"{name}-{i}" for i in range(1, s.count + 1))]
@@ -86,7 +87,7 @@ def test_a_new_droplet_image_replaces_it_and_the_gate_refuses_unless_allowed(env
 
 def test_user_data_is_a_bootstrap_that_never_changes_with_the_model(environments: Path) -> None:
     def user_data(folder: Path) -> dict[str, str]:
-        graph = json.loads(render(load_environment(folder, "mainnet")).to_json())
+        graph = json.loads(render(load_environment(folder, "mainnet"), OFFLINE).to_json())
         return {r["name"]: r["inputs"]["userData"] for r in graph["resources"] if r["type"] == DROPLET}
 
     before = user_data(environments)

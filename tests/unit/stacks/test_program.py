@@ -9,6 +9,7 @@ import pytest
 
 from seawall.model import Environment, load_environment
 from seawall.render import Graph, render
+from seawall.stacks.program import OFFLINE
 from tests.conftest import SHIPPED
 
 DROPLET = "digitalocean:index/droplet:Droplet"
@@ -23,7 +24,7 @@ def environment(name: str) -> Environment:
 
 @cache
 def graph(name: str) -> Graph:
-    return render(environment(name))
+    return render(environment(name), OFFLINE)
 
 
 def of_type(rendered: Graph, token: str) -> list:
@@ -146,7 +147,7 @@ def test_datacenter_hosts_get_commands_that_rerun_when_content_changes() -> None
             }
         }
     )
-    again = render(changed).resources
+    again = render(changed, OFFLINE).resources
     assert again["dc-build-1-backup-units"].inputs["triggers"] != units["triggers"]
     assert (
         again["dc-build-1-firewall"].inputs["triggers"] == rendered.resources["dc-build-1-firewall"].inputs["triggers"]
@@ -154,9 +155,9 @@ def test_datacenter_hosts_get_commands_that_rerun_when_content_changes() -> None
 
 
 def test_rendering_is_deterministic_and_repeatable_in_one_process() -> None:
-    first = render(environment("testnet")).to_json()
-    render(environment("devnet"))
-    second = render(environment("testnet")).to_json()
+    first = render(environment("testnet"), OFFLINE).to_json()
+    render(environment("devnet"), OFFLINE)
+    second = render(environment("testnet"), OFFLINE).to_json()
     assert first == second
     data = json.loads(first)
     assert all("testnet" not in resource["name"] for resource in data["resources"])
