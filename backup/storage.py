@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from seawall.errors import BackupError
+from seawall.model.schema import Environment
 
 logger = logging.getLogger(__name__)
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
@@ -21,13 +22,23 @@ class StorageError(BackupError):
     """The object storage could not be reached or refused a request."""
 
 
+EXPIRE_NONCURRENT = "expire-noncurrent-versions"
+ABORT_UPLOADS = "abort-incomplete-uploads"
+
+
 @dataclass(frozen=True)
 class BucketSpec:
-    """What the bucket must be: its name and lifecycle limits."""
+    """What the bucket must be: its name and lifecycle limits. One spec serves both the Pulumi component
+    (``components/backup_bucket.py``) and ``seawall backup init`` (``ensure_bucket``)."""
 
     name: str
     noncurrent_version_days: int
     abort_multipart_days: int
+
+
+def bucket_spec(env: Environment) -> BucketSpec:
+    """Given an environment, return the spec of its backup bucket."""
+    return BucketSpec(env.bucket_name, env.backup.noncurrent_version_days, env.backup.abort_multipart_days)
 
 
 def make_client(endpoint: str, region: str, access_key: str, secret_key: str) -> Any:
@@ -49,13 +60,13 @@ def lifecycle_rules(spec: BucketSpec) -> list[dict[str, Any]]:
     """Given the bucket spec, return its lifecycle rules in S3's shape."""
     return [
         {
-            "ID": "expire-noncurrent-versions",
+            "ID": EXPIRE_NONCURRENT,
             "Status": "Enabled",
             "Filter": {"Prefix": ""},
             "NoncurrentVersionExpiration": {"NoncurrentDays": spec.noncurrent_version_days},
         },
         {
-            "ID": "abort-incomplete-uploads",
+            "ID": ABORT_UPLOADS,
             "Status": "Enabled",
             "Filter": {"Prefix": ""},
             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": spec.abort_multipart_days},

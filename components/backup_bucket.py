@@ -7,13 +7,13 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_digitalocean as do
 
+from seawall.backup.storage import ABORT_UPLOADS, EXPIRE_NONCURRENT, BucketSpec
+
 
 @dataclass(frozen=True)
 class BackupBucketArgs:
-    bucket_name: str
+    spec: BucketSpec
     region: str
-    noncurrent_version_days: int
-    abort_multipart_days: int
 
 
 class BackupBucket(pulumi.ComponentResource):
@@ -23,22 +23,22 @@ class BackupBucket(pulumi.ComponentResource):
         super().__init__("seawall:backup_bucket:BackupBucket", name, None, opts)
         self.bucket = do.SpacesBucket(
             f"{name}-bucket",
-            name=args.bucket_name,
+            name=args.spec.name,
             region=args.region,
             acl="private",
             versioning=do.SpacesBucketVersioningArgs(enabled=True),
             lifecycle_rules=[
                 do.SpacesBucketLifecycleRuleArgs(
-                    id="expire-noncurrent-versions",
+                    id=EXPIRE_NONCURRENT,
                     enabled=True,
                     noncurrent_version_expiration=do.SpacesBucketLifecycleRuleNoncurrentVersionExpirationArgs(
-                        days=args.noncurrent_version_days
+                        days=args.spec.noncurrent_version_days
                     ),
                 ),
                 do.SpacesBucketLifecycleRuleArgs(
-                    id="abort-incomplete-uploads",
+                    id=ABORT_UPLOADS,
                     enabled=True,
-                    abort_incomplete_multipart_upload_days=args.abort_multipart_days,
+                    abort_incomplete_multipart_upload_days=args.spec.abort_multipart_days,
                 ),
             ],
             opts=pulumi.ResourceOptions(parent=self, protect=True),

@@ -15,6 +15,7 @@ from typing import Any
 import pulumi
 
 from seawall.backup.schedules import render_bootstrap, render_host_files, timer_names
+from seawall.backup.storage import bucket_spec
 from seawall.build import Build, build_wheel, checkout_root, sha256_of, source_identity
 from seawall.components._host import Delivery, FirewallRule, HostConfig, HostSecrets
 from seawall.components.backup_bucket import BackupBucket, BackupBucketArgs
@@ -82,10 +83,8 @@ def build(
     bucket = BackupBucket(
         "backup-storage",
         BackupBucketArgs(
-            env.bucket_name,
+            bucket_spec(env),
             env.backup.repository.region if env.backup.repository.region != "us-east-1" else info.region,
-            env.backup.noncurrent_version_days,
-            env.backup.abort_multipart_days,
         ),
     )
     fleets = {

@@ -7,6 +7,7 @@ keep a copy away from the machine: without it the backups cannot be read.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import secrets
@@ -18,7 +19,7 @@ from seawall.backup.context import BackupContext
 from seawall.backup.plan import resolve
 from seawall.backup.restic import RepositoryMissing, make_cat_config_command, make_init_command
 from seawall.backup.state import write_atomically
-from seawall.backup.storage import BucketSpec, bucket_exists, ensure_bucket, make_client
+from seawall.backup.storage import bucket_exists, bucket_spec, ensure_bucket, make_client
 from seawall.model.schema import Environment
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def init_repositories(context: BackupContext, dry_run: bool = False) -> tuple[li
                     target.env["AWS_SECRET_ACCESS_KEY"],
                 )
                 existed = bucket_exists(client, bucket)
-                spec = BucketSpec(bucket, env.backup.noncurrent_version_days, env.backup.abort_multipart_days)
+                spec = dataclasses.replace(bucket_spec(env), name=bucket)
                 outcome.actions += ensure_bucket(client, spec, dry_run)
                 buckets_ready[bucket] = existed
             fresh = fresh or not buckets_ready[bucket]
