@@ -40,15 +40,17 @@ class FakeDriver:
 
 
 @pytest.fixture
-def driver(monkeypatch) -> FakeDriver:
+def driver(mocker, monkeypatch) -> FakeDriver:
+    """The fake stands in where `seawall up` builds its Automation API driver (the one thing that needs
+    the Pulumi CLI); `deploy.deploy` itself takes the driver factory as an argument."""
     fake = FakeDriver()
 
     def make(env, root, env_vars):
         fake.env_vars = env_vars
         return fake
 
-    monkeypatch.setattr(deploy, "make_driver", make)
-    monkeypatch.setattr(deploy, "require_pulumi_cli", lambda: None)
+    mocker.patch.object(deploy, "make_driver", side_effect=make)
+    mocker.patch.object(deploy, "require_pulumi_cli", return_value=None)
     monkeypatch.setenv("GITHUB_ACTOR", "ops-alice")
     return fake
 
