@@ -15,7 +15,7 @@ import yaml
 
 from seawall.backup.context import prune_host
 from seawall.errors import ConfigError
-from seawall.model.schema import Environment
+from seawall.model.schema import Environment, droplet_names
 
 SEAWALL_BIN = "/opt/seawall/bin/seawall"
 HOST_ENVIRONMENTS = "/etc/seawall/environments"
@@ -40,14 +40,10 @@ def host_sets(env: Environment, host: str) -> list[str]:
     service_name, _, index = host.rpartition("-")
     service = env.services.get(service_name)
     if service is None or not index.isdigit() or not 1 <= int(index) <= service.count:
-        known = sorted(env.datacenter_hosts) + [h for s in env.services for h in _droplets(env, s)]
+        known = sorted(env.datacenter_hosts) + [h for s, svc in env.services.items() for h in droplet_names(s, svc)]
         msg = f"{host!r} is not a host of {env.name} (known: {', '.join(known)})"
         raise ConfigError([msg])
     return list(service.backup_sets)
-
-
-def _droplets(env: Environment, service_name: str) -> list[str]:
-    return [f"{service_name}-{index}" for index in range(1, env.services[service_name].count + 1)]
 
 
 def host_environment(env: Environment, host: str) -> dict[str, Any]:

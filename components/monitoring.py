@@ -8,11 +8,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_digitalocean as do
 
-METRICS = {
-    "cpu": ("v1/insights/droplet/cpu", "CPU"),
-    "memory": ("v1/insights/droplet/memory_utilization_percent", "memory"),
-    "disk": ("v1/insights/droplet/disk_utilization_percent", "disk"),
-}
+from seawall.policies import METRICS
+
+LABELS = {"cpu": "CPU", "memory": "memory", "disk": "disk"}
 
 
 @dataclass(frozen=True)
@@ -47,13 +45,13 @@ class ServiceMonitoring(pulumi.ComponentResource):
         self.alerts = [
             do.MonitorAlert(
                 f"{name}-{metric}",
-                type=METRICS[metric][0],
+                type=METRICS[metric],
                 compare="GreaterThan",
                 value=threshold,
                 window=args.window,
                 tags=[args.tag_name],
                 enabled=True,
-                description=f"[{args.notify[metric].severity}] {label} {METRICS[metric][1]} above {threshold}%",
+                description=f"[{args.notify[metric].severity}] {label} {LABELS[metric]} above {threshold}%",
                 alerts=do.MonitorAlertAlertsArgs(
                     emails=list(args.notify[metric].emails),
                     slacks=[do.MonitorAlertAlertsSlackArgs(channel=c, url=u) for c, u in args.notify[metric].slacks],

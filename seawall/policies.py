@@ -27,6 +27,7 @@ UPTIME = "digitalocean:index/uptimeCheck:UptimeCheck"
 BUCKET = "digitalocean:index/spacesBucket:SpacesBucket"
 COMMAND = "command:remote:Command"
 SENSITIVE_PORTS = {22: "SSH", 3306: "MySQL", 5432: "PostgreSQL", 6379: "Redis", 9200: "Elasticsearch", 27017: "MongoDB"}
+# The one table of DigitalOcean's droplet metric names (the monitoring component alerts on them).
 METRICS = {
     "cpu": "v1/insights/droplet/cpu",
     "memory": "v1/insights/droplet/memory_utilization_percent",
