@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from seawall.backup.metrics import render_metrics, write_metrics
 from seawall.backup.state import write_atomically
+from seawall.markdown import markdown_table
 
 if TYPE_CHECKING:
     from seawall.backup.context import BackupContext
@@ -68,19 +69,19 @@ def report_markdown(report: dict[str, Any]) -> str:
         "",
         f"**Result: {report['result'].upper()}** — {report['started']} to {report['finished']}",
         "",
-        "| step | result | detail |",
-        "| --- | --- | --- |",
-        _row(
+    ]
+    rows: list[tuple[str, str, str]] = [
+        (
             "snapshot",
             report["snapshot"].get("short_id", "-"),
             f"{report['snapshot'].get('time', '-')} ({report['snapshot'].get('pick', '-')})",
         ),
-        _row(
+        (
             f"check slice {check.get('slice', '-')}",
             _ok(check.get("ok")),
             f"coverage {check.get('coverage', 0):.0%} {check.get('detail', '')}",
         ),
-        _row(
+        (
             "restore --verify",
             _ok(report["restore"].get("ok")),
             f"{report['restore'].get('seconds', 0):.1f}s {report['restore'].get('detail', '')}",
@@ -88,23 +89,20 @@ def report_markdown(report: dict[str, Any]) -> str:
     ]
     if report["sample"]:
         sample = report["sample"]
-        lines.append(f"| sampled hashes | {_ok(sample['ok'])} | {sample['files']} files in {sample['directory']} |")
+        rows.append(("sampled hashes", _ok(sample["ok"]), f"{sample['files']} files in {sample['directory']}"))
     if report["floors"]:
         floors = report["floors"]
-        lines.append(f"| size floor | {_ok(floors['ok'])} | {floors['files']} files, {floors['bytes']} bytes |")
-    lines += [f"| check `{c['command']}` | {_ok(c['ok'])} | {c['detail']} |" for c in report["checks"]]
+        rows.append(("size floor", _ok(floors["ok"]), f"{floors['files']} files, {floors['bytes']} bytes"))
+    rows += [(f"check `{c['command']}`", _ok(c["ok"]), c["detail"]) for c in report["checks"]]
     for name in ("rto", "rpo"):
         value = report[name]
         if value:
             seconds = "unmeasured" if value["seconds"] is None else f"{value['seconds']:.1f}s"
-            lines.append(f"| {name.upper()} | {_ok(value['ok'])} | {seconds} of {value['target_seconds']:.0f}s |")
+            rows.append((name.upper(), _ok(value["ok"]), f"{seconds} of {value['target_seconds']:.0f}s"))
+    lines += markdown_table(("step", "result", "detail"), rows)
     if report["failures"]:
         lines += ["", "## Failures", "", *(f"- {failure}" for failure in report["failures"])]
     return "\n".join(lines) + "\n"
-
-
-def _row(step: str, verdict: str, detail: str) -> str:
-    return f"| {step} | {verdict} | {detail.strip()} |"
 
 
 def _ok(value: Any) -> str:

@@ -42,14 +42,12 @@ def audit_command(
             "",
         ]
         if findings:
-            lines += [
-                "| rule | severity | enforcement | resource | finding | remediation |",
-                "| --- | --- | --- | --- | --- | --- |",
-            ]
-            lines += [
-                f"| {f.rule} | {f.severity} | {f.enforcement} | {f.resource} | {f.message} | {f.remediation} |"
-                for f in findings
-            ]
+            from seawall.markdown import markdown_table
+
+            lines += markdown_table(
+                ("rule", "severity", "enforcement", "resource", "finding", "remediation"),
+                [(f.rule, f.severity, f.enforcement, f.resource, f.message, f.remediation) for f in findings],
+            )
         typer.echo("\n".join(lines))
     else:
         table = Table(title=f"audit of {env.name}: {len(RULES)} rules, {len(findings)} findings")

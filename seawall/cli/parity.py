@@ -9,6 +9,7 @@ from rich.table import Table
 
 from seawall.cli.context import OutputFormat, print_json, settings_of, stdout
 from seawall.errors import ConfigError
+from seawall.markdown import markdown_table
 
 if TYPE_CHECKING:
     from seawall.model import Environment
@@ -88,11 +89,9 @@ def report_markdown(report: ParityReport, everything: bool = False) -> str:
         "",
         summary_line(report.summary()) + _hidden(report, everything),
         "",
-        f"| group | kind | resource | path | {report.a} | {report.b} | reason |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for d in _rows(report, everything):
-        cells = [
+    rows = [
+        (
             d.group,
             f"**{d.kind}**" if d.kind != "allowed" else d.kind,
             d.resource,
@@ -100,8 +99,10 @@ def report_markdown(report: ParityReport, everything: bool = False) -> str:
             _short(d.a),
             _short(d.b),
             d.reason,
-        ]
-        lines.append("| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |")
+        )
+        for d in _rows(report, everything)
+    ]
+    lines += markdown_table(("group", "kind", "resource", "path", report.a, report.b, "reason"), rows)
     return "\n".join(lines) + "\n"
 
 

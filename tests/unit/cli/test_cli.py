@@ -99,3 +99,10 @@ def test_help_and_version_import_no_command_module() -> None:
     shown = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert shown.stdout.strip().splitlines()[-1] == "[]"
     assert "Commands:" in shown.stdout
+
+
+def test_markdown_tables_escape_pipes_and_fold_line_breaks() -> None:
+    from seawall.markdown import markdown_table
+
+    lines = markdown_table(("a", "b"), [("x|y", "one\ntwo")])
+    assert lines == ["| a | b |", "| --- | --- |", "| x\\|y | one two |"]
