@@ -12,6 +12,7 @@ otherwise; an unknown exit code is always a failure.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import threading
@@ -23,7 +24,6 @@ from seawall.errors import BackupError
 from seawall.logs import mask
 from seawall.runner import Command, Result, clean_text, run
 
-VERIFIED_TAG = "seawall-verified"
 SEAWALL_TAG = "seawall"
 _VERSION = re.compile(r"restic (\d+)\.(\d+)\.(\d+)")
 
@@ -104,6 +104,15 @@ class BackupOutput:
     statuses: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] | None = None
     errors: list[str] = field(default_factory=list)
+
+
+SIDE_NICE = 10
+
+
+def beside(command: Command) -> Command:
+    """Given a read-only command that runs beside a more urgent one (a restore, a backup), return it at a
+    lower CPU priority, so that it uses what that one leaves idle instead of slowing it down."""
+    return dataclasses.replace(command, nice=SIDE_NICE)
 
 
 def make_version_command(binary: str = "restic") -> Command:
@@ -221,12 +230,6 @@ def make_cat_lock_command(target: Target, lock_id: str) -> Command:
 def make_unlock_command(target: Target, remove_all: bool = False) -> Command:
     """Return the command that removes stale locks (or every lock)."""
     return target.command("unlock", *(("--remove-all",) if remove_all else ()))
-
-
-def make_tag_command(target: Target, snapshot: str, add: Sequence[str] = (), remove: Sequence[str] = ()) -> Command:
-    """Return the command that adds and removes tags on one snapshot."""
-    changes = [arg for tag in add for arg in ("--add", tag)] + [arg for tag in remove for arg in ("--remove", tag)]
-    return target.command("tag", *changes, snapshot)
 
 
 def make_restore_command(

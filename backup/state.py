@@ -86,7 +86,8 @@ class StateStore:
 
     def read(self, *parts: str) -> dict[str, Any]:
         """Given a document's name parts, return it (empty when absent or unreadable)."""
-        return _document(self._path(*parts).read_text(encoding="utf-8") if self._path(*parts).is_file() else "")
+        path = self._path(*parts)
+        return _document(path.read_text(encoding="utf-8") if path.is_file() else "")
 
     def write(self, data: dict[str, Any], *parts: str) -> None:
         """Given a document and its name parts, store it atomically, and in the bucket."""

@@ -64,10 +64,6 @@ class Graph:
         """Return the graph as stable JSON text (identical bytes for identical input)."""
         return json.dumps(self.as_json(), indent=2, sort_keys=True) + "\n"
 
-    def children_of(self, parent: str | None) -> list[ResourceRecord]:
-        """Given a logical name (None for the stack), return its direct children by name."""
-        return sorted((r for r in self.resources.values() if r.parent == parent), key=lambda r: r.name)
-
 
 @dataclass(frozen=True)
 class Program:

@@ -11,7 +11,6 @@ lower CPU priority.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import logging
@@ -35,6 +34,7 @@ from seawall.backup.reports import record_drill, record_interrupted_drill
 from seawall.backup.restic import (
     RepositoryDamaged,
     ResticError,
+    beside,
     make_check_command,
     make_dump_command,
     make_ls_command,
@@ -56,13 +56,12 @@ from seawall.backup.verify import (
 )
 from seawall.errors import BackupError, ConfigError, Interrupted
 from seawall.model.schema import Environment
-from seawall.runner import Command, stream
+from seawall.runner import stream
 
 logger = logging.getLogger(__name__)
 _RESTORING = re.compile(r"restoring <Snapshot ([0-9a-f]+) ")
 Reporter = Callable[[str, str], None]
 Draw = tuple[int, int]  # the seed, and how many files the sample compares at most
-SIDE_NICE = 10
 
 
 @dataclass(frozen=True)
@@ -147,15 +146,6 @@ def run_drills(context: BackupContext, options: DrillOptions, report: Reporter |
     return results
 
 
-def _beside(command: Command) -> Command:
-    """Given a read-only command that runs beside a restore, return it at a lower CPU priority.
-
-    The restore is what RTO measures and it keeps the CPUs busy; the check slice, the listing and the
-    sample use what it leaves idle instead of slowing it down.
-    """
-    return dataclasses.replace(command, nice=SIDE_NICE)
-
-
 def _scratch_root(context: BackupContext, target: Path | None) -> Path:
     env, project_root, sets = context.env, context.project_root, context.sets
     if target is None:
@@ -183,7 +173,7 @@ def _check_slice(context: BackupContext, set_name: str) -> CheckSlice:
     restic = context.restic(set_name)
     started = time.monotonic()
     try:
-        restic.execute(_beside(make_check_command(restic.target, f"{k}/{slices}", lock=False)))
+        restic.execute(beside(make_check_command(restic.target, f"{k}/{slices}", lock=False)))
         ok, detail = True, ""
     except RepositoryDamaged as exc:
         ok, detail = False, f"{exc}{affected_snapshots(restic, exc)}"
@@ -306,13 +296,13 @@ def _list_and_sample(
     restic: Restic, set_name: str, host: str, draw: Draw, restored: threading.Event, holder: dict[str, str]
 ) -> tuple[list[dict[str, Any]], tuple[str | None, dict[str, str], str]]:
     """List the newest snapshot's files (its first line is the snapshot itself), then sample it."""
-    lines = restic.execute(_beside(make_ls_command(restic.target, "latest", host, set_name))).stdout.splitlines()
+    lines = restic.execute(beside(make_ls_command(restic.target, "latest", host, set_name))).stdout.splitlines()
     restored.wait()
     snapshot = json.loads(lines[0]) if lines and lines[0].startswith("{") else {}
     if "id" not in holder:
         return [snapshot] if snapshot else [], (None, {}, "")
     if not str(snapshot.get("id", "")).startswith(holder["id"]):
-        lines = restic.execute(_beside(make_ls_command(restic.target, holder["id"]))).stdout.splitlines()
+        lines = restic.execute(beside(make_ls_command(restic.target, holder["id"]))).stdout.splitlines()
         snapshot = json.loads(lines[0])
     return [snapshot], _sample_listing(restic, holder["id"], lines[1:], draw)
 
@@ -342,7 +332,7 @@ def _choose(snapshots: list[dict[str, Any]], wanted: str, seed: int, set_name: s
 
 def _sample(restic: Restic, snapshot: str, draw: Draw) -> tuple[str | None, dict[str, str], str]:
     """List the snapshot, draw a folder and hash what the repository streams of it."""
-    listing = restic.execute(_beside(make_ls_command(restic.target, snapshot))).stdout.splitlines()
+    listing = restic.execute(beside(make_ls_command(restic.target, snapshot))).stdout.splitlines()
     return _sample_listing(restic, snapshot, listing, draw)
 
 
@@ -355,7 +345,7 @@ def _sample_listing(
     folder = choose_folder(folders_of(listing), seed, most)
     if folder is None:
         return None, {}, ""
-    outcome, digests = stream(_beside(make_dump_command(restic.target, snapshot, folder)), hash_tar_stream)
+    outcome, digests = stream(beside(make_dump_command(restic.target, snapshot, folder)), hash_tar_stream)
     if not outcome.ok or digests is None:
         return folder, {}, f"restic dump of {folder} failed: {outcome.last_error_line()}"
     return folder, draw_files(digests, seed, most), ""

@@ -19,7 +19,6 @@ from seawall.backup.restic import (
     make_unlock_command,
     parse_snapshots,
 )
-from seawall.backup.retention import SAFETY_TAG
 from seawall.errors import BackupError
 from seawall.runner import Command
 
@@ -73,11 +72,6 @@ def _row(set_name: str, host: str, snapshot: dict[str, Any], state: dict[str, An
         [str(tag) for tag in snapshot.get("tags") or []],
         f"drill of {verified.get('drill')}" if verified.get("snapshot") == snapshot_id else None,
     )
-
-
-def is_safety(row: SnapshotRow) -> bool:
-    """Given a snapshot row, return whether it is a safety snapshot taken before an in-place restore."""
-    return SAFETY_TAG in row.tags
 
 
 @dataclass

@@ -10,7 +10,6 @@ interrupted (state, metrics with ``success 0``, the ``/fail`` ping) before the c
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 import os
@@ -28,6 +27,7 @@ from seawall.backup.plan import Job, plan_jobs
 from seawall.backup.restic import (
     PartialBackup,
     SourceMissing,
+    beside,
     make_backup_command,
     make_snapshots_command,
     parse_json_lines,
@@ -38,7 +38,6 @@ from seawall.errors import BackupError, Interrupted
 from seawall.logs import register_secret
 
 logger = logging.getLogger(__name__)
-SIDE_NICE = 10
 Progress = Callable[[Job, dict[str, Any]], None]
 RECORDED_SIZES = 200  # the sizes of a host's last snapshots, for `seawall snapshots`
 HELP = {
@@ -158,7 +157,7 @@ def _backup(restic: Restic, job: Job, progress: Progress | None, outcome: RunOut
 
 
 def _list_snapshots(restic: Restic, job: Job) -> list[dict[str, Any]] | None:
-    command = dataclasses.replace(make_snapshots_command(job.target, job.set_name, job.host), nice=SIDE_NICE)
+    command = beside(make_snapshots_command(job.target, job.set_name, job.host))
     try:
         return parse_snapshots(restic.execute(command).stdout)
     except BackupError as exc:

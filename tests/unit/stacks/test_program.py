@@ -97,7 +97,9 @@ def test_public_https_services_have_an_uptime_check() -> None:
     check = rendered.resources["api-monitoring-uptime"]
     assert check.inputs["target"] == "https://api.mainnet.example.net/healthz"
     assert {
-        r.inputs["type"] for r in rendered.children_of("api-monitoring") if r.name.startswith("api-monitoring-uptime-")
+        r.inputs["type"]
+        for r in sorted(rendered.resources.values(), key=lambda r: r.name)
+        if r.parent == "api-monitoring" and r.name.startswith("api-monitoring-uptime-")
     } == {
         "down",
         "latency",
