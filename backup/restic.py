@@ -343,12 +343,17 @@ def classify(result: Result, version: tuple[int, int, int], repository: str) -> 
             f"the storage at {storage_endpoint(where)} cannot be reached ({_telling_line(stderr, _UNREACHABLE)}): "
             "check the endpoint, the network and that the service is up; nothing was changed"
         )
-    damaged = _damage(stderr, where)
+    # restic 0.14 retries a lock file that another process removed for about 45 s: that is lock
+    # contention, never damage, so lock lines are not read as evidence of damage.
+    lock_lines, data_lines = _split_lock_lines(stderr)
+    damaged = _damage(data_lines, where)
     if damaged is not None:
         return damaged
     if result.timed_out:
+        waited = f", part of it retrying lock {lock_lines[0]} that went away" if lock_lines else ""
         return ResticFailed(
-            f"restic timed out after {result.seconds:.0f}s on {where}; check the network or raise the timeout"
+            f"restic timed out after {result.seconds:.0f}s on {where}{waited}; "
+            "check the network or raise backup.command_timeout"
         )
     modern = version >= (0, 17, 0)
     if (modern and result.returncode == 12) or "wrong password" in stderr:
@@ -388,6 +393,22 @@ def _telling_line(stderr: str, markers: Iterable[str]) -> str:
         if any(marker in line for marker in markers):
             return mask(line)
     return mask(lines[-1]) if lines else "no detail"
+
+
+_LOCK_FILE = re.compile(r"<lock/([0-9a-f]{8,64})>")
+
+
+def _split_lock_lines(stderr: str) -> tuple[list[str], str]:
+    """Given restic's stderr, return the short ids of lock files it failed to load, and the other lines."""
+    locks: list[str] = []
+    others = []
+    for line in stderr.splitlines():
+        found = _LOCK_FILE.search(line)
+        if found is None:
+            others.append(line)
+        elif found.group(1)[:10] not in locks:
+            locks.append(found.group(1)[:10])
+    return locks, "\n".join(others)
 
 
 def _damage(stderr: str, where: str) -> RepositoryDamaged | None:

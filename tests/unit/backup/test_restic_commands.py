@@ -201,6 +201,39 @@ def test_damage_names_the_pack_and_what_to_run_next() -> None:
     assert "restic rebuild-index" in str(error)
 
 
+# What restic 0.14 printed when a lock file was removed between its listing and its reading (another
+# host's backup finishing): it retries the lock for about 45 s, then ignores it.
+VANISHED_LOCK = (
+    "Load(<lock/1f340cb95c>, 0, 0) returned error, retrying after 552.330144ms: open /r/locks/"
+    "1f340cb95cfaccb65d5425c4ac4ef91feef81342b8237bfeda2364b598e06520: no such file or directory\n"
+) * 3
+
+
+def test_a_lock_that_went_away_is_never_reported_as_damage() -> None:
+    assert classify(_result(0, VANISHED_LOCK), OLD, "repo") is None
+    timed_out = classify(_result(1, VANISHED_LOCK, timed_out=True), OLD, "repo")
+    assert type(timed_out) is ResticFailed
+    assert "timed out" in str(timed_out)
+    assert "lock 1f340cb95c that went away" in str(timed_out)
+    assert "backup.command_timeout" in str(timed_out)
+    locked = classify(
+        _result(1, VANISHED_LOCK + "Fatal: unable to create lock in backend: repository is already locked\n"),
+        OLD,
+        "repo",
+    )
+    assert isinstance(locked, RepositoryLocked)
+
+
+def test_damage_beside_a_vanished_lock_is_still_damage() -> None:
+    stderr = VANISHED_LOCK + (
+        "Load(<data/970dbf7b6d>, 247, 1639) returned error, retrying after 6.7s: open /r/data/97/"
+        "970dbf7b6dbfb3473d1f10896e688315ffab86bda682512258318605096d6aaa: no such file or directory\n"
+    )
+    error = classify(_result(1, stderr), OLD, "repo")
+    assert isinstance(error, RepositoryDamaged)
+    assert error.packs == ["970dbf7b6dbfb3473d1f10896e688315ffab86bda682512258318605096d6aaa"]
+
+
 def test_an_unreachable_endpoint_names_the_endpoint_and_never_says_init() -> None:
     stderr = (
         'Fatal: unable to open config file: Stat: Get "http://127.0.0.1:9/b/": dial tcp 127.0.0.1:9: '
