@@ -21,6 +21,7 @@ HELP = {
     "rto_seconds": "Restore plus verification time of the last drill",
     "rpo_seconds": "Age of the newest snapshot when the last drill ran",
     "coverage_ratio": "Share of the repository's packs read by check slices in the current cycle",
+    "check_success": "1 when the last drill's check slice found the repository sound, 0 otherwise",
     "last_run_timestamp_seconds": "When the last drill ended",
 }
 
@@ -157,6 +158,7 @@ def _drill_metrics(context: BackupContext, set_name: str, host: str, result: Any
         "rto_seconds": result.rto.get("seconds") if result is not None else None,
         "rpo_seconds": result.rpo.get("seconds") if result is not None else None,
         "coverage_ratio": result.check.coverage if result is not None and result.check else None,
+        "check_success": (1 if result.check.ok else 0) if result is not None and result.check else None,
         "last_run_timestamp_seconds": dt.datetime.now(dt.UTC).timestamp(),
     }
     labels = {"environment": context.env.name, "host": host, "set": set_name}

@@ -12,6 +12,10 @@ no configuration change replaces a droplet.
 2. The repository password and the S3 keys (mode 0600).
 3. The host's environment file, backup/drill/prune units and timers.
 4. On data-center hosts, the nftables firewall, loaded now and at every boot by its own unit.
+5. node_exporter with its textfile collector on Seawall's metrics folder, restarted when its settings
+   change; on the monitoring host, Prometheus and Alertmanager with the rendered configuration (checked
+   by ``promtool`` and ``amtool`` before it is moved in place) and the Slack webhook files, reloaded when
+   the content changes.
 """
 
 from __future__ import annotations
@@ -90,14 +94,27 @@ class FirewallRule:
 
 
 @dataclass(frozen=True)
+class MonitoringServer:
+    """What the monitoring host gets: Prometheus and Alertmanager files (installed paths) and the
+    Slack webhook URLs (path, secret) that Alertmanager reads from files."""
+
+    prometheus: Sequence[RenderedFile]
+    alertmanager: Sequence[RenderedFile]
+    webhooks: Sequence[tuple[str, pulumi.Input[str]]] = ()
+
+
+@dataclass(frozen=True)
 class HostConfig:
     """Everything one host gets: its files (environment file, units), the timers to enable, the
-    secrets (None for a host without backups) and, for a data-center host, its firewall."""
+    secrets (None for a host without backups), node_exporter's settings, for a data-center host its
+    firewall, and for the monitoring host its server configuration."""
 
     files: Sequence[RenderedFile]
     timers: Sequence[str]
     secrets: HostSecrets | None
     firewall: Sequence[FirewallRule] | None = None
+    exporter: RenderedFile | None = None
+    monitoring: MonitoringServer | None = None
 
 
 def content_hash(*parts: str) -> str:
@@ -144,6 +161,49 @@ def install_script(delivery: Delivery) -> str:
         )
         + "\n"
     )
+
+
+def exporter_script(settings: RenderedFile) -> str:
+    """Given node_exporter's settings file, return the script that installs it and restarts it on change."""
+    path = shlex.quote(settings.path)
+    return (
+        "set -eu\n"
+        "command -v prometheus-node-exporter >/dev/null 2>&1 || { export DEBIAN_FRONTEND=noninteractive; "
+        "apt-get -o DPkg::Lock::Timeout=300 update -qq && "
+        "apt-get -o DPkg::Lock::Timeout=300 install -y -qq prometheus-node-exporter; }\n"
+        + write_files_script([settings], []).removeprefix("set -eu\n")
+        + f"grep -o 'textfile.directory=[^ \"]*' {path} | cut -d= -f2 | xargs -r install -d -m 0755\n"
+        "systemctl enable prometheus-node-exporter\n"
+        "systemctl restart prometheus-node-exporter\n"
+    )
+
+
+def monitoring_script(server: MonitoringServer) -> str:
+    """Given the monitoring server's files, return the script that installs Prometheus and Alertmanager,
+    checks the new configuration with their own tools before it replaces the old, and reloads both."""
+    lines = [
+        "set -eu",
+        "command -v prometheus >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 || "
+        "{ export DEBIAN_FRONTEND=noninteractive; apt-get -o DPkg::Lock::Timeout=300 update -qq && "
+        "apt-get -o DPkg::Lock::Timeout=300 install -y -qq prometheus prometheus-alertmanager; }",
+    ]
+    staged = [
+        RenderedFile(f"{rendered.path}.staged", rendered.content)
+        for rendered in (*server.prometheus, *server.alertmanager)
+    ]
+    lines.append(write_files_script(staged, []).removeprefix("set -eu\n").rstrip("\n"))
+    # Checked beside the files they replace (rule_files are relative to prometheus.yml), then moved in.
+    config = next(f.path for f in server.prometheus if f.path.endswith("/prometheus.yml"))
+    manager = next(f.path for f in server.alertmanager if f.path.endswith("/alertmanager.yml"))
+    rules = [shlex.quote(f.path + ".staged") for f in server.prometheus if f.path != config]
+    lines.append(f"promtool check rules {' '.join(rules)}")
+    lines.append(f"amtool check-config {shlex.quote(manager + '.staged')}")
+    for rendered in (*server.prometheus, *server.alertmanager):
+        lines.append(f"mv {shlex.quote(rendered.path + '.staged')} {shlex.quote(rendered.path)}")
+    lines.append(f"promtool check config {shlex.quote(config)}")
+    lines.append("systemctl enable prometheus prometheus-alertmanager")
+    lines.append("systemctl reload-or-restart prometheus prometheus-alertmanager")
+    return "\n".join(lines) + "\n"
 
 
 def firewall_files(rules: Sequence[FirewallRule]) -> list[RenderedFile]:
@@ -251,6 +311,40 @@ def configure_host(
                 opts=child,
             )
         )
+    if config.exporter is not None:
+        script = exporter_script(config.exporter)
+        steps.append(
+            remote.Command(
+                f"{name}-node-exporter",
+                connection=connection,
+                create=script,
+                triggers=[content_hash(script)],
+                opts=child,
+            )
+        )
+    if config.monitoring is not None:
+        script = monitoring_script(config.monitoring)
+        server = remote.Command(
+            f"{name}-monitoring",
+            connection=connection,
+            create=script,
+            triggers=[content_hash(script)],
+            opts=child,
+        )
+        # After the packages: the files belong to the group Alertmanager runs as, which they create.
+        # Alertmanager reads a webhook file when it sends, so a first deploy needs no restart.
+        steps.append(server)
+        steps += [
+            remote.Command(
+                f"{name}-webhook-{index}",
+                connection=connection,
+                create=_write_stdin_script(path, group="prometheus"),
+                stdin=url,
+                triggers=[pulumi.Output.from_input(url).apply(content_hash)],
+                opts=pulumi.ResourceOptions(parent=parent, depends_on=[server]),
+            )
+            for index, (path, url) in enumerate(config.monitoring.webhooks, start=1)
+        ]
     return steps
 
 
@@ -259,9 +353,14 @@ def _asset(path: str | None, identity: str) -> pulumi.Asset:
     return pulumi.FileAsset(path) if path is not None else pulumi.StringAsset(f"offline render of {identity}\n")
 
 
-def _write_stdin_script(path: str) -> str:
+def _write_stdin_script(path: str, group: str | None = None) -> str:
     quoted = shlex.quote(path)
-    return f'set -eu; umask 077; install -d -m 0700 "$(dirname {quoted})"; cat > {quoted}'
+    if group is None:
+        return f'set -eu; umask 077; install -d -m 0700 "$(dirname {quoted})"; cat > {quoted}'
+    return (
+        f'set -eu; umask 027; install -d -m 0750 -g {group} "$(dirname {quoted})"; '
+        f"cat > {quoted}.new; chgrp {group} {quoted}.new; mv {quoted}.new {quoted}"
+    )
 
 
 def credential_commands(

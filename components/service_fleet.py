@@ -83,9 +83,12 @@ class ServiceFleet(pulumi.ComponentResource):
         for index in range(1, service.count + 1):
             droplet = self._droplet(name, index, args, tags, tagged)
             self.droplets.append(droplet)
-            self._dns(f"{name}-{index}-dns", f"{args.service_name}-{index}", droplet, args, child)
+            self._dns(f"{name}-{index}-dns", f"{args.service_name}-{index}", droplet.ipv4_address, args, child)
+            # The name on the VPC (Prometheus scrapes node_exporter there, never over the internet).
+            vpc_name = f"{args.service_name}-{index}.vpc"
+            self._dns(f"{name}-{index}-dns-vpc", vpc_name, droplet.ipv4_address_private, args, child)
             if args.public_dns:
-                self._dns(f"{name}-{index}-dns-public", args.service_name, droplet, args, child)
+                self._dns(f"{name}-{index}-dns-public", args.service_name, droplet.ipv4_address, args, child)
             connection = remote.ConnectionArgs(host=droplet.ipv4_address, user="root", private_key=args.ssh_private_key)
             # The same SSH steps as a data-center host; after the volume is attached, so that the mount exists.
             attached = [self.attachments[-1]] if service.volume is not None else []
@@ -155,9 +158,14 @@ class ServiceFleet(pulumi.ComponentResource):
         return droplet
 
     def _dns(
-        self, name: str, record: str, droplet: do.Droplet, args: ServiceFleetArgs, child: pulumi.ResourceOptions
+        self,
+        name: str,
+        record: str,
+        address: pulumi.Output[str],
+        args: ServiceFleetArgs,
+        child: pulumi.ResourceOptions,
     ) -> None:
-        do.DnsRecord(name, domain=args.domain, type="A", name=record, value=droplet.ipv4_address, ttl=300, opts=child)
+        do.DnsRecord(name, domain=args.domain, type="A", name=record, value=address, ttl=300, opts=child)
 
     def _firewall(self, name: str, args: ServiceFleetArgs, child: pulumi.ResourceOptions) -> do.Firewall:
         inbound = [

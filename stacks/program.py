@@ -14,10 +14,10 @@ from typing import Any
 
 import pulumi
 
-from seawall.backup.schedules import render_bootstrap, render_host_files, timer_names
+from seawall.backup.schedules import RenderedFile, render_bootstrap, render_host_files, timer_names
 from seawall.backup.storage import bucket_spec
 from seawall.build import Build, build_wheel, checkout_root, sha256_of, source_identity
-from seawall.components._host import Delivery, FirewallRule, HostConfig, HostSecrets
+from seawall.components._host import Delivery, FirewallRule, HostConfig, HostSecrets, MonitoringServer
 from seawall.components.backup_bucket import BackupBucket, BackupBucketArgs
 from seawall.components.datacenter_host import DatacenterHost, DatacenterHostArgs
 from seawall.components.monitoring import Notify, ServiceMonitoringArgs
@@ -26,6 +26,14 @@ from seawall.components.project import EnvironmentProject, EnvironmentProjectArg
 from seawall.components.service_fleet import ANYWHERE, InboundRule, ServiceFleet, ServiceFleetArgs, service_tag
 from seawall.model import load_environment
 from seawall.model.schema import Environment, Port, Service, droplet_names, model_hash
+from seawall.monitoring import (
+    EXPORTER_SETTINGS,
+    exporter_settings,
+    install_paths,
+    monitoring_hosts,
+    render_monitoring,
+    slack_url_file,
+)
 from seawall.parity import Renderer
 from seawall.render import Program
 from seawall.stacks.release import check_release, record_start, record_success_step, release_request
@@ -87,8 +95,14 @@ def build(
             env.backup.repository.region if env.backup.repository.region != "us-east-1" else info.region,
         ),
     )
+    exporter = RenderedFile(EXPORTER_SETTINGS, exporter_settings(env))
+    server = _monitoring_server(env, config)
+    monitors = set(monitoring_hosts(env))
     fleets = {
-        name: ServiceFleet(name, _fleet_args(env, name, service, network, secrets, ssh_key, config, delivery))
+        name: ServiceFleet(
+            name,
+            _fleet_args(env, name, service, network, secrets, ssh_key, config, delivery, exporter, server, monitors),
+        )
         for name, service in sorted(env.services.items())
     }
     hosts = []
@@ -107,6 +121,8 @@ def build(
                         timer_names(env, host_name),
                         secrets,
                         [FirewallRule(port.protocol, port.port, _addresses(env, port)) for port in host.firewall],
+                        exporter,
+                        server if host_name in monitors else None,
                     ),
                 ),
             )
@@ -138,6 +154,9 @@ def _fleet_args(
     ssh_key: pulumi.Output[str],
     config: pulumi.Config,
     delivery: Delivery,
+    exporter: RenderedFile,
+    server: MonitoringServer,
+    monitors: set[str],
 ) -> ServiceFleetArgs:
     volume = None
     user_data = []
@@ -151,6 +170,8 @@ def _fleet_args(
                 render_host_files(env, droplet),
                 timer_names(env, droplet),
                 secrets if service.backup_sets else None,
+                exporter=exporter,
+                monitoring=server if droplet in monitors else None,
             )
         )
     return ServiceFleetArgs(
@@ -171,6 +192,22 @@ def _fleet_args(
         delivery=delivery,
         ssh_private_key=ssh_key,
         public_dns=_public_port(service) is not None,
+    )
+
+
+def _monitoring_server(env: Environment, config: pulumi.Config) -> MonitoringServer:
+    rendered = render_monitoring(env)
+    paths = install_paths(env)
+    files = {relative: RenderedFile(paths[relative], text) for relative, text in rendered.items()}
+    webhooks = [
+        (slack_url_file(env, name), config.require_secret(channel.slack_url_config))
+        for name, channel in sorted(env.alerting.channels.items())
+        if channel.slack and channel.slack_url_config
+    ]
+    return MonitoringServer(
+        prometheus=[file for relative, file in files.items() if relative.startswith("prometheus/")],
+        alertmanager=[file for relative, file in files.items() if relative.startswith("alertmanager/")],
+        webhooks=webhooks,
     )
 
 

@@ -55,6 +55,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ledger": ("seawall.cli.deploy", "Show ENV's deploy ledger: who deployed what, when, why, and how it ended."),
     "ledger-record": ("seawall.cli.deploy", ""),
     "backup": ("seawall.cli.backup", "Back up, prune, check and schedule restic backups."),
+    "monitoring": ("seawall.cli.monitoring", "Write Prometheus and Alertmanager configuration from the model."),
     "drill": (
         "seawall.cli.drill",
         "Restore snapshots into scratch, verify them, measure RPO and RTO; exit 1 when anything failed.",

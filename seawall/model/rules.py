@@ -78,6 +78,14 @@ def _alert_channels(env: Environment) -> Iterator[Finding]:
                 yield ("alerting", "routes", severity, "channels", index), f"channel {channel!r} is not defined"
 
 
+def _monitoring_host_exists(env: Environment) -> Iterator[Finding]:
+    host = env.monitoring.host
+    if (env.services or env.datacenter_hosts) and host not in env.services and host not in env.datacenter_hosts:
+        known = ", ".join(sorted([*env.services, *env.datacenter_hosts]))
+        msg = f"monitoring host {host!r} is neither a service nor a data-center host of this environment ({known})"
+        yield ("monitoring", "host"), msg
+
+
 def _unique_host_names(env: Environment) -> Iterator[Finding]:
     droplets = {droplet for name, service in env.services.items() for droplet in droplet_names(name, service)}
     for name in env.datacenter_hosts:
@@ -139,6 +147,7 @@ RULES: tuple[Rule, ...] = (
     _port_sources,
     _no_duplicate_firewall_rules,
     _alert_channels,
+    _monitoring_host_exists,
     _unique_host_names,
     _rpo_covers_schedule,
     _production_is_protected,

@@ -15,8 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from seawall.model.types import (
     SEVERITIES,
+    WEEKDAYS,
     AbsPath,
     Cidr,
+    ClockTime,
     Duration,
     Email,
     EnvVarName,
@@ -38,6 +40,7 @@ from seawall.model.types import (
     TimeZone,
     Version,
     VpcCidr,
+    Weekday,
     WeekTime,
 )
 
@@ -140,6 +143,7 @@ class DatacenterHost(StrictModel):
     ssh_port: PortNumber = 22
     roles: list[Name] = Field(min_length=1)
     firewall: list[Port] = Field(default_factory=list)
+    alerts: Alerts | None = None
     backup_sets: list[Name] = Field(default_factory=list)
 
 
@@ -260,17 +264,35 @@ class Channel(StrictModel):
 
 class Route(StrictModel):
     channels: list[Name] = Field(min_length=1)
+    # always: at any time; business: in business hours only; on-call: in business or on-call hours.
     hours: Literal["always", "business", "on-call"] = "always"
+
+
+class Smtp(StrictModel):
+    smarthost: str = Field(default="localhost:25", pattern=r"^[A-Za-z0-9.-]+:\d{1,5}$")
+    sender: Email | None = None
+    require_tls: bool = False
 
 
 class Alerting(StrictModel):
     channels: dict[Name, Channel] = Field(min_length=1)
     routes: dict[Severity, Route]
+    smtp: Smtp = Field(default_factory=Smtp)
     cpu: Severity = "Major"
     memory: Severity = "Major"
     disk: Severity = "Critical"
     uptime: Severity = "Critical"
     backup: Severity = "Critical"
+    host_down: Severity = "Critical"
+    disk_filling: Severity = "Major"
+    network: Severity = "Minor"
+    network_errors: Severity = "Major"
+    backup_rpo: Severity = "Critical"
+    backup_silent: Severity = "Major"
+    drill: Severity = "Major"
+    drill_overdue: Severity = "Major"
+    drill_rto: Severity = "Major"
+    check: Severity = "Critical"
 
     @model_validator(mode="after")
     def _routes_every_severity(self) -> Alerting:
@@ -279,6 +301,69 @@ class Alerting(StrictModel):
             msg = f"routes must cover every severity; missing: {', '.join(missing)}"
             raise ValueError(msg)
         return self
+
+
+class Window(StrictModel):
+    """Hours of some days of the week, in the availability's time zone."""
+
+    days: list[Weekday] = Field(min_length=1)
+    start: ClockTime
+    end: ClockTime
+
+    @model_validator(mode="after")
+    def _is_forward(self) -> Window:
+        if self.end <= self.start:
+            msg = f"the window ends ({self.end}) before it starts ({self.start}); split a window that spans midnight"
+            raise ValueError(msg)
+        return self
+
+
+def _business() -> Window:
+    return Window(days=[day for day in WEEKDAYS if day != "saturday"], start="09:00", end="17:00")
+
+
+def _on_call() -> Window:
+    return Window(days=["saturday", "sunday"], start="09:00", end="18:00")
+
+
+class Availability(StrictModel):
+    """When the team answers: business hours, and on-call hours for Critical alerts (the release time
+    zone unless ``timezone`` is set)."""
+
+    timezone: TimeZone | None = None
+    business: Window = Field(default_factory=_business)
+    on_call: Window = Field(default_factory=_on_call)
+
+
+class NetworkThresholds(StrictModel):
+    receive_mbps: int = Field(strict=True, default=800, ge=1)
+    transmit_mbps: int = Field(strict=True, default=800, ge=1)
+    errors_per_second: float = Field(default=1.0, gt=0)
+
+
+def _host_alerts() -> Alerts:
+    return Alerts(cpu=90, memory=90, disk=85, window="10m")
+
+
+class Monitoring(StrictModel):
+    """Prometheus and Alertmanager of the environment: where they run and what they watch."""
+
+    host: Name = "monitoring"
+    scrape_interval: Duration = dt.timedelta(seconds=30)
+    evaluation_interval: Duration = dt.timedelta(seconds=30)
+    node_exporter_port: PortNumber = 9100
+    prometheus_port: PortNumber = 9090
+    alertmanager_port: PortNumber = 9093
+    prometheus_dir: AbsPath = "/etc/prometheus"
+    alertmanager_dir: AbsPath = "/etc/alertmanager"
+    secrets_dir: AbsPath = "/etc/alertmanager/secrets"
+    host_alerts: Alerts = Field(default_factory=_host_alerts)
+    disk_filling_hours: int = Field(strict=True, default=24, ge=1, le=24 * 30)
+    network: NetworkThresholds = Field(default_factory=NetworkThresholds)
+    runbook_url: str = Field(default="docs/ops/runbooks", min_length=1)
+    group_wait: Duration = dt.timedelta(seconds=30)
+    group_interval: Duration = dt.timedelta(minutes=5)
+    repeat_interval: Duration = dt.timedelta(hours=4)
 
 
 class Freeze(StrictModel):
@@ -309,6 +394,8 @@ class Environment(StrictModel):
     backup: BackupConfig
     backup_sets: dict[Name, BackupSet] = Field(default_factory=dict)
     alerting: Alerting
+    availability: Availability = Field(default_factory=Availability)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
     release: Release = Field(default_factory=Release)
 
     @property

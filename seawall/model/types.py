@@ -252,6 +252,16 @@ def _check_weektime(value: str) -> str:
     return value
 
 
+_CLOCK = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+
+def _check_clock_time(value: str) -> str:
+    if not _CLOCK.match(value):
+        msg = f"{value!r} is not a time of day (like '09:00' or '24:00')"
+        raise ValueError(msg)
+    return value
+
+
 def _check_not_blank(value: str) -> str:
     if not value.strip():
         msg = "must not be empty: say why"
@@ -293,6 +303,9 @@ TimeZone = Annotated[str, AfterValidator(_check_timezone)]
 SshKeyRef = Annotated[str, BeforeValidator(_check_ssh_key)]
 EnvVarName = Annotated[str, AfterValidator(_check_env_var)]
 WeekTime = Annotated[str, AfterValidator(_check_weektime)]
+ClockTime = Annotated[str, AfterValidator(_check_clock_time)]
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+WEEKDAYS: tuple[Weekday, ...] = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 AbsPath = Annotated[str, AfterValidator(_check_abs_path)]
 Reason = Annotated[str, AfterValidator(_check_not_blank)]
 PortNumber = Annotated[int, Field(strict=True, ge=1, le=65535)]
