@@ -214,17 +214,25 @@ def no_moving_versions_above_development(resource: Resource) -> Iterable[str]:
         yield f"image {image!r} is a moving target"
 
 
-_HEREDOC = re.compile(r"cat > (/etc/seawall/environments/[^\s]+)\.new <<'(SEAWALL_EOF_\d+)'\n(.*?)\n\2", re.S)
+_HEREDOC = re.compile(r"cat > ([^\s]+)\.new <<'(SEAWALL_EOF_\d+)'\n(.*?)\n\2", re.S)
 
 
-def backup_documents(resource: Resource) -> list[dict[str, Any]]:
-    """Given a host command (droplets and data-center hosts get the same SSH steps), return the
-    environment documents it installs for backups."""
-    found: list[str] = []
-    if resource.type == COMMAND:
-        found = [match.group(3) for match in _HEREDOC.finditer(str(resource.props.get("create") or ""))]
+def installed_files(resource: Resource) -> dict[str, str]:
+    """Given a host command (every host gets the same SSH steps), return the files it writes, by path
+    (a file staged for checking counts as the file it becomes)."""
+    if resource.type != COMMAND:
+        return {}
+    return {
+        match.group(1).removesuffix(".staged"): match.group(3)
+        for match in _HEREDOC.finditer(str(resource.props.get("create") or ""))
+    }
+
+
+def _yaml_documents(files: dict[str, str], matches: Callable[[str], bool]) -> list[dict[str, Any]]:
     documents = []
-    for text in found:
+    for path, text in sorted(files.items()):
+        if not matches(path):
+            continue
         try:
             document = yaml.safe_load(text)
         except yaml.YAMLError:
@@ -232,6 +240,123 @@ def backup_documents(resource: Resource) -> list[dict[str, Any]]:
         if isinstance(document, dict):
             documents.append(document)
     return documents
+
+
+def backup_documents(resource: Resource) -> list[dict[str, Any]]:
+    """Given a host command, return the environment documents it installs for backups."""
+    return _yaml_documents(installed_files(resource), lambda path: path.startswith("/etc/seawall/environments/"))
+
+
+@dataclass(frozen=True)
+class MonitoringFiles:
+    """What the monitoring host's step installs, parsed: the command's name, prometheus.yml, the rule
+    groups and alertmanager.yml."""
+
+    step: str
+    prometheus: dict[str, Any]
+    rules: list[dict[str, Any]]
+    alertmanager: dict[str, Any]
+
+    def scraped_hosts(self) -> set[str]:
+        """Return the ``host`` label of every node_exporter target."""
+        return {
+            str((group.get("labels") or {}).get("host"))
+            for job in self.prometheus.get("scrape_configs") or []
+            if job.get("job_name") == "node"
+            for group in job.get("static_configs") or []
+        }
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Return every alerting rule."""
+        return [rule for group in self.rules for rule in group.get("rules") or [] if "alert" in rule]
+
+
+def monitoring_files(resources: Sequence[Resource]) -> list[MonitoringFiles]:
+    """Given the resources, return the monitoring configuration of each step that installs one."""
+    found = []
+    for resource in resources:
+        files = installed_files(resource)
+        prometheus = _yaml_documents(files, lambda path: path.endswith("/prometheus.yml"))
+        manager = _yaml_documents(files, lambda path: path.endswith("/alertmanager.yml"))
+        if prometheus and manager:
+            groups = [
+                group
+                for document in _yaml_documents(files, lambda path: "/rules/" in path and path.endswith(".yml"))
+                for group in document.get("groups") or []
+            ]
+            found.append(MonitoringFiles(resource.name, prometheus[0], groups, manager[0]))
+    return found
+
+
+def _configured_hosts(resources: Sequence[Resource]) -> list[str]:
+    """Every host, droplet or data-center host, gets an install step named ``<host>-install``."""
+    return sorted(
+        r.name.removesuffix("-install") for r in resources if r.type == COMMAND and r.name.endswith("-install")
+    )
+
+
+def every_host_is_scraped(resources: Sequence[Resource]) -> Iterable[tuple[str, str]]:
+    """Every host runs node_exporter and is a scrape target of the environment's Prometheus."""
+    monitors = monitoring_files(resources)
+    scraped = set().union(*(monitor.scraped_hosts() for monitor in monitors)) if monitors else set()
+    steps = {r.name for r in resources if r.type == COMMAND}
+    for host in _configured_hosts(resources):
+        if f"{host}-node-exporter" not in steps:
+            yield f"{host}-install", f"host {host} gets no node_exporter"
+        if host not in scraped:
+            where = "no host installs Prometheus" if not monitors else "Prometheus has no node target for it"
+            yield f"{host}-install", f"host {host} is not scraped: {where}"
+
+
+def backup_sets_have_alerts(resources: Sequence[Resource]) -> Iterable[tuple[str, str]]:
+    """Every backup set a host runs has backup and drill alerts: failed, RPO missed, drill failed, overdue."""
+    sets = sorted(
+        {
+            name
+            for resource in resources
+            for document in backup_documents(resource)
+            for name in document.get("backup_sets") or {}
+        }
+    )
+    monitors = monitoring_files(resources)
+    if sets and not monitors:
+        yield "monitoring", f"backup sets {', '.join(sets)} have no alerts: no host installs Prometheus"
+    for monitor in monitors:
+        alerts = monitor.alerts()
+        general = {str(rule["alert"]) for rule in alerts if "set" not in (rule.get("labels") or {})}
+        per_set = {
+            (str(rule["alert"]), str(rule["labels"]["set"])) for rule in alerts if "set" in (rule.get("labels") or {})
+        }
+        for name in sets:
+            missing = [alert for alert in ("SeawallBackupFailed", "SeawallDrillFailed") if alert not in general]
+            missing += [
+                alert for alert in ("SeawallBackupRpoMissed", "SeawallDrillOverdue") if (alert, name) not in per_set
+            ]
+            if missing:
+                yield monitor.step, f"backup set {name} has no {', '.join(missing)} alert"
+
+
+def severity_routes_reach_a_channel(resources: Sequence[Resource]) -> Iterable[tuple[str, str]]:
+    """Every severity routes to a receiver with a channel; Critical is active in every availability
+    window, Major and Minor at least in business hours."""
+    for monitor in monitoring_files(resources):
+        config = monitor.alertmanager
+        receivers = {str(r.get("name")): r for r in config.get("receivers") or []}
+        windows = [str(interval.get("name")) for interval in config.get("time_intervals") or []]
+        routes = (config.get("route") or {}).get("routes") or []
+        for severity in ("Critical", "Major", "Minor"):
+            route = next((r for r in routes if f'severity="{severity}"' in (r.get("matchers") or [])), None)
+            if route is None:
+                yield monitor.step, f"no route for severity {severity}"
+                continue
+            receiver = receivers.get(str(route.get("receiver")), {})
+            if not any(receiver.get(kind) for kind in ("email_configs", "slack_configs", "webhook_configs")):
+                yield monitor.step, f"severity {severity} reaches receiver {route.get('receiver')!r} with no channel"
+            active = route.get("active_time_intervals") or windows
+            needed = windows if severity == "Critical" else [w for w in windows if w == "business"]
+            silent = [window for window in needed if window not in active]
+            if silent:
+                yield monitor.step, f"severity {severity} reaches nobody in the {', '.join(silent)} window"
 
 
 def backups_meet_rpo_and_are_drilled(resource: Resource) -> Iterable[str]:
@@ -251,6 +376,30 @@ def backups_meet_rpo_and_are_drilled(resource: Resource) -> Iterable[str]:
 
 
 RULES: tuple[Rule, ...] = (
+    Rule(
+        "every-host-scraped",
+        "Every host runs node_exporter and Prometheus scrapes it",
+        "Major",
+        "mandatory",
+        "Deploy through the program (every host gets node_exporter) and set `monitoring.host` to a host.",
+        check_stack=every_host_is_scraped,
+    ),
+    Rule(
+        "backup-sets-alerted",
+        "Every backup set has backup-failed, RPO, drill-failed and drill-overdue alerts",
+        "Major",
+        "mandatory",
+        "Render the rules with `seawall monitoring render`; give every set hosts and a drill schedule.",
+        check_stack=backup_sets_have_alerts,
+    ),
+    Rule(
+        "severity-routes-reachable",
+        "Every severity reaches a channel: Critical in every availability window, the others in business hours",
+        "Critical",
+        "mandatory",
+        "Give each route a channel under `alerting.routes`; set Critical's `hours` to on-call or always.",
+        check_stack=severity_routes_reach_a_channel,
+    ),
     Rule(
         "no-world-ssh-or-database",
         "No SSH or database port open to 0.0.0.0/0 or ::/0",

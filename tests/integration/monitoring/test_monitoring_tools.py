@@ -1,0 +1,414 @@
+"""The rendered monitoring files pass Prometheus's and Alertmanager's own tools: promtool check config,
+check rules and test rules (every Seawall alert fires after its ``for`` with the model's severity and
+stays silent on healthy series), amtool check-config and routes test."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+import zoneinfo
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from seawall.model import load_environment
+from seawall.model.schema import Environment
+from seawall.monitoring import ALERTS, render_monitoring
+from tests.conftest import SHIPPED
+
+PROMTOOL = shutil.which("promtool")
+AMTOOL = shutil.which("amtool")
+ENVIRONMENTS = ("devnet", "qanet", "testnet", "mainnet", "local")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(PROMTOOL is None or AMTOOL is None, reason="apt-get install prometheus prometheus-alertmanager"),
+]
+
+
+def write(env: Environment, folder: Path) -> Path:
+    for relative, text in render_monitoring(env).items():
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return folder
+
+
+def tool(*argv: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(arg) for arg in argv], capture_output=True, text=True, check=False, timeout=60)
+
+
+@pytest.mark.parametrize("env_name", ENVIRONMENTS)
+def test_promtool_and_amtool_accept_every_environment(tmp_path: Path, env_name: str) -> None:
+    folder = write(load_environment(SHIPPED, env_name), tmp_path)
+    checked = tool(PROMTOOL or "promtool", "check", "config", folder / "prometheus/prometheus.yml")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "2 rule files found" in checked.stdout
+    rules = tool(PROMTOOL or "promtool", "check", "rules", *sorted((folder / "prometheus/rules").glob("*.yml")))
+    assert rules.returncode == 0, rules.stdout + rules.stderr
+    manager = tool(AMTOOL or "amtool", "check-config", folder / "alertmanager/alertmanager.yml")
+    assert manager.returncode == 0, manager.stdout + manager.stderr
+
+
+@pytest.mark.parametrize("severity", ["Critical", "Major", "Minor"])
+def test_each_severity_routes_to_its_own_receiver(tmp_path: Path, severity: str) -> None:
+    env = load_environment(SHIPPED, "mainnet")
+    folder = write(env, tmp_path)
+    config = folder / "alertmanager/alertmanager.yml"
+    routed = tool(
+        AMTOOL or "amtool",
+        "config",
+        "routes",
+        "test",
+        "--config.file",
+        config,
+        f"--verify.receivers={severity}",
+        f"severity={severity}",
+        "alertname=SeawallBackupFailed",
+        "environment=mainnet",
+    )
+    assert routed.returncode == 0, routed.stdout + routed.stderr
+    receiver = next(r for r in yaml.safe_load(config.read_text())["receivers"] if r["name"] == severity)
+    channels = env.alerting.routes[severity].channels
+    emails = [c["to"] for c in receiver.get("email_configs", [])]
+    slacks = [c["channel"] for c in receiver.get("slack_configs", [])]
+    assert sorted(emails + slacks) == sorted(
+        str(env.alerting.channels[name].email or env.alerting.channels[name].slack) for name in channels
+    )
+    # The webhook is read from a file, never written into the configuration.
+    assert all("api_url" not in c and c["api_url_file"].endswith(".url") for c in receiver.get("slack_configs", []))
+
+
+# Alertmanager's time-interval semantics (weekday names, [start, end) times in the interval's location),
+# applied to the rendered file at the four moments the team's process names.
+def active(config: dict[str, Any], route: dict[str, Any], when: dt.datetime) -> bool:
+    names = route.get("active_time_intervals")
+    if not names:
+        return True
+    for interval in config["time_intervals"]:
+        if interval["name"] not in names:
+            continue
+        for spec in interval["time_intervals"]:
+            local = when.astimezone(zoneinfo.ZoneInfo(spec.get("location", "UTC")))
+            minute = local.hour * 60 + local.minute
+            day = local.strftime("%A").lower()
+            if day not in spec["weekdays"]:
+                continue
+            for span in spec["times"]:
+                start = int(span["start_time"][:2]) * 60 + int(span["start_time"][3:])
+                end = int(span["end_time"][:2]) * 60 + int(span["end_time"][3:])
+                if start <= minute < end:
+                    return True
+    return False
+
+
+MOMENTS = {
+    "weekday business hour": ("Tuesday", 11),
+    "weekday night": ("Tuesday", 23),
+    "Saturday daytime": ("Saturday", 11),
+    "Saturday night": ("Saturday", 23),
+}
+
+
+@pytest.mark.parametrize("moment", list(MOMENTS))
+def test_routes_are_active_as_the_teams_availability_says(tmp_path: Path, moment: str) -> None:
+    env = load_environment(SHIPPED, "mainnet")
+    config = yaml.safe_load(render_monitoring(env)["alertmanager/alertmanager.yml"])
+    zone = zoneinfo.ZoneInfo(env.release.timezone)
+    weekday, hour = MOMENTS[moment]
+    day = dt.date(2026, 12, 1)
+    while day.strftime("%A") != weekday:
+        day += dt.timedelta(days=1)
+    when = dt.datetime(day.year, day.month, day.day, hour, tzinfo=zone)
+    routes = {route["receiver"]: route for route in config["route"]["routes"]}
+    availability = env.availability
+    for severity in ("Critical", "Major", "Minor"):
+        hours = env.alerting.routes[severity].hours
+        in_business = weekday.lower() in availability.business.days and _within(availability.business, hour)
+        in_on_call = weekday.lower() in availability.on_call.days and _within(availability.on_call, hour)
+        expected = {"always": True, "business": in_business, "on-call": in_business or in_on_call}[hours]
+        assert active(config, routes[severity], when) is expected, (severity, moment)
+    # What the team's process says, for the shipped model.
+    assert active(config, routes["Critical"], when) is (moment in ("weekday business hour", "Saturday daytime"))
+    assert active(config, routes["Major"], when) is (moment == "weekday business hour")
+
+
+def _within(window: Any, hour: int) -> bool:
+    return window.start <= f"{hour:02d}:00" < window.end
+
+
+# promtool test rules ------------------------------------------------------------------------------------
+
+NODE = {"job": "node", "environment": "local", "service": "datacenter", "host": "localhost", "tier": "development"}
+
+
+def series(name: str, labels: dict[str, str], values: str) -> dict[str, str]:
+    text = ",".join(f'{key}="{value}"' for key, value in labels.items())
+    return {"series": f"{name}{{{text}}}", "values": values}
+
+
+def node(extra: dict[str, str] | None = None) -> dict[str, str]:
+    return {**NODE, "instance": "127.0.0.1:9100", "roles": "demo", **(extra or {})}
+
+
+def seawall_labels(env: Environment, set_name: str, host: str) -> dict[str, str]:
+    return {
+        "environment": env.name,
+        "host": host,
+        "set": set_name,
+        **{k: v for k, v in node().items() if k in ("job", "instance")},
+    }
+
+
+def _minutes(seconds: float) -> int:
+    return int(seconds // 60) + 1
+
+
+def case(
+    alert: str,
+    firing: list[dict[str, str]],
+    healthy: list[dict[str, str]],
+    minutes: int,
+    expected: list[dict[str, str]],
+    step: str = "1m",
+) -> list[dict[str, Any]]:
+    """Two promtool tests of one alert: it fires with ``expected`` labels on ``firing`` series at
+    ``minutes``, and stays silent on ``healthy`` ones (a series value every ``step``)."""
+    at = f"{minutes}m"
+    return [
+        {
+            "interval": step,
+            "input_series": firing,
+            "alert_rule_test": [
+                {"eval_time": at, "alertname": alert, "exp_alerts": [{"exp_labels": labels} for labels in expected]}
+            ],
+        },
+        {
+            "interval": step,
+            "input_series": healthy,
+            "alert_rule_test": [{"eval_time": at, "alertname": alert, "exp_alerts": []}],
+        },
+    ]
+
+
+def severity(env: Environment, alert: str) -> str:
+    return str(getattr(env.alerting, ALERTS[alert].severity_field))
+
+
+def build_tests(env: Environment) -> dict[str, list[dict[str, Any]]]:
+    """One firing and one healthy promtool test per Seawall alert, from the model's thresholds."""
+    host_alerts = env.datacenter_hosts["localhost"].alerts or env.monitoring.host_alerts
+    window = _minutes(dt.timedelta(minutes=int(host_alerts.window.removesuffix("m"))).total_seconds())
+    tests: dict[str, list[dict[str, Any]]] = {}
+    by = {key: NODE[key] for key in ("environment", "service", "host", "tier")}
+    fs = {"device": "/dev/vda1", "fstype": "ext4", "mountpoint": "/"}
+    net = {"device": "eth0"}
+    size = 10_000_000_000
+    full = size * (100 - host_alerts.disk - 5) // 100
+    tests["HostDown"] = case(
+        "HostDown",
+        [series("up", node(), "0x10")],
+        [series("up", node(), "1x10")],
+        5,
+        [node() | {"severity": severity(env, "HostDown")}],
+    )
+    tests["HostHighCpu"] = case(
+        "HostHighCpu",
+        [series("node_cpu_seconds_total", node({"cpu": "0", "mode": "idle"}), "0+3x60")],  # 5% idle
+        [series("node_cpu_seconds_total", node({"cpu": "0", "mode": "idle"}), "0+60x60")],
+        window + 10,
+        [by | {"severity": severity(env, "HostHighCpu")}],
+    )
+    available = 4_000_000_000 * (100 - host_alerts.memory - 5) // 100
+    tests["HostHighMemory"] = case(
+        "HostHighMemory",
+        [
+            series("node_memory_MemAvailable_bytes", node(), f"{available}x60"),
+            series("node_memory_MemTotal_bytes", node(), "4000000000x60"),
+        ],
+        [
+            series("node_memory_MemAvailable_bytes", node(), "3000000000x60"),
+            series("node_memory_MemTotal_bytes", node(), "4000000000x60"),
+        ],
+        window + 10,
+        [node() | {"severity": severity(env, "HostHighMemory")}],
+    )
+    tests["HostDiskFull"] = case(
+        "HostDiskFull",
+        [
+            series("node_filesystem_avail_bytes", node(fs), f"{full}x60"),
+            series("node_filesystem_size_bytes", node(fs), f"{size}x60"),
+        ],
+        [
+            series("node_filesystem_avail_bytes", node(fs), f"{size // 2}x60"),
+            series("node_filesystem_size_bytes", node(fs), f"{size}x60"),
+        ],
+        window + 10,
+        [node(fs) | {"severity": severity(env, "HostDiskFull")}],
+    )
+    # Losing a twentieth of the disk an hour: full within the model's horizon; steady is healthy.
+    hours = env.monitoring.disk_filling_hours
+    step = size // 20 // 60 if hours >= 20 else size // 60
+    tests["HostDiskFillingUp"] = case(
+        "HostDiskFillingUp",
+        [series("node_filesystem_avail_bytes", node(fs), f"{size // 2}-{step}x200")],
+        [series("node_filesystem_avail_bytes", node(fs), f"{size // 2}x200")],
+        150,
+        [node(fs) | {"severity": severity(env, "HostDiskFillingUp")}],
+    )
+    thresholds = env.monitoring.network
+    for alert, metric, mbps in (
+        ("HostNetworkReceiveHigh", "node_network_receive_bytes_total", thresholds.receive_mbps),
+        ("HostNetworkTransmitHigh", "node_network_transmit_bytes_total", thresholds.transmit_mbps),
+    ):
+        per_minute = int(mbps * 1e6 / 8 * 60 * 1.5)
+        tests[alert] = case(
+            alert,
+            [series(metric, node(net), f"0+{per_minute}x60")],
+            [series(metric, node(net), f"0+{per_minute // 10}x60")],
+            30,
+            [node(net) | {"severity": severity(env, alert)}],
+        )
+    errors = int(thresholds.errors_per_second * 60)
+    tests["HostNetworkErrors"] = case(
+        "HostNetworkErrors",
+        [
+            series("node_network_receive_errs_total", node(net), f"0+{errors}x60"),
+            series("node_network_transmit_errs_total", node(net), f"0+{errors}x60"),
+        ],
+        [
+            series("node_network_receive_errs_total", node(net), "0x60"),
+            series("node_network_transmit_errs_total", node(net), "0x60"),
+        ],
+        30,
+        [node(net) | {"severity": severity(env, "HostNetworkErrors")}],
+    )
+    pairs = [(set_name, host) for set_name in sorted(env.backup_sets) for host in env.hosts_of_set(set_name)]
+    for alert, metric in (
+        ("SeawallBackupFailed", "seawall_backup_success"),
+        ("SeawallDrillFailed", "seawall_drill_success"),
+        ("SeawallCheckFailing", "seawall_drill_check_success"),
+    ):
+        tests[alert] = case(
+            alert,
+            [series(metric, seawall_labels(env, s, h), "0x5") for s, h in pairs],
+            [series(metric, seawall_labels(env, s, h), "1x5") for s, h in pairs],
+            2,
+            [seawall_labels(env, s, h) | {"severity": severity(env, alert)} for s, h in pairs],
+        )
+    # Targets in seconds: the series hold a timestamp; promtool's clock starts at 0.
+    longest = max(max(env.backup_sets[s].rpo.total_seconds(), env.backup_sets[s].rto.total_seconds()) for s, _ in pairs)
+    late = (_minutes(longest) // 10 + 1) * 10 + 60 * 24 * 2  # minutes, a whole number of steps
+    tests["SeawallBackupRpoMissed"] = case(
+        "SeawallBackupRpoMissed",
+        [
+            series("seawall_backup_last_success_timestamp_seconds", seawall_labels(env, s, h), f"0x{late // 10}")
+            for s, h in pairs
+        ],
+        [
+            series("seawall_backup_last_success_timestamp_seconds", seawall_labels(env, s, h), f"0+600x{late // 10}")
+            for s, h in pairs
+        ],
+        late,
+        [seawall_labels(env, s, h) | {"severity": severity(env, "SeawallBackupRpoMissed")} for s, h in pairs],
+        step="10m",
+    )
+    tests["SeawallDrillRtoAboveTarget"] = case(
+        "SeawallDrillRtoAboveTarget",
+        [
+            series(
+                "seawall_drill_rto_seconds",
+                seawall_labels(env, s, h),
+                f"{env.backup_sets[s].rto.total_seconds() + 60:.0f}x5",
+            )
+            for s, h in pairs
+        ],
+        [
+            series(
+                "seawall_drill_rto_seconds",
+                seawall_labels(env, s, h),
+                f"{env.backup_sets[s].rto.total_seconds() / 2:.0f}x5",
+            )
+            for s, h in pairs
+        ],
+        2,
+        [seawall_labels(env, s, h) | {"severity": severity(env, "SeawallDrillRtoAboveTarget")} for s, h in pairs],
+    )
+    for alert, metric in (
+        ("SeawallBackupSilent", "seawall_backup_last_run_timestamp_seconds"),
+        ("SeawallDrillOverdue", "seawall_drill_last_run_timestamp_seconds"),
+    ):
+        # Stale: reported once at time 0, never again. Absent: never reported at all (one alert per host).
+        tests[alert] = case(
+            alert,
+            [series(metric, seawall_labels(env, s, h), f"0x{late // 10}") for s, h in pairs],
+            [series(metric, seawall_labels(env, s, h), f"0+600x{late // 10}") for s, h in pairs],
+            late,
+            [seawall_labels(env, s, h) | {"severity": severity(env, alert)} for s, h in pairs],
+            step="10m",
+        )
+        tests[alert + " (never reported)"] = [
+            {
+                "interval": "10m",
+                "input_series": [series("up", node(), f"1x{late // 10}")],
+                "alert_rule_test": [
+                    {
+                        "eval_time": f"{late}m",
+                        "alertname": alert,
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {
+                                    "environment": env.name,
+                                    "set": s,
+                                    "host": h,
+                                    "severity": severity(env, alert),
+                                }
+                            }
+                            for s, h in pairs
+                        ],
+                    }
+                ],
+            }
+        ]
+    return tests
+
+
+def test_every_seawall_alert_fires_with_its_severity_and_stays_silent_when_healthy(tmp_path: Path) -> None:
+    env = load_environment(SHIPPED, "local")
+    folder = write(env, tmp_path / "rendered")
+    tests = build_tests(env)
+    assert set(ALERTS) <= set(tests), f"alerts without a promtool test: {set(ALERTS) - set(tests)}"
+    # promtool compares annotations too; they are templates (checked by `promtool check rules` and seen
+    # rendered in the end-to-end test), so the rules under test are the rendered ones without them.
+    rule_files = []
+    for path in sorted((folder / "prometheus/rules").glob("*.yml")):
+        document = yaml.safe_load(path.read_text())
+        for group in document["groups"]:
+            for rule in group["rules"]:
+                rule.pop("annotations", None)
+        target = tmp_path / path.name
+        target.write_text(yaml.safe_dump(document, sort_keys=False))
+        rule_files.append(target.name)
+    # Alerts over days are evaluated every 10 minutes, the others every minute: one file per step.
+    every = [t for cases in tests.values() for t in cases]
+    for step in ("1m", "10m"):
+        chosen = [t for t in every if t["interval"] == step]
+        spec = {"rule_files": rule_files, "evaluation_interval": step, "tests": chosen}
+        test_file = tmp_path / f"seawall-alerts-{step}.test.yml"
+        test_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+        result = tool(PROMTOOL or "promtool", "test", "rules", test_file)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "SUCCESS" in result.stdout + result.stderr
+
+
+def test_a_severity_changed_in_the_model_changes_the_rule(environments: Path) -> None:
+    from tests.conftest import patch_environment
+
+    patch_environment(environments, "local", {"alerting": {"backup": "Minor", "drill_rto": "Critical"}})
+    env = load_environment(environments, "local")
+    rules = yaml.safe_load(render_monitoring(env)["prometheus/rules/seawall-backups.yml"])["groups"][0]["rules"]
+    severities = {rule["alert"]: rule["labels"]["severity"] for rule in rules}
+    assert severities["SeawallBackupFailed"] == "Minor"
+    assert severities["SeawallDrillRtoAboveTarget"] == "Critical"
