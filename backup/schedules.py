@@ -52,7 +52,8 @@ def host_environment(env: Environment, host: str) -> dict[str, Any]:
     It holds only what the host's backups need, so that changing another service never changes it.
     """
     sets = host_sets(env, host)
-    document = env.model_dump(mode="json", by_alias=True, exclude={"services", "datacenter_hosts", "release"})
+    exclude = {"services", "datacenter_hosts", "release", "monitoring", "availability"}
+    document = env.model_dump(mode="json", by_alias=True, exclude=exclude)
     # The host's file names only this host, so a prune_host elsewhere would not validate there; the prune
     # timer itself is rendered for the designated host only.
     document["backup_sets"] = {name: {**document["backup_sets"][name], "prune_host": None} for name in sets}
@@ -61,6 +62,8 @@ def host_environment(env: Environment, host: str) -> dict[str, Any]:
     }
     document["environment"]["predecessor"] = None
     document["environment"]["description"] = ""
+    # Monitoring is the monitoring host's business; the host's file only names itself.
+    document["monitoring"] = {"host": host}
     return document
 
 

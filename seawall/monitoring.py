@@ -468,7 +468,7 @@ def _interval(window: Window, zone: str) -> dict[str, Any]:
 
 def slack_url_file(env: Environment, channel: str) -> str:
     """Given a Slack channel's name in the model, return the file Alertmanager reads its webhook from."""
-    return f"{env.monitoring.secrets_dir}/{channel}.url"
+    return f"{env.monitoring.webhook_dir}/{channel}.url"
 
 
 def _receiver(env: Environment, severity: Severity) -> dict[str, Any]:

@@ -356,7 +356,7 @@ class Monitoring(StrictModel):
     alertmanager_port: PortNumber = 9093
     prometheus_dir: AbsPath = "/etc/prometheus"
     alertmanager_dir: AbsPath = "/etc/alertmanager"
-    secrets_dir: AbsPath = "/etc/alertmanager/secrets"
+    webhook_dir: AbsPath = "/etc/alertmanager/webhooks"
     host_alerts: Alerts = Field(default_factory=_host_alerts)
     disk_filling_hours: int = Field(strict=True, default=24, ge=1, le=24 * 30)
     network: NetworkThresholds = Field(default_factory=NetworkThresholds)
