@@ -214,3 +214,86 @@ def listening_addresses(port: int) -> set[str]:
             if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
                 addresses.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]) if len(address) == 8 else address)
     return addresses
+
+
+def test_alertmanager_holds_major_outside_business_hours_and_sends_critical_on_call(tmp_path: Path) -> None:
+    """The real Alertmanager applies the rendered time intervals: a model whose on-call window holds
+    now and whose business window does not gets a Critical alert delivered and a Major one held."""
+    import datetime as dt
+
+    environments = tmp_path / "environments"
+    shutil.copytree(PROJECT / "environments", environments)
+    receiver = Receiver()
+    (tmp_path / "webhooks").mkdir()
+    (tmp_path / "webhooks" / "ops-slack.url").write_text(receiver.url)
+    days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+    today = dt.datetime.now(dt.UTC).weekday()
+    port = free_port()
+    patch_environment(
+        environments,
+        "local",
+        {
+            "availability": {
+                "timezone": "UTC",
+                # Today and tomorrow all day (no test run can leave it); business on another day only.
+                "on_call": {"days": [days[today], days[(today + 1) % 7]], "start": "00:00", "end": "24:00"},
+                "business": {"days": [days[(today + 3) % 7]], "start": "09:00", "end": "17:00"},
+            },
+            "alerting": {
+                "channels": {"ops-slack": {"slack": "#ops-alerts", "slack_url_config": "slackWebhookUrl"}},
+                "routes": {
+                    "Critical": {"channels": ["ops-slack"], "hours": "on-call"},
+                    "Major": {"channels": ["ops-slack"], "hours": "business"},
+                    "Minor": {"channels": ["ops-slack"], "hours": "business"},
+                },
+            },
+            "monitoring": {
+                "alertmanager_port": port,
+                "group_wait": "1s",
+                "group_interval": "1s",
+                "webhook_dir": str(tmp_path / "webhooks"),
+            },
+        },
+    )
+    rendered = tmp_path / "monitoring"
+    assert seawall(environments, "monitoring", "render", "local", "--out", str(rendered)).returncode == 0
+    argv = [
+        "prometheus-alertmanager",
+        f"--config.file={rendered / 'alertmanager/alertmanager.yml'}",
+        f"--storage.path={tmp_path / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+    ]
+    with (tmp_path / "alertmanager.log").open("w") as log:
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        alerts = [
+            {"labels": {"alertname": name, "severity": severity, "environment": "local", "host": host}}
+            for name, severity, host in (("SeawallBackupFailed", "Critical", "a"), ("HostHighCpu", "Major", "b"))
+        ]
+
+        def post() -> bool:
+            import urllib.error
+            import urllib.request
+
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/api/v2/alerts",
+                data=json.dumps(alerts).encode(),
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    return response.status == 200
+            except (urllib.error.URLError, OSError):
+                return False
+
+        wait_for(post, "Alertmanager to accept alerts", 30)
+        wait_for(lambda: firing(receiver, "SeawallBackupFailed"), "the Critical notification", 30)
+        time.sleep(5)  # several group intervals: a Major notification would have been sent by now
+        assert firing(receiver, "HostHighCpu") == []
+        assert receiver.titles() == ["[FIRING] SeawallBackupFailed (Critical)"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        receiver.server.shutdown()
