@@ -62,8 +62,6 @@ def host_environment(env: Environment, host: str) -> dict[str, Any]:
     }
     document["environment"]["predecessor"] = None
     document["environment"]["description"] = ""
-    # Monitoring is the monitoring host's business; the host's file only names itself.
-    document["monitoring"] = {"host": host}
     return document
 
 

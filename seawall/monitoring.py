@@ -201,6 +201,8 @@ def monitoring_hosts(env: Environment) -> list[str]:
     """Given an environment, return the hosts that run Prometheus and Alertmanager (the droplets of the
     monitoring service, or the data-center host)."""
     host = env.monitoring.host
+    if host is None:
+        return []
     if host in env.services:
         return droplet_names(host, env.services[host])
     return [host] if host in env.datacenter_hosts else []

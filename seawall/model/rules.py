@@ -80,7 +80,7 @@ def _alert_channels(env: Environment) -> Iterator[Finding]:
 
 def _monitoring_host_exists(env: Environment) -> Iterator[Finding]:
     host = env.monitoring.host
-    if (env.services or env.datacenter_hosts) and host not in env.services and host not in env.datacenter_hosts:
+    if host is not None and host not in env.services and host not in env.datacenter_hosts:
         known = ", ".join(sorted([*env.services, *env.datacenter_hosts]))
         msg = f"monitoring host {host!r} is neither a service nor a data-center host of this environment ({known})"
         yield ("monitoring", "host"), msg

@@ -348,7 +348,8 @@ def _host_alerts() -> Alerts:
 class Monitoring(StrictModel):
     """Prometheus and Alertmanager of the environment: where they run and what they watch."""
 
-    host: Name = "monitoring"
+    # The service (its droplets) or data-center host that runs them; none: a Prometheus of your own.
+    host: Name | None = None
     scrape_interval: Duration = dt.timedelta(seconds=30)
     evaluation_interval: Duration = dt.timedelta(seconds=30)
     node_exporter_port: PortNumber = 9100
