@@ -35,10 +35,20 @@ SEAWALL_HOME = "/opt/seawall"
 DIST = f"{SEAWALL_HOME}/dist"
 NFT_FILE = "/etc/nftables.d/seawall.nft"
 FIREWALL_UNIT = "/etc/systemd/system/seawall-firewall.service"
-INSTALL_PACKAGES = (
-    "command -v restic >/dev/null 2>&1 && python3 -c 'import venv, ensurepip' 2>/dev/null || "
-    "{ export DEBIAN_FRONTEND=noninteractive; apt-get -o DPkg::Lock::Timeout=300 update -qq && "
-    "apt-get -o DPkg::Lock::Timeout=300 install -y -qq restic python3-venv; }"
+
+
+def apt_install(present: str, packages: str) -> str:
+    """Given a shell test that passes when the packages are there, return the line that installs them
+    from Debian's packages otherwise (waiting up to 5 minutes for a boot-time apt run)."""
+    apt = "apt-get -o DPkg::Lock::Timeout=300"
+    return (
+        f"{present} || {{ export DEBIAN_FRONTEND=noninteractive; {apt} update -qq && "
+        f"{apt} install -y -qq {packages}; }}"
+    )
+
+
+INSTALL_PACKAGES = apt_install(
+    "command -v restic >/dev/null 2>&1 && python3 -c 'import venv, ensurepip' 2>/dev/null", "restic python3-venv"
 )
 
 
@@ -94,6 +104,14 @@ class FirewallRule:
 
 
 @dataclass(frozen=True)
+class Exporter:
+    """node_exporter on a host: Debian's settings file, and the textfile folder Seawall writes to."""
+
+    settings: RenderedFile
+    textfile_dir: str
+
+
+@dataclass(frozen=True)
 class MonitoringServer:
     """What the monitoring host gets: Prometheus and Alertmanager files (installed paths) and the
     Slack webhook URLs (path, secret) that Alertmanager reads from files."""
@@ -113,7 +131,7 @@ class HostConfig:
     timers: Sequence[str]
     secrets: HostSecrets | None
     firewall: Sequence[FirewallRule] | None = None
-    exporter: RenderedFile | None = None
+    exporter: Exporter | None = None
     monitoring: MonitoringServer | None = None
 
 
@@ -126,15 +144,22 @@ def content_hash(*parts: str) -> str:
     return digest.hexdigest()
 
 
-def write_files_script(files: Sequence[RenderedFile], timers: Sequence[str]) -> str:
-    """Given files and timers, return an idempotent script that writes them and enables the timers."""
-    lines = ["set -eu"]
+def file_lines(files: Sequence[RenderedFile]) -> list[str]:
+    """Given files, return the shell lines that write each one atomically (a here-document to
+    ``PATH.new``, its mode, a rename)."""
+    lines = []
     for index, rendered in enumerate(files):
         marker = f"SEAWALL_EOF_{index}"
         path = shlex.quote(rendered.path)
         lines.append(f'install -d -m 0755 "$(dirname {path})"')
         lines.append(f"cat > {path}.new <<'{marker}'\n{rendered.content.rstrip(chr(10))}\n{marker}")
         lines.append(f"chmod {rendered.mode} {path}.new && mv {path}.new {path}")
+    return lines
+
+
+def write_files_script(files: Sequence[RenderedFile], timers: Sequence[str]) -> str:
+    """Given files and timers, return an idempotent script that writes them and enables the timers."""
+    lines = ["set -eu", *file_lines(files)]
     if timers:
         lines.append("systemctl daemon-reload")
         lines.append(f"systemctl enable --now {' '.join(shlex.quote(timer) for timer in timers)}")
@@ -163,46 +188,40 @@ def install_script(delivery: Delivery) -> str:
     )
 
 
-def exporter_script(settings: RenderedFile) -> str:
-    """Given node_exporter's settings file, return the script that installs it and restarts it on change."""
-    path = shlex.quote(settings.path)
-    return (
-        "set -eu\n"
-        "command -v prometheus-node-exporter >/dev/null 2>&1 || { export DEBIAN_FRONTEND=noninteractive; "
-        "apt-get -o DPkg::Lock::Timeout=300 update -qq && "
-        "apt-get -o DPkg::Lock::Timeout=300 install -y -qq prometheus-node-exporter; }\n"
-        + write_files_script([settings], []).removeprefix("set -eu\n")
-        + f"grep -o 'textfile.directory=[^ \"]*' {path} | cut -d= -f2 | xargs -r install -d -m 0755\n"
-        "systemctl enable prometheus-node-exporter\n"
-        "systemctl restart prometheus-node-exporter\n"
-    )
+def exporter_script(exporter: Exporter) -> str:
+    """Given node_exporter's settings, return the script that installs it, makes its textfile folder
+    and restarts it (the step runs again exactly when the settings change)."""
+    lines = [
+        "set -eu",
+        apt_install("command -v prometheus-node-exporter >/dev/null 2>&1", "prometheus-node-exporter"),
+        *file_lines([exporter.settings]),
+        f"install -d -m 0755 {shlex.quote(exporter.textfile_dir)}",
+        "systemctl enable prometheus-node-exporter",
+        "systemctl restart prometheus-node-exporter",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def monitoring_script(server: MonitoringServer) -> str:
     """Given the monitoring server's files, return the script that installs Prometheus and Alertmanager,
     checks the new configuration with their own tools before it replaces the old, and reloads both."""
-    lines = [
-        "set -eu",
-        "command -v prometheus >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 || "
-        "{ export DEBIAN_FRONTEND=noninteractive; apt-get -o DPkg::Lock::Timeout=300 update -qq && "
-        "apt-get -o DPkg::Lock::Timeout=300 install -y -qq prometheus prometheus-alertmanager; }",
-    ]
-    staged = [
-        RenderedFile(f"{rendered.path}.staged", rendered.content)
-        for rendered in (*server.prometheus, *server.alertmanager)
-    ]
-    lines.append(write_files_script(staged, []).removeprefix("set -eu\n").rstrip("\n"))
-    # Checked beside the files they replace (rule_files are relative to prometheus.yml), then moved in.
+    files = [*server.prometheus, *server.alertmanager]
     config = next(f.path for f in server.prometheus if f.path.endswith("/prometheus.yml"))
     manager = next(f.path for f in server.alertmanager if f.path.endswith("/alertmanager.yml"))
     rules = [shlex.quote(f.path + ".staged") for f in server.prometheus if f.path != config]
-    lines.append(f"promtool check rules {' '.join(rules)}")
-    lines.append(f"amtool check-config {shlex.quote(manager + '.staged')}")
-    for rendered in (*server.prometheus, *server.alertmanager):
-        lines.append(f"mv {shlex.quote(rendered.path + '.staged')} {shlex.quote(rendered.path)}")
-    lines.append(f"promtool check config {shlex.quote(config)}")
-    lines.append("systemctl enable prometheus prometheus-alertmanager")
-    lines.append("systemctl reload-or-restart prometheus prometheus-alertmanager")
+    present = "command -v prometheus >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1"
+    lines = [
+        "set -eu",
+        apt_install(present, "prometheus prometheus-alertmanager"),
+        # Staged beside the files they replace and checked there; nothing is moved in unless all pass.
+        *file_lines([RenderedFile(f"{f.path}.staged", f.content) for f in files]),
+        f"promtool check config {shlex.quote(config + '.staged')}",
+        f"promtool check rules {' '.join(rules)}",
+        f"amtool check-config {shlex.quote(manager + '.staged')}",
+        *(f"mv {shlex.quote(f.path + '.staged')} {shlex.quote(f.path)}" for f in files),
+        "systemctl enable prometheus prometheus-alertmanager",
+        "systemctl reload-or-restart prometheus prometheus-alertmanager",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -273,64 +292,33 @@ def configure_host(
         )
     ]
     script = install_script(delivery)
-    install = remote.Command(
+    install = _step(
         f"{name}-install",
-        connection=connection,
-        create=script,
-        triggers=[content_hash(script, delivery.identity)],
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=copies),
+        connection,
+        script,
+        pulumi.ResourceOptions(parent=parent, depends_on=copies),
+        script,
+        delivery.identity,
     )
     steps: list[pulumi.Resource] = [*copies, install]
     secrets = credential_commands(name, connection, config.secrets, parent, child) if config.secrets else []
     steps += secrets
     if config.files:
         units = write_files_script(config.files, config.timers)
-        steps.append(
-            remote.Command(
-                f"{name}-backup-units",
-                connection=connection,
-                create=units,
-                triggers=[content_hash(units)],
-                opts=pulumi.ResourceOptions(parent=parent, depends_on=[install, *secrets]),
-            )
-        )
+        after = pulumi.ResourceOptions(parent=parent, depends_on=[install, *secrets])
+        steps.append(_step(f"{name}-backup-units", connection, units, after))
     if config.firewall is not None:
         files = firewall_files(config.firewall)
-        load = f"nft -c -f {NFT_FILE}\nnft -f {NFT_FILE}\n"
         script = (
             write_files_script(files, [])
-            + load
+            + f"nft -c -f {NFT_FILE}\nnft -f {NFT_FILE}\n"
             + "systemctl daemon-reload\nsystemctl enable seawall-firewall.service\n"
         )
-        steps.append(
-            remote.Command(
-                f"{name}-firewall",
-                connection=connection,
-                create=script,
-                triggers=[content_hash(*(f.content for f in files))],
-                opts=child,
-            )
-        )
+        steps.append(_step(f"{name}-firewall", connection, script, child, *(f.content for f in files)))
     if config.exporter is not None:
-        script = exporter_script(config.exporter)
-        steps.append(
-            remote.Command(
-                f"{name}-node-exporter",
-                connection=connection,
-                create=script,
-                triggers=[content_hash(script)],
-                opts=child,
-            )
-        )
+        steps.append(_step(f"{name}-node-exporter", connection, exporter_script(config.exporter), child))
     if config.monitoring is not None:
-        script = monitoring_script(config.monitoring)
-        server = remote.Command(
-            f"{name}-monitoring",
-            connection=connection,
-            create=script,
-            triggers=[content_hash(script)],
-            opts=child,
-        )
+        server = _step(f"{name}-monitoring", connection, monitoring_script(config.monitoring), child)
         # After the packages: the files belong to the group Alertmanager runs as, which they create.
         # Alertmanager reads a webhook file when it sends, so a first deploy needs no restart.
         steps.append(server)
@@ -346,6 +334,15 @@ def configure_host(
             for index, (path, url) in enumerate(config.monitoring.webhooks, start=1)
         ]
     return steps
+
+
+def _step(
+    name: str, connection: remote.ConnectionArgs, script: str, opts: pulumi.ResourceOptions, *content: str
+) -> remote.Command:
+    """A command that runs ``script`` again exactly when it, or the ``content`` it stands for, changes."""
+    return remote.Command(
+        name, connection=connection, create=script, triggers=[content_hash(*(content or (script,)))], opts=opts
+    )
 
 
 def _asset(path: str | None, identity: str) -> pulumi.Asset:

@@ -17,7 +17,7 @@ import pulumi
 from seawall.backup.schedules import RenderedFile, render_bootstrap, render_host_files, timer_names
 from seawall.backup.storage import bucket_spec
 from seawall.build import Build, build_wheel, checkout_root, sha256_of, source_identity
-from seawall.components._host import Delivery, FirewallRule, HostConfig, HostSecrets, MonitoringServer
+from seawall.components._host import Delivery, Exporter, FirewallRule, HostConfig, HostSecrets, MonitoringServer
 from seawall.components.backup_bucket import BackupBucket, BackupBucketArgs
 from seawall.components.datacenter_host import DatacenterHost, DatacenterHostArgs
 from seawall.components.monitoring import Notify, ServiceMonitoringArgs
@@ -29,7 +29,7 @@ from seawall.model.schema import Environment, Port, Service, droplet_names, mode
 from seawall.monitoring import (
     EXPORTER_SETTINGS,
     exporter_settings,
-    install_paths,
+    install_path,
     monitoring_hosts,
     render_monitoring,
     slack_url_file,
@@ -95,7 +95,7 @@ def build(
             env.backup.repository.region if env.backup.repository.region != "us-east-1" else info.region,
         ),
     )
-    exporter = RenderedFile(EXPORTER_SETTINGS, exporter_settings(env))
+    exporter = Exporter(RenderedFile(EXPORTER_SETTINGS, exporter_settings(env)), env.backup.metrics_dir)
     server = _monitoring_server(env, config)
     monitors = set(monitoring_hosts(env))
     fleets = {
@@ -154,7 +154,7 @@ def _fleet_args(
     ssh_key: pulumi.Output[str],
     config: pulumi.Config,
     delivery: Delivery,
-    exporter: RenderedFile,
+    exporter: Exporter,
     server: MonitoringServer,
     monitors: set[str],
 ) -> ServiceFleetArgs:
@@ -196,9 +196,9 @@ def _fleet_args(
 
 
 def _monitoring_server(env: Environment, config: pulumi.Config) -> MonitoringServer:
-    rendered = render_monitoring(env)
-    paths = install_paths(env)
-    files = {relative: RenderedFile(paths[relative], text) for relative, text in rendered.items()}
+    files = {
+        relative: RenderedFile(install_path(env, relative), text) for relative, text in render_monitoring(env).items()
+    }
     webhooks = [
         (slack_url_file(env, name), config.require_secret(channel.slack_url_config))
         for name, channel in sorted(env.alerting.channels.items())
