@@ -102,6 +102,13 @@ ALERTS: dict[str, AlertKind] = {
             "errors_per_second.",
         ),
         AlertKind(
+            "HostClockSkew",
+            "clock_skew",
+            "{{ $labels.host }}'s clock is {{ $value | humanizeDuration }} off",
+            "The clock of {{ $labels.host }} differs from the monitoring host's by more than the model's "
+            "clock_skew_tolerance: its snapshot times, RPO and metric timestamps cannot be trusted.",
+        ),
+        AlertKind(
             "SeawallBackupFailed",
             "backup",
             "Backup of {{ $labels.set }} on {{ $labels.host }} failed",
@@ -313,7 +320,15 @@ def host_rules(env: Environment) -> dict[str, Any]:
             _rule(env, "HostDiskFull", disk, alerts.window, extra),
         ]
     hours = env.monitoring.disk_filling_hours
+    skew = int(env.backup.clock_skew_tolerance.total_seconds())
     rules += [
+        # node_exporter's clock against the moment Prometheus scraped it.
+        _rule(
+            env,
+            "HostClockSkew",
+            f"abs(node_time_seconds{_selector(scope)} - timestamp(node_time_seconds{_selector(scope)})) > {skew}",
+            "10m",
+        ),
         _rule(
             env,
             "HostDiskFillingUp",

@@ -287,6 +287,7 @@ class Alerting(StrictModel):
     disk_filling: Severity = "Major"
     network: Severity = "Minor"
     network_errors: Severity = "Major"
+    clock_skew: Severity = "Major"
     backup_rpo: Severity = "Critical"
     backup_silent: Severity = "Major"
     drill: Severity = "Major"

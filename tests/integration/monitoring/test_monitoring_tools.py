@@ -17,7 +17,7 @@ import yaml
 from seawall.model import load_environment
 from seawall.model.schema import Environment
 from seawall.monitoring import ALERTS, render_monitoring
-from tests.conftest import SHIPPED
+from tests.conftest import SHIPPED, patch_environment
 
 PROMTOOL = shutil.which("promtool")
 AMTOOL = shutil.which("amtool")
@@ -113,7 +113,7 @@ MOMENTS = {
 
 
 @pytest.mark.parametrize("moment", list(MOMENTS))
-def test_routes_are_active_as_the_teams_availability_says(tmp_path: Path, moment: str) -> None:
+def test_routes_are_active_as_the_teams_availability_says(moment: str) -> None:
     env = load_environment(SHIPPED, "mainnet")
     config = yaml.safe_load(render_monitoring(env)["alertmanager/alertmanager.yml"])
     zone = zoneinfo.ZoneInfo(env.release.timezone)
@@ -257,6 +257,15 @@ def build_tests(env: Environment) -> dict[str, list[dict[str, Any]]]:
         [series("node_filesystem_avail_bytes", node(fs), f"{size // 2}x200")],
         150,
         [node(fs) | {"severity": severity(env, "HostDiskFillingUp")}],
+    )
+    # A host clock ahead of Prometheus's by twice the tolerance; promtool scrapes at 0, 60, 120… seconds.
+    ahead = int(env.backup.clock_skew_tolerance.total_seconds()) * 2
+    tests["HostClockSkew"] = case(
+        "HostClockSkew",
+        [series("node_time_seconds", node(), f"{ahead}+60x60")],
+        [series("node_time_seconds", node(), "0+60x60")],
+        30,
+        [node() | {"severity": severity(env, "HostClockSkew")}],
     )
     thresholds = env.monitoring.network
     for alert, metric, mbps in (
@@ -404,8 +413,6 @@ def test_every_seawall_alert_fires_with_its_severity_and_stays_silent_when_healt
 
 
 def test_a_severity_changed_in_the_model_changes_the_rule(environments: Path) -> None:
-    from tests.conftest import patch_environment
-
     patch_environment(environments, "local", {"alerting": {"backup": "Minor", "drill_rto": "Critical"}})
     env = load_environment(environments, "local")
     rules = yaml.safe_load(render_monitoring(env)["prometheus/rules/seawall-backups.yml"])["groups"][0]["rules"]
