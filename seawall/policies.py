@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from seawall.model.calendar import CalendarError, longest_interval, parse_calendar
-from seawall.model.types import is_branch_like, parse_duration
+from seawall.model.types import SEVERITIES, is_branch_like, parse_duration
 
 DROPLET = "digitalocean:index/droplet:Droplet"
 VOLUME = "digitalocean:index/volume:Volume"
@@ -327,9 +327,9 @@ def backup_sets_have_alerts(resources: Sequence[Resource]) -> Iterable[tuple[str
         per_set = {
             (str(rule["alert"]), str(rule["labels"]["set"])) for rule in alerts if "set" in (rule.get("labels") or {})
         }
+        unwatched = [alert for alert in ("SeawallBackupFailed", "SeawallDrillFailed") if alert not in general]
         for name in sets:
-            missing = [alert for alert in ("SeawallBackupFailed", "SeawallDrillFailed") if alert not in general]
-            missing += [
+            missing = unwatched + [
                 alert for alert in ("SeawallBackupRpoMissed", "SeawallDrillOverdue") if (alert, name) not in per_set
             ]
             if missing:
@@ -344,7 +344,7 @@ def severity_routes_reach_a_channel(resources: Sequence[Resource]) -> Iterable[t
         receivers = {str(r.get("name")): r for r in config.get("receivers") or []}
         windows = [str(interval.get("name")) for interval in config.get("time_intervals") or []]
         routes = (config.get("route") or {}).get("routes") or []
-        for severity in ("Critical", "Major", "Minor"):
+        for severity in SEVERITIES:
             route = next((r for r in routes if f'severity="{severity}"' in (r.get("matchers") or [])), None)
             if route is None:
                 yield monitor.step, f"no route for severity {severity}"
