@@ -17,3 +17,8 @@ def _line(cells: Sequence[object]) -> str:
 
 def _cell(value: object) -> str:
     return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def markdown_cell(value: object) -> str:
+    """Given a value, return it fit for one table cell (pipes escaped, line breaks folded)."""
+    return _cell(value)

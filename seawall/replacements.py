@@ -45,7 +45,10 @@ REPLACED_BY: Mapping[str, frozenset[str]] = {
     "command:remote:CopyToRemote": frozenset({"triggers", "remotePath"}),
     "command:local:Command": frozenset({"triggers"}),
 }
-IGNORED_CHANGES: Mapping[str, tuple[str, ...]] = {DROPLET: ("userData",)}
+# userData: a bootstrap that never changes; sshKeys: DigitalOcean injects them only when it creates a
+# droplet, and a changed list would replace every droplet: a key rotation changes authorized_keys on the
+# hosts instead (docs/ops/runbooks/rotate-ssh-key.md), and new droplets get the new list.
+IGNORED_CHANGES: Mapping[str, tuple[str, ...]] = {DROPLET: ("userData", "sshKeys")}
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,10 @@ from seawall.backup.metrics import ping, render_metrics, write_metrics
 from seawall.backup.plan import Job, plan_jobs
 from seawall.backup.restic import (
     PartialBackup,
+    ResticError,
     SourceMissing,
     beside,
+    detect_version,
     make_backup_command,
     make_snapshots_command,
     parse_json_lines,
@@ -197,6 +199,13 @@ def _healthcheck_url(context: BackupContext) -> str | None:
     return url or None
 
 
+def _restic_version(context: BackupContext) -> str | None:
+    try:
+        return ".".join(str(part) for part in detect_version(context.env.backup.restic_binary))
+    except ResticError:
+        return None
+
+
 def _record(context: BackupContext, outcome: RunOutcome) -> None:
     job = outcome.job
     now = dt.datetime.now(dt.UTC)
@@ -210,6 +219,8 @@ def _record(context: BackupContext, outcome: RunOutcome) -> None:
         "files": outcome.files,
         "seconds": round(outcome.seconds, 3),
         "alarms": outcome.alarms,
+        # What ran it: the inventory shows each host's restic.
+        "restic": _restic_version(context),
     }
     changes: dict[str, Any] = {"last_run": last}
     if outcome.ok and outcome.snapshot:

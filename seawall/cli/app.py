@@ -56,6 +56,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ledger-record": ("seawall.cli.deploy", ""),
     "backup": ("seawall.cli.backup", "Back up, prune, check and schedule restic backups."),
     "monitoring": ("seawall.cli.monitoring", "Write Prometheus and Alertmanager configuration from the model."),
+    "docs": (
+        "seawall.cli.docs",
+        "Write the inventory, service documents, runbooks, DR plans and risk assessment (same inputs, same bytes); "
+        "--check exits 1 when the committed documents are not what the model generates.",
+    ),
     "drill": (
         "seawall.cli.drill",
         "Restore snapshots into scratch, verify them, measure RPO and RTO; exit 1 when anything failed.",

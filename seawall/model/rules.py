@@ -118,6 +118,28 @@ def _production_is_protected(env: Environment) -> Iterator[Finding]:
             yield ("services", name, "droplet_backups"), "a stateful service in production needs droplet backups"
 
 
+def _protected_services_have_owners(env: Environment) -> Iterator[Finding]:
+    if env.environment.tier not in env.release.protected_tiers:
+        return
+    for name, service in env.services.items():
+        for field in ("owner", "circle_owner"):
+            if getattr(service, field) is None:
+                tier = env.environment.tier
+                msg = f"a service in a protected tier ({tier}) needs its {field} (a GitHub account or team)"
+                yield ("services", name, field), msg
+
+
+def _volume_protection_names_own_sets(env: Environment) -> Iterator[Finding]:
+    for name, service in env.services.items():
+        if service.volume is None:
+            continue
+        for index, set_name in enumerate(service.volume.protected_by):
+            if set_name not in service.backup_sets:
+                known = ", ".join(service.backup_sets) or "none"
+                msg = f"protected_by names {set_name!r}, which is not one of this service's backup sets ({known})"
+                yield ("services", name, "volume", "protected_by", index), msg
+
+
 def _no_moving_versions(env: Environment) -> Iterator[Finding]:
     if env.environment.tier == "development":
         return
@@ -151,6 +173,8 @@ RULES: tuple[Rule, ...] = (
     _unique_host_names,
     _rpo_covers_schedule,
     _production_is_protected,
+    _protected_services_have_owners,
+    _volume_protection_names_own_sets,
     _no_moving_versions,
     _paths_are_absolute,
     _local_provider_has_no_cloud,

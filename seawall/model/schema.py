@@ -27,6 +27,7 @@ from seawall.model.types import (
     ImageSlug,
     Name,
     OnCalendar,
+    Owner,
     Percent,
     PortNumber,
     PortRange,
@@ -36,6 +37,7 @@ from seawall.model.types import (
     SizeSlug,
     SlackChannel,
     SshKeyRef,
+    SystemdUnit,
     Tier,
     TimeZone,
     Version,
@@ -92,6 +94,9 @@ class Volume(StrictModel):
     size_gb: int = Field(strict=True, ge=1, le=16384)
     mount: AbsPath
     filesystem: Literal["ext4", "xfs"] = "ext4"
+    # Sets of the service that hold this volume's data another way (a dump written by a hook), when none
+    # backs up a path inside the mount; the risk assessment calls a volume in neither unprotected.
+    protected_by: list[Name] = Field(default_factory=list)
 
 
 class Health(StrictModel):
@@ -117,6 +122,13 @@ class DropletBackups(StrictModel):
 class Service(StrictModel):
     description: str = ""
     role: Name | None = None
+    # Who runs it and whom it escalates to (GitHub accounts or teams); required in protected tiers.
+    owner: Owner | None = None
+    circle_owner: Owner | None = None
+    # Its own systemd units on its droplets, where its logs are, and what an upgrade must know.
+    units: list[SystemdUnit] = Field(default_factory=list)
+    logs: list[str] = Field(default_factory=list)
+    upgrade_notes: str = ""
     image: ImageSlug
     version: Version
     size: SizeSlug

@@ -38,6 +38,9 @@ _SLACK = re.compile(r"^#[a-z0-9][a-z0-9._-]{0,79}$")
 _DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _SSH_KEY = re.compile(r"^([0-9a-f]{2}(:[0-9a-f]{2}){15}|\d{1,12})$")
 _ENV_VAR = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+# A GitHub account or team (``ops-alice``, ``@acme/ops``): who owns a service and whom it escalates to.
+_OWNER = re.compile(r"^@?[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:/[A-Za-z0-9][A-Za-z0-9_.-]{0,99})?$")
+_UNIT = re.compile(r"^[A-Za-z0-9:_.@-]+\.(service|timer|socket|mount|target|path)$")
 _WEEKTIME = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (([01]\d|2[0-3]):[0-5]\d|24:00)$")
 DURATION_UNITS = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 MAX_DURATION_SECONDS = 100 * 366 * 86400
@@ -262,6 +265,20 @@ def _check_clock_time(value: str) -> str:
     return value
 
 
+def _check_owner(value: str) -> str:
+    if not _OWNER.match(value):
+        msg = "must be a GitHub account or team (ops-alice, @acme/ops-circle)"
+        raise ValueError(msg)
+    return value if value.startswith("@") else f"@{value}"
+
+
+def _check_unit(value: str) -> str:
+    if not _UNIT.match(value):
+        msg = "must be a systemd unit name with its type (postgresql.service, nginx.service)"
+        raise ValueError(msg)
+    return value
+
+
 def _check_not_blank(value: str) -> str:
     if not value.strip():
         msg = "must not be empty: say why"
@@ -308,5 +325,8 @@ Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "satur
 WEEKDAYS: tuple[Weekday, ...] = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 AbsPath = Annotated[str, AfterValidator(_check_abs_path)]
 Reason = Annotated[str, AfterValidator(_check_not_blank)]
+# A GitHub account or team, always written with its ``@``.
+Owner = Annotated[str, AfterValidator(_check_owner)]
+SystemdUnit = Annotated[str, AfterValidator(_check_unit)]
 PortNumber = Annotated[int, Field(strict=True, ge=1, le=65535)]
 Percent = Annotated[int, Field(strict=True, ge=1, le=100)]

@@ -1,0 +1,268 @@
+"""Facts for the ops documents, from validated environments alone: hosts with what their sizes mean,
+software versions side by side, dependencies from the firewall rules, the restore order, alert routing.
+
+Everything is plain data (dicts, lists, strings) in a stable order, so templates stay simple and the
+same model always gives the same documents.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from seawall.model.calendar import longest_interval, parse_calendar
+from seawall.model.schema import Alerts, DatacenterHost, Environment, Port, Service, droplet_names
+from seawall.model.types import SEVERITIES, format_duration
+from seawall.monitoring import ALERTS, private_dns_name
+from seawall.sizes import SizeTable
+
+NODE_EXPORTER_UNIT = "prometheus-node-exporter.service"
+# Who may reach a port, in words, for each source that is not a service.
+SOURCE_WORDS = {"public": "anyone (internet)", "admin": "the admin ranges", "vpc": "hosts on the VPC"}
+
+
+def duration(value: dt.timedelta | float | None) -> str:
+    """Given a duration (or seconds), return it as the model writes durations (``2h30m``); ``-`` for none."""
+    if value is None:
+        return "-"
+    seconds = value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+    return format_duration(dt.timedelta(seconds=max(0, round(seconds))))
+
+
+def money(value: float | None) -> str:
+    """Given a monthly price, return it with two decimals; ``?`` when unknown."""
+    return "?" if value is None else f"{value:,.2f}"
+
+
+def port_text(port: Port) -> str:
+    """Given a port rule, return ``443/tcp``."""
+    return f"{port.port}/{port.protocol}"
+
+
+def source_text(env: Environment, source: str) -> str:
+    """Given a port's ``from``, return who that is."""
+    if source == "admin":
+        return f"the admin ranges ({', '.join(env.network.admin_cidrs)})"
+    if source == "vpc":
+        return f"hosts on the VPC ({env.network.vpc_cidr})"
+    return SOURCE_WORDS.get(source, f"the {source} service")
+
+
+def dns_names(env: Environment, service_name: str, service: Service, droplet: str) -> list[str]:
+    """Given a droplet, return the DNS names Seawall gives it: its own, the VPC one, and the service's
+    public name when a port is open to the public."""
+    domain = env.environment.domain
+    names = [f"{droplet}.{domain}", private_dns_name(env, droplet)]
+    if any(port.source == "public" for port in service.ports):
+        names.append(f"{service_name}.{domain}")
+    return names
+
+
+def droplet_rows(env: Environment, sizes: SizeTable) -> list[dict[str, Any]]:
+    """Given an environment, return one row per droplet: size and what it means, volume, names, roles."""
+    rows = []
+    for service_name, service in sorted(env.services.items()):
+        size = sizes.size(service.size)
+        for droplet in droplet_names(service_name, service):
+            volume = service.volume
+            price = None if size is None else size.price_monthly + (sizes.volume_price(volume.size_gb) if volume else 0)
+            rows.append(
+                {
+                    "host": droplet,
+                    "service": service_name,
+                    "size": service.size,
+                    "known_size": size is not None,
+                    "vcpus": size.vcpus if size else None,
+                    "memory_gib": size.memory_gib if size else None,
+                    "disk_gb": size.disk_gb if size else None,
+                    "volume": f"{volume.size_gb} GB at {volume.mount}" if volume else "-",
+                    "volume_gb": volume.size_gb if volume else 0,
+                    "price": price,
+                    "region": env.environment.region,
+                    "image": service.image,
+                    "dns": dns_names(env, service_name, service, droplet),
+                    "roles": [service.role or service_name],
+                }
+            )
+    return rows
+
+
+def datacenter_rows(env: Environment) -> list[dict[str, Any]]:
+    """Given an environment, return one row per data-center host."""
+    return [
+        {
+            "host": name,
+            "address": host.address,
+            "ssh": f"{host.ssh_user}@{host.address}:{host.ssh_port}",
+            "roles": host.roles,
+            "description": host.description,
+            "sets": host.backup_sets,
+        }
+        for name, host in sorted(env.datacenter_hosts.items())
+    ]
+
+
+def totals(env: Environment, sizes: SizeTable) -> dict[str, Any]:
+    """Given an environment, return its totals: hosts, vCPU, memory, storage and monthly cost (droplets
+    and volumes; data-center hosts have no price here). ``complete`` is false when a size is unknown."""
+    rows = droplet_rows(env, sizes)
+    known = [row for row in rows if row["known_size"]]
+    return {
+        "droplets": len(rows),
+        "datacenter_hosts": len(env.datacenter_hosts),
+        "vcpus": sum(row["vcpus"] for row in known),
+        "memory_gib": sum(row["memory_gib"] for row in known),
+        "storage_gb": sum(row["disk_gb"] for row in known) + sum(row["volume_gb"] for row in rows),
+        "cost": sum(row["price"] for row in known),
+        "complete": len(known) == len(rows),
+        "unknown_sizes": sorted({row["size"] for row in rows if not row["known_size"]}),
+    }
+
+
+def software_matrix(envs: dict[str, Environment]) -> list[dict[str, Any]]:
+    """Given environments, return each service's version per environment (``-`` where it does not run)."""
+    names = sorted({name for env in envs.values() for name in env.services})
+    return [
+        {
+            "service": name,
+            "versions": [env.services[name].version if name in env.services else "-" for env in envs.values()],
+            "image": sorted({env.services[name].image for env in envs.values() if name in env.services}),
+        }
+        for name in names
+    ]
+
+
+def dependencies(env: Environment) -> dict[str, list[str]]:
+    """Given an environment, return the services each service depends on: service B depends on A when A
+    lets B in (a port of A with ``from: B``)."""
+    needs: dict[str, set[str]] = {name: set() for name in env.services}
+    for name, service in env.services.items():
+        for port in service.ports:
+            if port.source in env.services and port.source != name:
+                needs[port.source].add(name)
+    return {name: sorted(found) for name, found in sorted(needs.items())}
+
+
+def used_by(env: Environment, service_name: str) -> list[str]:
+    """Given a service, return the services that reach it (its ports open to them)."""
+    return sorted({p.source for p in env.services[service_name].ports if p.source in env.services} - {service_name})
+
+
+def restore_order(env: Environment) -> tuple[list[str], list[str]]:
+    """Given an environment, return its services in restore order (what others depend on first; ties by
+    name) and the services in a dependency cycle (restored last, by name, with the cycle named)."""
+    needs = {name: set(found) for name, found in dependencies(env).items()}
+    order: list[str] = []
+    while True:
+        ready = sorted(name for name, found in needs.items() if name not in order and not (found - set(order)))
+        if not ready:
+            break
+        order.append(ready[0])
+    cycle = sorted(set(needs) - set(order))
+    return order, cycle
+
+
+def alert_thresholds(env: Environment, alerts: Alerts | None) -> dict[str, Any]:
+    """Given a service's or host's alert thresholds (None: the monitoring defaults), return them with
+    where they came from."""
+    chosen = alerts or env.monitoring.host_alerts
+    return {
+        "cpu": chosen.cpu,
+        "memory": chosen.memory,
+        "disk": chosen.disk,
+        "window": chosen.window,
+        "own": bool(alerts),
+    }
+
+
+def routing(env: Environment) -> list[dict[str, Any]]:
+    """Given an environment, return each severity's channels (as addresses) and hours."""
+    rows = []
+    for severity in SEVERITIES:
+        route = env.alerting.routes[severity]
+        channels = []
+        for name in route.channels:
+            channel = env.alerting.channels[name]
+            channels.append(f"{name} ({channel.email or channel.slack})")
+        rows.append({"severity": severity, "channels": channels, "hours": route.hours})
+    return rows
+
+
+def alert_rows(env: Environment) -> list[dict[str, Any]]:
+    """Given an environment, return every Seawall alert with its severity, route and runbook file."""
+    routes = {row["severity"]: row for row in routing(env)}
+    rows = []
+    for kind in ALERTS.values():
+        severity = getattr(env.alerting, kind.severity_field)
+        rows.append(
+            {
+                "name": kind.name,
+                "severity": severity,
+                "channels": routes[severity]["channels"],
+                "hours": routes[severity]["hours"],
+                "runbook": kind.runbook,
+                "field": kind.severity_field,
+            }
+        )
+    return rows
+
+
+def availability(env: Environment) -> dict[str, str]:
+    """Given an environment, return the team's hours in words."""
+    zone = env.availability.timezone or env.release.timezone
+
+    def words(window: Any) -> str:
+        days = ", ".join(day.capitalize() for day in window.days)
+        return f"{days} {window.start}–{window.end} ({zone})"
+
+    return {"business": words(env.availability.business), "on_call": words(env.availability.on_call)}
+
+
+def backup_set_rows(env: Environment, names: Iterable[str]) -> list[dict[str, Any]]:
+    """Given set names, return each set's schedule, retention, targets and drill schedule."""
+    rows = []
+    for name in sorted(names):
+        backup_set = env.backup_sets[name]
+        keeps = backup_set.retention.model_dump(exclude_none=True)
+        rows.append(
+            {
+                "name": name,
+                "description": backup_set.description,
+                "paths": backup_set.paths,
+                "schedule": backup_set.schedule,
+                "retention": ", ".join(
+                    f"{key.removeprefix('keep_')} {duration(v) if key == 'keep_within' else v}"
+                    for key, v in keeps.items()
+                ),
+                "rpo": duration(backup_set.rpo),
+                "rto": duration(backup_set.rto),
+                "rto_seconds": backup_set.rto.total_seconds(),
+                "drill": backup_set.drill.schedule,
+                "drill_gap_seconds": longest_interval(parse_calendar(backup_set.drill.schedule)).total_seconds(),
+                "hosts": env.hosts_of_set(name),
+                "repository": repository_text(env, name),
+            }
+        )
+    return rows
+
+
+def repository_text(env: Environment, set_name: str) -> str:
+    """Given a set, return its repository as restic names it (relative for a local path, as the model
+    writes it, so the documents do not depend on where the project lies)."""
+    repository = env.repository_for(set_name)
+    if repository.kind == "local":
+        return str(repository.path)
+    endpoint = (repository.endpoint or "").rstrip("/")
+    return f"s3:{endpoint}/{repository.bucket}/{repository.prefix}".rstrip("/")
+
+
+def host_service(env: Environment, host: str) -> tuple[str, Service | DatacenterHost]:
+    """Given a host of the environment, return the service it belongs to (or itself, a data-center host)."""
+    if host in env.datacenter_hosts:
+        return host, env.datacenter_hosts[host]
+    for name, service in env.services.items():
+        if host in droplet_names(name, service):
+            return name, service
+    msg = f"{env.name} has no host {host!r}"
+    raise KeyError(msg)

@@ -1,0 +1,449 @@
+"""Render the ops documents from the Jinja2 templates, and check committed documents against them.
+
+``render_documents(envs, measured, templates)`` returns ``{relative path: Markdown}``: the same model,
+recorded state and templates always give the same bytes. What hosts recorded (backups, drills,
+deploys) sits between ``<!-- seawall:measured -->`` and ``<!-- /seawall:measured -->``: ``--check``
+compares everything else, so a drill that ran since the documents were committed is not a failure,
+while any change the model makes is.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from seawall import __version__
+from seawall.backup.schedules import timer_names
+from seawall.errors import SeawallError
+from seawall.markdown import markdown_cell
+from seawall.model.schema import DatacenterHost, Environment, Service, droplet_names
+from seawall.monitoring import ALERTS, private_dns_name
+from seawall.opsdocs import facts
+from seawall.opsdocs.measured import Measured
+from seawall.opsdocs.risks import assess
+from seawall.sizes import size_table
+
+MEASURED = re.compile(r"<!-- seawall:measured -->.*?<!-- /seawall:measured -->", re.DOTALL)
+MEASURED_PLACEHOLDER = "<!-- seawall:measured --><!-- /seawall:measured -->"
+PROCEDURES = (
+    "restore-backup-set",
+    "rebuild-host",
+    "rotate-restic-password",
+    "rotate-spaces-keys",
+    "rotate-ssh-key",
+    "add-service",
+    "add-environment",
+    "emergency-deploy",
+)
+SERVICE_TEMPLATE = "OPS_SERVICE_TEMPLATE.md"
+
+
+class DocsError(SeawallError):
+    """The documents cannot be rendered or written."""
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One document that is not what the model generates: missing, changed or not generated any more."""
+
+    path: str
+    kind: str
+
+
+def template_environment(project_templates: Path | None) -> jinja2.Environment:
+    """Given the project's templates folder (None or absent: only the shipped ones), return the Jinja2
+    environment: a project's file overrides the shipped file of the same name."""
+    shipped = Path(str(resources.files("seawall").joinpath("templates")))
+    folders = [str(path) for path in (project_templates, shipped) if path is not None and path.is_dir()]
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folders),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # noqa: S701 - Markdown, not HTML; table cells go through the cell filter
+    )
+    environment.filters.update(cell=markdown_cell, duration=facts.duration, money=facts.money, sentence=_sentence)
+    return environment
+
+
+def render_documents(
+    envs: dict[str, Environment], measured: dict[str, Measured], project_templates: Path | None = None
+) -> dict[str, str]:
+    """Given environments (in promotion order), their recorded state and the project's templates,
+    return every document by its path under the output folder."""
+    templates = template_environment(project_templates)
+    context = fleet_context(envs, measured)
+    documents: dict[str, str] = {}
+    try:
+        documents["README.md"] = templates.get_template("index.md.j2").render(context)
+        documents["inventory.md"] = templates.get_template("inventory.md.j2").render(context)
+        documents["risk-assessment.md"] = templates.get_template("risk-assessment.md.j2").render(context)
+        for subject in context["subjects"]:
+            page = templates.get_template(SERVICE_TEMPLATE).render({**context, "subject": subject})
+            documents[f"services/{subject['name']}.md"] = page
+        for env in context["environments"]:
+            documents[f"dr-plan/{env['name']}.md"] = templates.get_template("dr-plan.md.j2").render(
+                {**context, "env": env}
+            )
+        documents["runbooks/README.md"] = templates.get_template("runbooks/index.md.j2").render(context)
+        for procedure in PROCEDURES:
+            documents[f"runbooks/{procedure}.md"] = templates.get_template(f"runbooks/{procedure}.md.j2").render(
+                context
+            )
+        for alert in context["alerts"]:
+            page = templates.get_template("runbooks/alert.md.j2").render({**context, "alert": alert})
+            documents[f"runbooks/{alert['runbook']}"] = page
+    except jinja2.TemplateError as exc:
+        where = f"{exc.filename}:{exc.lineno}: " if isinstance(exc, jinja2.TemplateSyntaxError) else ""
+        msg = f"a documentation template failed: {where}{exc}; fix the template (templates/) and run again"
+        raise DocsError(msg) from None
+    return {path: _tidy(text) for path, text in sorted(documents.items())}
+
+
+def _sentence(text: str) -> str:
+    """Given a description, return it ending as a sentence does."""
+    text = text.strip()
+    return text if not text or text[-1] in ".!?" else text + "."
+
+
+def _plain(text: str) -> str:
+    """Given an alert text with Prometheus template fields, return it with the fields named in capitals
+    (``{{ $labels.host }}`` is HOST, ``{{ $value ... }}`` is VALUE)."""
+    text = re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda match: match.group(1).upper(), text)
+    return re.sub(r"\{\{ \$value[^}]*\}\}", "VALUE", text)
+
+
+def _tidy(text: str) -> str:
+    """Given rendered Markdown, return it with one blank line around headings, fences and lists (whatever
+    a template's whitespace), none doubled, no trailing spaces, one final newline."""
+    tidy: list[str] = []
+    fence = False
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        is_fence = line.lstrip().startswith("```")
+        opening = is_fence and not fence
+        heading = not fence and line.startswith("#")
+        starts_list = not fence and _LIST_ITEM.match(line) is not None and bool(tidy) and not _in_list(tidy[-1])
+        if (opening or heading or starts_list) and tidy and tidy[-1] != "":
+            tidy.append("")
+        if line == "" and (not tidy or tidy[-1] == "") and not fence:
+            continue
+        if tidy and not fence and tidy[-1] != "" and _needs_blank_after(tidy[-1]) and line != "":
+            tidy.append("")
+        tidy.append(line)
+        if is_fence:
+            fence = not fence
+            if not fence:
+                tidy.append("")
+    while tidy and tidy[-1] == "":
+        tidy.pop()
+    return "\n".join(_single_blanks(tidy)) + "\n"
+
+
+_LIST_ITEM = re.compile(r"^(\s*)([-*]|\d+\.) ")
+
+
+def _in_list(line: str) -> bool:
+    return _LIST_ITEM.match(line) is not None or (line.startswith("  ") and line.strip() != "")
+
+
+def _needs_blank_after(line: str) -> bool:
+    return line.startswith("#")
+
+
+def _single_blanks(lines: list[str]) -> list[str]:
+    out: list[str] = []
+    for line in lines:
+        if line == "" and out and out[-1] == "":
+            continue
+        out.append(line)
+    return out
+
+
+def without_measured(text: str) -> str:
+    """Given a document, return it with what hosts recorded left out (what ``--check`` compares)."""
+    return MEASURED.sub(MEASURED_PLACEHOLDER, text)
+
+
+def compare(documents: dict[str, str], folder: Path) -> list[Difference]:
+    """Given generated documents and the folder they were written to, return every difference (measured
+    blocks aside): a missing or changed file, and a file the model no longer generates."""
+    differences = []
+    for path, text in documents.items():
+        target = folder / path
+        if not target.is_file():
+            differences.append(Difference(path, "missing"))
+        elif without_measured(target.read_text(encoding="utf-8")) != without_measured(text):
+            differences.append(Difference(path, "changed"))
+    if folder.is_dir():
+        for target in sorted(folder.rglob("*.md")):
+            relative = target.relative_to(folder).as_posix()
+            if relative not in documents:
+                differences.append(Difference(relative, "not generated"))
+    return differences
+
+
+def write_documents(documents: dict[str, str], folder: Path) -> list[str]:
+    """Given documents, write those that changed under ``folder`` and remove generated files the model no
+    longer makes; return the paths written or removed."""
+    touched = []
+    try:
+        for path, text in documents.items():
+            target = folder / path
+            if target.is_file() and target.read_text(encoding="utf-8") == text:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+            touched.append(path)
+        for difference in compare(documents, folder):
+            if difference.kind == "not generated":
+                (folder / difference.path).unlink()
+                touched.append(difference.path)
+    except OSError as exc:
+        msg = f"cannot write the documents under {folder}: {exc.strerror or exc}; choose a writable folder with --out"
+        raise DocsError(msg) from None
+    return touched
+
+
+def fleet_context(envs: dict[str, Environment], measured: dict[str, Measured]) -> dict[str, Any]:
+    """Given environments and their recorded state, return everything the templates use."""
+    sizes = size_table()
+    environments = [env_context(env, measured.get(name), sizes) for name, env in envs.items()]
+    findings = [finding for name, env in envs.items() for finding in assess(env, measured.get(name))]
+    any_env = next(iter(envs.values()))
+    used = {env.network.vpc_cidr for env in envs.values()}
+    return {
+        "free_vpc_cidr": next(f"10.{n}.0.0/16" for n in range(10, 250) if f"10.{n}.0.0/16" not in used),
+        "seawall_version": __version__,
+        "environments": environments,
+        "names": list(envs),
+        "sizes": sizes,
+        "software": facts.software_matrix(envs),
+        "subjects": subjects(envs, measured),
+        "findings": sorted(findings, key=lambda finding: finding.order),
+        "alerts": [
+            {
+                **row,
+                "summary": _plain(ALERTS[row["name"]].summary),
+                "description": _plain(ALERTS[row["name"]].description),
+            }
+            for row in facts.alert_rows(any_env)
+        ],
+        "alert_severities": {name: {row["name"]: row for row in facts.alert_rows(env)} for name, env in envs.items()},
+        "procedures": PROCEDURES,
+    }
+
+
+def env_context(env: Environment, measured: Measured | None, sizes: Any) -> dict[str, Any]:
+    """Given one environment, return its facts for the templates."""
+    order, cycle = facts.restore_order(env)
+    sets = facts.backup_set_rows(env, env.backup_sets)
+    return {
+        "name": env.name,
+        "tier": env.environment.tier,
+        "provider": env.environment.provider,
+        "local": env.environment.provider == "local",
+        "region": "this machine" if env.environment.provider == "local" else env.environment.region,
+        "domain": env.environment.domain,
+        "description": env.environment.description,
+        "predecessor": env.environment.predecessor,
+        "protected": env.environment.tier in env.release.protected_tiers,
+        "frozen": env.name in env.release.freeze.environments,
+        "freeze": env.release.freeze,
+        "timezone": env.release.timezone,
+        "operators": env.release.operators,
+        "require_issue": env.release.require_issue,
+        "admin_cidrs": env.network.admin_cidrs,
+        "ssh_keys": env.network.ssh_keys,
+        "droplets": facts.droplet_rows(env, sizes),
+        "datacenter_hosts": facts.datacenter_rows(env),
+        "totals": facts.totals(env, sizes),
+        "services": sorted(env.services),
+        "sets": sets,
+        "dependencies": facts.dependencies(env),
+        "restore_order": order,
+        "cycle": cycle,
+        "routing": facts.routing(env),
+        "availability": facts.availability(env),
+        "bucket": env.bucket_name if env.backup.repository.kind == "s3" else None,
+        "backup": env.backup,
+        "password_source": env.backup.password_file or f"${env.backup.password_env}",
+        "measured": measured_context(env, measured, sets),
+        "loss": loss_scenarios(env, sets),
+        "ssh": ssh_targets(env),
+        "node_exporter_port": env.monitoring.node_exporter_port,
+        "repositories": sorted({row["repository"] for row in sets}),
+        "restic_env": restic_environment(env),
+    }
+
+
+def ssh_targets(env: Environment) -> dict[str, str]:
+    """Given an environment, return how to reach each host over SSH (``root@api-1.devnet.example.net``)."""
+    targets = {
+        droplet: f"root@{droplet}.{env.environment.domain}"
+        for name, service in env.services.items()
+        for droplet in droplet_names(name, service)
+    }
+    for name, host in env.datacenter_hosts.items():
+        port = "" if host.ssh_port == 22 else f"-p {host.ssh_port} "
+        targets[name] = f"{port}{host.ssh_user}@{host.address}"
+    return targets
+
+
+def restic_environment(env: Environment) -> list[str]:
+    """Given an environment, return the shell lines that give plain restic its password and keys (named,
+    never written out)."""
+    backup = env.backup
+    lines = [
+        f"export RESTIC_PASSWORD_FILE={backup.password_file}"
+        if backup.password_file
+        else f'export RESTIC_PASSWORD="${backup.password_env}"'
+    ]
+    if backup.repository.kind == "s3":
+        lines.append(
+            f'export AWS_ACCESS_KEY_ID="${backup.access_key_id_env}" '
+            f'AWS_SECRET_ACCESS_KEY="${backup.secret_access_key_env}"'
+        )
+    return lines
+
+
+def measured_context(env: Environment, measured: Measured | None, sets: list[dict[str, Any]]) -> dict[str, Any]:
+    """Given an environment's recorded state, return it per set and host, with the RTO sums."""
+    measured = measured or Measured()
+    rows = [
+        measured.set_host(row["name"], host) | {"rto_target": row["rto_seconds"]}
+        for row in sets
+        for host in row["hosts"]
+    ]
+    drilled = [row for row in rows if row["rto_seconds"] is not None]
+    per_set: dict[str, float] = {}
+    for row in drilled:
+        per_set[row["set"]] = max(per_set.get(row["set"], 0.0), float(row["rto_seconds"]))
+    return {
+        "as_of": measured.as_of,
+        "sources": measured.sources or ["nothing recorded"],
+        "rows": rows,
+        "restic": sorted({row["restic"] for row in rows if row["restic"]}),
+        "last_deploy": measured.last_deploy(),
+        "rto_sum_seconds": sum(per_set.values()) if per_set else None,
+        "drilled_sets": len(per_set),
+        "rto_budget_seconds": sum(row["rto_seconds"] for row in sets),
+    }
+
+
+def loss_scenarios(env: Environment, sets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Given an environment, return what losing each host takes with it and what brings it back."""
+    by_name = {row["name"]: row for row in sets}
+    scenarios = []
+    for name, service in sorted(env.services.items()):
+        for droplet in droplet_names(name, service):
+            scenarios.append(_loss(env, droplet, name, service, [by_name[s] for s in service.backup_sets]))
+    for name, host in sorted(env.datacenter_hosts.items()):
+        scenarios.append(_loss(env, name, name, host, [by_name[s] for s in host.backup_sets]))
+    return scenarios
+
+
+def _loss(
+    env: Environment, host: str, owner: str, item: Service | DatacenterHost, sets: list[dict[str, Any]]
+) -> dict[str, Any]:
+    stateful = isinstance(item, Service) and item.is_stateful
+    peers = item.count if isinstance(item, Service) else 1
+    return {
+        "host": host,
+        "owner": owner,
+        "kind": "droplet" if isinstance(item, Service) else "data-center host",
+        "outage": peers == 1,
+        "outage_text": "no: its peers serve"
+        if peers > 1
+        else ("yes: the only one of " + owner if isinstance(item, Service) else "yes"),
+        "lost": ", ".join(f"{row['name']} since its last backup (up to {row['rpo']})" for row in sets)
+        or ("its volume's data (no backup set)" if stateful else "nothing Seawall backs up"),
+        "sets": [row["name"] for row in sets],
+        "rto": facts.duration(sum(row["rto_seconds"] for row in sets)) if sets else "-",
+    }
+
+
+def subjects(envs: dict[str, Environment], measured: dict[str, Measured]) -> list[dict[str, Any]]:
+    """Given environments, return one document subject per service and per data-center host: what it is
+    in each environment it runs in, described by the last (most production-like) of them."""
+    names = sorted({name for env in envs.values() for name in [*env.services, *env.datacenter_hosts]})
+    return [_subject(name, envs, measured) for name in names]
+
+
+def _subject(name: str, envs: dict[str, Environment], measured: dict[str, Measured]) -> dict[str, Any]:
+    present = {env_name: env for env_name, env in envs.items() if name in env.services or name in env.datacenter_hosts}
+    reference_name, reference = list(present.items())[-1]
+    item: Service | DatacenterHost = reference.services.get(name) or reference.datacenter_hosts[name]
+    is_service = isinstance(item, Service)
+    per_env = [_subject_in(name, env, measured.get(env_name)) for env_name, env in present.items()]
+    return {
+        "name": name,
+        "kind": "service" if is_service else "data-center host",
+        "description": item.description,
+        "owner": getattr(item, "owner", None),
+        "circle_owner": getattr(item, "circle_owner", None),
+        "units": getattr(item, "units", []),
+        "logs": getattr(item, "logs", []),
+        "upgrade_notes": getattr(item, "upgrade_notes", ""),
+        "reference": reference_name,
+        "ports": [
+            {"port": facts.port_text(port), "from": facts.source_text(reference, port.source)}
+            for port in (item.ports if isinstance(item, Service) else item.firewall)
+        ],
+        "depends_on": facts.dependencies(reference).get(name, []) if is_service else [],
+        "used_by": facts.used_by(reference, name) if is_service else [],
+        "sets": facts.backup_set_rows(reference, item.backup_sets),
+        "environments": per_env,
+        "routing": facts.routing(reference),
+        "availability": facts.availability(reference),
+    }
+
+
+def _subject_in(name: str, env: Environment, measured: Measured | None) -> dict[str, Any]:
+    service = env.services.get(name)
+    hosts = droplet_names(name, service) if service else [name]
+    sets = service.backup_sets if service else env.datacenter_hosts[name].backup_sets
+    item = service or env.datacenter_hosts[name]
+    thresholds = facts.alert_thresholds(env, item.alerts)
+    severities = {field: getattr(env.alerting, field) for field in ("cpu", "memory", "disk", "uptime", "backup")}
+    recorded = measured or Measured()
+    return {
+        "env": env.name,
+        "size": service.size if service else "-",
+        "count": service.count if service else 1,
+        "version": service.version if service else "-",
+        "volume": f"{service.volume.size_gb} GB" if service and service.volume else "-",
+        "hosts": hosts,
+        "dns": [n for host in hosts for n in facts.dns_names(env, name, service, host)] if service else [],
+        "address": None if service else env.datacenter_hosts[name].address,
+        "health": [_health_url(env, service, host) for host in hosts] if service and service.health else [],
+        "metrics": _metrics(env, name, service, hosts),
+        "timers": {host: timer_names(env, host) for host in hosts},
+        "thresholds": thresholds,
+        "severities": severities,
+        "recorded": [recorded.set_host(set_name, host) for set_name in sorted(sets) for host in hosts],
+        "as_of": recorded.as_of,
+        "deploy": f'seawall up {env.name} --issue "$ISSUE"',
+    }
+
+
+def _health_url(env: Environment, service: Service, host: str) -> str:
+    health = service.health
+    assert health is not None
+    default = {"https": 443, "http": 80}[health.protocol]
+    port = "" if health.port == default else f":{health.port}"
+    return f"{health.protocol}://{host}.{env.environment.domain}{port}{health.path}"
+
+
+def _metrics(env: Environment, name: str, service: Service | None, hosts: list[str]) -> list[str]:
+    exporter = env.monitoring.node_exporter_port
+    if service is None:
+        return [f"http://{env.datacenter_hosts[name].address}:{exporter}/metrics"]
+    ports = sorted({exporter} | {p.port for p in service.ports if p.source == "monitoring"})
+    return [f"http://{private_dns_name(env, host)}:{port}/metrics" for host in hosts for port in ports]

@@ -1,0 +1,88 @@
+"""What the fleet recorded, for the documents: every host's last backup, run and drill (local state and
+the bucket's copy when its keys are set) and the deploy ledger.
+
+The documents say when this state was recorded (the newest stamp in it), never when it was read, so the
+same recorded state always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from seawall.backup.context import bucket_copy
+from seawall.backup.plan import resolve
+from seawall.backup.state import StateStore
+from seawall.ledger import LedgerEntry, outcomes, read_ledger
+from seawall.model.schema import Environment
+
+
+@dataclass
+class Measured:
+    """One environment's recorded state: per (set, host), and its deploys."""
+
+    states: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    deploys: list[tuple[LedgerEntry, str]] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+
+    @property
+    def newest(self) -> dt.datetime | None:
+        """Return the newest time the state and ledger carry (None when nothing was recorded)."""
+        stamps = [str(state.get("updated", "")) for state in self.states.values()]
+        stamps += [entry.time for entry, _ in self.deploys]
+        newest = max((stamp for stamp in stamps if stamp), default=None)
+        return dt.datetime.fromisoformat(newest).astimezone(dt.UTC) if newest else None
+
+    @property
+    def as_of(self) -> str | None:
+        """Return ``newest`` as the documents print it."""
+        return self.newest.strftime("%Y-%m-%d %H:%M UTC") if self.newest else None
+
+    def set_host(self, set_name: str, host: str) -> dict[str, Any]:
+        """Given a set and host, return what was recorded: last backup, run and drill (empty values when
+        nothing was)."""
+        state = self.states.get((set_name, host), {})
+        run, drill, snapshot = state.get("last_run", {}), state.get("last_drill", {}), state.get("last_snapshot", {})
+        return {
+            "set": set_name,
+            "host": host,
+            "last_backup": _minute(snapshot.get("time")),
+            "last_run": run.get("result"),
+            "restic": run.get("restic"),
+            "last_drill": _minute(drill.get("time")),
+            "drill_time": drill.get("time"),
+            "drill_result": drill.get("result"),
+            "rto_seconds": drill.get("rto_seconds"),
+        }
+
+    def last_deploy(self) -> dict[str, Any] | None:
+        """Return the newest succeeded deploy, or None."""
+        done = [entry for entry, outcome in self.deploys if outcome == "succeeded"]
+        if not done:
+            return None
+        entry = done[-1]
+        return {
+            "time": _minute(entry.time),
+            "operator": entry.operator,
+            "issue": entry.issue,
+            "versions": entry.versions,
+        }
+
+
+def _minute(stamp: str | None) -> str | None:
+    if not stamp:
+        return None
+    return dt.datetime.fromisoformat(stamp).astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def read_measured(env: Environment, project_root: Path, ledger_dir: Path) -> Measured:
+    """Given an environment, return its recorded state: the local state folder and ledger, and the
+    bucket's copy of the fleet's state when its keys are in the environment."""
+    bucket = bucket_copy(env)
+    store = StateStore(resolve(project_root, env.backup.state_dir), env.name, bucket)
+    pairs = [(name, host) for name in sorted(env.backup_sets) for host in env.hosts_of_set(name)]
+    states = {pair: state for pair, state in store.read_hosts(pairs).items() if state}
+    sources = ["this machine's state"] + (["the bucket's copy"] if bucket is not None else [])
+    return Measured(states, outcomes(read_ledger(ledger_dir, env.name)), sources)
