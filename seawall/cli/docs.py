@@ -15,7 +15,9 @@ def docs_command(
     env_names: Annotated[
         list[str] | None, typer.Argument(metavar="[ENV]...", help="Environments (default: every one).")
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Folder of the documents (default: docs/ops).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder of the documents (default: docs/ops, for every environment).")
+    ] = None,
     check: Annotated[
         bool, typer.Option("--check", help="Write nothing; exit 1 and list the files that differ from the model.")
     ] = False,
@@ -32,12 +34,17 @@ def docs_command(
     """Write the inventory, service documents, runbooks, DR plans and risk assessment (same inputs, same
     bytes); --check exits 1 when the committed documents are not what the model generates."""
     from seawall.cli.deploy import ledger_dir
+    from seawall.errors import ConfigError
     from seawall.model import list_environments, load_environments
     from seawall.opsdocs.generate import compare, render_documents, write_documents
     from seawall.opsdocs.measured import read_measured
 
     settings = settings_of(ctx)
-    names = env_names or list_environments(settings.environments)
+    every = list_environments(settings.environments)
+    names = env_names or every
+    if out is None and sorted(set(names)) != sorted(every):
+        msg = "docs/ops holds the documents of every environment: give --out DIR for a selection of them"
+        raise ConfigError([msg])
     envs = load_environments(settings.environments, names)
     measured = (
         {}

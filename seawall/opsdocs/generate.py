@@ -68,7 +68,9 @@ def template_environment(project_templates: Path | None) -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,  # noqa: S701 - Markdown, not HTML; table cells go through the cell filter
     )
-    environment.filters.update(cell=markdown_cell, duration=facts.duration, money=facts.money, sentence=_sentence)
+    environment.filters.update(
+        cell=markdown_cell, duration=facts.duration, money=facts.money, sentence=_sentence, link=_link
+    )
     return environment
 
 
@@ -104,6 +106,11 @@ def render_documents(
         msg = f"a documentation template failed: {where}{exc}; fix the template (templates/) and run again"
         raise DocsError(msg) from None
     return {path: _tidy(text) for path, text in sorted(documents.items())}
+
+
+def _link(text: str) -> str:
+    """Given a value that may be a URL (an issue), return it as a Markdown autolink when it is one."""
+    return f"<{text}>" if re.match(r"^https?://\S+$", text) else text
 
 
 def _sentence(text: str) -> str:
@@ -315,6 +322,7 @@ def restic_environment(env: Environment) -> list[str]:
 
 def measured_context(env: Environment, measured: Measured | None, sets: list[dict[str, Any]]) -> dict[str, Any]:
     """Given an environment's recorded state, return it per set and host, with the RTO sums."""
+    read = measured is not None
     measured = measured or Measured()
     rows = [
         measured.set_host(row["name"], host) | {"rto_target": row["rto_seconds"]}
@@ -326,8 +334,9 @@ def measured_context(env: Environment, measured: Measured | None, sets: list[dic
     for row in drilled:
         per_set[row["set"]] = max(per_set.get(row["set"], 0.0), float(row["rto_seconds"]))
     return {
+        "read": read,
         "as_of": measured.as_of,
-        "sources": measured.sources or ["nothing recorded"],
+        "sources": measured.sources if read else ["not read: --no-state"],
         "rows": rows,
         "restic": sorted({row["restic"] for row in rows if row["restic"]}),
         "last_deploy": measured.last_deploy(),

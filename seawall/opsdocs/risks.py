@@ -187,8 +187,8 @@ def service_without_watch(env: Environment) -> Iterator[Finding]:
             env.name,
             name,
             f"{name} has no {' and no '.join(missing)}",
-            f"services.{name}: {'; '.join(f'no {what}' for what in missing)} (host alerts fall back to the "
-            "monitoring defaults)",
+            f"services.{name}: {'; '.join(f'no {what}' for what in missing)}"
+            + (" (its hosts fall back to monitoring.host_alerts)" if service.alerts is None else ""),
             "set alerts (cpu/memory/disk) and a health endpoint, so an outage pages before a user reports it",
         )
 

@@ -1,0 +1,90 @@
+"""Runbooks cannot rot: every ``sh`` block of every runbook generated for ``local`` runs, as written, in
+a scratch copy of the project with real restic repositories, and succeeds."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from seawall.monitoring import ALERTS
+from seawall.opsdocs.generate import PROCEDURES
+from tests.conftest import PROJECT
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("restic") is None, reason="restic is not installed"),
+]
+BIN = Path(sys.executable).parent
+RUNBOOKS = [f"{name}.md" for name in PROCEDURES] + [kind.runbook for kind in ALERTS.values()]
+# The runbooks whose local sections must hold commands to run (the others only have hand steps there).
+MUST_RUN = {
+    "restore-backup-set.md",
+    "rebuild-host.md",
+    "rotate-restic-password.md",
+    "add-service.md",
+    "add-environment.md",
+    "emergency-deploy.md",
+    "seawall-backup-failed.md",
+    "seawall-drill-failed.md",
+    "seawall-check-failing.md",
+}
+FENCE = re.compile(r"^( *)```sh\n(.*?)^\1```$", re.MULTILINE | re.DOTALL)
+
+
+def seawall_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "ISSUE": "https://github.com/example-org/ops/issues/7",
+        "INCIDENT": "INC-2026-001",
+    }
+
+
+def run(command: list[str] | str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    argv = ["bash", "-euo", "pipefail", "-c", command] if isinstance(command, str) else command
+    return subprocess.run(argv, cwd=cwd, env=seawall_env(), capture_output=True, text=True, check=False, timeout=600)
+
+
+def copy_project(target: Path) -> Path:
+    for name in ("environments", "docs", "templates"):
+        shutil.copytree(PROJECT / name, target / name)
+    shutil.copy(PROJECT / "README.md", target / "README.md")
+    return target
+
+
+@pytest.fixture(scope="module")
+def runbooks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """local's runbooks, generated in a copy of the project."""
+    root = copy_project(tmp_path_factory.mktemp("project"))
+    docs = tmp_path_factory.mktemp("docs")
+    made = run([str(BIN / "seawall"), "docs", "local", "--out", str(docs)], root)
+    assert made.returncode == 0, made.stderr
+    return docs / "runbooks"
+
+
+def sh_blocks(text: str) -> list[str]:
+    return [textwrap.dedent(match.group(2)) for match in FENCE.finditer(text)]
+
+
+@pytest.mark.parametrize("runbook", RUNBOOKS)
+def test_every_command_of_locals_runbook_runs(runbook: str, runbooks: Path, tmp_path: Path) -> None:
+    blocks = sh_blocks((runbooks / runbook).read_text())
+    if runbook in MUST_RUN:
+        assert blocks, f"{runbook} has no command for local to run"
+    if not blocks:
+        pytest.skip(f"{runbook}: local has only hand steps (text blocks)")
+    # Its own project with real repositories, backed up where the runbook runs (snapshots hold absolute paths).
+    project = copy_project(tmp_path / "project")
+    for step in (["backup", "init", "local"], ["backup", "run", "local"]):
+        done = run([str(BIN / "seawall"), *step], project)
+        assert done.returncode == 0, done.stdout + done.stderr
+    for index, block in enumerate(blocks, 1):
+        done = run(block, project)
+        assert done.returncode == 0, f"{runbook} block {index} failed:\n{block}\n{done.stdout}\n{done.stderr}"
