@@ -52,7 +52,7 @@ def host_environment(env: Environment, host: str) -> dict[str, Any]:
     It holds only what the host's backups need, so that changing another service never changes it.
     """
     sets = host_sets(env, host)
-    exclude = {"services", "datacenter_hosts", "release", "monitoring", "availability"}
+    exclude = {"services", "datacenter_hosts", "release", "monitoring", "availability", "incidents"}
     document = env.model_dump(mode="json", by_alias=True, exclude=exclude)
     # The host's file names only this host, so a prune_host elsewhere would not validate there; the prune
     # timer itself is rendered for the designated host only.

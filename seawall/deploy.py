@@ -143,7 +143,12 @@ def program_variables(environments: Path, request: DeployRequest, deploy_id: str
     """Given the deploy, return what the Pulumi program reads: the model's folder and the release request
     (its own release gate and ledger entries use them)."""
     variables = {"SEAWALL_ENVIRONMENTS": str(environments.resolve()), "SEAWALL_DEPLOY_ID": deploy_id}
-    for name, value in (("ISSUE", request.issue), ("OPERATOR", request.operator), ("INCIDENT", request.incident)):
+    for name, value in (
+        ("ISSUE", request.issue),
+        ("OPERATOR", request.operator),
+        ("INCIDENT", request.incident),
+        ("PRIORITY", request.priority),
+    ):
         if value:
             variables[f"SEAWALL_{name}"] = value
     if request.emergency:
@@ -187,6 +192,7 @@ def deploy(
         "incident": request.incident or "",
         "emergency": request.emergency,
         "deploy_id": deploy_id,
+        "priority": request.priority or "",
     }
     try:
         summary = driver.up(on_output)

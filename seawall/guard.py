@@ -31,6 +31,11 @@ class DeployRequest:
     issue: str | None = None
     emergency: bool = False
     incident: str | None = None
+    priority: str | None = None
+    # What the reports repository says of ``incident`` (looked up by the caller): its severity and
+    # whether it is open; None when it is not there.
+    incident_severity: str | None = None
+    incident_open: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,10 @@ def check_freeze(env: Environment, request: DeployRequest) -> Verdict:
             "--emergency needs the incident it answers",
             "add --incident ID (the incident issue); the bypass is recorded in the ledger",
         )
+    if request.emergency and (refusal := _incident_refusal(request)):
+        return Verdict(
+            "freeze-window", False, refusal, "an emergency deploy answers an open Critical or Major incident"
+        )
     if not in_freeze(env, request.now):
         return Verdict(
             "freeze-window",
@@ -93,6 +102,17 @@ def check_freeze(env: Environment, request: DeployRequest) -> Verdict:
         f"no releases to {env.name} during the freeze window ({window})",
         "wait for the window to end, or for a production incident use --emergency --incident ID",
     )
+
+
+def _incident_refusal(request: DeployRequest) -> str:
+    """Return why the emergency's incident does not allow it ('' when it does)."""
+    if request.incident_severity is None:
+        return f"incident {request.incident} is not in the reports repository: open it with `seawall incident new`"
+    if not request.incident_open:
+        return f"incident {request.incident} is closed"
+    if request.incident_severity not in ("Critical", "Major"):
+        return f"incident {request.incident} is {request.incident_severity}: only Critical and Major allow an emergency"
+    return ""
 
 
 def check_operator(env: Environment, request: DeployRequest) -> Verdict:
@@ -131,8 +151,17 @@ def check_issue(env: Environment, request: DeployRequest) -> Verdict:
     """Every deploy names the issue that logs it."""
     if not env.release.require_issue:
         return Verdict("issue-reference", True, "issue references are not required here")
+    protected = env.environment.tier in env.release.protected_tiers
     if request.issue and _ISSUE.match(request.issue.strip()):
-        return Verdict("issue-reference", True, f"logged as {request.issue}")
+        if protected and not request.priority:
+            return Verdict(
+                "issue-reference",
+                False,
+                f"{env.name} is {env.environment.tier}: the issue's priority must be named",
+                "add --priority critical|major|minor (the issue's priority label)",
+            )
+        priority = f" ({request.priority})" if request.priority else ""
+        return Verdict("issue-reference", True, f"logged as {request.issue}{priority}")
     problem = "no issue reference" if not request.issue else f"{request.issue!r} is not an issue reference"
     return Verdict(
         "issue-reference",

@@ -39,6 +39,7 @@ class LedgerEntry:
     emergency: bool = False
     summary: dict[str, Any] = field(default_factory=dict)
     deploy_id: str = ""
+    priority: str = ""
 
     def as_line(self) -> str:
         """Return the entry as one JSON line."""

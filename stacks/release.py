@@ -6,7 +6,8 @@ refusal fails the program with the verdict table, before anything changes; durin
 refusals are warnings. The guard runs as its own process because parity and audit render environments
 under Pulumi's mock engine, which cannot run inside a live Pulumi program.
 
-Issue, operator, incident and emergency come from ``SEAWALL_ISSUE``, ``SEAWALL_OPERATOR``,
+Issue, operator, incident, priority and emergency come from ``SEAWALL_ISSUE``, ``SEAWALL_OPERATOR``,
+``SEAWALL_PRIORITY``,
 ``SEAWALL_INCIDENT`` and ``SEAWALL_EMERGENCY`` (which ``seawall up`` sets), or the stack's config
 (``seawall:issue``, ``seawall:operator``, ``seawall:incident``); the identity from the CI's variables.
 An update leaves a ``started`` ledger entry at once and a ``succeeded`` entry from a final step that
@@ -40,11 +41,18 @@ class ReleaseRequest:
     incident: str | None
     emergency: bool
     deploy_id: str
+    priority: str | None = None
 
     def arguments(self) -> list[str]:
         """Return the request as ``seawall guard`` / ``seawall ledger record`` options."""
         args = []
-        for option, value in (("--issue", self.issue), ("--operator", self.operator), ("--incident", self.incident)):
+        options = (
+            ("--issue", self.issue),
+            ("--operator", self.operator),
+            ("--incident", self.incident),
+            ("--priority", self.priority),
+        )
+        for option, value in options:
             if value:
                 args += [option, value]
         return [*args, *(["--emergency"] if self.emergency else [])]
@@ -63,6 +71,7 @@ def release_request(config: pulumi.Config, environ: Mapping[str, str] = os.envir
         read("incident"),
         emergency,
         environ.get("SEAWALL_DEPLOY_ID") or uuid.uuid4().hex,
+        read("priority"),
     )
 
 

@@ -56,6 +56,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ledger-record": ("seawall.cli.deploy", ""),
     "backup": ("seawall.cli.backup", "Back up, prune, check and schedule restic backups."),
     "monitoring": ("seawall.cli.monitoring", "Write Prometheus and Alertmanager configuration from the model."),
+    "incident": ("seawall.cli.incident", "Incident reports: open, update, close, list and escalate incidents."),
     "docs": (
         "seawall.cli.docs",
         "Write the inventory, service documents, runbooks, DR plans and risk assessment (same inputs, same bytes); "

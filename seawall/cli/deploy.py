@@ -22,7 +22,13 @@ if TYPE_CHECKING:
 Operator = Annotated[str | None, typer.Option("--operator", help="Who deploys (checked against release.operators).")]
 Issue = Annotated[str | None, typer.Option("--issue", help="The issue that logs this change (URL or owner/repo#N).")]
 Emergency = Annotated[bool, typer.Option("--emergency", help="Bypass the freeze window only; needs --incident.")]
-Incident = Annotated[str | None, typer.Option("--incident", help="The incident an emergency deploy answers.")]
+Incident = Annotated[
+    str | None, typer.Option("--incident", help="The open Critical or Major incident an emergency deploy answers.")
+]
+Priority = Annotated[
+    str | None,
+    typer.Option("--priority", help="The issue's priority: critical, major or minor (required for protected tiers)."),
+]
 
 
 def ledger_dir(settings: Settings) -> Path:
@@ -55,7 +61,13 @@ def _mirror(env: Environment, settings: Settings, required: bool) -> BucketMirro
 
 
 def _request(
-    env_name: str, at: str | None, operator: str | None, issue: str | None, emergency: bool, incident: str | None
+    env_name: str,
+    at: str | None,
+    operator: str | None,
+    issue: str | None,
+    emergency: bool,
+    incident: str | None,
+    priority: str | None = None,
 ) -> DeployRequest:
     from seawall.deploy import identity
     from seawall.guard import DeployRequest
@@ -69,7 +81,29 @@ def _request(
         if now.tzinfo is None:
             raise typer.BadParameter("--at needs a time zone offset (like +01:00 or Z)")
     who, source = identity()
-    return DeployRequest(env_name, now, operator, who, source, issue, emergency, incident)
+    if priority is not None:
+        from seawall.opsdocs.incidents import severity_named
+
+        priority = severity_named(priority)
+    return DeployRequest(env_name, now, operator, who, source, issue, emergency, incident, priority)
+
+
+def _with_incident(settings: Settings, env: Environment, request: DeployRequest) -> DeployRequest:
+    """Given an emergency request, return it with what the reports repository says of its incident."""
+    import dataclasses
+
+    from seawall.opsdocs.incidents import find_report, repository_of
+    from seawall.opsdocs.reports_repo import ReportsError
+
+    if not (request.emergency and request.incident):
+        return request
+    try:
+        found = find_report(repository_of(env, settings.project_root), request.incident).incident
+    except ReportsError:
+        return request
+    if found.environment != env.name:
+        return request
+    return dataclasses.replace(request, incident_severity=found.severity, incident_open=found.open)
 
 
 def _verdicts(
@@ -84,6 +118,7 @@ def _verdicts(
     before = env.environment.predecessor
     predecessor = load_environments(settings.environments, [before])[before] if before else None
     mirror = _mirror(env, settings, required=deploying)
+    request = _with_incident(settings, env, request)
     rules = load_parity_rules(settings.environments)
     renderer = renderer or offline_renderer()
     return env, verdicts_for(env, predecessor, request, ledger_dir(settings), mirror, rules, renderer), mirror
@@ -111,10 +146,11 @@ def guard_command(
     issue: Issue = None,
     emergency: Emergency = False,
     incident: Incident = None,
+    priority: Priority = None,
     output: Annotated[TableOrJson, typer.Option("--format", help="table or json.")] = TableOrJson.table,
 ) -> None:
     """May I deploy ENV now (or at TIME)? Every rule with its verdict; exit 1 when any refuses."""
-    request = _request(env_name, at, operator, issue, emergency, incident)
+    request = _request(env_name, at, operator, issue, emergency, incident, priority)
     _, verdicts, _ = _verdicts(ctx, env_name, request)
     if output is TableOrJson.json:
         print_json(
@@ -139,6 +175,7 @@ def up_command(
     yes: Annotated[bool, typer.Option("--yes", help="Apply the previewed plan without asking.")] = False,
     emergency: Emergency = False,
     incident: Incident = None,
+    priority: Priority = None,
     allow_replace: Annotated[
         list[str] | None,
         typer.Option("--allow-replace", help="Let this stateful droplet or volume be replaced (repeatable)."),
@@ -152,7 +189,7 @@ def up_command(
 
     settings = settings_of(ctx)
     deploying.require_pulumi_cli()
-    request = _request(env_name, None, operator, issue, emergency, incident)
+    request = _request(env_name, None, operator, issue, emergency, incident, priority)
     from seawall.stacks.program import offline_renderer
 
     renderer = offline_renderer()  # one render of each environment, shared by parity, audit and the plan
@@ -186,6 +223,25 @@ def up_command(
         typer.echo("declined: nothing was changed")
         raise typer.Exit(1)
     typer.echo(f"deployed {env_name}: {entry.summary}; recorded in the ledger")
+    _link_incident(settings, env, entry)
+
+
+def _link_incident(settings: Settings, env: Environment, entry: Any) -> None:
+    """Given an emergency deploy's ledger entry, record it in its incident's timeline (a warning, never a
+    failure, when the reports repository cannot take the commit: the deploy is done)."""
+    import logging
+
+    from seawall.opsdocs.incidents import link_deploy, repository_of
+    from seawall.opsdocs.reports_repo import ReportsError
+
+    if not (entry.emergency and entry.incident):
+        return
+    try:
+        link_deploy(env, repository_of(env, settings.project_root), entry, settings.project_root / "templates")
+    except ReportsError as exc:
+        logging.getLogger(__name__).warning(
+            "the deploy is recorded in the ledger but not in %s: %s", entry.incident, exc
+        )
 
 
 def deployed_graph(settings: Settings, env_name: str) -> Path:
@@ -256,6 +312,7 @@ def record_command(
     operator: Operator = None,
     emergency: Emergency = False,
     incident: Incident = None,
+    priority: Priority = None,
 ) -> None:
     """Append one entry to ENV's ledger (the Pulumi program records its start, its final step the success)."""
     import datetime as dt
@@ -268,7 +325,7 @@ def record_command(
         raise ConfigError([f"--result {result!r} is not started, succeeded or failed"])
     settings = settings_of(ctx)
     env = load_environment(settings.environments, env_name)
-    request = _request(env_name, None, operator, issue, emergency, incident)
+    request = _request(env_name, None, operator, issue, emergency, incident, priority)
     entry = LedgerEntry(
         time=now_iso(dt.datetime.now(dt.UTC)),
         environment=env.name,
@@ -281,8 +338,11 @@ def record_command(
         incident=request.incident or "",
         emergency=request.emergency,
         deploy_id=deploy_id,
+        priority=request.priority or "",
     )
     append_entry(ledger_dir(settings), entry, _mirror(env, settings, required=False))
+    if result == "succeeded":
+        _link_incident(settings, env, entry)
     if result == "succeeded":
         from seawall.backup.state import write_atomically
         from seawall.render import render

@@ -380,6 +380,76 @@ class Monitoring(StrictModel):
     repeat_interval: Duration = dt.timedelta(hours=4)
 
 
+class SeverityTargets(StrictModel):
+    """What a severity means and how fast the team answers it."""
+
+    impact: str = Field(min_length=1)
+    acknowledge_within: Duration
+    update_every: Duration
+    mitigate_within: Duration
+    resolve_within: Duration
+
+
+def _severity_targets() -> dict[Severity, SeverityTargets]:
+    return {
+        "Critical": SeverityTargets(
+            impact="production down, data at risk or many users affected, no workaround",
+            acknowledge_within=dt.timedelta(minutes=15),
+            update_every=dt.timedelta(minutes=30),
+            mitigate_within=dt.timedelta(hours=1),
+            resolve_within=dt.timedelta(hours=4),
+        ),
+        "Major": SeverityTargets(
+            impact="a service degraded, or a non-production environment down; a workaround exists",
+            acknowledge_within=dt.timedelta(hours=1),
+            update_every=dt.timedelta(hours=2),
+            mitigate_within=dt.timedelta(hours=4),
+            resolve_within=dt.timedelta(days=1),
+        ),
+        "Minor": SeverityTargets(
+            impact="little or no user impact; can wait for business hours",
+            acknowledge_within=dt.timedelta(days=1),
+            update_every=dt.timedelta(days=1),
+            mitigate_within=dt.timedelta(days=3),
+            resolve_within=dt.timedelta(weeks=1),
+        ),
+    }
+
+
+class IncidentRoles(StrictModel):
+    """Who may hold each role of the incident response team (empty: any operator)."""
+
+    commander: list[str] = Field(default_factory=list)
+    communications: list[str] = Field(default_factory=list)
+    scribe: list[str] = Field(default_factory=list)
+
+
+class Incidents(StrictModel):
+    """Incident reports: where they are kept, what each severity means, who responds."""
+
+    # A git working tree, relative to the project folder (the parent of environments/) unless absolute.
+    repository: str = Field(default="incident_reports", min_length=1)
+    # owner/repo where escalation issues are filed (`gh issue create --repo`); none: gh's own default.
+    github_repository: str | None = Field(default=None, pattern=r"^[\w.-]+/[\w.-]+$")
+    severities: dict[Severity, SeverityTargets] = Field(default_factory=_severity_targets)
+    roles: IncidentRoles = Field(default_factory=IncidentRoles)
+    # Who answers in on-call hours (empty: release.operators).
+    on_call: list[str] = Field(default_factory=list)
+    # The priority label of each severity on GitHub issues.
+    labels: dict[Severity, str] = Field(default_factory=lambda: {s: str(s) for s in SEVERITIES})
+    # How far back a new report lists the environment's changes.
+    changes_within: Duration = dt.timedelta(hours=72)
+
+    @model_validator(mode="after")
+    def _covers_every_severity(self) -> Incidents:
+        for field in ("severities", "labels"):
+            missing = [s for s in SEVERITIES if s not in getattr(self, field)]
+            if missing:
+                msg = f"{field} must cover every severity; missing: {', '.join(missing)}"
+                raise ValueError(msg)
+        return self
+
+
 class Freeze(StrictModel):
     environments: list[Name] = Field(default_factory=list)
     starts: WeekTime = "Thu 00:00"
@@ -411,6 +481,7 @@ class Environment(StrictModel):
     availability: Availability = Field(default_factory=Availability)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     release: Release = Field(default_factory=Release)
+    incidents: Incidents = Field(default_factory=Incidents)
 
     @property
     def name(self) -> str:

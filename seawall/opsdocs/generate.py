@@ -105,7 +105,7 @@ def render_documents(
         where = f"{exc.filename}:{exc.lineno}: " if isinstance(exc, jinja2.TemplateSyntaxError) else ""
         msg = f"a documentation template failed: {where}{exc}; fix the template (templates/) and run again"
         raise DocsError(msg) from None
-    return {path: _tidy(text) for path, text in sorted(documents.items())}
+    return {path: tidy_markdown(text) for path, text in sorted(documents.items())}
 
 
 def _link(text: str) -> str:
@@ -126,7 +126,7 @@ def _plain(text: str) -> str:
     return re.sub(r"\{\{ \$value[^}]*\}\}", "VALUE", text)
 
 
-def _tidy(text: str) -> str:
+def tidy_markdown(text: str) -> str:
     """Given rendered Markdown, return it with one blank line around headings, fences and lists (whatever
     a template's whitespace), none doubled, no trailing spaces, one final newline."""
     tidy: list[str] = []

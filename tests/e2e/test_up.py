@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -169,8 +170,19 @@ def test_guard_answers_for_a_given_time(environments: Path, cli, monkeypatch) ->
     assert thursday.code == 1
     verdicts = {v["rule"]: v for v in json.loads(thursday.out)["verdicts"]}
     assert verdicts["freeze-window"]["allowed"] is False
-    emergency = guard("testnet", "--at", "2026-12-03T09:00+01:00", "--emergency", "--incident", "INC-7")
-    assert emergency.code == 0
+    unknown = guard("testnet", "--at", "2026-12-03T09:00+01:00", "--emergency", "--incident", "INC-2026-007")
+    assert unknown.code == 1
+    assert "not in the reports repository" in unknown.out
+    reports = environments.parent / "incident_reports"
+    subprocess.run(["git", "init", "-q", str(reports)], check=True)
+    for key, value in (("user.name", "Ops Alice"), ("user.email", "alice@example.net")):
+        subprocess.run(["git", "-C", str(reports), "config", key, value], check=True)
+    opened = cli("--environments", environments, "incident", "new", "testnet", "--severity", "major",
+                 "--title", "API errors after the release", "--service", "api", "--author", "ops-alice")  # fmt: skip
+    assert opened.code == 0, opened.err
+    incident = opened.out.split()[0]
+    emergency = guard("testnet", "--at", "2026-12-03T09:00+01:00", "--emergency", "--incident", incident)
+    assert emergency.code == 0, emergency.out
 
 
 def test_up_refuses_to_replace_a_stateful_droplet_unless_allowed_by_name(s3_environments: Path, driver, cli) -> None:

@@ -64,14 +64,48 @@ def test_environments_without_a_freeze_deploy_any_day() -> None:
     assert check_freeze(env("devnet"), DeployRequest("devnet", at("2026-12-05T12:00:00+01:00"))).allowed
 
 
-def test_an_emergency_bypasses_only_the_freeze_and_says_it_is_recorded() -> None:
+def emergency(incident: str | None, severity: str | None = "Critical", is_open: bool = True) -> DeployRequest:
     saturday = at("2026-12-05T12:00:00+01:00")
-    verdict = check_freeze(env("mainnet"), DeployRequest("mainnet", saturday, emergency=True, incident="INC-42"))
-    assert verdict.allowed
-    assert "bypassed for incident INC-42" in verdict.reason
-    assert not check_freeze(env("mainnet"), DeployRequest("mainnet", saturday, emergency=True)).allowed
-    request = DeployRequest("mainnet", saturday, operator="mallory", emergency=True, incident="INC-42")
+    return DeployRequest(
+        "mainnet", saturday, emergency=True, incident=incident, incident_severity=severity, incident_open=is_open
+    )
+
+
+def test_an_emergency_for_an_open_critical_or_major_incident_bypasses_only_the_freeze() -> None:
+    for severity in ("Critical", "Major"):
+        verdict = check_freeze(env("mainnet"), emergency("INC-2026-042", severity))
+        assert verdict.allowed, verdict
+        assert "bypassed for incident INC-2026-042" in verdict.reason
+    assert not check_freeze(env("mainnet"), emergency(None)).allowed
+    request = DeployRequest("mainnet", NOW, operator="mallory", emergency=True, incident="INC-2026-042")
     assert not check_operator(env("mainnet"), request).allowed
+
+
+@pytest.mark.parametrize(
+    ("severity", "is_open", "reason"),
+    [
+        (None, False, "is not in the reports repository"),
+        ("Critical", False, "is closed"),
+        ("Minor", True, "only Critical and Major allow an emergency"),
+    ],
+)
+def test_an_emergency_is_refused_for_a_missing_closed_or_minor_incident(
+    severity: str | None, is_open: bool, reason: str
+) -> None:
+    verdict = check_freeze(env("mainnet"), emergency("INC-2026-042", severity, is_open))
+    assert not verdict.allowed
+    assert reason in verdict.reason
+
+
+def test_a_protected_tier_needs_the_issues_priority() -> None:
+    issue = "https://github.com/acme/ops/issues/12"
+    refused = check_issue(env("mainnet"), DeployRequest("mainnet", NOW, issue=issue))
+    assert not refused.allowed
+    assert "--priority" in refused.how
+    allowed = check_issue(env("mainnet"), DeployRequest("mainnet", NOW, issue=issue, priority="Major"))
+    assert allowed.allowed
+    assert "(Major)" in allowed.reason
+    assert check_issue(env("qanet"), DeployRequest("qanet", NOW, issue=issue)).allowed
 
 
 NOW = at("2026-12-01T10:00:00+01:00")

@@ -1,0 +1,347 @@
+"""Incidents in a real git repository: reports from the template with Seawall's facts, every change a
+commit, durations against the severity's targets, emergency deploys tied to open incidents, escalation,
+and bad input that writes nothing. Times are frozen with --at."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import patch_environment
+from tests.unit.docs.fleet import ENVIRONMENTS
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+GOLDEN = Path(__file__).resolve().parents[2] / "fixtures" / "incidents" / "opened.md"
+OPENED_AT = "2026-12-01T14:30:00+01:00"  # a Tuesday, in business hours (Europe/Brussels)
+
+
+def git(folder: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(folder), *args], check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """The fixture fleet with a reports repository, a ledger and recorded state of mainnet."""
+    shutil.copytree(ENVIRONMENTS, tmp_path / "environments")
+    patch_environment(tmp_path / "environments", "defaults", {"backup": {"state_dir": "var/state"}})
+    reports = tmp_path / "incident_reports"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(reports)], check=True)
+    git(reports, "config", "user.name", "Ops Alice")
+    git(reports, "config", "user.email", "alice@example.net")
+    git(reports, "commit", "-q", "--allow-empty", "-m", "reports")
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    entries = [
+        ("2026-11-20T10:00:00+00:00", "acme/ops#1", {"web": "2.0.2"}),  # older than 72 hours: left out
+        ("2026-11-30T16:00:00+00:00", "acme/ops#2", {"web": "2.0.3", "store": "7.2.4"}),
+    ]
+    common = {"environment": "mainnet", "operator": "ops-alice", "identity": "ops-alice", "result": "succeeded"}
+    lines = [
+        json.dumps(
+            {
+                **common,
+                "time": time,
+                "issue": issue,
+                "versions": versions,
+                "model_hash": "0" * 16,
+                "deploy_id": f"d{index}",
+            }
+        )
+        for index, (time, issue, versions) in enumerate(entries)
+    ]
+    (ledger / "mainnet.jsonl").write_text("\n".join(lines) + "\n")
+    state = tmp_path / "var" / "state" / "mainnet" / "store-data"
+    state.mkdir(parents=True)
+    (state / "store-1.json").write_text(
+        json.dumps(
+            {
+                "updated": "2026-12-01T12:00:00+00:00",
+                "last_snapshot": {"id": "c9d0e1f2", "time": "2026-12-01T12:00:00+00:00"},
+                "last_drill": {"time": "2026-11-29T06:10:00+00:00", "result": "passed", "rto_seconds": 1500.0},
+            }
+        )
+    )
+    return tmp_path
+
+
+def seawall(cli, project: Path, *args: str):
+    return cli("--environments", project / "environments", *args)
+
+
+def open_one(cli, project: Path, severity: str = "critical", at: str = OPENED_AT) -> tuple[str, Path]:
+    title = "Store unreachable from web"
+    result = seawall(
+        cli,
+        project,
+        "incident",
+        "new",
+        "mainnet",
+        "--severity",
+        severity,
+        "--title",
+        title,
+        "--service",
+        "store",
+        "--author",
+        "ops-alice",
+        "--at",
+        at,
+    )
+    assert result.code == 0, result.err
+    incident, path = result.out.split()
+    return incident, Path(path)
+
+
+def front(path: Path) -> dict:
+    return yaml.safe_load(path.read_text().split("---\n")[1])
+
+
+def test_a_new_incident_is_the_template_prefilled_with_what_seawall_knows_and_one_commit(project: Path, cli) -> None:
+    incident, path = open_one(cli, project)
+    assert incident == "INC-2026-001"
+    assert path == project / "incident_reports" / "2026" / "2026-12-01-INC-2026-001-store-unreachable-from-web.md"
+    if os.environ.get("SEAWALL_REGENERATE_GOLDEN"):
+        GOLDEN.write_text(path.read_text())
+    assert path.read_text() == GOLDEN.read_text(), "regenerate with SEAWALL_REGENERATE_GOLDEN=1 and review"
+    text = path.read_text()
+    assert "| 2026-11-30T16:00:00+00:00 | ops-alice | acme/ops#2 | succeeded | web 2.0.3, store 7.2.4 |" in text
+    assert "acme/ops#1" not in text  # older than the 72 hours
+    assert "| store-data | store-1 | 2026-12-01 12:00 | 2026-11-29 06:10 | passed | 25m |" in text
+    assert "| escalate to | @example-org/data-circle |" in text
+    assert "| acknowledge by | 2026-12-01T13:45:00+00:00 |" in text  # 15 minutes after 13:30 UTC
+    assert "business hours (Europe/Brussels): the operations team (ops-alice)" in text
+    assert git(project / "incident_reports", "log", "--format=%s").splitlines()[0] == (
+        "INC-2026-001: open (Critical) Store unreachable from web"
+    )
+    second, _ = open_one(cli, project, "minor", "2026-12-01T15:00:00+01:00")
+    assert second == "INC-2026-002"
+
+
+def test_update_and_close_are_commits_with_the_timeline_and_durations_against_the_targets(project: Path, cli) -> None:
+    incident, path = open_one(cli, project)
+    path.write_text(path.read_text().replace("_What happened, who was affected", "The web tier lost its store"))
+    git(project / "incident_reports", "commit", "-qam", "summary by hand")
+    steps = [
+        ("--role", "commander=ops-alice", "--at", "2026-12-01T14:50:00+01:00"),
+        ("--status", "mitigated", "--note", "failed over to a fresh droplet", "--at", "2026-12-01T16:00:00+01:00"),
+        ("--severity", "major", "--at", "2026-12-01T16:05:00+01:00"),
+    ]
+    for step in steps:
+        result = seawall(cli, project, "incident", "update", incident, "--author", "ops-alice", *step)
+        assert result.code == 0, result.err
+    closed = seawall(
+        cli,
+        project,
+        "incident",
+        "close",
+        incident,
+        "--root-cause",
+        "the store's volume filled up",
+        "--resolution",
+        "volume grown to 400 GB",
+        "--author",
+        "ops-alice",
+        "--at",
+        "2026-12-02T15:00:00+01:00",
+    )
+    assert closed.code == 0, closed.err
+    # Major targets: acknowledge 1h, mitigate 4h, resolve 1d; opened 14:30, acknowledged 14:50 (the first answer).
+    assert closed.out.splitlines()[:3] == [
+        "time to acknowledge: 20m (target 1h): met",
+        "time to mitigate: 1h30m (target 4h): met",
+        "time to resolve: 1d30m (target 1d): missed by 30m",
+    ]
+    data = front(path)
+    assert data["status"] == "closed"
+    assert data["severity"] == "Major"
+    assert [event["kind"] for event in data["timeline"]] == ["opened", "role", "status", "note", "severity", "closed"]
+    assert data["roles"] == {"commander": "ops-alice"}
+    text = path.read_text()
+    assert "The web tier lost its store" in text, "an update replaced what was written by hand"
+    assert "| 2026-12-01T15:05:00+00:00 | ops-alice | severity: severity Critical → Major |" in text
+    assert "**Root cause:** the store's volume filled up" in text
+    assert "| time to resolve | 1d30m | 1d | missed by 30m |" in text
+    log = git(project / "incident_reports", "log", "--format=%s").splitlines()
+    assert log[:5] == [f"{incident}: closed by ops-alice", *[f"{incident}: update by ops-alice"] * 3, "summary by hand"]
+    assert git(project / "incident_reports", "status", "--porcelain") == ""
+
+
+def test_list_is_stable_in_every_format(project: Path, cli) -> None:
+    first, _ = open_one(cli, project)
+    open_one(cli, project, "minor", "2026-12-01T15:00:00+01:00")
+    seawall(
+        cli,
+        project,
+        "incident",
+        "close",
+        first,
+        "--root-cause",
+        "a",
+        "--resolution",
+        "b",
+        "--at",
+        "2026-12-01T16:00:00+01:00",
+    )
+    rows = json.loads(seawall(cli, project, "incident", "list", "--format", "json").out)
+    assert [(r["id"], r["severity"], r["status"]) for r in rows] == [
+        ("INC-2026-001", "Critical", "closed"),
+        ("INC-2026-002", "Minor", "open"),
+    ]
+    assert rows[0]["resolved"] == "2026-12-01T15:00:00+00:00"
+    assert rows[1]["report"] == "incident_reports/2026/2026-12-01-INC-2026-002-store-unreachable-from-web.md"
+    opened = json.loads(seawall(cli, project, "incident", "list", "--open", "--format", "json").out)
+    assert [r["id"] for r in opened] == ["INC-2026-002"]
+    markdown = seawall(cli, project, "incident", "list", "--format", "markdown").out.splitlines()
+    assert markdown[0] == "| id | environment | severity | status | title | opened | resolved | report |"
+    assert markdown[3].startswith("| INC-2026-002 | mainnet | Minor | open |")
+    again = seawall(cli, project, "incident", "list", "--format", "json").out
+    assert again == json.dumps(rows, indent=2, sort_keys=True) + "\n"
+
+
+def test_an_emergency_deploy_needs_an_open_critical_or_major_incident_and_links_both_ways(project: Path, cli) -> None:
+    def freeze(incident: str) -> dict:
+        result = seawall(
+            cli,
+            project,
+            "guard",
+            "mainnet",
+            "--at",
+            "2026-12-05T12:00:00+01:00",
+            "--format",
+            "json",
+            "--emergency",
+            "--incident",
+            incident,
+        )
+        return {v["rule"]: v for v in json.loads(result.out)["verdicts"]}["freeze-window"]
+
+    critical, path = open_one(cli, project)
+    minor, _ = open_one(cli, project, "minor", "2026-12-01T15:00:00+01:00")
+    assert freeze(critical)["allowed"] is True
+    assert "only Critical and Major" in freeze(minor)["reason"]
+    assert "not in the reports repository" in freeze("INC-2026-099")["reason"]
+
+    recorded = seawall(
+        cli,
+        project,
+        "ledger-record",
+        "mainnet",
+        "--result",
+        "succeeded",
+        "--deploy-id",
+        "d-77",
+        "--issue",
+        "acme/ops#9",
+        "--priority",
+        "critical",
+        "--operator",
+        "ops-alice",
+        "--emergency",
+        "--incident",
+        critical,
+    )
+    assert recorded.code == 0, recorded.err
+    entry = json.loads((project / "ledger" / "mainnet.jsonl").read_text().splitlines()[-1])
+    assert (entry["incident"], entry["emergency"], entry["priority"]) == (critical, True, "Critical")
+    data = front(path)
+    assert data["deploys"] == ["d-77"]
+    assert "emergency deploy of mainnet succeeded (deploy d-77, issue acme/ops#9)" in data["timeline"][-1]["text"]
+
+    seawall(
+        cli,
+        project,
+        "incident",
+        "close",
+        critical,
+        "--root-cause",
+        "a",
+        "--resolution",
+        "b",
+        "--at",
+        "2026-12-01T16:00:00+01:00",
+    )
+    assert freeze(critical)["reason"] == f"incident {critical} is closed"
+
+
+def test_escalation_writes_the_issue_to_the_circle_owner_and_files_it_with_gh(project: Path, cli, monkeypatch) -> None:
+    incident, path = open_one(cli, project)
+    printed = seawall(cli, project, "incident", "escalate", incident, "--at", "2026-12-01T14:40:00+01:00")
+    assert printed.code == 0, printed.err
+    body = path.with_name(path.stem + "-escalation.md")
+    assert printed.out.splitlines()[1] == (
+        f"gh issue create --title '[Critical] {incident} (mainnet): Store unreachable from web' "
+        f"--body-file {body} --label Critical"
+    )
+    assert body.read_text().startswith(f"@example-org/data-circle: {incident} in mainnet needs you.")
+    assert git(project / "incident_reports", "status", "--porcelain") == ""  # body and timeline committed
+
+    # GitHub cannot be reached from here: a stand-in gh records its arguments and prints an issue address.
+    fake = project / "bin" / "gh"
+    fake.parent.mkdir()
+    fake.write_text(
+        '#!/bin/sh\nprintf "%s\\n" "$@" > "$(dirname "$0")/args"\necho https://github.com/acme/ops/issues/99\n'
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    filed = seawall(cli, project, "incident", "escalate", incident, "--file", project / "issue.md")
+    assert filed.code == 0, filed.err
+    assert "filed: https://github.com/acme/ops/issues/99" in filed.out
+    assert (fake.parent / "args").read_text().splitlines()[-2:] == ["--label", "Critical"]
+    assert front(path)["escalations"][-1] == "https://github.com/acme/ops/issues/99"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("incident", "update", "INC-2026-404", "--note", "x"), "no incident 'INC-2026-404'"),
+        (("incident", "new", "mainnet", "--severity", "blocker", "--title", "x"), "'blocker' is not a severity"),
+        (("incident", "new", "mainnet", "--severity", "major", "--title", "x", "--service", "nope"), "no service"),
+        (("incident", "update", "INC-2026-001", "--role", "pilot=ops-alice"), "--role 'pilot=ops-alice'"),
+        (("incident", "update", "INC-2026-001", "--role", "commander=mallory"), "may not be the incident's commander"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(
+    project: Path, cli, args: tuple[str, ...], message: str
+) -> None:
+    open_one(cli, project)
+    before = git(project / "incident_reports", "log", "--format=%H")
+    files = sorted((project / "incident_reports").rglob("*.md"))
+    result = seawall(cli, project, *args)
+    assert result.code == 2
+    assert message in result.err
+    assert len(result.err.strip().splitlines()) <= 2
+    assert "Traceback" not in result.err
+    assert git(project / "incident_reports", "log", "--format=%H") == before
+    assert sorted((project / "incident_reports").rglob("*.md")) == files
+
+
+def test_a_closed_incident_a_dirty_missing_or_non_git_repository_are_refused(project: Path, cli) -> None:
+    incident, _path = open_one(cli, project)
+    seawall(cli, project, "incident", "close", incident, "--root-cause", "a", "--resolution", "b")
+    closed = seawall(cli, project, "incident", "update", incident, "--note", "late")
+    assert closed.code == 2
+    assert f"{incident} is closed" in closed.err
+
+    (project / "incident_reports" / "draft.txt").write_text("unsaved")
+    dirty = seawall(cli, project, "incident", "new", "mainnet", "--severity", "major", "--title", "x")
+    assert dirty.code == 2
+    assert "uncommitted changes (draft.txt)" in dirty.err
+    assert len(list((project / "incident_reports").rglob("*.md"))) == 1
+
+    shutil.rmtree(project / "incident_reports")
+    missing = seawall(cli, project, "incident", "new", "mainnet", "--severity", "major", "--title", "x")
+    assert missing.code == 2
+    assert "does not exist" in missing.err
+    assert "git init" in missing.err
+    (project / "incident_reports").mkdir()
+    plain = seawall(cli, project, "incident", "new", "mainnet", "--severity", "major", "--title", "x")
+    assert plain.code == 2
+    assert "is not a git repository of its own" in plain.err
+    assert list((project / "incident_reports").iterdir()) == []
