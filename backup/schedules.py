@@ -78,7 +78,8 @@ def render_units(
         ("drill", [*common, "drill", env.name, "--set", set_name, "--host", host], backup_set.drill.schedule),
     ]
     if host == prune_host(env, set_name):
-        jobs.append(("prune", [*common, "backup", "prune", env.name, "--set", set_name], backup_set.prune_schedule))
+        prune = [*common, "backup", "prune", env.name, "--set", set_name, "--scheduled"]
+        jobs.append(("prune", prune, backup_set.prune_schedule))
     files = []
     for kind, argv, calendar in jobs:
         unit = f"seawall-{kind}-{set_name}"
@@ -142,7 +143,7 @@ def render_cron(env: Environment, host: str, seawall_bin: str = SEAWALL_BIN) -> 
             (backup_set.drill.schedule, [*common, "drill", env.name, "--set", set_name, "--host", host]),
         ]
         if prune_host(env, set_name) == host:
-            jobs.append((backup_set.prune_schedule, [*common, "backup", "prune", env.name, "--set", set_name]))
+            jobs.append((backup_set.prune_schedule, [*common, "backup", "prune", env.name, "--set", set_name, "--scheduled"]))
         for calendar, argv in jobs:
             lines.append(f"{_cron_time(calendar)} root {load} exec {shlex.join(argv)}")
     return "\n".join(lines) + "\n"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from seawall.backup.context import BackupContext
 from seawall.backup.restic import make_check_command, make_prune_command
 from seawall.backup.retention import apply_retention, plan_retention
-from seawall.errors import BackupError
+from seawall.errors import BackupError, ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +35,22 @@ class PruneOutcome:
         return self.result in ("pruned", "dry-run")
 
 
-def prune_repositories(context: BackupContext, dry_run: bool = False) -> list[PruneOutcome]:
-    """Given a backup context, check, apply retention to and prune each chosen set's repository."""
-    return [_prune(context, name, dry_run) for name in context.sets]
+def prune_repositories(
+    context: BackupContext, dry_run: bool = False, issue: str | None = None, scheduled: bool = False
+) -> list[PruneOutcome]:
+    """Given a backup context, check, apply retention to and prune each chosen set's repository; each
+    prune is recorded (with its issue, or as scheduled) in the state of the set's prune host."""
+    if context.env.release.require_issue and not (issue or scheduled or dry_run):
+        msg = f"{context.env.name} requires an issue for a prune run by hand: add --issue URL"
+        raise ConfigError([msg])
+    outcomes = [_prune(context, name, dry_run) for name in context.sets]
+    if not dry_run:
+        now = dt.datetime.now(dt.UTC).isoformat()
+        for outcome in outcomes:
+            record = {"time": now, "result": outcome.result, "forgotten": len(outcome.forgotten)}
+            record["issue"] = issue or ("scheduled" if scheduled else None)
+            context.store.update({"last_prune": record}, outcome.set_name, context.prune_host(outcome.set_name))
+    return outcomes
 
 
 def _prune(context: BackupContext, set_name: str, dry_run: bool) -> PruneOutcome:

@@ -91,7 +91,19 @@ def run_command(
 
 
 @app.command("prune")
-def prune_command(ctx: typer.Context, env_name: EnvArg, set_name: SetOpt = None, dry_run: DryRun = False) -> None:
+def prune_command(
+    ctx: typer.Context,
+    env_name: EnvArg,
+    set_name: SetOpt = None,
+    dry_run: DryRun = False,
+    issue: Annotated[
+        str | None,
+        typer.Option("--issue", help="The issue that logs this prune (required by hand where the model says)."),
+    ] = None,
+    scheduled: Annotated[
+        bool, typer.Option("--scheduled", help="Run by the prune timer (recorded as scheduled, no issue needed).")
+    ] = False,
+) -> None:
     """Check each repository; only when the check passed, apply retention (protected snapshots stay), then prune.
 
     One job per set, on one host of the set (the set's prune_host). Exit 1 when a check, retention or prune failed.
@@ -99,7 +111,7 @@ def prune_command(ctx: typer.Context, env_name: EnvArg, set_name: SetOpt = None,
     from seawall.backup.actions.prune import prune_repositories
 
     context = backup_context(ctx, env_name, set_name)
-    outcomes = prune_repositories(context, dry_run)
+    outcomes = prune_repositories(context, dry_run, issue, scheduled)
     for o in outcomes:
         forgot = f"{'would forget' if dry_run else 'forgot'} {len(o.forgotten)}, kept back {len(o.protected)}"
         typer.echo(f"{o.set_name}: {o.repository}: {o.result} ({forgot})" + (f": {o.error}" if o.error else ""))

@@ -102,7 +102,7 @@ def test_retention_runs_in_prune_and_keeps_the_rules_and_the_verified_snapshot_b
         (lab.data / f"new-{index}.txt").write_text(str(index))
         assert seawall(lab, "backup", "run", "lab").code == 0
     assert len(lab.snapshots("files")) == 5  # a run never forgets: retention is the prune job's
-    result = seawall(lab, "backup", "prune", "lab")
+    result = seawall(lab, "backup", "prune", "lab", "--issue", "ops#1")
     assert result.code == 0, result.out + result.err
     assert "forgot 1, kept back 1" in result.out
     snapshots = lab.snapshots("files")
@@ -120,7 +120,7 @@ def test_prune_runs_only_after_a_passing_check(local_lab: Lab, seawall) -> None:
     for index in range(2):
         (local_lab.data / f"v{index}").write_text("x" * 10000 * (index + 1))
         seawall(local_lab, "backup", "run", "lab")
-    result = seawall(local_lab, "backup", "prune", "lab")
+    result = seawall(local_lab, "backup", "prune", "lab", "--issue", "ops#1")
     assert result.code == 0
     assert "files: " in result.out
     assert "pruned" in result.out
@@ -128,7 +128,7 @@ def test_prune_runs_only_after_a_passing_check(local_lab: Lab, seawall) -> None:
     victim = next(path for path in packs if path.is_file())
     victim.unlink()
     remaining = sorted(p for p in (local_lab.root / "repositories" / "files").rglob("*") if p.is_file())
-    result = seawall(local_lab, "backup", "prune", "lab")
+    result = seawall(local_lab, "backup", "prune", "lab", "--issue", "ops#1")
     assert result.code == 1
     assert "check-failed" in result.out
     assert all(path.exists() for path in remaining)

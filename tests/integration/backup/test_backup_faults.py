@@ -90,7 +90,7 @@ def test_a_live_lock_is_waited_for_by_prune_then_reported_and_nothing_is_forgott
     before = _backed_up_once(local_lab, seawall)
     holder = _hold_lock(local_lab)
     try:
-        result = seawall(local_lab, "backup", "prune", "lab")
+        result = seawall(local_lab, "backup", "prune", "lab", "--issue", "ops#1")
     finally:
         holder.kill()
         holder.wait()
@@ -110,7 +110,7 @@ def test_a_stale_lock_left_by_kill_9_is_cleared_and_the_next_prune_succeeds(loca
     holder.wait()
     assert local_lab.restic("files", "list", "locks", "--no-lock").stdout.strip()
     with caplog.at_level(logging.WARNING):
-        result = seawall(local_lab, "backup", "prune", "lab")
+        result = seawall(local_lab, "backup", "prune", "lab", "--issue", "ops#1")
     assert result.code == 0, result.out + result.err
     assert any("clearing stale lock" in record.getMessage() for record in caplog.records)
     assert local_lab.restic("files", "list", "locks", "--no-lock").stdout.strip() == ""
@@ -199,7 +199,7 @@ def test_the_password_never_appears_in_output_logs_state_or_metrics(lab: Lab, se
                 seawall(lab, "-vv", "backup", "init", "lab"),
                 seawall(lab, "-vv", "backup", "run", "lab"),
                 seawall(lab, "-vv", "backup", "status", "lab", "--format", "json"),
-                seawall(lab, "-vv", "backup", "prune", "lab"),
+                seawall(lab, "-vv", "backup", "prune", "lab", "--issue", "ops#1"),
             ]
     finally:
         del os.environ["LAB_RESTIC_PASSWORD"]

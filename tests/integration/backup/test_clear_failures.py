@@ -17,7 +17,7 @@ from tests.integration.backup.conftest import RESTIC, Lab
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(RESTIC is None, reason="restic is not installed")]
 EVERY_COMMAND = [
     ("backup", "run", "lab"),
-    ("backup", "prune", "lab"),
+    ("backup", "prune", "lab", "--issue", "ops#1"),
     ("backup", "status", "lab", "--deep", "--format", "json"),
     ("backup", "init", "lab"),
     ("drill", "lab"),

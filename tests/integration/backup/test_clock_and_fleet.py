@@ -35,7 +35,7 @@ def test_a_snapshot_dated_in_the_future_never_costs_the_fresh_backup_and_raises_
     assert "in the future" in run.err
     fresh = json.loads((lab.root / "state" / "lab" / "files" / "lab-host.json").read_text())["last_snapshot"]["id"]
 
-    prune = seawall(lab, "backup", "prune", "lab")
+    prune = seawall(lab, "backup", "prune", "lab", "--issue", "ops#1")
     assert prune.code == 0, prune.out + prune.err
     ids = {snapshot["id"] for snapshot in lab.snapshots("files")}
     assert any(i.startswith(fresh) for i in ids)  # keep_last 1 alone would have kept only the misdated one
@@ -82,7 +82,7 @@ def test_twenty_hosts_back_up_into_one_s3_repository_at_once_and_all_succeed(s3_
     assert check.returncode == 0, check.stderr
     # The set's one retention-and-prune job keeps every host's newest snapshot.
     assert seawall(s3_lab, "backup", "run", "lab", "--host", "node-00").code == 0
-    assert seawall(s3_lab, "backup", "prune", "lab").code == 0
+    assert seawall(s3_lab, "backup", "prune", "lab", "--issue", "ops#1").code == 0
     kept = s3_lab.snapshots("files")
     assert len(kept) == 20
     assert sorted(snapshot["hostname"] for snapshot in kept) == hosts

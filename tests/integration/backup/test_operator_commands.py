@@ -88,7 +88,7 @@ def test_in_place_restore_needs_yes_runs_hooks_and_keeps_a_safety_snapshot_that_
     assert f"safety snapshot {safety[0]['short_id']}" in result.out
     # The safety snapshot holds the damaged state, and retention keeps it for safety_snapshot_keep.
     assert seawall(local_lab, "backup", "run", "lab").code == 0
-    assert seawall(local_lab, "backup", "prune", "lab").code == 0
+    assert seawall(local_lab, "backup", "prune", "lab", "--issue", "ops#1").code == 0
     assert safety[0]["id"] in [s["id"] for s in local_lab.snapshots("files")]
 
 
@@ -140,3 +140,19 @@ def test_unlock_removes_only_stale_locks_unless_forced(local_lab: Lab, seawall) 
     finally:
         live.kill()
         live.wait()
+
+
+def test_a_prune_by_hand_needs_its_issue_and_every_prune_is_recorded(local_lab: Lab, seawall) -> None:
+    _ready(local_lab, seawall)
+    state = local_lab.root / "state" / "lab" / "files" / "lab-host.json"
+    before = [s["id"] for s in local_lab.snapshots("files")]
+    refused = seawall(local_lab, "backup", "prune", "lab")
+    assert refused.code == 2
+    assert "requires an issue for a prune run by hand: add --issue URL" in refused.err
+    assert "last_prune" not in json.loads(state.read_text())
+    assert [s["id"] for s in local_lab.snapshots("files")] == before
+    assert seawall(local_lab, "backup", "prune", "lab", "--issue", "acme/ops#31").code == 0
+    assert json.loads(state.read_text())["last_prune"]["issue"] == "acme/ops#31"
+    assert seawall(local_lab, "backup", "prune", "lab", "--scheduled").code == 0
+    recorded = json.loads(state.read_text())["last_prune"]
+    assert (recorded["issue"], recorded["result"]) == ("scheduled", "pruned")
