@@ -143,7 +143,9 @@ def render_cron(env: Environment, host: str, seawall_bin: str = SEAWALL_BIN) -> 
             (backup_set.drill.schedule, [*common, "drill", env.name, "--set", set_name, "--host", host]),
         ]
         if prune_host(env, set_name) == host:
-            jobs.append((backup_set.prune_schedule, [*common, "backup", "prune", env.name, "--set", set_name, "--scheduled"]))
+            jobs.append(
+                (backup_set.prune_schedule, [*common, "backup", "prune", env.name, "--set", set_name, "--scheduled"])
+            )
         for calendar, argv in jobs:
             lines.append(f"{_cron_time(calendar)} root {load} exec {shlex.join(argv)}")
     return "\n".join(lines) + "\n"

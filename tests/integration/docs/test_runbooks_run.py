@@ -38,18 +38,20 @@ MUST_RUN = {
 FENCE = re.compile(r"^( *)```sh\n(.*?)^\1```$", re.MULTILINE | re.DOTALL)
 
 
-def seawall_env() -> dict[str, str]:
+def seawall_env(**extra: str) -> dict[str, str]:
     return {
         **os.environ,
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
         "ISSUE": "https://github.com/example-org/ops/issues/7",
-        "INCIDENT": "INC-2026-001",
+        **extra,
     }
 
 
-def run(command: list[str] | str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run(command: list[str] | str, cwd: Path, **extra: str) -> subprocess.CompletedProcess[str]:
     argv = ["bash", "-euo", "pipefail", "-c", command] if isinstance(command, str) else command
-    return subprocess.run(argv, cwd=cwd, env=seawall_env(), capture_output=True, text=True, check=False, timeout=600)
+    return subprocess.run(
+        argv, cwd=cwd, env=seawall_env(**extra), capture_output=True, text=True, check=False, timeout=600
+    )
 
 
 def copy_project(target: Path) -> Path:
@@ -85,6 +87,15 @@ def test_every_command_of_locals_runbook_runs(runbook: str, runbooks: Path, tmp_
     for step in (["backup", "init", "local"], ["backup", "run", "local"]):
         done = run([str(BIN / "seawall"), *step], project)
         assert done.returncode == 0, done.stdout + done.stderr
+    # The team's reports repository, with the open incident an emergency deploy answers.
+    reports = project / "incident_reports"
+    subprocess.run(["git", "init", "-q", str(reports)], check=True)
+    for key, value in (("user.name", "Ops"), ("user.email", "ops@example.net")):
+        subprocess.run(["git", "-C", str(reports), "config", key, value], check=True)
+    new = ["incident", "new", "local", "--severity", "critical", "--title", "runbook"]
+    opened = run([str(BIN / "seawall"), *new], project)
+    assert opened.returncode == 0, opened.stderr
+    incident = opened.stdout.split()[0]
     for index, block in enumerate(blocks, 1):
-        done = run(block, project)
+        done = run(block, project, INCIDENT=incident)
         assert done.returncode == 0, f"{runbook} block {index} failed:\n{block}\n{done.stdout}\n{done.stderr}"
