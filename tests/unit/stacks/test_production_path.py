@@ -132,6 +132,7 @@ def test_plain_pulumi_up_on_a_thursday_fails_before_any_resource_with_the_verdic
 
     monkeypatch.setenv("SEAWALL_ISSUE", "acme/ops#11")
     monkeypatch.setenv("SEAWALL_OPERATOR", "ops-alice")
+    monkeypatch.setenv("SEAWALL_PRIORITY", "major")
     monkeypatch.setenv("GITHUB_ACTOR", "ops-alice")
     mocks = _Counting()
     pulumi.runtime.set_mocks(mocks, project="seawall", stack="mainnet", preview=False)
