@@ -56,6 +56,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ledger-record": ("seawall.cli.deploy", ""),
     "backup": ("seawall.cli.backup", "Back up, prune, check and schedule restic backups."),
     "monitoring": ("seawall.cli.monitoring", "Write Prometheus and Alertmanager configuration from the model."),
+    "report": (
+        "seawall.cli.report",
+        "Write the fleet page: backups against RPO, drills and RTO trends, check coverage, the parity chain, deploy "
+        "readiness and the last deploys; one self-contained HTML file.",
+    ),
     "incident": ("seawall.cli.incident", "Incident reports: open, update, close, list and escalate incidents."),
     "docs": (
         "seawall.cli.docs",

@@ -55,9 +55,10 @@ class Difference:
     kind: str
 
 
-def template_environment(project_templates: Path | None) -> jinja2.Environment:
+def template_environment(project_templates: Path | None, html: bool = False) -> jinja2.Environment:
     """Given the project's templates folder (None or absent: only the shipped ones), return the Jinja2
-    environment: a project's file overrides the shipped file of the same name."""
+    environment: a project's file overrides the shipped file of the same name. ``html`` escapes every
+    value (the fleet page); Markdown values go through the ``cell`` filter instead."""
     shipped = Path(str(resources.files("seawall").joinpath("templates")))
     folders = [str(path) for path in (project_templates, shipped) if path is not None and path.is_dir()]
     environment = jinja2.Environment(
@@ -66,12 +67,29 @@ def template_environment(project_templates: Path | None) -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
-        autoescape=False,  # noqa: S701 - Markdown, not HTML; table cells go through the cell filter
+        autoescape=html,  # noqa: S701 - Markdown is not HTML; its values go through the cell filter
     )
     environment.filters.update(
-        cell=markdown_cell, duration=facts.duration, money=facts.money, sentence=_sentence, link=_link
+        cell=markdown_cell,
+        duration=facts.duration,
+        money=facts.money,
+        sentence=_sentence,
+        link=_link,
+        size=_size,
     )
     return environment
+
+
+def _size(value: float | None) -> str:
+    """Given bytes, return them with a binary unit (``1.5 GiB``); ``-`` for none."""
+    if value is None:
+        return "-"
+    amount, units = float(value), ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+    for unit in units:
+        if abs(amount) < 1024 or unit == units[-1]:
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return "-"
 
 
 def render_documents(

@@ -1,0 +1,213 @@
+"""The fleet page in a real browser: a fixture fleet with healthy sets, an RPO miss, a failed drill, a
+parity violation and a frozen environment, rendered, opened in headless Chromium with name resolution
+refused (the page must need no network), read back from the DOM and photographed at a desktop and a
+phone width. The page's JSON is a golden file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from seawall.deploy import verdicts_for
+from seawall.guard import DeployRequest
+from seawall.ledger import LedgerEntry, outcomes
+from seawall.model import load_environments, load_parity_rules
+from seawall.opsdocs.fleet_page import EnvironmentInputs, fleet_data, render_page
+from seawall.opsdocs.measured import Measured
+from seawall.parity import compare_environments
+from seawall.stacks.program import offline_renderer
+from tests.conftest import patch_environment
+from tests.unit.docs.fleet import ENVIRONMENTS
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+GOLDEN = Path(__file__).resolve().parents[2] / "fixtures" / "fleet" / "fleet.json"
+NOW = dt.datetime.fromisoformat("2026-12-05T12:00:00+01:00")  # a Saturday: mainnet is frozen
+MiB = 1024**2
+
+
+def _state(backup: str, run: str = "succeeded", drill: tuple[str, str, float] | None = None, sizes=()) -> dict:
+    state = {
+        "updated": backup,
+        "last_run": {"time": backup, "result": run},
+        "last_snapshot": {"id": "ab12cd34", "time": backup, "bytes": sizes[-1] if sizes else None},
+        "sizes": {f"s{index}": size for index, size in enumerate(sizes)},
+    }
+    if drill:
+        state["last_drill"] = {"time": drill[0], "result": drill[1], "rto_seconds": drill[2]}
+    return state
+
+
+def _drill(set_name: str, host: str, finished: str, seconds: float, slice_text: str) -> dict:
+    return {
+        "schema": "seawall.drill/1",
+        "set": set_name,
+        "host": host,
+        "finished": finished,
+        "result": "passed",
+        "rto": {"seconds": seconds, "target_seconds": 3600},
+        "check": {"slice": slice_text, "ok": True},
+    }
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    folder = tmp_path_factory.mktemp("fleet") / "environments"
+    shutil.copytree(ENVIRONMENTS, folder)
+    # A difference parity.yaml does not allow: mainnet's monitoring runs another image.
+    patch_environment(folder, "mainnet", {"services": {"monitoring": {"image": "debian-12-x64"}}})
+    envs = load_environments(folder)
+    rules, renderer = load_parity_rules(folder), offline_renderer()
+    recorded = {
+        "devnet": Measured(
+            {
+                ("store-data", "store-1"): _state(
+                    "2026-12-05T09:00:00+00:00",
+                    drill=("2026-11-29T06:20:00+00:00", "passed", 1500.0),
+                    sizes=(40 * MiB, 42 * MiB, 45 * MiB, 47 * MiB),
+                ),
+                ("archive-etc", "dc-archive-1"): _state(
+                    "2026-12-05T01:00:00+00:00", drill=("2026-11-28T09:10:00+00:00", "failed", 400.0)
+                ),
+            }
+        ),
+        "mainnet": Measured(
+            {
+                ("store-data", "store-1"): _state("2026-12-05T00:00:00+00:00", sizes=(300 * MiB, 310 * MiB)),
+                ("archive-etc", "dc-archive-1"): _state(
+                    "2026-12-05T01:00:00+00:00", drill=("2026-11-28T09:10:00+00:00", "passed", 300.0)
+                ),
+            }
+        ),
+    }
+    drills = {
+        "devnet": [
+            _drill("store-data", "store-1", f"2026-11-{day:02d}T06:20:00+00:00", seconds, f"{index % 4 + 1}/4")
+            for index, (day, seconds) in enumerate(((8, 1300.0), (15, 1350.0), (22, 1420.0), (29, 1500.0)))
+        ],
+        "mainnet": [],
+    }
+    ledger = {
+        "devnet": [
+            LedgerEntry(
+                "2026-12-01T10:00:00+00:00",
+                "devnet",
+                "ops-alice",
+                "ops-alice",
+                "https://github.com/example-org/ops/issues/12",
+                {"web": "2.1.0"},
+                "h",
+                "succeeded",
+                deploy_id="d1",
+            )
+        ],
+        "mainnet": [],
+    }
+    inputs, chain = [], []
+    for name, env in envs.items():
+        before = env.environment.predecessor
+        predecessor = envs[before] if before else None
+        request = DeployRequest(name, NOW, identity="ops-alice", identity_source="git")
+        verdicts = verdicts_for(env, predecessor, request, folder.parent / "ledger", None, rules, renderer)
+        inputs.append(EnvironmentInputs(env, recorded[name], drills[name], outcomes(ledger[name]), verdicts))
+        if predecessor is not None:
+            chain.append(compare_environments(predecessor, env, rules, renderer))
+    return fleet_data(inputs, chain, NOW)
+
+
+def test_the_fleet_data_is_the_reviewed_golden_json(fleet: dict) -> None:
+    text = json.dumps(fleet, indent=2, sort_keys=True) + "\n"
+    if os.environ.get("SEAWALL_REGENERATE_GOLDEN"):
+        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
+        GOLDEN.write_text(text)
+    assert text == GOLDEN.read_text(), "regenerate with SEAWALL_REGENERATE_GOLDEN=1 and review the diff"
+    devnet, mainnet = fleet["environments"]
+    assert (devnet["status"], mainnet["status"]) == ("alarm", "alarm")
+    assert mainnet["readiness"]["frozen"] is True
+    assert mainnet["readiness"]["freeze_changes"] == "2026-12-06T00:00+01:00"
+
+
+def test_the_page_needs_nothing_but_itself(fleet: dict) -> None:
+    page = render_page(fleet)
+    assert "<script" not in page.lower()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page.replace('href="https://github.com', ""))
+    assert "@import" not in page
+    assert "url(" not in page
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+def test_headless_chromium_shows_every_alarm_with_its_label_fetches_nothing_and_draws_a_page(
+    fleet: dict, tmp_path: Path
+) -> None:
+    page = tmp_path / "fleet.html"
+    page.write_text(render_page(fleet))
+    netlog = tmp_path / "netlog.json"
+    dom = _chromium(tmp_path, "--dump-dom", f"--log-net-log={netlog}", page.as_uri())
+    # Every alarm is in the DOM with its text label, not only a colour.
+    assert 'data-status="alarm">ALARM</span>' in dom.replace('class="chip alarm" ', "")
+    assert "store-data on store-1: RPO missed: newest backup 11h old, RPO 5h" in dom
+    assert "archive-etc on dc-archive-1: last drill failed" in dom
+    assert "2 violations</span>, 37 allowed" in dom
+    assert "debian-12-x64" in dom
+    assert "frozen; the freeze window opens 2026-12-06T00:00+01:00" in dom
+    assert dom.count("<svg") >= 2, "the RTO and size trends are drawn"
+    # The page started no request at all (a page with one external image, the control, is caught).
+    assert _page_requests(netlog) == []
+    control = tmp_path / "control.html"
+    control.write_text('<html><body><img src="https://example.com/x.png" alt=""></body></html>')
+    control_log = tmp_path / "control-netlog.json"
+    _chromium(tmp_path, "--dump-dom", f"--log-net-log={control_log}", control.as_uri())
+    assert _page_requests(control_log) == ["https://example.com/x.png"]
+    shots = []
+    for width, height in ((1280, 800), (390, 844)):
+        shot = tmp_path / f"fleet-{width}x{height}.png"
+        _chromium(tmp_path, f"--window-size={width},{height}", f"--screenshot={shot}", page.as_uri())
+        assert _colours(shot) > 8, f"{shot} is blank"
+        shots.append(shot)
+    keep = Path(os.environ.get("SEAWALL_ARTIFACTS", tmp_path))
+    for shot in shots:
+        print(f"screenshot: {shutil.copy(shot, keep / shot.name) if keep != tmp_path else shot}")
+
+
+def _chromium(workdir: Path, *args: str) -> str:
+    profile = workdir / f"profile-{len(list(workdir.glob('profile-*')))}"
+    argv = [
+        str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        # No name resolves: the page cannot reach anything but itself (and neither can the browser).
+        "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={profile}", *args,
+    ]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def _page_requests(netlog: Path) -> list[str]:
+    """The URLs of requests the page started (the browser's own carry no initiator origin)."""
+    log = json.loads(netlog.read_text())
+    names = {value: key for key, value in log["constants"]["logEventTypes"].items()}
+    starts = [event.get("params", {}) for event in log["events"] if names.get(event["type"]) == "URL_REQUEST_START_JOB"]
+    return [params["url"] for params in starts if "url" in params and params.get("initiator") != "not an origin"]
+
+
+def _colours(png: Path) -> int:
+    """The number of distinct colours of a screenshot (a blank one has one or two)."""
+    import zlib
+
+    data = png.read_bytes()
+    chunks, offset = b"", 8
+    while offset < len(data):
+        length = int.from_bytes(data[offset : offset + 4], "big")
+        kind = data[offset + 4 : offset + 8]
+        if kind == b"IDAT":
+            chunks += data[offset + 8 : offset + 8 + length]
+        offset += 12 + length
+    raw = zlib.decompress(chunks)
+    return len({raw[i : i + 3] for i in range(1, min(len(raw), 400_000), 97)})
