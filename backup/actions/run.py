@@ -231,7 +231,11 @@ def _record(context: BackupContext, outcome: RunOutcome) -> None:
             "bytes": outcome.bytes_processed,
             "files": outcome.files,
         }
-        sizes = dict(context.store.read(job.set_name, job.host).get("sizes", {}))
+        recorded = context.store.read(job.set_name, job.host)
+        # What each run added to the repository (restic's data_added): capacity planning's growth rate.
+        growth = [*recorded.get("growth", []), {"time": now.isoformat(), "added": outcome.bytes_added}]
+        changes["growth"] = growth[-RECORDED_SIZES:]
+        sizes = dict(recorded.get("sizes", {}))
         sizes[outcome.snapshot] = outcome.bytes_processed
         changes["sizes"] = dict(list(sizes.items())[-RECORDED_SIZES:])
     state = context.store.update(changes, job.set_name, job.host)

@@ -56,6 +56,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ledger-record": ("seawall.cli.deploy", ""),
     "backup": ("seawall.cli.backup", "Back up, prune, check and schedule restic backups."),
     "monitoring": ("seawall.cli.monitoring", "Write Prometheus and Alertmanager configuration from the model."),
+    "capacity": (
+        "seawall.cli.capacity",
+        "Utilisation (p50/p95), trends and the dates each resource crosses its threshold and 100%, the size each "
+        "service needs until the horizon with its cost, and the backups' growth; exit 1 when a host has no data.",
+    ),
     "report": (
         "seawall.cli.report",
         "Write the fleet page: backups against RPO, drills and RTO trends, check coverage, the parity chain, deploy "

@@ -1,0 +1,210 @@
+"""``seawall capacity ENV``: utilisation, forecasts and sizing advice from the environment's Prometheus."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from seawall.cli.context import OutputFormat, print_json, settings_of, stdout
+
+if TYPE_CHECKING:
+    from seawall.capacity.plan import CapacityReport
+    from seawall.model.schema import Environment
+
+
+def default_prometheus(env: Environment) -> str:
+    """Given an environment, return its Prometheus' address from the model (monitoring.host)."""
+    from seawall.errors import ConfigError
+    from seawall.model.schema import droplet_names
+    from seawall.monitoring import private_dns_name
+
+    host, port = env.monitoring.host, env.monitoring.prometheus_port
+    if host is None:
+        raise ConfigError([f"{env.name} names no monitoring.host: give --prometheus URL"])
+    if host in env.datacenter_hosts:
+        return f"http://{env.datacenter_hosts[host].address}:{port}"
+    return f"http://{private_dns_name(env, droplet_names(host, env.services[host])[0])}:{port}"
+
+
+def capacity_command(
+    ctx: typer.Context,
+    env_name: Annotated[str, typer.Argument(metavar="ENV", help="Environment.")],
+    prometheus: Annotated[
+        str | None, typer.Option("--prometheus", help="Prometheus' address (default: the model's monitoring host).")
+    ] = None,
+    window: Annotated[str, typer.Option("--window", help="How far back to measure (a duration: 30d).")] = "30d",
+    horizon: Annotated[str, typer.Option("--horizon", help="How far ahead to plan (a duration: 90d).")] = "90d",
+    output: Annotated[OutputFormat, typer.Option("--format", help="table, json or markdown.")] = OutputFormat.table,
+    propose: Annotated[
+        bool, typer.Option("--propose", help="Write the recommendations as a patch to environments/ENV.yaml.")
+    ] = False,
+) -> None:
+    """Utilisation (p50/p95), trends and the dates each resource crosses its threshold and 100%, the size
+    each service needs until the horizon with its cost, and the backups' growth; exit 1 when a host has no data."""
+    from seawall.capacity.backups import backup_capacity
+    from seawall.capacity.plan import build_report, measure
+    from seawall.capacity.prometheus import check_url
+    from seawall.cli.deploy import ledger_dir
+    from seawall.errors import ConfigError
+    from seawall.model import load_environment
+    from seawall.model.types import parse_duration
+    from seawall.opsdocs.measured import read_measured
+    from seawall.sizes import size_table
+
+    settings = settings_of(ctx)
+    env = load_environment(settings.environments, env_name)
+    try:
+        window_span, horizon_span = parse_duration(window), parse_duration(horizon)
+    except ValueError as exc:
+        raise ConfigError([f"--window/--horizon: {exc}"]) from None
+    url = check_url(prometheus or default_prometheus(env))
+    now = dt.datetime.now(dt.UTC)
+    sizes = size_table()
+    report = build_report(env, measure(env, url, now, window_span), sizes, now, window_span, horizon_span, url)
+    states = read_measured(env, settings.project_root, ledger_dir(settings)).states
+    report.backups, bucket = backup_capacity(
+        env, states, settings.project_root, _bucket_client(env), horizon_span, sizes
+    )
+    if output is OutputFormat.json:
+        print_json(report.as_json() | {"bucket": bucket})
+    elif output is OutputFormat.markdown:
+        typer.echo(_markdown(report, bucket))
+    else:
+        _tables(report, bucket)
+    if propose:
+        _propose(settings.environments, settings.project_root, env.name, report)
+    for host in report.no_data:
+        typer.echo(f"no data: {host} has no series in {url} (is it scraped? `seawall monitoring render`)", err=True)
+    if report.no_data:
+        raise typer.Exit(1)
+
+
+def _bucket_client(env: Environment) -> Any | None:
+    from seawall.backup.context import bucket_copy
+
+    copy = bucket_copy(env)
+    return None if copy is None else copy.client
+
+
+def _rows(report: CapacityReport) -> list[list[str]]:
+    rows = []
+    for r in report.resources:
+        note = "too noisy to trust a trend" if r.noisy else f"r² {r.r2:.2f}"
+        rows.append([
+            r.host, r.kind, f"{r.now:.1f}", f"{r.p50:.1f}", f"{r.p95:.1f}", f"{r.threshold:.1f} {r.unit}",
+            f"{r.slope_per_day:+.3f}/day", r.crosses_threshold or "-", r.crosses_full or "-", note,
+        ])  # fmt: skip
+    return rows
+
+
+RESOURCE_HEADERS = ("host", "resource", "now", "p50", "p95", "threshold", "trend", "crosses threshold", "full", "fit")
+ADVICE_HEADERS = ("service", "size", "count", "volume GB", "cost change/month", "why")
+
+
+def _arrow(old: object, new: object) -> str:
+    return f"{old} → {new}" if old != new else str(old)
+
+
+def _advice_rows(report: CapacityReport) -> list[list[str]]:
+    rows = []
+    arrow = _arrow
+    for a in report.advice:
+        change = "-" if a.cost_change is None else f"{a.cost_change:+.2f}"
+        why = "; ".join(a.reasons + a.warnings) or "fits until the horizon"
+        rows.append([a.service, arrow(a.size, a.recommended_size), arrow(a.count, a.recommended_count),
+                     arrow(a.volume_gb, a.recommended_volume_gb), change, why])  # fmt: skip
+    return rows
+
+
+def _backup_rows(report: CapacityReport) -> list[list[str]]:
+    def gib(value: float | None) -> str:
+        return "unknown" if value is None else f"{value / 1024**3:.2f}"
+
+    return [
+        [row["set"], gib(row["bytes"]), gib(row["growth_per_day"]), gib(row["bytes_at_horizon"])]
+        for row in report.backups
+    ]
+
+
+BACKUP_HEADERS = ("set", "repository GiB", "growth GiB/day", "GiB at horizon")
+
+
+def _tables(report: CapacityReport, bucket: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    console = stdout()
+    horizon = round(report.horizon_seconds / 86400)
+    for title, headers, rows in (
+        (f"capacity of {report.environment} (from {report.prometheus})", RESOURCE_HEADERS, _rows(report)),
+        (f"sizing until {horizon} days ahead (sizes of {report.sizes_as_of})", ADVICE_HEADERS, _advice_rows(report)),
+        ("backup repositories", BACKUP_HEADERS, _backup_rows(report)),
+    ):
+        table = Table(title=title)
+        for header in headers:
+            table.add_column(header, overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    console.print(_bucket_line(bucket), markup=False)
+
+
+def _bucket_line(bucket: dict[str, Any]) -> str:
+    if bucket["bytes"] is None:
+        return f"bucket {bucket['where']}: size unknown (export the bucket's keys to measure it)"
+    cost = "" if bucket["monthly_cost"] is None else (
+        f"; {bucket['monthly_cost']:.2f} → {bucket['monthly_cost_at_horizon']:.2f} USD/month"
+    )  # fmt: skip
+    return (
+        f"bucket {bucket['where']}: {bucket['bytes'] / 1024**3:.2f} GiB now, "
+        f"{bucket['bytes_at_horizon'] / 1024**3:.2f} GiB at the horizon{cost}"
+    )
+
+
+def _markdown(report: CapacityReport, bucket: dict[str, Any]) -> str:
+    from seawall.markdown import markdown_table
+
+    lines = [f"# Capacity of {report.environment}", ""]
+    lines += [*markdown_table(RESOURCE_HEADERS, _rows(report)), "", "## Sizing", ""]
+    lines += [*markdown_table(ADVICE_HEADERS, _advice_rows(report)), "", "## Backups", ""]
+    lines += [*markdown_table(BACKUP_HEADERS, _backup_rows(report)), "", _bucket_line(bucket)]
+    return "\n".join(lines)
+
+
+def _propose(environments: Any, project_root: Any, env_name: str, report: CapacityReport) -> None:
+    from seawall.capacity.propose import as_patch, proposal
+    from seawall.errors import SeawallError
+
+    changes: dict[str, dict[str, Any]] = {}
+    for advice in report.advice:
+        fields: dict[str, Any] = {}
+        if advice.recommended_size != advice.size:
+            fields["size"] = advice.recommended_size
+        if advice.recommended_count != advice.count:
+            fields["count"] = advice.recommended_count
+        if advice.recommended_volume_gb != advice.volume_gb:
+            fields["volume_gb"] = advice.recommended_volume_gb
+        if fields:
+            changes[advice.service] = fields
+    if not changes:
+        typer.echo("nothing to propose: every service fits until the horizon", err=True)
+        return
+    source = environments / f"{env_name}.yaml"
+    before = source.read_text(encoding="utf-8")
+    patch = as_patch(env_name, before, proposal(before, changes))
+    target = project_root / "reports" / f"capacity-{env_name}.patch"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(patch, encoding="utf-8")
+    except OSError as exc:
+        msg = f"cannot write {target}: {exc.strerror or exc}"
+        raise SeawallError(msg) from None
+    typer.echo(
+        f"proposal: {target} (review it, `git apply` it, then seawall validate, parity and guard as for any change)"
+    )
+
+
+def register(root: typer.Typer) -> None:
+    """Add the ``capacity`` command to the app."""
+    root.command("capacity")(capacity_command)
