@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from seawall.cli.context import OutputFormat, print_json, settings_of, stdout
+from seawall.cli.context import OutputFormat, print_json, settings_of, stdout, write_output
 
 if TYPE_CHECKING:
     from seawall.capacity.plan import CapacityReport
@@ -174,7 +174,6 @@ def _markdown(report: CapacityReport, bucket: dict[str, Any]) -> str:
 
 def _propose(environments: Any, project_root: Any, env_name: str, report: CapacityReport) -> None:
     from seawall.capacity.propose import as_patch, proposal
-    from seawall.errors import SeawallError
 
     changes: dict[str, dict[str, Any]] = {}
     for advice in report.advice:
@@ -194,12 +193,7 @@ def _propose(environments: Any, project_root: Any, env_name: str, report: Capaci
     before = source.read_text(encoding="utf-8")
     patch = as_patch(env_name, before, proposal(before, changes))
     target = project_root / "reports" / f"capacity-{env_name}.patch"
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(patch, encoding="utf-8")
-    except OSError as exc:
-        msg = f"cannot write {target}: {exc.strerror or exc}"
-        raise SeawallError(msg) from None
+    write_output(target, patch, "make reports/ of the project writable")
     typer.echo(
         f"proposal: {target} (review it, `git apply` it, then seawall validate, parity and guard as for any change)"
     )

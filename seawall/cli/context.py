@@ -62,3 +62,16 @@ def stdout() -> Console:
 def print_json(data: Any) -> None:
     """Given JSON-able data, print it to stdout, stable (sorted keys) and indented."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_output(path: Path, text: str, hint: str) -> None:
+    """Given a file a command writes, its text and what to do when it cannot be written, write it (and its
+    folder) or raise SeawallError saying why and the hint."""
+    from seawall.errors import SeawallError
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        msg = f"cannot write {path}: {exc.strerror or exc}; {hint}"
+        raise SeawallError(msg) from None

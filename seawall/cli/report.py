@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from seawall.cli.context import settings_of
+from seawall.cli.context import settings_of, write_output
 
 
 class PageFormat(StrEnum):
@@ -38,7 +38,6 @@ def report_command(
     chain, deploy readiness and the last deploys; one self-contained HTML file."""
     from seawall.cli.deploy import ledger_dir
     from seawall.deploy import identity, verdicts_for
-    from seawall.errors import SeawallError
     from seawall.guard import DeployRequest
     from seawall.ledger import outcomes, read_ledger
     from seawall.model import list_environments, load_environments, load_parity_rules
@@ -85,12 +84,7 @@ def report_command(
         if output is PageFormat.json
         else render_page(data, templates or settings.project_root / "templates")
     )
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        msg = f"cannot write {target}: {exc.strerror or exc}; choose a writable file with --out"
-        raise SeawallError(msg) from None
+    write_output(target, text, "choose a writable file with --out")
     typer.echo(str(target))
 
 
