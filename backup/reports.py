@@ -132,6 +132,7 @@ def record_drill(context: BackupContext, result: Any) -> Path:
             "snapshot": result.snapshot.get("short_id"),
             "report": str(base.with_suffix(".json")),
             "rto_seconds": result.rto.get("seconds"),
+            "rpo_seconds": result.rpo.get("seconds"),
         }
     }
     if result.passed and result.snapshot:

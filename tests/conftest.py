@@ -59,3 +59,19 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
         return Result(code, captured.out, captured.err)
 
     return run
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """List the artifacts tests kept for a reviewer (screenshots of the fleet page), with their paths: a
+    test names them with ``record_property("artifact", path)``; pytest keeps its last temp folders."""
+    artifacts = [
+        value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        for name, value in getattr(report, "user_properties", [])
+        if name == "artifact" and getattr(report, "when", "call") == "call"
+    ]
+    if artifacts:
+        terminalreporter.section("artifacts kept for review")
+        for path in sorted(set(artifacts)):
+            terminalreporter.line(str(path))

@@ -343,7 +343,7 @@ def measured_context(env: Environment, measured: Measured | None, sets: list[dic
     read = measured is not None
     measured = measured or Measured()
     rows = [
-        measured.set_host(row["name"], host) | {"rto_target": row["rto_seconds"]}
+        measured.set_host(row["name"], host) | {"rto_target": row["rto_seconds"], "rpo_target": row["rpo"]}
         for row in sets
         for host in row["hosts"]
     ]

@@ -55,6 +55,7 @@ class Measured:
             "drill_time": drill.get("time"),
             "drill_result": drill.get("result"),
             "rto_seconds": drill.get("rto_seconds"),
+            "rpo_seconds": drill.get("rpo_seconds"),
         }
 
     def last_deploy(self) -> dict[str, Any] | None:
