@@ -1,7 +1,9 @@
 """Guard rails before any deploy: pure functions over (now, operator, environment, ledger).
 
 Each rule returns a verdict naming the rule, whether it allows the deploy, why, and how to proceed. The
-clock and the identity come in as arguments, so every rule is tested with a frozen clock.
+clock and the identity come in as arguments, so every rule is tested with a frozen clock. ``GUARD_RULES``
+is the table of rules (as ``seawall.policies.RULES`` is of the policies): a new rule is a function and a
+row, and ``seawall guard``, ``seawall up`` and the program's own gate all run it.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from seawall.ledger import LedgerEntry
@@ -224,6 +226,31 @@ def check_audit(findings: Sequence[str]) -> Verdict:
     return Verdict("audit", True, "no mandatory policy violation")
 
 
+@dataclass(frozen=True)
+class GuardInputs:
+    """Everything the release rules look at: the environment, the request, and what was found about it
+    (the predecessor's ledger, parity violations, blocking audit findings)."""
+
+    env: Environment
+    request: DeployRequest
+    predecessor: Sequence[LedgerEntry] | None
+    parity_violations: Sequence[str] | None
+    audit_findings: Sequence[str]
+
+
+GuardRule = Callable[[GuardInputs], Verdict]
+
+# The release rules, in the order they are shown; each one answers, even after another refused.
+GUARD_RULES: tuple[tuple[str, GuardRule], ...] = (
+    ("freeze-window", lambda given: check_freeze(given.env, given.request)),
+    ("authorized-operator", lambda given: check_operator(given.env, given.request)),
+    ("issue-reference", lambda given: check_issue(given.env, given.request)),
+    ("promotion", lambda given: check_promotion(given.env, given.predecessor)),
+    ("parity", lambda given: check_parity(given.env, given.parity_violations)),
+    ("audit", lambda given: check_audit(given.audit_findings)),
+)
+
+
 def evaluate(
     env: Environment,
     request: DeployRequest,
@@ -231,12 +258,6 @@ def evaluate(
     parity_violations: Sequence[str] | None,
     audit_findings: Sequence[str],
 ) -> list[Verdict]:
-    """Given everything the rules need, return every verdict (all rules run, even after a refusal)."""
-    return [
-        check_freeze(env, request),
-        check_operator(env, request),
-        check_issue(env, request),
-        check_promotion(env, predecessor),
-        check_parity(env, parity_violations),
-        check_audit(audit_findings),
-    ]
+    """Given everything the rules need, return every rule's verdict (all rules run, even after a refusal)."""
+    given = GuardInputs(env, request, predecessor, parity_violations, audit_findings)
+    return [rule(given) for _, rule in GUARD_RULES]

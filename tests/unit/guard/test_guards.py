@@ -173,3 +173,12 @@ def test_parity_and_audit_refuse_with_what_to_do() -> None:
     assert "seawall parity testnet mainnet" in refused.how
     assert not check_audit(["no-world-ssh-or-database on db-firewall"]).allowed
     assert check_audit([]).allowed
+
+
+def test_the_rule_table_names_each_rule_as_its_verdict_does_and_runs_them_all() -> None:
+    from seawall.guard import GUARD_RULES, evaluate
+
+    request = DeployRequest("mainnet", at("2026-12-05T12:00:00+01:00"))  # frozen, no operator, no issue
+    verdicts = evaluate(env("mainnet"), request, [], ["web-1 size (violation)"], ["audit-rule on x"])
+    assert [v.rule for v in verdicts] == [name for name, _ in GUARD_RULES]
+    assert [v.allowed for v in verdicts] == [False] * len(GUARD_RULES), "every rule answers, even after a refusal"
