@@ -90,9 +90,8 @@ def main() -> None:
             times["baseline"].append(timed(baseline))
         command_s, baseline_s = (statistics.median(times[k]) for k in ("command", "baseline"))
         print(f"{name}: {command_s:.2f}s / {baseline_s:.2f}s = {command_s / baseline_s:.2f}")
-    print(
-        f"renders: guard mainnet {renders_of('guard')} (preview: 1), parity --chain {renders_of('chain')} (4 environments)"
-    )
+    guard, chain = renders_of("guard"), renders_of("chain")
+    print(f"renders: guard mainnet {guard} (preview: 1), parity --chain {chain} (4 environments)")
     print("targets: guard at most 2x preview; parity --chain at most 1.5x four renders")
 
 
