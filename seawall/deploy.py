@@ -133,7 +133,7 @@ def verdicts_for(
 
     violations = None
     if predecessor_env is not None:
-        report = compare_environments(predecessor_env, env, rules, renderer)
+        report = compare_environments(predecessor_env, env, rules, renderer, attribute=False)
         violations = [f"{d.resource} {d.path} ({d.kind})".replace(" ()", "") for d in report.violations]
     findings = [f"{f.rule} on {f.resource}" for f in blocking(audit(env, renderer))]
     return evaluate(env, request, predecessor_ledger(env, ledger_dir, mirror), violations, findings)

@@ -152,14 +152,21 @@ def compare_graphs(a: FlatGraph, b: FlatGraph) -> list[Difference]:
     return found
 
 
-def compare_environments(a: Environment, b: Environment, rules: ParityRules, renderer: Renderer) -> ParityReport:
-    """Given A, B and the parity rules, return B's differences from A, each classified."""
+def compare_environments(
+    a: Environment, b: Environment, rules: ParityRules, renderer: Renderer, attribute: bool = True
+) -> ParityReport:
+    """Given A, B and the parity rules, return B's differences from A, each classified.
+
+    With ``attribute`` each allowed resource difference also names the allowance(s) behind it, which
+    renders one aligned variant per allowance used; without it (the guard, the fleet page, a table that
+    hides allowed resource rows) the classification is the same from two renders fewer per allowance.
+    """
     model, used = compare_models(a, b, rules)
     graph_a = renderer.flat(a)
     raw = compare_graphs(graph_a, renderer.flat(b))
     graph_b = renderer.flat(b)
     contributors: dict[tuple[str, str], list[str]] = {}
-    for rule in [r for r in _rules(rules) if _rule_id(r) in used]:
+    for rule in [r for r in _rules(rules) if _rule_id(r) in used and attribute and raw]:
         aligned_a, aligned_b = align(a, b, _only(rule))
         aligned = renderer.flat(aligned_b)
         for difference in raw:
@@ -177,12 +184,14 @@ def compare_environments(a: Environment, b: Environment, rules: ParityRules, ren
     return ParityReport(a.name, b.name, len(graph_a.keys() | renderer.flat(b).keys()), differences, model, used, stale)
 
 
-def compare_chain(envs: list[Environment], rules: ParityRules, renderer: Renderer) -> list[ParityReport]:
+def compare_chain(
+    envs: list[Environment], rules: ParityRules, renderer: Renderer, attribute: bool = True
+) -> list[ParityReport]:
     """Given environments in promotion order, return each one compared with its predecessor.
 
     Stale allowances are those that matched nothing anywhere along the chain.
     """
-    reports = [compare_environments(a, b, rules, renderer) for a, b in pairwise(envs)]
+    reports = [compare_environments(a, b, rules, renderer, attribute) for a, b in pairwise(envs)]
     used = set().union(*(report.used for report in reports)) if reports else set()
     stale = [_rule_id(r) for r in _rules(rules) if _rule_id(r) not in used]
     for report in reports:

@@ -133,7 +133,8 @@ def parity_command(
         envs = [loaded[name] for name in names]
     from seawall.stacks.program import offline_renderer
 
-    reports = compare_chain(envs, rules, offline_renderer())
+    # Which allowance explains an allowed resource difference is shown only with --all or in JSON.
+    reports = compare_chain(envs, rules, offline_renderer(), attribute=everything or output is OutputFormat.json)
     _print(reports, output, chain, everything)
     if any(report.violations for report in reports):
         raise typer.Exit(1)

@@ -73,7 +73,7 @@ def report_command(
             )
         )
         if before in envs and predecessor is not None:
-            chain.append(compare_environments(predecessor, env, rules, renderer))
+            chain.append(compare_environments(predecessor, env, rules, renderer, attribute=False))
     data = fleet_data(inputs, chain, now)
     if output is PageFormat.json and out is None:
         typer.echo(json.dumps(data, indent=2, sort_keys=True))
