@@ -14,6 +14,7 @@ from seawall.markdown import markdown_table
 
 if TYPE_CHECKING:
     from seawall.backup.context import BackupContext
+    from seawall.backup.drill import DrillResult
 
 SCHEMA = "seawall.drill/1"
 HELP = {
@@ -26,7 +27,7 @@ HELP = {
 }
 
 
-def report_json(result: Any) -> dict[str, Any]:
+def report_json(result: DrillResult) -> dict[str, Any]:
     """Given a drill result, return the report in schema ``seawall.drill/1`` (docs/drills.md)."""
     sample = result.sample
     check = result.check
@@ -110,7 +111,7 @@ def _ok(value: Any) -> str:
     return "pass" if value else "FAIL"
 
 
-def record_drill(context: BackupContext, result: Any) -> Path:
+def record_drill(context: BackupContext, result: DrillResult) -> Path:
     """Given a drill result, write its reports (locally and to the bucket), metrics and state; return the
     JSON report's path. A passed drill records the snapshot it verified in the state, where retention
     finds it: the mark never changes a snapshot's id (a restic tag would)."""
@@ -153,7 +154,7 @@ def record_interrupted_drill(context: BackupContext, set_name: str, host: str, r
     context.store.update({"last_drill": {"time": finished, "result": "interrupted", "detail": reason}}, set_name, host)
 
 
-def _drill_metrics(context: BackupContext, set_name: str, host: str, result: Any | None) -> None:
+def _drill_metrics(context: BackupContext, set_name: str, host: str, result: DrillResult | None) -> None:
     values: dict[str, float | None] = {
         "success": 1 if result is not None and result.passed else 0,
         "rto_seconds": result.rto.get("seconds") if result is not None else None,
