@@ -175,7 +175,11 @@ def compare_environments(
             ):
                 contributors.setdefault(_key(difference), []).append(_reason(rule))
     all_a, all_b = align(a, b, rules)
-    remaining = {_key(d) for d in compare_graphs(renderer.flat(all_a), renderer.flat(all_b))}
+    flat_all_a = renderer.flat(all_a)
+    # B aligned is A's model but for who it is: the program is a function of the model and the graphs mask
+    # the identity, so its graph is A's, with no render.
+    flat_all_b = flat_all_a if same_but_identity(all_a, all_b) else renderer.flat(all_b)
+    remaining = {_key(d) for d in compare_graphs(flat_all_a, flat_all_b)}
     differences = [
         d if _key(d) in remaining else replace(d, kind=ALLOWED, reason="; ".join(contributors.get(_key(d), [])))
         for d in raw
@@ -227,6 +231,16 @@ def compare_models(a: Environment, b: Environment, rules: ParityRules) -> tuple[
             Difference(_model_item(path), "model", path.split(".")[0], kind, path, _show(left), _show(right), reason)
         )
     return sorted(found, key=lambda d: (d.group, d.resource, d.path)), used
+
+
+def same_but_identity(a: Environment, b: Environment) -> bool:
+    """Given two environments, return whether their models are equal but for the identity fields (name,
+    domain, predecessor, description), which the normalised graphs mask."""
+    doc_a, doc_b = a.model_dump(mode="json", by_alias=True), b.model_dump(mode="json", by_alias=True)
+    for path in IDENTITY:
+        section, key = path.split(".")
+        doc_b[section][key] = doc_a[section][key]
+    return doc_a == doc_b
 
 
 def align(a: Environment, b: Environment, rules: ParityRules) -> tuple[Environment, Environment]:
