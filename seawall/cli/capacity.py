@@ -109,12 +109,11 @@ def _arrow(old: object, new: object) -> str:
 
 def _advice_rows(report: CapacityReport) -> list[list[str]]:
     rows = []
-    arrow = _arrow
     for a in report.advice:
         change = "-" if a.cost_change is None else f"{a.cost_change:+.2f}"
         why = "; ".join(a.reasons + a.warnings) or "fits until the horizon"
-        rows.append([a.service, arrow(a.size, a.recommended_size), arrow(a.count, a.recommended_count),
-                     arrow(a.volume_gb, a.recommended_volume_gb), change, why])  # fmt: skip
+        rows.append([a.service, _arrow(a.size, a.recommended_size), _arrow(a.count, a.recommended_count),
+                     _arrow(a.volume_gb, a.recommended_volume_gb), change, why])  # fmt: skip
     return rows
 
 

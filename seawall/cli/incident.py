@@ -84,11 +84,11 @@ def _locate(settings: Settings, incident_id: str) -> tuple[Environment, ReportsR
 
 def _facts(settings: Settings, env: Environment) -> tuple[list[LedgerEntry], Measured]:
     from seawall.cli.deploy import ledger_dir
-    from seawall.opsdocs.incidents import read_env_ledger
+    from seawall.ledger import read_ledger
     from seawall.opsdocs.measured import read_measured
 
     folder = ledger_dir(settings)
-    return read_env_ledger(folder, env), read_measured(env, settings.project_root, folder)
+    return read_ledger(folder, env.name), read_measured(env, settings.project_root, folder)
 
 
 @app.command("new")

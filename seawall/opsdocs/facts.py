@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from seawall.model.calendar import longest_interval, parse_calendar
-from seawall.model.schema import Alerts, DatacenterHost, Environment, Port, Service, droplet_names
+from seawall.model.schema import Alerts, Environment, Port, Service, droplet_names
 from seawall.model.types import SEVERITIES, format_duration
 from seawall.monitoring import ALERTS, private_dns_name
 from seawall.sizes import SizeTable
@@ -255,14 +255,3 @@ def repository_text(env: Environment, set_name: str) -> str:
         return str(repository.path)
     endpoint = (repository.endpoint or "").rstrip("/")
     return f"s3:{endpoint}/{repository.bucket}/{repository.prefix}".rstrip("/")
-
-
-def host_service(env: Environment, host: str) -> tuple[str, Service | DatacenterHost]:
-    """Given a host of the environment, return the service it belongs to (or itself, a data-center host)."""
-    if host in env.datacenter_hosts:
-        return host, env.datacenter_hosts[host]
-    for name, service in env.services.items():
-        if host in droplet_names(name, service):
-            return name, service
-    msg = f"{env.name} has no host {host!r}"
-    raise KeyError(msg)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,8 +224,6 @@ def _next_freeze_change(env: Environment, now: dt.datetime) -> str | None:
     """Given the time, return when the freeze window next opens (if frozen) or starts (None: no window)."""
     if env.name not in env.release.freeze.environments:
         return None
-    import zoneinfo
-
     zone = zoneinfo.ZoneInfo(env.release.timezone)
     local = now.astimezone(zone)
     target = minute_of_week(env.release.freeze.ends if in_freeze(env, now) else env.release.freeze.starts)

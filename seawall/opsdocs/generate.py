@@ -159,7 +159,7 @@ def tidy_markdown(text: str) -> str:
             tidy.append("")
         if line == "" and (not tidy or tidy[-1] == "") and not fence:
             continue
-        if tidy and not fence and tidy[-1] != "" and _needs_blank_after(tidy[-1]) and line != "":
+        if tidy and not fence and tidy[-1].startswith("#") and line != "":
             tidy.append("")
         tidy.append(line)
         if is_fence:
@@ -176,10 +176,6 @@ _LIST_ITEM = re.compile(r"^(\s*)([-*]|\d+\.) ")
 
 def _in_list(line: str) -> bool:
     return _LIST_ITEM.match(line) is not None or (line.startswith("  ") and line.strip() != "")
-
-
-def _needs_blank_after(line: str) -> bool:
-    return line.startswith("#")
 
 
 def _single_blanks(lines: list[str]) -> list[str]:
@@ -415,7 +411,7 @@ def _subject(name: str, envs: dict[str, Environment], measured: dict[str, Measur
         "description": item.description,
         "owner": getattr(item, "owner", None),
         "circle_owner": getattr(item, "circle_owner", None),
-        "units": getattr(item, "units", []),
+        "units": [*getattr(item, "units", []), facts.NODE_EXPORTER_UNIT],
         "logs": getattr(item, "logs", []),
         "upgrade_notes": getattr(item, "upgrade_notes", ""),
         "reference": reference_name,

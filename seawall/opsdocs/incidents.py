@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from seawall.backup.plan import resolve
-from seawall.ledger import LedgerEntry, read_ledger
+from seawall.ledger import LedgerEntry
 from seawall.model.schema import Environment, Window, droplet_names
 from seawall.model.types import SEVERITIES, WEEKDAYS, Severity
 from seawall.opsdocs.facts import duration
@@ -414,11 +414,6 @@ def closed(report: Report, author: str, now: dt.datetime, root_cause: str, resol
     incident.root_cause, incident.resolution = root_cause.strip(), resolution.strip()
     incident.event(now, author, "closed", f"resolved: {incident.resolution}")
     return incident
-
-
-def read_env_ledger(ledger_dir: Path, env: Environment) -> list[LedgerEntry]:
-    """Given the ledger folder, return the environment's entries."""
-    return read_ledger(ledger_dir, env.name)
 
 
 def link_deploy(env: Environment, repository: ReportsRepository, entry: LedgerEntry, templates: Path | None) -> None:

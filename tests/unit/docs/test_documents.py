@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -119,8 +118,15 @@ def test_the_committed_documents_are_what_the_model_generates(cli) -> None:
     assert result.code == 0, result.out + result.err + "\nrun `seawall docs --no-state` and commit docs/ops"
 
 
-def test_the_shipped_templates_are_copied_to_where_the_package_finds_them() -> None:
+def test_the_shipped_templates_are_where_the_package_finds_them_and_in_its_package_data() -> None:
+    import fnmatch
+    import tomllib
+
     shipped = PROJECT / "seawall" / "templates"
     assert shipped.resolve() == (PROJECT / "templates").resolve()
     assert (shipped / "OPS_SERVICE_TEMPLATE.md").is_file()
-    assert shutil.which("pymarkdown") or True
+    patterns = tomllib.loads((PROJECT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["seawall"]
+    for template in (PROJECT / "templates").rglob("*"):
+        if template.is_file():
+            relative = "templates/" + template.relative_to(PROJECT / "templates").as_posix()
+            assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns), f"{relative} is not installed"
