@@ -10,16 +10,15 @@ environment.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from seawall.backup.backends import shared_copy
 from seawall.backup.client import LockPolicy, Restic
 from seawall.backup.plan import make_target, resolve
 from seawall.backup.restic import Target
-from seawall.backup.state import BucketCopy, StateStore
+from seawall.backup.state import StateStore
 from seawall.errors import ConfigError
-from seawall.logs import register_secret
 from seawall.model.schema import BackupSet, Environment
 
 logger = logging.getLogger(__name__)
@@ -101,7 +100,7 @@ def build_context(
         env,
         project_root,
         select_pairs(env, set_name, host),
-        StateStore(resolve(project_root, env.backup.state_dir), env.name, bucket_copy(env)),
+        StateStore(resolve(project_root, env.backup.state_dir), env.name, shared_copy(env, project_root)),
         LockPolicy(
             stale_after=env.backup.stale_lock_after,
             attempts=env.backup.lock_attempts,
@@ -126,21 +125,3 @@ def select_pairs(env: Environment, set_name: str | None, host: str | None) -> li
         scope = f"set {set_name!r}" if set_name else "any set"
         raise ConfigError([f"{env.name} has no host that backs up {scope}: check the inventory"])
     return pairs
-
-
-def bucket_copy(env: Environment) -> BucketCopy | None:
-    """Given an environment, return its bucket's copy of the fleet's state, or None when its repositories
-    are not in a bucket or the keys are not set (then only this machine's state is seen)."""
-    repository = env.backup.repository
-    if repository.kind != "s3":
-        return None
-    keys = [os.environ.get(env.backup.access_key_id_env, ""), os.environ.get(env.backup.secret_access_key_env, "")]
-    if not all(keys):
-        logger.info("no bucket keys in the environment: the fleet view shows this machine's state only")
-        return None
-    for key in keys:
-        register_secret(key)
-    from seawall.backup.storage import make_client
-
-    client = make_client(repository.endpoint or "", repository.region, keys[0], keys[1])
-    return BucketCopy(client, env.bucket_name, env.name)

@@ -7,19 +7,18 @@ keep a copy away from the machine: without it the backups cannot be read.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from seawall.backup.backends import set_backend
 from seawall.backup.client import Restic
 from seawall.backup.context import BackupContext
 from seawall.backup.plan import resolve
 from seawall.backup.restic import RepositoryMissing, make_cat_config_command, make_init_command
 from seawall.backup.state import write_atomically
-from seawall.backup.storage import bucket_exists, bucket_spec, ensure_bucket, make_client
 from seawall.model.schema import Environment
 
 logger = logging.getLogger(__name__)
@@ -40,30 +39,16 @@ def init_repositories(context: BackupContext, dry_run: bool = False) -> tuple[li
     env = context.env
     generated = _ensure_local_password(env, context.project_root, dry_run)
     outcomes = []
-    buckets_ready: dict[str, bool] = {}
+    prepared: dict[str, bool] = {}
     for name in context.sets:
-        repository = env.repository_for(name)
+        backend = set_backend(env, name, context.project_root)
         target = context.target(name)
         outcome = InitOutcome(name, target.repository)
-        fresh = generated is not None
-        if repository.kind == "s3":
-            bucket = repository.bucket or ""
-            if bucket not in buckets_ready:
-                client = make_client(
-                    repository.endpoint or "",
-                    repository.region,
-                    target.env["AWS_ACCESS_KEY_ID"],
-                    target.env["AWS_SECRET_ACCESS_KEY"],
-                )
-                existed = bucket_exists(client, bucket)
-                spec = dataclasses.replace(bucket_spec(env), name=bucket)
-                outcome.actions += ensure_bucket(client, spec, dry_run)
-                buckets_ready[bucket] = existed
-            fresh = fresh or not buckets_ready[bucket]
-        elif not Path(target.repository).exists():
-            fresh = True
-            if not dry_run:
-                Path(target.repository).parent.mkdir(parents=True, exist_ok=True)
+        if backend.container not in prepared:
+            ready = backend.prepare(dry_run)
+            outcome.actions += ready.actions
+            prepared[backend.container] = ready.existed
+        fresh = generated is not None or not prepared[backend.container]
         outcome.actions += _ensure_repository(Restic(target), dry_run, fresh)
         outcomes.append(outcome)
     return outcomes, generated

@@ -5,11 +5,10 @@ bucket's size and monthly cost at the horizon."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 from typing import Any
 
-from seawall.backup.plan import resolve
+from seawall.backup.backends import environment_backend, set_backend
 from seawall.capacity.forecast import fit_line
 from seawall.model.schema import Environment
 from seawall.sizes import SizeTable
@@ -33,28 +32,6 @@ def growth_per_day(states: list[dict[str, Any]]) -> float | None:
     return None if fit is None else max(fit.slope * DAY, 0.0)
 
 
-def repository_bytes(env: Environment, set_name: str, project_root: Path, client: Any | None) -> int | None:
-    """Given a set, return its repository's size now: the sum of its objects in the bucket (None without
-    the bucket's keys), or of its files for a local repository."""
-    repository = env.repository_for(set_name)
-    if repository.kind == "local":
-        folder = resolve(project_root, repository.path or "")
-        return sum(
-            (Path(root) / name).stat().st_size for root, _, files in os.walk(folder) for name in files
-        ) if folder.is_dir() else 0  # fmt: skip
-    if client is None:
-        return None
-    total, token = 0, None
-    prefix = repository.prefix.strip("/") + "/"
-    while True:
-        arguments = {"Bucket": repository.bucket, "Prefix": prefix, **({"ContinuationToken": token} if token else {})}
-        page = client.list_objects_v2(**arguments)
-        total += sum(int(item["Size"]) for item in page.get("Contents", []))
-        if not page.get("IsTruncated"):
-            return total
-        token = page.get("NextContinuationToken")
-
-
 def spaces_cost(sizes: SizeTable, total_bytes: float) -> float:
     """Given a bucket's size, return its monthly Spaces price (the subscription with its included storage)."""
     extra = max(0.0, total_bytes / GIB - sizes.spaces_included_gb)
@@ -65,7 +42,6 @@ def backup_capacity(
     env: Environment,
     states: dict[tuple[str, str], dict[str, Any]],
     project_root: Path,
-    client: Any | None,
     horizon: dt.timedelta,
     sizes: SizeTable,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -74,23 +50,20 @@ def backup_capacity(
     for set_name in sorted(env.backup_sets):
         hosts = env.hosts_of_set(set_name)
         rate = growth_per_day([states.get((set_name, host), {}) for host in hosts])
-        now_bytes = repository_bytes(env, set_name, project_root, client)
+        now_bytes = set_backend(env, set_name, project_root).stored_bytes()
         later = None if now_bytes is None or rate is None else now_bytes + rate * horizon.total_seconds() / DAY
         rows.append({"set": set_name, "bytes": now_bytes, "growth_per_day": rate, "bytes_at_horizon": later})
     known = [row for row in rows if row["bytes"] is not None]
     total_now: float | None = sum(float(row["bytes"]) for row in known) if known else None
     total_later: float | None = sum(float(row["bytes_at_horizon"] or row["bytes"]) for row in known) if known else None
-    where = env.bucket_name if env.backup.repository.kind == "s3" else str(env.backup.repository.path)
+    storage = environment_backend(env, project_root)
+    priced = storage.kind == "s3"  # the size table prices DigitalOcean Spaces
     bucket = {
-        "where": where,
+        "where": storage.container if priced else storage.shown,
         "bytes": total_now,
         "bytes_at_horizon": total_later,
-        "monthly_cost": spaces_cost(sizes, total_now)
-        if total_now is not None and env.backup.repository.kind == "s3"
-        else None,
-        "monthly_cost_at_horizon": (
-            spaces_cost(sizes, total_later) if total_later is not None and env.backup.repository.kind == "s3" else None
-        ),
+        "monthly_cost": spaces_cost(sizes, total_now) if priced and total_now is not None else None,
+        "monthly_cost_at_horizon": spaces_cost(sizes, total_later) if priced and total_later is not None else None,
         "complete": len(known) == len(rows),
     }
     return rows, bucket

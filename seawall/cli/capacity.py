@@ -64,9 +64,7 @@ def capacity_command(
     sizes = size_table()
     report = build_report(env, measure(env, url, now, window_span), sizes, now, window_span, horizon_span, url)
     states = read_measured(env, settings.project_root, ledger_dir(settings)).states
-    report.backups, bucket = backup_capacity(
-        env, states, settings.project_root, _bucket_client(env), horizon_span, sizes
-    )
+    report.backups, bucket = backup_capacity(env, states, settings.project_root, horizon_span, sizes)
     if output is OutputFormat.json:
         print_json(report.as_json() | {"bucket": bucket})
     elif output is OutputFormat.markdown:
@@ -79,13 +77,6 @@ def capacity_command(
         typer.echo(f"no data: {host} has no series in {url} (is it scraped? `seawall monitoring render`)", err=True)
     if report.no_data:
         raise typer.Exit(1)
-
-
-def _bucket_client(env: Environment) -> Any | None:
-    from seawall.backup.context import bucket_copy
-
-    copy = bucket_copy(env)
-    return None if copy is None else copy.client
 
 
 def _rows(report: CapacityReport) -> list[list[str]]:

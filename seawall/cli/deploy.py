@@ -37,27 +37,21 @@ def ledger_dir(settings: Settings) -> Path:
 
 
 def _mirror(env: Environment, settings: Settings, required: bool) -> BucketMirror | None:
-    """Return the bucket copy of the ledger; without credentials, an error for a deploy, a warning otherwise."""
+    """Return the ledger's copy in the environment's bucket (with the environment's bucket keys); without
+    them, an error for a deploy, a warning otherwise; None when the repositories are not in a bucket."""
     import logging
 
-    from seawall.backup.plan import credentials
-    from seawall.backup.storage import make_client
+    from seawall.backup.backends import S3Backend, environment_backend
     from seawall.ledger import BucketMirror
 
-    repository = env.backup.repository
-    if repository.kind != "s3" or not env.backup_sets:
+    storage = environment_backend(env, settings.project_root)
+    if not isinstance(storage, S3Backend) or not env.backup_sets:
         return None
-    try:
-        keys = credentials(env, next(iter(env.backup_sets)), settings.project_root)
-    except ConfigError:
-        if required:
-            raise
+    client = storage.client(required=required)
+    if client is None:
         logging.getLogger(__name__).warning("no Spaces credentials: reading the local ledger copy only")
         return None
-    client = make_client(
-        repository.endpoint or "", repository.region, keys["AWS_ACCESS_KEY_ID"], keys["AWS_SECRET_ACCESS_KEY"]
-    )
-    return BucketMirror(client, env.bucket_name)
+    return BucketMirror(client, storage.bucket)
 
 
 def _request(

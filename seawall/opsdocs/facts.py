@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+from seawall.backup.backends import set_backend
 from seawall.model.calendar import longest_interval, parse_calendar
 from seawall.model.schema import Alerts, Environment, Port, Service, droplet_names
 from seawall.model.types import SEVERITIES, format_duration
@@ -241,17 +243,7 @@ def backup_set_rows(env: Environment, names: Iterable[str]) -> list[dict[str, An
                 "drill": backup_set.drill.schedule,
                 "drill_gap_seconds": longest_interval(parse_calendar(backup_set.drill.schedule)).total_seconds(),
                 "hosts": env.hosts_of_set(name),
-                "repository": repository_text(env, name),
+                "repository": set_backend(env, name, Path(".")).shown,  # as the model writes it
             }
         )
     return rows
-
-
-def repository_text(env: Environment, set_name: str) -> str:
-    """Given a set, return its repository as restic names it (relative for a local path, as the model
-    writes it, so the documents do not depend on where the project lies)."""
-    repository = env.repository_for(set_name)
-    if repository.kind == "local":
-        return str(repository.path)
-    endpoint = (repository.endpoint or "").rstrip("/")
-    return f"s3:{endpoint}/{repository.bucket}/{repository.prefix}".rstrip("/")

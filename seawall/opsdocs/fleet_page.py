@@ -328,14 +328,14 @@ def read_drill_reports(env: Environment, project_root: Path) -> list[dict[str, A
     keys are set), one per drill."""
     import json
 
-    from seawall.backup.context import bucket_copy
+    from seawall.backup.backends import shared_copy
     from seawall.backup.plan import resolve
 
     texts: dict[str, str] = {}
     folder = resolve(project_root, env.backup.reports_dir) / env.name
     if folder.is_dir():
         texts.update({path.name: path.read_text(encoding="utf-8") for path in folder.glob("2*.json")})
-    bucket = bucket_copy(env)
+    bucket = shared_copy(env, project_root)
     if bucket is not None:
         texts.update({Path(key).name: text for key, text in bucket.read_all("reports").items()})
     reports = []

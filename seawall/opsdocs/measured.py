@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from seawall.backup.context import bucket_copy
+from seawall.backup.backends import shared_copy
 from seawall.backup.plan import resolve
 from seawall.backup.state import StateStore
 from seawall.ledger import LedgerEntry, outcomes, read_ledger
@@ -81,7 +81,7 @@ def _minute(stamp: str | None) -> str | None:
 def read_measured(env: Environment, project_root: Path, ledger_dir: Path) -> Measured:
     """Given an environment, return its recorded state: the local state folder and ledger, and the
     bucket's copy of the fleet's state when its keys are in the environment."""
-    bucket = bucket_copy(env)
+    bucket = shared_copy(env, project_root)
     store = StateStore(resolve(project_root, env.backup.state_dir), env.name, bucket)
     pairs = [(name, host) for name in sorted(env.backup_sets) for host in env.hosts_of_set(name)]
     states = {pair: state for pair, state in store.read_hosts(pairs).items() if state}

@@ -144,11 +144,11 @@ class Lab:
 
     def restic(self, set_name: str, *args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run restic directly (as an operator would) against a set's repository."""
-        from seawall.backup.plan import repository_location
+        from seawall.backup.backends import set_backend
         from seawall.model import load_environment
 
         env = load_environment(self.environments, "lab")
-        location = repository_location(env, set_name, self.root)
+        location = set_backend(env, set_name, self.root).location()
         variables = {
             "RESTIC_PASSWORD": password or self.password,
             "AWS_ACCESS_KEY_ID": ACCESS_KEY,

@@ -44,10 +44,10 @@ def test_a_missing_repository_says_to_run_init(lab: Lab, seawall) -> None:
 
 def _hold_lock(lab: Lab) -> subprocess.Popen[str]:
     """Start a restic backup from stdin that holds its (shared) lock until killed or fed."""
-    from seawall.backup.plan import repository_location
+    from seawall.backup.backends import set_backend
     from seawall.model import load_environment
 
-    location = repository_location(load_environment(lab.environments, "lab"), "files", lab.root)
+    location = set_backend(load_environment(lab.environments, "lab"), "files", lab.root).location()
     env = {
         "RESTIC_PASSWORD": lab.password,
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,

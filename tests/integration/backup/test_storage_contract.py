@@ -105,3 +105,76 @@ def test_the_fleet_view_and_the_ledger_live_in_the_bucket(
     mirror.append(entry)
     mirror.append(entry)
     assert mirror.read_text("lab") == entry.as_line() * 2
+
+
+def backend_of_lab(lab: Lab):
+    from seawall.backup.backends import set_backend
+    from seawall.model import load_environment
+
+    return set_backend(load_environment(lab.environments, "lab"), "files", lab.root)
+
+
+def restic_of(lab: Lab, backend, *args: str):
+    import subprocess
+
+    variables = {"RESTIC_PASSWORD": lab.password, "PATH": "/usr/bin:/bin", "HOME": str(lab.root)}
+    argv = [RESTIC or "restic", "--repo", backend.location(), *args]
+    return subprocess.run(argv, env=variables | backend.restic_env(), capture_output=True, text=True, check=False)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_backend_protocol_prepares_once_holds_a_repository_and_counts_its_bytes(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    from seawall.backup.backends import Backend
+
+    lab = lab_on(backend, tmp_path, monkeypatch, request)
+    storage: Backend = backend_of_lab(lab)
+    assert storage.kind == lab.document["backup"]["repository"]["kind"]
+    assert str(lab.root) not in storage.shown or storage.kind == "local"
+    rehearsal = storage.prepare(dry_run=True)
+    assert not rehearsal.existed
+    assert not storage.prepare(dry_run=True).existed, "a dry run created the storage"
+    first = storage.prepare(dry_run=False)
+    again = storage.prepare(dry_run=False)
+    assert (first.existed, again.existed, again.actions) == (False, True, [])
+    assert first.actions == rehearsal.actions
+    assert restic_of(lab, storage, "init").returncode == 0
+    empty = storage.stored_bytes()
+    assert empty is not None and empty > 0, "restic's config and keys are stored"
+    backed_up = restic_of(lab, storage, "backup", str(lab.data))
+    assert backed_up.returncode == 0, backed_up.stderr
+    assert (storage.stored_bytes() or 0) > empty + 1024 * 1024, "the 1 MiB of random data is counted"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_shared_copy_is_the_bucket_on_s3_and_absent_for_a_folder(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    lab = lab_on(backend, tmp_path, monkeypatch, request)
+    storage = backend_of_lab(lab)
+    storage.prepare(dry_run=False)
+    shared = storage.shared_copy()
+    if backend not in S3_BACKENDS:
+        assert shared is None, "a folder is this machine's alone"
+        return
+    assert shared is not None
+    assert shared.put(shared.key("state", "files", "lab-host.json"), '{"updated": "x"}')
+    assert shared.read_all("state") == {"files/lab-host.json": '{"updated": "x"}'}
+
+
+@pytest.mark.parametrize("backend", S3_BACKENDS)
+def test_without_the_bucket_keys_restic_is_refused_by_name_and_the_fleet_view_is_local(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    from seawall.errors import ConfigError
+
+    lab = lab_on(backend, tmp_path, monkeypatch, request)
+    monkeypatch.delenv("LAB_SECRET_ACCESS_KEY")
+    storage = backend_of_lab(lab)
+    assert storage.shared_copy() is None
+    assert storage.stored_bytes() is None
+    with pytest.raises(ConfigError) as refused:
+        storage.restic_env()
+    assert "LAB_SECRET_ACCESS_KEY" in str(refused.value)
+    assert SECRET_KEY not in str(refused.value)

@@ -1,0 +1,265 @@
+"""The storage seam: what the backup side needs from where a repository lives, and the backends.
+
+A ``Backend`` is one place restic repositories live. Everything in ``backup/`` (and the documents,
+capacity and ledger code that read the fleet's state) asks a backend, never the model's
+``repository.kind``:
+
+- ``location()`` and ``restic_env()``: the repository string and the variables restic needs for it
+  (credentials are read from the environment once and masked from then on);
+- ``prepare(dry_run)``: make the storage exist as Seawall wants it (a folder; a private, versioned
+  bucket with lifecycle rules) and say what was done;
+- ``stored_bytes()``: what the repository holds now, for capacity;
+- ``shared_copy()``: where every host's state, drill reports and the ledger are shared (a bucket), or
+  None when the fleet view is this machine's only;
+- ``shown``: the location as the model writes it, for documents.
+
+Two backends ship: ``local`` (a folder, for the ``local`` environment and tests) and ``s3`` (DigitalOcean
+Spaces or any S3 server). A new backend (B2, a second region) is one class here, one entry in
+``BACKENDS`` and the kind in ``seawall.model.schema.Repository``; the contract suite
+(``tests/integration/backup/test_storage_contract.py``) runs against every backend.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from seawall.backup.state import BucketCopy
+from seawall.backup.storage import BucketSpec, bucket_exists, bucket_spec, ensure_bucket, make_client
+from seawall.errors import ConfigError
+from seawall.logs import register_secret
+from seawall.model.schema import Environment, Repository
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What ``prepare`` did (or would do), and whether the storage existed before."""
+
+    actions: list[str]
+    existed: bool
+
+
+class Backend(Protocol):
+    """Where restic repositories live, as the backup side uses it."""
+
+    @property
+    def kind(self) -> str:
+        """Return the backend's name in the model (``repository.kind``)."""
+        ...
+
+    @property
+    def shown(self) -> str:
+        """Return the location as the model writes it (no secret, no project folder)."""
+        ...
+
+    @property
+    def container(self) -> str:
+        """Return what ``prepare`` makes exist (a bucket, a folder): sets that share it prepare it once."""
+        ...
+
+    def location(self) -> str:
+        """Return restic's repository string."""
+        ...
+
+    def restic_env(self) -> dict[str, str]:
+        """Return the variables restic needs to reach the repository (not its password); masked."""
+        ...
+
+    def prepare(self, dry_run: bool) -> Prepared:
+        """Make the storage exist as Seawall wants it; return what was done (or would be)."""
+        ...
+
+    def stored_bytes(self) -> int | None:
+        """Return the bytes the repository holds now (None when that cannot be known here)."""
+        ...
+
+    def shared_copy(self) -> BucketCopy | None:
+        """Return the store every host shares its state through, or None (this machine only)."""
+        ...
+
+
+@dataclass(frozen=True)
+class LocalBackend:
+    """A repository in a folder of this machine (relative paths are relative to the project)."""
+
+    path: str
+    project_root: Path
+    env_name: str
+    kind: str = "local"
+
+    @property
+    def shown(self) -> str:
+        """Return the folder as the model writes it."""
+        return self.path
+
+    @property
+    def container(self) -> str:
+        """Return the folder restic's repository is."""
+        return self.location()
+
+    def location(self) -> str:
+        """Return the folder, absolute."""
+        candidate = Path(self.path)
+        return str(candidate if candidate.is_absolute() else self.project_root / candidate)
+
+    def restic_env(self) -> dict[str, str]:
+        """A folder needs no credentials."""
+        return {}
+
+    def prepare(self, dry_run: bool) -> Prepared:
+        """Make the folder exist, readable by its owner only (restic makes the repository inside)."""
+        folder = Path(self.location())
+        if folder.exists():
+            return Prepared([], True)
+        if not dry_run:
+            folder.mkdir(mode=0o700, parents=True)
+        return Prepared([f"create folder {folder}"], False)
+
+    def stored_bytes(self) -> int | None:
+        """Return the size of every file in the folder."""
+        folder = Path(self.location())
+        if not folder.is_dir():
+            return 0
+        return sum((Path(root) / name).stat().st_size for root, _, files in os.walk(folder) for name in files)
+
+    def shared_copy(self) -> BucketCopy | None:
+        """A folder is this machine's: there is no shared copy."""
+        return None
+
+
+@dataclass(frozen=True)
+class S3Backend:
+    """A repository under a prefix of an S3 bucket (DigitalOcean Spaces, or any S3 server)."""
+
+    endpoint: str
+    region: str
+    bucket: str
+    prefix: str
+    spec: BucketSpec
+    access_key_env: str
+    secret_key_env: str
+    env_name: str
+    kind: str = "s3"
+
+    @property
+    def shown(self) -> str:
+        """Return restic's repository string (it names no secret)."""
+        return self.location()
+
+    @property
+    def container(self) -> str:
+        """Return the bucket."""
+        return self.bucket
+
+    def location(self) -> str:
+        """Return ``s3:ENDPOINT/BUCKET/PREFIX``."""
+        return f"s3:{self.endpoint.rstrip('/')}/{self.bucket}/{self.prefix}".rstrip("/")
+
+    def keys(self, required: bool = True) -> tuple[str, str] | None:
+        """Return the access and secret key from the environment, masked from now on; when they are not
+        set, a ConfigError naming the variable, or None when not ``required``."""
+        variables = (self.access_key_env, self.secret_key_env)
+        if not required and not all(os.environ.get(variable) for variable in variables):
+            return None
+        return secret_from(variables[0]), secret_from(variables[1])
+
+    def client(self, required: bool = True) -> Any | None:
+        """Return a boto3 client for the bucket (None without keys when not ``required``)."""
+        keys = self.keys(required)
+        return None if keys is None else _client(self.endpoint, self.region, *keys)
+
+    def restic_env(self) -> dict[str, str]:
+        """Return the keys and region restic's S3 backend reads."""
+        access, secret = self.keys() or ("", "")
+        return {"AWS_ACCESS_KEY_ID": access, "AWS_SECRET_ACCESS_KEY": secret, "AWS_DEFAULT_REGION": self.region}
+
+    def prepare(self, dry_run: bool) -> Prepared:
+        """Make the bucket exist, private, versioned and with its lifecycle rules."""
+        client = self.client()
+        existed = bucket_exists(client, self.bucket)
+        return Prepared(ensure_bucket(client, self.spec, dry_run), existed)
+
+    def stored_bytes(self) -> int | None:
+        """Return the size of every object under the prefix (None without the bucket's keys)."""
+        client = self.client(required=False)
+        if client is None:
+            return None
+        total = 0
+        prefix = self.prefix.strip("/") + "/"
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            total += sum(int(item["Size"]) for item in page.get("Contents", []))
+        return total
+
+    def shared_copy(self) -> BucketCopy | None:
+        """Return the bucket's copy of the fleet's state, or None when the keys are not set."""
+        client = self.client(required=False)
+        if client is None:
+            logger.info("no bucket keys in the environment: the fleet view shows this machine's state only")
+            return None
+        return BucketCopy(client, self.bucket, self.env_name)
+
+
+@functools.lru_cache(maxsize=8)
+def _client(endpoint: str, region: str, access_key: str, secret_key: str) -> Any:
+    """One boto3 client per endpoint and keys for the whole command (clients are thread-safe)."""
+    return make_client(endpoint, region, access_key, secret_key)
+
+
+def secret_from(variable: str) -> str:
+    """Given an environment variable's name, return its value, masked from now on; unset is a
+    ConfigError that says to export it."""
+    value = os.environ.get(variable, "")
+    if not value:
+        msg = f"the environment variable {variable} is not set; export it (secrets never live in the YAML files)"
+        raise ConfigError([msg])
+    register_secret(value)
+    return value
+
+
+def _local(env: Environment, repository: Repository, project_root: Path) -> Backend:
+    return LocalBackend(repository.path or "", project_root, env.name)
+
+
+def _s3(env: Environment, repository: Repository, project_root: Path) -> Backend:
+    bucket = repository.bucket or env.bucket_name
+    return S3Backend(
+        repository.endpoint or "",
+        repository.region,
+        bucket,
+        repository.prefix,
+        dataclasses.replace(bucket_spec(env), name=bucket),
+        env.backup.access_key_id_env,
+        env.backup.secret_access_key_env,
+        env.name,
+    )
+
+
+BACKENDS = {"local": _local, "s3": _s3}
+
+
+def backend_of(env: Environment, repository: Repository, project_root: Path) -> Backend:
+    """Given a repository from the model, return its backend."""
+    return BACKENDS[repository.kind](env, repository, project_root)
+
+
+def set_backend(env: Environment, set_name: str, project_root: Path) -> Backend:
+    """Given a backup set, return the backend of its repository."""
+    return backend_of(env, env.repository_for(set_name), project_root)
+
+
+def environment_backend(env: Environment, project_root: Path) -> Backend:
+    """Given an environment, return the backend of its default repository (the bucket the fleet's
+    state, drill reports and ledger are shared through)."""
+    return backend_of(env, env.backup.repository, project_root)
+
+
+def shared_copy(env: Environment, project_root: Path) -> BucketCopy | None:
+    """Given an environment, return where its fleet's state is shared, or None (this machine only)."""
+    return environment_backend(env, project_root).shared_copy()
