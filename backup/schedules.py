@@ -8,13 +8,13 @@ hosts through the data-center component's remote commands, and operators through
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from seawall.backup.context import prune_host
 from seawall.errors import ConfigError
+from seawall.hostfiles import RenderedFile
 from seawall.model.schema import Environment, droplet_names
 
 SEAWALL_BIN = "/opt/seawall/bin/seawall"
@@ -22,15 +22,6 @@ HOST_ENVIRONMENTS = "/etc/seawall/environments"
 CREDENTIALS_FILE = "/etc/seawall/credentials.env"
 UNIT_DIR = "/etc/systemd/system"
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
-@dataclass(frozen=True)
-class RenderedFile:
-    """A file to place on a host: where, what, and with which mode."""
-
-    path: str
-    content: str
-    mode: str = "0644"
 
 
 def host_sets(env: Environment, host: str) -> list[str]:

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_command import remote
 
-from seawall.backup.schedules import CREDENTIALS_FILE, RenderedFile
+from seawall.backup.schedules import CREDENTIALS_FILE
+from seawall.hostfiles import STAGED, RenderedFile, file_lines
 
 SEAWALL_HOME = "/opt/seawall"
 DIST = f"{SEAWALL_HOME}/dist"
@@ -144,19 +145,6 @@ def content_hash(*parts: str) -> str:
     return digest.hexdigest()
 
 
-def file_lines(files: Sequence[RenderedFile]) -> list[str]:
-    """Given files, return the shell lines that write each one atomically (a here-document to
-    ``PATH.new``, its mode, a rename)."""
-    lines = []
-    for index, rendered in enumerate(files):
-        marker = f"SEAWALL_EOF_{index}"
-        path = shlex.quote(rendered.path)
-        lines.append(f'install -d -m 0755 "$(dirname {path})"')
-        lines.append(f"cat > {path}.new <<'{marker}'\n{rendered.content.rstrip(chr(10))}\n{marker}")
-        lines.append(f"chmod {rendered.mode} {path}.new && mv {path}.new {path}")
-    return lines
-
-
 def write_files_script(files: Sequence[RenderedFile], timers: Sequence[str]) -> str:
     """Given files and timers, return an idempotent script that writes them and enables the timers."""
     lines = ["set -eu", *file_lines(files)]
@@ -208,17 +196,17 @@ def monitoring_script(server: MonitoringServer) -> str:
     files = [*server.prometheus, *server.alertmanager]
     config = next(f.path for f in server.prometheus if f.path.endswith("/prometheus.yml"))
     manager = next(f.path for f in server.alertmanager if f.path.endswith("/alertmanager.yml"))
-    rules = [shlex.quote(f.path + ".staged") for f in server.prometheus if f.path != config]
+    rules = [shlex.quote(f.path + STAGED) for f in server.prometheus if f.path != config]
     present = "command -v prometheus >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1"
     lines = [
         "set -eu",
         apt_install(present, "prometheus prometheus-alertmanager"),
         # Staged beside the files they replace and checked there; nothing is moved in unless all pass.
-        *file_lines([RenderedFile(f"{f.path}.staged", f.content) for f in files]),
-        f"promtool check config {shlex.quote(config + '.staged')}",
+        *file_lines([RenderedFile(f"{f.path}{STAGED}", f.content) for f in files]),
+        f"promtool check config {shlex.quote(config + STAGED)}",
         f"promtool check rules {' '.join(rules)}",
-        f"amtool check-config {shlex.quote(manager + '.staged')}",
-        *(f"mv {shlex.quote(f.path + '.staged')} {shlex.quote(f.path)}" for f in files),
+        f"amtool check-config {shlex.quote(manager + STAGED)}",
+        *(f"mv {shlex.quote(f.path + STAGED)} {shlex.quote(f.path)}" for f in files),
         "systemctl enable prometheus prometheus-alertmanager",
         "systemctl reload-or-restart prometheus prometheus-alertmanager",
     ]

@@ -9,13 +9,13 @@ warns) and a remediation hint.
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import yaml
 
+from seawall import hostfiles
 from seawall.model.calendar import CalendarError, longest_interval, parse_calendar
 from seawall.model.types import SEVERITIES, is_branch_like, parse_duration
 
@@ -214,18 +214,9 @@ def no_moving_versions_above_development(resource: Resource) -> Iterable[str]:
         yield f"image {image!r} is a moving target"
 
 
-_HEREDOC = re.compile(r"cat > ([^\s]+)\.new <<'(SEAWALL_EOF_\d+)'\n(.*?)\n\2", re.S)
-
-
 def installed_files(resource: Resource) -> dict[str, str]:
-    """Given a host command (every host gets the same SSH steps), return the files it writes, by path
-    (a file staged for checking counts as the file it becomes)."""
-    if resource.type != COMMAND:
-        return {}
-    return {
-        match.group(1).removesuffix(".staged"): match.group(3)
-        for match in _HEREDOC.finditer(str(resource.props.get("create") or ""))
-    }
+    """Given a host command (every host gets the same SSH steps), return the files it writes, by path."""
+    return hostfiles.installed_files(str(resource.props.get("create") or "")) if resource.type == COMMAND else {}
 
 
 def _yaml_documents(files: dict[str, str], matches: Callable[[str], bool]) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pulumi
 
-from seawall.backup.schedules import RenderedFile, render_bootstrap, render_host_files, timer_names
+from seawall.backup.schedules import render_bootstrap, render_host_files, timer_names
 from seawall.backup.storage import bucket_spec
 from seawall.build import Build, build_wheel, checkout_root, sha256_of, source_identity
 from seawall.components._host import Delivery, Exporter, FirewallRule, HostConfig, HostSecrets, MonitoringServer
@@ -24,6 +24,7 @@ from seawall.components.monitoring import Notify, ServiceMonitoringArgs
 from seawall.components.network import Network, NetworkArgs
 from seawall.components.project import EnvironmentProject, EnvironmentProjectArgs
 from seawall.components.service_fleet import ANYWHERE, InboundRule, ServiceFleet, ServiceFleetArgs, service_tag
+from seawall.hostfiles import RenderedFile
 from seawall.model import load_environment
 from seawall.model.schema import Environment, Port, Service, droplet_names, model_hash
 from seawall.monitoring import (

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from seawall.backup.schedules import RenderedFile, render_cron, render_host_files
+from seawall.backup.schedules import render_cron, render_host_files
 from seawall.backup.state import write_atomically
+from seawall.hostfiles import RenderedFile
 from seawall.model.schema import Environment
 
 logger = logging.getLogger(__name__)
