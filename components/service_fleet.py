@@ -11,7 +11,6 @@ from pulumi_command import remote
 
 from seawall.components._host import Delivery, HostConfig, configure_host
 from seawall.components.monitoring import ServiceMonitoring, ServiceMonitoringArgs
-from seawall.model.schema import Outbound, Service
 from seawall.replacements import DROPLET, IGNORED_CHANGES
 
 ANYWHERE = ("0.0.0.0/0", "::/0")
@@ -28,18 +27,55 @@ class InboundRule:
 
 
 @dataclass(frozen=True)
+class OutboundRule:
+    """One outbound allowance: protocol, ports (``all``, ``443``, ``1000-2000``) and whether it reaches
+    the internet or only the VPC."""
+
+    protocol: str
+    ports: str
+    public: bool
+
+
+@dataclass(frozen=True)
+class VolumeSpec:
+    """Each droplet's block volume: its size, file system and mount, and whether Pulumi protects it."""
+
+    size_gb: int
+    filesystem: str
+    mount: str
+    protect: bool
+
+
+@dataclass(frozen=True)
+class BackupPolicy:
+    """DigitalOcean's own droplet backups: plan, weekday and hour."""
+
+    plan: str
+    weekday: str
+    hour: int
+
+
+@dataclass(frozen=True)
 class ServiceFleetArgs:
+    """Plain values: the program turns the model's service into these (``stacks/program.py``)."""
+
     env_name: str
     tier: str
     service_name: str
-    service: Service
+    role: str
+    version: str
+    image: str
+    size: str
+    droplets: Sequence[str]  # the model's names (``api-1``…); the droplet is ``<env>-<name>``
+    volume: VolumeSpec | None
+    droplet_backups: BackupPolicy | None
     region: str
     vpc_id: pulumi.Input[str]
     vpc_cidr: str
     domain: pulumi.Input[str]
     ssh_keys: Sequence[str]
     inbound: Sequence[InboundRule]
-    outbound: Sequence[Outbound]
+    outbound: Sequence[OutboundRule]
     user_data: Sequence[str]
     monitoring: ServiceMonitoringArgs | None
     hosts: Sequence[HostConfig]
@@ -64,7 +100,6 @@ class ServiceFleet(pulumi.ComponentResource):
     def __init__(self, name: str, args: ServiceFleetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("seawall:service_fleet:ServiceFleet", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        service = args.service
         tag_name = service_tag(args.env_name, args.service_name)
         self.tag = do.Tag(f"{name}-tag", name=tag_name, opts=child)
         # The tag's name is known now; depending on the Tag resource orders creation without an Output.
@@ -73,25 +108,25 @@ class ServiceFleet(pulumi.ComponentResource):
             tag_name,
             f"env:{args.env_name}",
             f"service:{args.service_name}",
-            f"role:{service.role or args.service_name}",
+            f"role:{args.role}",
             f"tier:{args.tier}",
-            version_tag(service.version),
+            version_tag(args.version),
         ]
         self.droplets: list[do.Droplet] = []
         self.volumes: list[do.Volume] = []
         self.attachments: list[do.VolumeAttachment] = []
-        for index in range(1, service.count + 1):
-            droplet = self._droplet(name, index, args, tags, tagged)
+        for index, host in enumerate(args.droplets, start=1):
+            droplet = self._droplet(name, index, f"{args.env_name}-{host}", args, tags, tagged)
             self.droplets.append(droplet)
-            self._dns(f"{name}-{index}-dns", f"{args.service_name}-{index}", droplet.ipv4_address, args, child)
+            self._dns(f"{name}-{index}-dns", host, droplet.ipv4_address, args, child)
             # The name on the VPC (Prometheus scrapes node_exporter there, never over the internet).
-            vpc_name = f"{args.service_name}-{index}.vpc"
+            vpc_name = f"{host}.vpc"
             self._dns(f"{name}-{index}-dns-vpc", vpc_name, droplet.ipv4_address_private, args, child)
             if args.public_dns:
                 self._dns(f"{name}-{index}-dns-public", args.service_name, droplet.ipv4_address, args, child)
             connection = remote.ConnectionArgs(host=droplet.ipv4_address, user="root", private_key=args.ssh_private_key)
             # The same SSH steps as a data-center host; after the volume is attached, so that the mount exists.
-            attached = [self.attachments[-1]] if service.volume is not None else []
+            attached = [self.attachments[-1]] if args.volume is not None else []
             configure_host(f"{name}-{index}", connection, args.delivery, args.hosts[index - 1], self, attached)
         self.firewall = self._firewall(name, args, tagged)
         self.monitoring = (
@@ -105,16 +140,14 @@ class ServiceFleet(pulumi.ComponentResource):
         )
 
     def _droplet(
-        self, name: str, index: int, args: ServiceFleetArgs, tags: list, child: pulumi.ResourceOptions
+        self, name: str, index: int, physical: str, args: ServiceFleetArgs, tags: list, child: pulumi.ResourceOptions
     ) -> do.Droplet:
-        service = args.service
-        physical = f"{args.env_name}-{args.service_name}-{index}"
-        backups = service.droplet_backups
+        backups = args.droplet_backups
         droplet = do.Droplet(
             f"{name}-{index}",
             name=physical,
-            image=service.image,
-            size=service.size,
+            image=args.image,
+            size=args.size,
             region=args.region,
             vpc_uuid=args.vpc_id,
             ssh_keys=list(args.ssh_keys),
@@ -122,10 +155,10 @@ class ServiceFleet(pulumi.ComponentResource):
             monitoring=True,
             ipv6=True,
             graceful_shutdown=True,
-            backups=bool(backups and backups.enabled),
+            backups=backups is not None,
             backup_policy=(
                 do.DropletBackupPolicyArgs(plan=backups.plan, weekday=backups.weekday, hour=backups.hour)
-                if backups and backups.enabled
+                if backups is not None
                 else None
             ),
             # A bootstrap that never changes with the model (cloud-init runs it once); ignored all the same,
@@ -135,16 +168,16 @@ class ServiceFleet(pulumi.ComponentResource):
                 parent=self, depends_on=child.depends_on, ignore_changes=list(IGNORED_CHANGES[DROPLET])
             ),
         )
-        if service.volume is not None:
+        if args.volume is not None:
             volume = do.Volume(
                 f"{name}-{index}-volume",
                 name=physical,
                 region=args.region,
-                size=service.volume.size_gb,
-                initial_filesystem_type=service.volume.filesystem,
-                description=f"{physical} data at {service.volume.mount}",
+                size=args.volume.size_gb,
+                initial_filesystem_type=args.volume.filesystem,
+                description=f"{physical} data at {args.volume.mount}",
                 tags=[f"env:{args.env_name}", f"service:{args.service_name}"],
-                opts=pulumi.ResourceOptions(parent=self, protect=service.is_stateful),
+                opts=pulumi.ResourceOptions(parent=self, protect=args.volume.protect),
             )
             self.volumes.append(volume)
             self.attachments.append(
@@ -181,7 +214,7 @@ class ServiceFleet(pulumi.ComponentResource):
             do.FirewallOutboundRuleArgs(
                 protocol=rule.protocol,
                 port_range=None if rule.protocol == "icmp" else ("1-65535" if rule.ports == "all" else rule.ports),
-                destination_addresses=list(ANYWHERE) if rule.to == "public" else [args.vpc_cidr],
+                destination_addresses=list(ANYWHERE) if rule.public else [args.vpc_cidr],
             )
             for rule in args.outbound
         ]

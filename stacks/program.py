@@ -23,7 +23,16 @@ from seawall.components.datacenter_host import DatacenterHost, DatacenterHostArg
 from seawall.components.monitoring import Notify, ServiceMonitoringArgs
 from seawall.components.network import Network, NetworkArgs
 from seawall.components.project import EnvironmentProject, EnvironmentProjectArgs
-from seawall.components.service_fleet import ANYWHERE, InboundRule, ServiceFleet, ServiceFleetArgs, service_tag
+from seawall.components.service_fleet import (
+    ANYWHERE,
+    BackupPolicy,
+    InboundRule,
+    OutboundRule,
+    ServiceFleet,
+    ServiceFleetArgs,
+    VolumeSpec,
+    service_tag,
+)
 from seawall.hostfiles import RenderedFile
 from seawall.model import load_environment
 from seawall.model.schema import Environment, Port, Service, droplet_names, model_hash
@@ -175,18 +184,31 @@ def _fleet_args(
                 monitoring=server if droplet in monitors else None,
             )
         )
+    backups = service.droplet_backups
+    policy = BackupPolicy(backups.plan, backups.weekday, backups.hour) if backups and backups.enabled else None
+    outbound = service.outbound if service.outbound is not None else env.network.outbound
     return ServiceFleetArgs(
         env_name=env.name,
         tier=env.environment.tier,
         service_name=name,
-        service=service,
+        role=service.role or name,
+        version=service.version,
+        image=service.image,
+        size=service.size,
+        droplets=droplet_names(name, service),
+        volume=(
+            VolumeSpec(service.volume.size_gb, service.volume.filesystem, service.volume.mount, service.is_stateful)
+            if service.volume is not None
+            else None
+        ),
+        droplet_backups=policy,
         region=env.environment.region,
         vpc_id=network.vpc.id,
         vpc_cidr=env.network.vpc_cidr,
         domain=network.domain.name,
         ssh_keys=env.network.ssh_keys,
         inbound=_inbound_rules(env, service.ports),
-        outbound=service.outbound if service.outbound is not None else env.network.outbound,
+        outbound=[OutboundRule(rule.protocol, str(rule.ports), rule.to == "public") for rule in outbound],
         user_data=user_data,
         monitoring=_monitoring_args(env, name, service, config),
         hosts=hosts,

@@ -62,3 +62,12 @@ def test_every_resource_is_parented_by_a_component_and_named_after_it() -> None:
             while top.parent is not None:
                 top = graph.resources[top.parent]
             assert record.name.startswith(f"{top.name}-"), record.name
+
+
+@pytest.mark.parametrize("path", COMPONENT_FILES, ids=[p.stem for p in COMPONENT_FILES])
+def test_components_take_plain_values_not_the_model(path: Path) -> None:
+    """A component's Args are plain values (the program translates the model): no component module imports
+    the model's schema, so a model change cannot reach a resource without passing the program."""
+    tree = ast.parse(path.read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not {module for module in imported if module and module.startswith("seawall.model")}, path.name

@@ -15,7 +15,7 @@ from seawall.hostfiles import RenderedFile, file_lines, installed_files
 AWKWARD = [
     RenderedFile("/etc/a.conf", "plain\n"),
     RenderedFile("/etc/empty", ""),
-    RenderedFile("/etc/shell.sh", 'echo "$HOME" `id` $(date) \\ \'quoted\'\n', "0755"),
+    RenderedFile("/etc/shell.sh", "echo \"$HOME\" `id` $(date) \\ 'quoted'\n", "0755"),
     RenderedFile("/etc/marker.txt", "before\nSEAWALL_EOF_3\nSEAWALL_EOF_0\nafter\n"),
     RenderedFile("/etc/nested/deeper/x.yml", "a: 1\n\n\nb: 2\n", "0600"),
     RenderedFile("/etc/no-newline", "last line without one"),
