@@ -30,7 +30,6 @@ from seawall.backup.client import Restic, parse_time
 from seawall.backup.context import BackupContext
 from seawall.backup.diagnose import affected_snapshots, explain_restore_failure
 from seawall.backup.hooks import run_hooks
-from seawall.backup.plan import resolve
 from seawall.backup.restic import (
     RepositoryDamaged,
     ResticError,
@@ -55,7 +54,7 @@ from seawall.backup.verify import (
     remove_tree,
 )
 from seawall.errors import BackupError, ConfigError
-from seawall.model.schema import Environment
+from seawall.model.schema import BackupSet
 from seawall.runner import stream
 
 logger = logging.getLogger(__name__)
@@ -116,15 +115,15 @@ class DrillResult:
 
 
 def scratch_root(context: BackupContext, target: Path | None) -> Path:
-    env, project_root, sets = context.env, context.project_root, context.sets
+    env, sets = context.env, context.sets
     if target is None:
         return Path(tempfile.mkdtemp(prefix=f"seawall-drill-{env.name}-"))
     target = target.resolve()
     if target.exists() and any(target.iterdir()):
         raise ConfigError([f"--target {target} is not empty: a drill restores only into an empty folder"])
     for name in sets:
-        for source in env.backup_sets[name].paths:
-            live = resolve(project_root, source).resolve()
+        for source in context.backup_set(name).paths:
+            live = context.folder(source).resolve()
             if target == live or target.is_relative_to(live) or live.is_relative_to(target) or target == Path("/"):
                 raise ConfigError(
                     [f"--target {target} overlaps {live}, a live path of set {name}: choose a scratch folder"]
@@ -181,7 +180,7 @@ def drill_one(
     try:
         with ThreadPoolExecutor(max_workers=1) as side:
             say(key, "restoring")
-            most = env.backup_sets[set_name].drill.sample_files
+            most = context.backup_set(set_name).drill.sample_files
             started = time.monotonic()
             if options.snapshot == "latest":
                 # The newest snapshot is restored at once; listing and sampling follow it on the side.
@@ -214,7 +213,7 @@ def drill_one(
             _verify(context, set_name, host, scratch, sampled, result)
             rto = time.monotonic() - started
         rpo = _rpo(context, restic, set_name, host, snapshots, result)
-        _targets(env, set_name, rto, rpo, result)
+        _targets(context.backup_set(set_name), rto, rpo, result)
     except BackupError as exc:
         result.failures.append(str(exc))
     finally:
@@ -354,14 +353,14 @@ def _verify(
     sample: tuple[str | None, dict[str, str], str],
     result: DrillResult,
 ) -> None:
-    env, project_root = context.env, context.project_root
+    backup_set = context.backup_set(set_name)
     folder, digests, problem = sample
     if problem:
         result.failures.append(problem)
     if folder is not None and digests:
         result.sample = compare_sample(folder, digests, scratch)
         result.failures += describe_mismatches(result.sample)
-    drill = env.backup_sets[set_name].drill
+    drill = backup_set.drill
     files, total = measure_tree(scratch)
     result.floors = {
         "files": files,
@@ -374,14 +373,9 @@ def _verify(
         result.failures.append(
             f"restored {files} files / {total} bytes, below the floor of {drill.min_files} / {drill.min_bytes}"
         )
-    hook_env = {
-        "SEAWALL_ENVIRONMENT": env.name,
-        "SEAWALL_SET": set_name,
-        "SEAWALL_HOST": host,
-        "SEAWALL_RESTORE": str(scratch),
-    }
-    timeout = env.backup_sets[set_name].rto.total_seconds() + 60
-    first = resolve(project_root, env.backup_sets[set_name].paths[0]).resolve()
+    hook_env = context.hook_env(set_name, host) | {"SEAWALL_RESTORE": str(scratch)}
+    timeout = backup_set.rto.total_seconds() + 60
+    first = context.folder(backup_set.paths[0]).resolve()
     places = {"restore": str(scratch), "path": str(scratch / first.relative_to(first.anchor))}
     for command in drill.checks:
         started = time.monotonic()
@@ -395,8 +389,7 @@ def _verify(
             result.failures.append(str(exc))
 
 
-def _targets(env: Environment, set_name: str, rto: float, rpo: float | None, result: DrillResult) -> None:
-    backup_set = env.backup_sets[set_name]
+def _targets(backup_set: BackupSet, rto: float, rpo: float | None, result: DrillResult) -> None:
     result.rto = {
         "seconds": round(rto, 3),
         "target_seconds": backup_set.rto.total_seconds(),
@@ -409,7 +402,7 @@ def _targets(env: Environment, set_name: str, rto: float, rpo: float | None, res
     }
     if rpo is None:
         result.failures.append(
-            f"RPO cannot be measured: every snapshot of {set_name} on {result.host} is in the future"
+            f"RPO cannot be measured: every snapshot of {result.set_name} on {result.host} is in the future"
         )
     if not result.rto["ok"]:
         result.failures.append(
