@@ -7,16 +7,19 @@ then reported.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import os
 import random
 import socket
+import threading
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import IO, TypeVar
 
 from seawall.backup.restic import (
     RepositoryLocked,
@@ -30,9 +33,10 @@ from seawall.backup.restic import (
     make_unlock_command,
     storage_endpoint,
 )
-from seawall.runner import Command, Result, children, run
+from seawall.runner import Command, Result, children, run, stream
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 ENDPOINT_PROBE_SECONDS = 5.0
 
 
@@ -57,13 +61,45 @@ class LockInfo:
 
 
 class Restic:
-    """One repository, with the version of the restic binary that serves it."""
+    """One repository, with the version of the restic binary that serves it.
 
-    def __init__(self, target: Target, locks: LockPolicy | None = None, sleep: Callable[[float], None] = time.sleep):
+    ``slots``, when given, bounds the restic processes that run at once across every client sharing it
+    (``--jobs``); the time a thread waited for a slot is kept, so that what a drill measures is restic's
+    work, not its place in the queue.
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        locks: LockPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        slots: threading.Semaphore | None = None,
+    ):
         self.target = target
         self.locks = locks or LockPolicy()
         self.version = detect_version(target.binary)
         self._sleep = sleep
+        self._slots = slots
+        self._waits = threading.local()
+
+    @contextlib.contextmanager
+    def _slot(self) -> Iterator[None]:
+        if self._slots is None:
+            yield
+            return
+        asked = time.monotonic()
+        with self._slots:
+            self._waits.seconds = self.waited() + time.monotonic() - asked
+            yield
+
+    def waited(self) -> float:
+        """Return the seconds this thread has waited for a slot so far."""
+        return float(getattr(self._waits, "seconds", 0.0))
+
+    def stream(self, command: Command, consume: Callable[[IO[bytes]], T]) -> tuple[Result, T | None]:
+        """Given a command and a reader of its standard output, run both in a slot (``runner.stream``)."""
+        with self._slot():
+            return stream(command, consume)
 
     def execute(self, command: Command, on_line: Callable[[str], None] | None = None) -> Result:
         """Given a command, run it and return its result, or raise the typed error it amounts to.
@@ -74,7 +110,8 @@ class Restic:
         """
         if "--no-lock" not in command.argv:
             children.on_interrupt(f"unlock {self.target.repository}", self._remove_dead_locks)
-        result = run(command, on_line)
+        with self._slot():
+            result = run(command, on_line)
         error = classify(result, self.version, self.target.repository)
         if error is not None and result.timed_out and not isinstance(error, StorageUnreachable):
             error = self._unreachable(result) or error

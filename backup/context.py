@@ -10,6 +10,7 @@ environment.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ class BackupContext:
     pairs: list[tuple[str, str]]
     store: StateStore
     locks: LockPolicy
+    slots: threading.Semaphore | None = None  # bounds the restic processes at once (``--jobs``), when set
     _targets: dict[str, Target] = field(default_factory=dict, repr=False)
 
     @property
@@ -56,7 +58,7 @@ class BackupContext:
 
     def restic(self, set_name: str) -> Restic:
         """Given a set, return a client for its repository with the environment's lock policy."""
-        return Restic(self.target(set_name), self.locks)
+        return Restic(self.target(set_name), self.locks, slots=self.slots)
 
     def folder(self, path: str) -> Path:
         """Given a folder from the model, return it resolved against the project folder."""

@@ -55,7 +55,6 @@ from seawall.backup.verify import (
 )
 from seawall.errors import BackupError, ConfigError
 from seawall.model.schema import BackupSet
-from seawall.runner import stream
 
 logger = logging.getLogger(__name__)
 _RESTORING = re.compile(r"restoring <Snapshot ([0-9a-f]+) ")
@@ -69,7 +68,7 @@ class DrillOptions:
 
     snapshot: str = "latest"
     seed: int | None = None
-    jobs: int = 1
+    jobs: int = 2  # restic processes at once
     target: Path | None = None
     keep: bool = False
 
@@ -139,7 +138,7 @@ def check_slice(context: BackupContext, set_name: str) -> CheckSlice:
     read = [k for k in state.get("slices_read", []) if 1 <= k <= slices] if state.get("slices") == slices else []
     k = int(state.get("next", 1)) if state.get("slices") == slices else 1
     restic = context.restic(set_name)
-    started = time.monotonic()
+    started, waited = time.monotonic(), restic.waited()
     try:
         restic.execute(beside(make_check_command(restic.target, f"{k}/{slices}", lock=False)))
         ok, detail = True, ""
@@ -147,7 +146,7 @@ def check_slice(context: BackupContext, set_name: str) -> CheckSlice:
         ok, detail = False, f"{exc}{affected_snapshots(restic, exc)}"
     except ResticError as exc:
         ok, detail = False, str(exc)
-    seconds = time.monotonic() - started
+    seconds = _working(started, waited, restic)
     if ok:
         read = sorted({*read, k})
     coverage = len(read) / slices
@@ -181,7 +180,6 @@ def drill_one(
         with ThreadPoolExecutor(max_workers=1) as side:
             say(key, "restoring")
             most = context.backup_set(set_name).drill.sample_files
-            started = time.monotonic()
             if options.snapshot == "latest":
                 # The newest snapshot is restored at once; listing and sampling follow it on the side.
                 restored = threading.Event()
@@ -196,7 +194,6 @@ def drill_one(
             else:
                 snapshots = parse_snapshots(restic.execute(make_snapshots_command(target, set_name, host)).stdout)
                 chosen = _choose(snapshots, options.snapshot, seed, set_name, host)
-                started = time.monotonic()
                 pending = side.submit(_sample, restic, chosen["id"], (seed, most))
                 _restore(restic, chosen["id"], scratch, result)
                 sampled = pending.result()
@@ -210,8 +207,11 @@ def drill_one(
                 "verified_before": verified == chosen["id"],
             }
             say(key, "verifying")
+            verifying = time.monotonic()
             _verify(context, set_name, host, scratch, sampled, result)
-            rto = time.monotonic() - started
+            # RTO is the restore and the set's verification: not the drill's own sample stream (a real
+            # recovery has none) and not a wait for a --jobs slot.
+            rto = result.restore["seconds"] + time.monotonic() - verifying
         rpo = _rpo(context, restic, set_name, host, snapshots, result)
         _targets(context.backup_set(set_name), rto, rpo, result)
     except BackupError as exc:
@@ -315,7 +315,7 @@ def _sample_listing(
     folder = choose_folder(folders_of(listing), seed, most)
     if folder is None:
         return None, {}, ""
-    outcome, digests = stream(beside(make_dump_command(restic.target, snapshot, folder)), hash_tar_stream)
+    outcome, digests = restic.stream(beside(make_dump_command(restic.target, snapshot, folder)), hash_tar_stream)
     if not outcome.ok or digests is None:
         return folder, {}, f"restic dump of {folder} failed: {outcome.last_error_line()}"
     return folder, draw_files(digests, seed, most), ""
@@ -329,7 +329,7 @@ def _restore(
     scope: tuple[str, str] | None = None,
     on_line: Callable[[str], None] | None = None,
 ) -> None:
-    started = time.monotonic()
+    started, waited = time.monotonic(), restic.waited()
     host, set_name = scope or (None, None)
     try:
         restic.execute_waiting_for_locks(
@@ -339,10 +339,15 @@ def _restore(
         detail = explain_restore_failure(
             restic, exc, snapshot, scratch, (host or result.host, set_name or result.set_name)
         )
-        result.restore = {"ok": False, "seconds": time.monotonic() - started, "detail": detail}
+        result.restore = {"ok": False, "seconds": _working(started, waited, restic), "detail": detail}
         msg = f"restore with --verify failed: {detail}"
         raise BackupError(msg) from None
-    result.restore = {"ok": True, "seconds": time.monotonic() - started, "verify": True, "detail": ""}
+    result.restore = {"ok": True, "seconds": _working(started, waited, restic), "verify": True, "detail": ""}
+
+
+def _working(started: float, waited: float, restic: Restic) -> float:
+    """Return the seconds since ``started`` less those this thread waited for a ``--jobs`` slot."""
+    return time.monotonic() - started - (restic.waited() - waited)
 
 
 def _verify(

@@ -8,7 +8,9 @@ SIGTERM removes the scratch folders and records each pair as interrupted.
 
 from __future__ import annotations
 
+import dataclasses
 import random
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from seawall.backup.context import BackupContext
@@ -27,10 +29,11 @@ def run_drills(context: BackupContext, options: DrillOptions, report: Reporter |
     the ``Interrupted`` goes on up.
     """
     pairs = context.pairs
+    # --jobs is the number of restic processes at once: drills, their check slices and samples share them.
+    context = dataclasses.replace(context, slots=threading.BoundedSemaphore(max(1, options.jobs)))
     root = scratch_root(context, options.target)
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
     try:
-        # --jobs bounds both the drills and the check slices that run beside them.
         with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
             checks = {name: pool.submit(check_slice, context, name) for name in context.sets}
             with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as drills:

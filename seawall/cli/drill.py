@@ -26,7 +26,9 @@ def drill_command(
     seed: Annotated[
         int | None, typer.Option("--seed", help="Seed for random choices (recorded in the report).")
     ] = None,
-    jobs: Annotated[int, typer.Option("--jobs", min=1, max=32, help="Drills to run at once.")] = 1,
+    jobs: Annotated[
+        int, typer.Option("--jobs", min=1, max=32, help="restic processes at once (drills, check slices, samples).")
+    ] = 2,
     target: Annotated[
         Path | None, typer.Option("--target", help="Empty scratch folder (default: a temporary one).")
     ] = None,

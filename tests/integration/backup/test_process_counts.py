@@ -78,3 +78,47 @@ def test_threads_that_ask_for_the_version_at_once_start_restic_once(tmp_path: Pa
         thread.join()
     assert len(set(answers)) == 1
     assert _commands(log) == Counter({"version": 1})
+
+
+def _timing_restic(tmp_path: Path) -> tuple[Path, Path]:
+    """A stand-in that logs when each repository command starts and ends (``version`` is not one: it
+    opens no repository) and holds each open a little, so that overlapping processes would show."""
+    log = tmp_path / "restic-times.log"
+    wrapper = tmp_path / "restic-timing"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'[ "$1" = version ] && exec {RESTIC} "$@"\n'
+        f'echo "$(date +%s.%N) 1" >> {log}\n'
+        "sleep 0.2\n"
+        f'{RESTIC} "$@"; code=$?\n'
+        f'echo "$(date +%s.%N) -1" >> {log}\n'
+        'exit "$code"\n'
+    )
+    wrapper.chmod(0o755)
+    return wrapper, log
+
+
+def _most_at_once(log: Path) -> int:
+    running = most = 0
+    for _, change in sorted((float(t), int(c)) for t, c in (line.split() for line in log.read_text().splitlines())):
+        running += change
+        most = max(most, running)
+    return most
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_jobs_is_the_number_of_restic_processes_at_once(local_lab: Lab, seawall, tmp_path: Path, jobs: int) -> None:
+    for name in ("more", "extra"):
+        local_lab.document["backup_sets"][name] = dict(local_lab.set("files"))
+    local_lab.document["datacenter_hosts"]["lab-host"]["backup_sets"] = ["files", "more", "extra"]
+    local_lab.write()
+    assert seawall(local_lab, "backup", "init", "lab").code == 0
+    assert seawall(local_lab, "backup", "run", "lab").code == 0
+    wrapper, log = _timing_restic(tmp_path)
+    local_lab.document["backup"]["restic_binary"] = str(wrapper)
+    local_lab.write()
+    drill = seawall_process(local_lab, "drill", "lab", "--jobs", str(jobs))
+    assert drill.wait(timeout=300) == 0, drill.stderr.read() if drill.stderr else ""
+    # Three sets: three check slices, and per set a listing, a restore and a dump, twelve in all.
+    assert len(log.read_text().splitlines()) == 2 * 12
+    assert _most_at_once(log) == jobs
