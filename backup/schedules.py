@@ -139,6 +139,8 @@ def render_cron(env: Environment, host: str, seawall_bin: str = SEAWALL_BIN) -> 
             )
         for calendar, argv in jobs:
             lines.append(f"{_cron_time(calendar)} root {load} exec {shlex.join(argv)}")
+    for calendar, argv, _ in _status_job(env, host, [seawall_bin, "--environments", HOST_ENVIRONMENTS]):
+        lines.append(f"{_cron_time(calendar)} root {load} exec {shlex.join(argv)} >/dev/null")
     return "\n".join(lines) + "\n"
 
 
@@ -152,6 +154,38 @@ def _cron_time(calendar: str) -> str:
     return f"{minutes} {hours} * * {weekdays}"
 
 
+def status_host(env: Environment) -> str | None:
+    """Given an environment, return the host that runs the scheduled ``backup status --deep``: the one
+    named by ``backup.status_host``, or the prune host of the first set (it has every set's credentials);
+    None without backup sets."""
+    if env.backup.status_host is not None:
+        return env.backup.status_host
+    return prune_host(env, sorted(env.backup_sets)[0]) if env.backup_sets else None
+
+
+def _status_job(env: Environment, host: str, common: list[str]) -> list[tuple[str, list[str], str]]:
+    """The scheduled deep status, on the status host only."""
+    if host != status_host(env):
+        return []
+    argv = [*common, "backup", "status", env.name, "--deep", "--metrics", "--format", "json"]
+    return [(env.backup.deep_status_schedule, argv, "status")]
+
+
+def render_status_units(
+    env: Environment, host: str, seawall_bin: str = SEAWALL_BIN, environments: str = HOST_ENVIRONMENTS
+) -> list[RenderedFile]:
+    """Given a host, return the deep status's ``.service`` + ``.timer`` when it is the status host."""
+    files = []
+    delay = int(env.backup.randomized_delay.total_seconds())
+    timeout = int(env.backup.command_timeout.total_seconds())
+    for calendar, argv, kind in _status_job(env, host, [seawall_bin, "--environments", environments]):
+        unit = f"seawall-{kind}"
+        description = f"Seawall deep backup status of {env.name} on {host}"
+        files.append(RenderedFile(f"{UNIT_DIR}/{unit}.service", _service(description, argv, timeout)))
+        files.append(RenderedFile(f"{UNIT_DIR}/{unit}.timer", _timer(description, unit, calendar, delay)))
+    return files
+
+
 def render_host_files(
     env: Environment, host: str, seawall_bin: str = SEAWALL_BIN, environments: str = HOST_ENVIRONMENTS
 ) -> list[RenderedFile]:
@@ -160,7 +194,7 @@ def render_host_files(
     files = [RenderedFile(f"{environments}/{env.name}.yaml", document, "0640")]
     for set_name in host_sets(env, host):
         files += render_units(env, host, set_name, seawall_bin, environments)
-    return files
+    return files + render_status_units(env, host, seawall_bin, environments)
 
 
 def timer_names(env: Environment, host: str) -> list[str]:
@@ -170,7 +204,7 @@ def timer_names(env: Environment, host: str) -> list[str]:
         for name in host_sets(env, host)
         for kind in ("backup", "drill", "prune")
         if kind != "prune" or prune_host(env, name) == host
-    ]
+    ] + [f"seawall-{kind}.timer" for _, _, kind in _status_job(env, host, [])]
 
 
 def render_bootstrap(volume: tuple[str, str, str] | None = None) -> str:

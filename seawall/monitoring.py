@@ -155,6 +155,14 @@ ALERTS: dict[str, AlertKind] = {
             "Repository check of {{ $labels.set }} failed",
             "The drill's `restic check` slice of {{ $labels.set }} found the repository damaged or unreadable.",
         ),
+        AlertKind(
+            "SeawallRepositoryDisagrees",
+            "repository_disagrees",
+            "Repository of {{ $labels.set }} does not show what {{ $labels.host }} recorded",
+            "The scheduled `seawall backup status --deep` found {{ $labels.set }} on {{ $labels.host }} "
+            "{{ $labels.status }}: the repository's newest snapshot is not the one the host's last run "
+            "recorded, or the repository cannot be read.",
+        ),
     )
 }
 
@@ -366,6 +374,12 @@ def backup_rules(env: Environment) -> dict[str, Any]:
         _rule(env, "SeawallBackupFailed", f"seawall_backup_success{_selector(scope)} == 0", "0s"),
         _rule(env, "SeawallDrillFailed", f"seawall_drill_success{_selector(scope)} == 0", "0s"),
         _rule(env, "SeawallCheckFailing", f"seawall_drill_check_success{_selector(scope)} == 0", "0s"),
+        _rule(
+            env,
+            "SeawallRepositoryDisagrees",
+            "seawall_status_alarm" + _selector(scope, 'status=~"disagrees|unreachable"') + " == 1",
+            "0s",
+        ),
     ]
     for set_name, backup_set in sorted(env.backup_sets.items()):
         hosts = env.hosts_of_set(set_name)

@@ -15,12 +15,14 @@ the newest snapshot not dated in the future, and a repository that disagrees wit
 from __future__ import annotations
 
 import datetime as dt
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from seawall.backup.client import parse_time
 from seawall.backup.context import BackupContext
+from seawall.backup.metrics import render_metrics, write_metrics
 from seawall.backup.restic import ResticError, make_snapshots_command, parse_snapshots
 from seawall.backup.retention import in_future, newest_present
 from seawall.model.types import format_duration
@@ -72,6 +74,39 @@ def fleet_status(
         snapshots, error = listings[set_name]
         rows.append(_row(context, set_name, host, snapshots, error, states[(set_name, host)], now))
     return rows
+
+
+STATUS_HELP = {
+    "alarm": "1 when the status found an alarm for this set and host (label status says which), else 0",
+    "deep": "1 when the rows were confirmed against the repositories (--deep), 0 when from the record",
+    "last_run_timestamp_seconds": "When this status last ran",
+}
+
+
+def write_status_metrics(context: BackupContext, rows: list[StatusRow], deep: bool) -> None:
+    """Given the rows, write them for node_exporter's textfile collector (``seawall_status_<env>.prom``):
+    one alarm series per set and host, and when the status ran (the alert on a disagreement reads these)."""
+    env = context.env.name
+    parts = [
+        render_metrics("seawall_status", {"environment": env}, {"last_run_timestamp_seconds": time.time(),
+                       "deep": int(deep)}, STATUS_HELP)
+    ]  # fmt: skip
+    for row in rows:
+        labels = {"environment": env, "set": row.set_name, "host": row.host, "status": row.status}
+        parts.append(render_metrics("seawall_status", labels, {"alarm": int(row.alarm)}, STATUS_HELP))
+    write_metrics(context.metrics_dir, f"seawall_status_{env}", _one_help_each("".join(parts)))
+
+
+def _one_help_each(text: str) -> str:
+    """Prometheus's text format allows one HELP and TYPE line per metric: drop the repeats."""
+    seen: set[str] = set()
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("# ") and line in seen:
+            continue
+        seen.add(line)
+        lines.append(line)
+    return "\n".join(lines) + "\n"
 
 
 def _base_row(context: BackupContext, set_name: str, host: str, state: dict[str, Any]) -> StatusRow:

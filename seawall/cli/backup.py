@@ -131,6 +131,9 @@ def status_command(
     jobs: Annotated[
         int | None, typer.Option("--jobs", min=1, max=64, help="With --deep: repositories at once (default: CPUs).")
     ] = None,
+    metrics: Annotated[
+        bool, typer.Option("--metrics", help="Also write the rows as textfile metrics (the scheduled deep status).")
+    ] = False,
     output: Annotated[TableOrJson, typer.Option("--format", help="table or json.")] = TableOrJson.table,
 ) -> None:
     """Show every host and set of the inventory: last backup's age against RPO, size, last run and drill.
@@ -141,10 +144,12 @@ def status_command(
     """
     import os
 
-    from seawall.backup.actions.status import fleet_status
+    from seawall.backup.actions.status import fleet_status, write_status_metrics
 
     context = backup_context(ctx, env_name, set_name, host)
     rows = fleet_status(context, jobs=jobs or os.cpu_count() or 2, deep=deep)
+    if metrics:
+        write_status_metrics(context, rows, deep)
     if output is TableOrJson.json:
         print_json(
             {
@@ -187,7 +192,7 @@ def schedule_command(
     seawall_bin: Annotated[str | None, typer.Option("--seawall-bin", help="Path of seawall on the host.")] = None,
     dry_run: DryRun = False,
 ) -> None:
-    """Render the host's systemd backup, drill and prune units, its environment file and a cron alternative."""
+    """Render the host's systemd backup, drill, prune (and deep status) units, its environment file and cron lines."""
     from seawall.backup.actions.schedule import schedule_files, write_schedule
     from seawall.model import load_environment
 

@@ -42,6 +42,15 @@ def _prune_hosts_run_their_set(env: Environment) -> Iterator[Finding]:
             yield ("backup_sets", name, "prune_host"), msg
 
 
+def _status_host_backs_up(env: Environment) -> Iterator[Finding]:
+    chosen = env.backup.status_host
+    running = sorted({host for name in env.backup_sets for host in env.hosts_of_set(name)})
+    if chosen is not None and chosen not in running:
+        known = ", ".join(running) or "none"
+        msg = f"status_host {chosen!r} backs up no set, so it has no repository keys (hosts that do: {known})"
+        yield ("backup", "status_host"), msg
+
+
 def _port_sources(env: Environment) -> Iterator[Finding]:
     valid = set(PUBLIC_SOURCES) | set(env.services)
     lists: list[tuple[tuple[str | int, ...], list[Port]]] = [
@@ -166,6 +175,7 @@ def _local_provider_has_no_cloud(env: Environment) -> Iterator[Finding]:
 RULES: tuple[Rule, ...] = (
     _backup_set_references,
     _prune_hosts_run_their_set,
+    _status_host_backs_up,
     _port_sources,
     _no_duplicate_firewall_rules,
     _alert_channels,

@@ -247,6 +247,10 @@ class BackupConfig(StrictModel):
     clock_skew_tolerance: Duration = dt.timedelta(minutes=10)
     safety_snapshot_keep: Duration = dt.timedelta(days=30)
     randomized_delay: Duration = dt.timedelta(minutes=15)
+    # `seawall backup status --deep --metrics` on one host of the environment (the status host): every
+    # repository listed once and compared with what the hosts recorded; a disagreement alerts.
+    deep_status_schedule: OnCalendar = "*-*-* 05:30:00"
+    status_host: Name | None = None
     noncurrent_version_days: int = Field(strict=True, default=30, ge=1)
     abort_multipart_days: int = Field(strict=True, default=7, ge=1)
 
@@ -306,6 +310,7 @@ class Alerting(StrictModel):
     drill_overdue: Severity = "Major"
     drill_rto: Severity = "Major"
     check: Severity = "Critical"
+    repository_disagrees: Severity = "Major"
 
     @model_validator(mode="after")
     def _routes_every_severity(self) -> Alerting:

@@ -148,3 +148,29 @@ def test_the_cron_alternative_runs_what_the_timers_run_with_credentials_and_host
     api = render_cron(env, "api-2")
     assert "backup prune" not in api  # the set's prune job runs on one host only (api-1)
     assert "backup prune mainnet --set api-config" in render_cron(env, "api-1")
+
+
+@pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed (apt-get install systemd)")
+@pytest.mark.parametrize("env_name", ["devnet", "mainnet"])
+def test_one_host_per_environment_runs_the_scheduled_deep_status(tmp_path: Path, env_name: str) -> None:
+    from seawall.backup.schedules import render_cron, render_host_files, status_host, timer_names
+
+    env = load_environment(SHIPPED, env_name)
+    hosts = sorted({host for name in env.backup_sets for host in env.hosts_of_set(name)})
+    running = [host for host in hosts if "seawall-status.timer" in timer_names(env, host)]
+    assert running == [status_host(env)]
+    (chosen,) = running
+    files = [f for f in render_host_files(env, chosen, seawall_bin=SEAWALL) if "seawall-status." in f.path]
+    for rendered in files:
+        (tmp_path / Path(rendered.path).name).write_text(rendered.content)
+    paths = [str(tmp_path / Path(f.path).name) for f in files]
+    assert len(paths) == 2
+    verify = [SYSTEMD_ANALYZE or "systemd-analyze", "verify", "--man=no", *paths]
+    result = subprocess.run(verify, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    service = (tmp_path / "seawall-status.service").read_text()
+    assert f"backup status {env_name} --deep --metrics" in service
+    assert "EnvironmentFile=-/etc/seawall/credentials.env" in service
+    assert "OnCalendar=*-*-* 05:30:00" in (tmp_path / "seawall-status.timer").read_text()
+    assert f"backup status {env_name} --deep --metrics" in render_cron(env, chosen)
+    assert all("backup status" not in render_cron(env, host) for host in hosts if host != chosen)

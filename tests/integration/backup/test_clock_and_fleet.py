@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
+import subprocess
 
 import pytest
 
 from tests.integration.backup.conftest import RESTIC, Lab, seawall_process
+
+PROMTOOL = shutil.which("promtool")
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(RESTIC is None, reason="restic is not installed")]
 
@@ -114,13 +118,25 @@ def test_deep_status_confirms_against_the_repository_and_flags_a_disagreement(lo
     assert made.returncode == 0, made.stderr
     recorded = seawall(local_lab, "backup", "status", "lab", "--format", "json")
     assert recorded.code == 0  # the record alone cannot know
-    deep = seawall(local_lab, "backup", "status", "lab", "--deep", "--format", "json")
+    deep = seawall(local_lab, "backup", "status", "lab", "--deep", "--metrics", "--format", "json")
     assert deep.code == 1
     (row,) = json.loads(deep.out)["rows"]
     assert row["status"] == "disagrees"
     assert "but the last run recorded" in row["detail"]
+    # What the scheduled deep status leaves for node_exporter: the alarm, by set, host and status.
+    metrics = local_lab.root / "metrics" / "seawall_status_lab.prom"
+    assert 'seawall_status_alarm{environment="lab",host="lab-host",set="files",status="disagrees"} 1' in (
+        metrics.read_text()
+    )
+    assert 'seawall_status_deep{environment="lab"} 1' in metrics.read_text()
+    if PROMTOOL is not None:
+        checked = subprocess.run([PROMTOOL, "check", "metrics"], input=metrics.read_text(), text=True,
+                                 capture_output=True, check=False)  # fmt: skip
+        assert checked.returncode == 0, checked.stdout + checked.stderr
     assert seawall(local_lab, "backup", "run", "lab").code == 0
-    assert seawall(local_lab, "backup", "status", "lab", "--deep").code == 0
+    assert seawall(local_lab, "backup", "status", "lab", "--deep", "--metrics").code == 0
+    assert 'status="ok"} 0' in metrics.read_text()
+    assert "disagrees" not in metrics.read_text()
 
 
 def test_deep_status_measures_age_from_the_newest_snapshot_not_in_the_future(local_lab: Lab, seawall) -> None:

@@ -307,6 +307,15 @@ def build_tests(env: Environment) -> dict[str, list[dict[str, Any]]]:
             2,
             [seawall_labels(env, s, h) | {"severity": severity(env, alert)} for s, h in pairs],
         )
+    disagrees = [seawall_labels(env, s, h) | {"status": "disagrees"} for s, h in pairs]
+    tests["SeawallRepositoryDisagrees"] = case(
+        "SeawallRepositoryDisagrees",
+        [series("seawall_status_alarm", labels, "1x5") for labels in disagrees]
+        + [series("seawall_status_alarm", labels | {"status": "rpo-missed"}, "1x5") for labels in disagrees],
+        [series("seawall_status_alarm", seawall_labels(env, s, h) | {"status": "ok"}, "0x5") for s, h in pairs],
+        2,
+        [labels | {"severity": severity(env, "SeawallRepositoryDisagrees")} for labels in disagrees],
+    )
     # Targets in seconds: the series hold a timestamp; promtool's clock starts at 0.
     longest = max(max(env.backup_sets[s].rpo.total_seconds(), env.backup_sets[s].rto.total_seconds()) for s, _ in pairs)
     late = (_minutes(longest) // 10 + 1) * 10 + 60 * 24 * 2  # minutes, a whole number of steps

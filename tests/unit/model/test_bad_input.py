@@ -354,3 +354,9 @@ def test_plain_words_escaped_keys_and_line_separators(folder: Path) -> None:
     fine.write_text("# a comment with a line separator\u2028in it\n" + fine.read_text())
     assert "devnet" in load_environments(folder, ["devnet"])
     assert yaml.safe_load("a: 1") == {"a": 1}
+
+
+def test_a_status_host_that_backs_up_nothing_is_refused(folder: Path) -> None:
+    line = append(folder, "devnet", "backup:\n  status_host: faucet-1\n")
+    found = problems(folder, ["devnet"])
+    one(found, f"{folder / 'devnet.yaml'}:{line + 1}", "status_host 'faucet-1' backs up no set")
