@@ -9,7 +9,6 @@ archive's timestamps, so the same sources give the same bytes), copies it and ``
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from dataclasses import dataclass
@@ -50,6 +49,8 @@ def checkout_root() -> Path:
 def source_identity(root: Path) -> str:
     """Given a checkout, return a hash of everything that goes into the wheel and its lock, without
     building: the offline render's build identity (same sources, same identity)."""
+    import hashlib  # here, not at the top: `seawall --version` imports this module and needs no hash
+
     digest = hashlib.sha256()
     files = [root / "pyproject.toml", root / LOCK_FILE]
     for package in PACKAGES:
@@ -88,6 +89,8 @@ def build_wheel(root: Path, out: Path) -> Build:
 
 def sha256_of(path: Path) -> str:
     """Given a file, return its SHA-256."""
+    import hashlib
+
     with path.open("rb") as stream:
         return hashlib.file_digest(stream, "sha256").hexdigest()
 

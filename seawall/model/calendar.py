@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import operator
 import re
 import zoneinfo
 from calendar import monthrange
@@ -129,8 +130,8 @@ def longest_interval(calendar: Calendar) -> dt.timedelta:
         raise CalendarError("the expression fires less than twice in eight years")
     longest = max((b - a for a, b in pairwise(times)), default=0)
     first, last = times[0], times[-1]
-    for previous, following in pairwise(fire_days):
-        longest = max(longest, (following - previous) * 86400 + first - last)
+    widest = max(map(operator.sub, fire_days[1:], fire_days[:-1]))  # the longest gap between firing days
+    longest = max(longest, widest * 86400 + first - last)
     # In a zone with daylight saving time, the night the clocks go back is an hour longer.
     return dt.timedelta(seconds=longest + (3600 if _observes_dst(calendar.zone) else 0))
 
@@ -138,15 +139,16 @@ def longest_interval(calendar: Calendar) -> dt.timedelta:
 def _fire_days(calendar: Calendar) -> list[int]:
     """Given a calendar, return the ordinals of the days it fires on in the scanned years, walking only
     the months and days it names."""
-    days = []
+    days: list[int] = []
+    months, month_days, weekdays = sorted(calendar.months), sorted(calendar.days), calendar.weekdays
     for year in range(_SCAN_START.year, _SCAN_START.year + _SCAN_DAYS // 366):
         if calendar.years is not None and year not in calendar.years:
             continue
-        for month in sorted(calendar.months):
-            last = monthrange(year, month)[1]
-            for day in sorted(calendar.days):
-                if day <= last and dt.date(year, month, day).weekday() in calendar.weekdays:
-                    days.append(dt.date(year, month, day).toordinal())
+        for month in months:
+            first = dt.date(year, month, 1)
+            base, weekday, last = first.toordinal() - 1, first.weekday() - 1, monthrange(year, month)[1]
+            # Day d of the month is ordinal base + d, weekday (weekday + d) % 7: no date object per day.
+            days.extend(base + day for day in month_days if day <= last and (weekday + day) % 7 in weekdays)
     return days
 
 

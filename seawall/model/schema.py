@@ -52,7 +52,7 @@ PUBLIC_SOURCES = ("public", "admin", "vpc")
 class StrictModel(BaseModel):
     """Every model refuses unknown keys and is immutable once loaded."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class EnvironmentInfo(StrictModel):
