@@ -47,8 +47,8 @@ def init_command(ctx: typer.Context, env_name: EnvArg, set_name: SetOpt = None, 
     context = backup_context(ctx, env_name, set_name)
     outcomes, generated = init_repositories(context, dry_run)
     for outcome in outcomes:
-        done = "; ".join(outcome.actions) or "already in place"
-        typer.echo(f"{outcome.set_name}: {outcome.repository}: {'would ' if dry_run and outcome.actions else ''}{done}")
+        done = "; ".join(("would " if dry_run else "") + action for action in outcome.actions) or "already in place"
+        typer.echo(f"{outcome.set_name}: {outcome.repository}: {done}")
     if generated and not dry_run:
         typer.echo(
             f"generated the repository password in {generated} (mode 0600): keep a copy away from this machine "

@@ -184,6 +184,9 @@ def test_schedule_renders_units_that_systemd_accepts(local_lab: Lab, seawall, tm
         "seawall-lab",
         "seawall-prune-files.service",
         "seawall-prune-files.timer",
+        # lab-host is the environment's status host (the prune host of its first set).
+        "seawall-status.service",
+        "seawall-status.timer",
     ]
     units = [str(out / name) for name in names if name.startswith("seawall-") and "." in name]
     verify = subprocess.run(
