@@ -158,10 +158,18 @@ ALERTS: dict[str, AlertKind] = {
         AlertKind(
             "SeawallRepositoryDisagrees",
             "repository_disagrees",
-            "Repository of {{ $labels.set }} does not show what {{ $labels.host }} recorded",
-            "The scheduled `seawall backup status --deep` found {{ $labels.set }} on {{ $labels.host }} "
+            "Repository of {{ $labels.set }} does not show what {{ $labels.backup_host }} recorded",
+            "The scheduled `seawall backup status --deep` found {{ $labels.set }} on {{ $labels.backup_host }} "
             "{{ $labels.status }}: the repository's newest snapshot is not the one the host's last run "
             "recorded, or the repository cannot be read.",
+        ),
+        AlertKind(
+            "SeawallStatusOverdue",
+            "status_overdue",
+            "The scheduled deep backup status of {{ $labels.environment }} is not running",
+            "No scheduled `seawall backup status --deep` has reported for longer than "
+            "`backup.deep_status_schedule` allows: disagreements between what the hosts recorded and the "
+            "repositories go unseen until it runs again.",
         ),
     )
 }
@@ -381,6 +389,8 @@ def backup_rules(env: Environment) -> dict[str, Any]:
             "0s",
         ),
     ]
+    if env.backup_sets:
+        rules += _status_overdue_rules(env, _longest_gap(env.backup.deep_status_schedule) + delay)
     for set_name, backup_set in sorted(env.backup_sets.items()):
         hosts = env.hosts_of_set(set_name)
         if not hosts:
@@ -406,6 +416,16 @@ def backup_rules(env: Environment) -> dict[str, Any]:
 
 def _longest_gap(schedule: str) -> int:
     return int(longest_interval(parse_calendar(schedule)).total_seconds())
+
+
+def _status_overdue_rules(env: Environment, gap: int) -> list[dict[str, Any]]:
+    """The scheduled deep status not reported for longer than its schedule allows, or never."""
+    allowed = gap + int(env.backup.command_timeout.total_seconds()) + SILENCE_GRACE_SECONDS
+    metric = "seawall_status_last_run_timestamp_seconds" + _selector(f'environment="{env.name}"')
+    return [
+        _rule(env, "SeawallStatusOverdue", f"time() - {metric} > {allowed}", "0s"),
+        _rule(env, "SeawallStatusOverdue", f"absent({metric})", format_duration(dt.timedelta(seconds=allowed))),
+    ]
 
 
 def _silence_rules(

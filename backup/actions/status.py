@@ -92,7 +92,9 @@ def write_status_metrics(context: BackupContext, rows: list[StatusRow], deep: bo
                        "deep": int(deep)}, STATUS_HELP)
     ]  # fmt: skip
     for row in rows:
-        labels = {"environment": env, "set": row.set_name, "host": row.host, "status": row.status}
+        # ``backup_host``, not ``host``: Prometheus sets ``host`` to the scraped machine (the status host)
+        # and would rename a ``host`` written here to ``exported_host``.
+        labels = {"environment": env, "set": row.set_name, "backup_host": row.host, "status": row.status}
         parts.append(render_metrics("seawall_status", labels, {"alarm": int(row.alarm)}, STATUS_HELP))
     write_metrics(context.metrics_dir, f"seawall_status_{env}", _one_help_each("".join(parts)))
 

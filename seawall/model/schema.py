@@ -311,6 +311,7 @@ class Alerting(StrictModel):
     drill_rto: Severity = "Major"
     check: Severity = "Critical"
     repository_disagrees: Severity = "Major"
+    status_overdue: Severity = "Major"
 
     @model_validator(mode="after")
     def _routes_every_severity(self) -> Alerting:

@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 
 from seawall import __version__
-from seawall.backup.schedules import timer_names
+from seawall.backup.schedules import status_host, timer_names
 from seawall.errors import SeawallError
 from seawall.markdown import markdown_cell
 from seawall.model.schema import DatacenterHost, Environment, Service, droplet_names
@@ -287,6 +287,7 @@ def env_context(env: Environment, measured: Measured | None, sizes: Any) -> dict
         "totals": facts.totals(env, sizes),
         "services": sorted(env.services),
         "sets": sets,
+        "status_host": status_host(env),
         "dependencies": facts.dependencies(env),
         "restore_order": order,
         "cycle": cycle,

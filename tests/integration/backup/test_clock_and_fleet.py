@@ -125,7 +125,7 @@ def test_deep_status_confirms_against_the_repository_and_flags_a_disagreement(lo
     assert "but the last run recorded" in row["detail"]
     # What the scheduled deep status leaves for node_exporter: the alarm, by set, host and status.
     metrics = local_lab.root / "metrics" / "seawall_status_lab.prom"
-    assert 'seawall_status_alarm{environment="lab",host="lab-host",set="files",status="disagrees"} 1' in (
+    assert 'seawall_status_alarm{backup_host="lab-host",environment="lab",set="files",status="disagrees"} 1' in (
         metrics.read_text()
     )
     assert 'seawall_status_deep{environment="lab"} 1' in metrics.read_text()

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from seawall.model import load_environment
+from seawall.model.calendar import longest_interval, parse_calendar
 from seawall.model.schema import Environment
 from seawall.monitoring import ALERTS, render_monitoring
 from tests.conftest import SHIPPED, patch_environment
@@ -307,12 +308,13 @@ def build_tests(env: Environment) -> dict[str, list[dict[str, Any]]]:
             2,
             [seawall_labels(env, s, h) | {"severity": severity(env, alert)} for s, h in pairs],
         )
-    disagrees = [seawall_labels(env, s, h) | {"status": "disagrees"} for s, h in pairs]
+    # Written by the status host about every host: the row's host is ``backup_host`` (``host`` is the target's).
+    disagrees = [seawall_labels(env, s, h) | {"backup_host": h, "status": "disagrees"} for s, h in pairs]
     tests["SeawallRepositoryDisagrees"] = case(
         "SeawallRepositoryDisagrees",
         [series("seawall_status_alarm", labels, "1x5") for labels in disagrees]
         + [series("seawall_status_alarm", labels | {"status": "rpo-missed"}, "1x5") for labels in disagrees],
-        [series("seawall_status_alarm", seawall_labels(env, s, h) | {"status": "ok"}, "0x5") for s, h in pairs],
+        [series("seawall_status_alarm", labels | {"status": "ok"}, "0x5") for labels in disagrees],
         2,
         [labels | {"severity": severity(env, "SeawallRepositoryDisagrees")} for labels in disagrees],
     )
@@ -354,6 +356,38 @@ def build_tests(env: Environment) -> dict[str, list[dict[str, Any]]]:
         2,
         [seawall_labels(env, s, h) | {"severity": severity(env, "SeawallDrillRtoAboveTarget")} for s, h in pairs],
     )
+    # The deep status reports once per environment (from its status host): stale, or never reported.
+    status = {"environment": env.name, **{k: v for k, v in node().items() if k in ("job", "instance")}}
+    allowed = _minutes(
+        longest_interval(parse_calendar(env.backup.deep_status_schedule)).total_seconds()
+        + env.backup.randomized_delay.total_seconds()
+        + env.backup.command_timeout.total_seconds()
+        + 3600
+    )
+    overdue = (allowed // 10 + 2) * 10
+    tests["SeawallStatusOverdue"] = case(
+        "SeawallStatusOverdue",
+        [series("seawall_status_last_run_timestamp_seconds", status, f"0x{overdue // 10}")],
+        [series("seawall_status_last_run_timestamp_seconds", status, f"0+600x{overdue // 10}")],
+        overdue,
+        [status | {"severity": severity(env, "SeawallStatusOverdue")}],
+        step="10m",
+    )
+    tests["SeawallStatusOverdue (never reported)"] = [
+        {
+            "interval": "10m",
+            "input_series": [series("up", node(), f"1x{overdue // 10}")],
+            "alert_rule_test": [
+                {
+                    "eval_time": f"{overdue}m",
+                    "alertname": "SeawallStatusOverdue",
+                    "exp_alerts": [
+                        {"exp_labels": {"environment": env.name, "severity": severity(env, "SeawallStatusOverdue")}}
+                    ],
+                }
+            ],
+        }
+    ]
     for alert, metric in (
         ("SeawallBackupSilent", "seawall_backup_last_run_timestamp_seconds"),
         ("SeawallDrillOverdue", "seawall_drill_last_run_timestamp_seconds"),
