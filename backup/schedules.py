@@ -40,16 +40,26 @@ def host_sets(env: Environment, host: str) -> list[str]:
 def host_environment(env: Environment, host: str) -> dict[str, Any]:
     """Given an environment and a host, return the standalone environment document the host keeps.
 
-    It holds only what the host's backups need, so that changing another service never changes it.
+    It holds only what the host's backups need, so that changing another service never changes it. The
+    status host's file also holds every set and every host that runs one: its scheduled
+    ``backup status --deep`` checks the whole fleet.
     """
     sets = host_sets(env, host)
     exclude = {"services", "datacenter_hosts", "release", "monitoring", "availability", "incidents"}
     document = env.model_dump(mode="json", by_alias=True, exclude=exclude)
-    # The host's file names only this host, so a prune_host elsewhere would not validate there; the prune
-    # timer itself is rendered for the designated host only.
-    document["backup_sets"] = {name: {**document["backup_sets"][name], "prune_host": None} for name in sets}
+    watched = {host: sets}
+    if host == status_host(env):
+        for name in sorted(env.backup_sets):
+            for other in env.hosts_of_set(name):
+                watched.setdefault(other, host_sets(env, other))
+    named = sorted({name for its_sets in watched.values() for name in its_sets})
+    # The file names only the hosts above, so a prune_host or status_host elsewhere would not validate
+    # there; the prune and status timers themselves are rendered for the designated hosts only.
+    document["backup_sets"] = {name: {**document["backup_sets"][name], "prune_host": None} for name in named}
+    document["backup"]["status_host"] = None
     document["datacenter_hosts"] = {
-        host: {"address": "127.0.0.1", "ssh_user": "root", "roles": ["backup"], "backup_sets": sets}
+        name: {"address": "127.0.0.1", "ssh_user": "root", "roles": ["backup"], "backup_sets": its_sets}
+        for name, its_sets in watched.items()
     }
     document["environment"]["predecessor"] = None
     document["environment"]["description"] = ""

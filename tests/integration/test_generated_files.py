@@ -174,3 +174,23 @@ def test_one_host_per_environment_runs_the_scheduled_deep_status(tmp_path: Path,
     assert "OnCalendar=*-*-* 05:30:00" in (tmp_path / "seawall-status.timer").read_text()
     assert f"backup status {env_name} --deep --metrics" in render_cron(env, chosen)
     assert all("backup status" not in render_cron(env, host) for host in hosts if host != chosen)
+
+
+def test_the_status_hosts_file_holds_the_whole_fleet_and_the_others_stay_their_own(tmp_path: Path) -> None:
+    import yaml
+
+    from seawall.backup.schedules import host_environment, status_host
+
+    env = load_environment(SHIPPED, "mainnet")
+    watcher = status_host(env)
+    assert watcher is not None
+    (tmp_path / "mainnet.yaml").write_text(yaml.safe_dump(host_environment(env, watcher)))
+    on_status_host = load_environment(tmp_path, "mainnet")
+    assert sorted(on_status_host.backup_sets) == sorted(env.backup_sets)
+    for name in env.backup_sets:
+        assert sorted(on_status_host.hosts_of_set(name)) == sorted(env.hosts_of_set(name))
+        assert on_status_host.repository_for(name) == env.repository_for(name)
+    # Another host's file names only that host, even when the model names the status host explicitly.
+    named = env.model_copy(update={"backup": env.backup.model_copy(update={"status_host": watcher})})
+    (tmp_path / "mainnet.yaml").write_text(yaml.safe_dump(host_environment(named, "db-1")))
+    assert load_environment(tmp_path, "mainnet").hosts_of_set("postgres") == ["db-1"]

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -148,3 +149,30 @@ def test_deep_status_measures_age_from_the_newest_snapshot_not_in_the_future(loc
     (row,) = json.loads(deep.out)["rows"]
     assert row["status"] == "clock-skew"
     assert 0 <= row["age_seconds"] < 600
+
+
+def test_the_status_hosts_own_file_sees_every_host_of_the_fleet(local_lab: Lab, seawall, tmp_path: Path) -> None:
+    """What the scheduled deep status runs with on the status host: the environment file Seawall puts
+    there, not the operator's folder. It must cover every set and host, not only the status host's own."""
+    import yaml
+
+    from seawall.backup.schedules import host_environment, status_host
+    from seawall.model import load_environment
+
+    local_lab.document["backup_sets"]["other"] = dict(local_lab.set("files"))
+    local_lab.document["datacenter_hosts"]["lab-empty"]["backup_sets"] = ["other"]
+    local_lab.write()
+    assert seawall(local_lab, "backup", "init", "lab").code == 0
+    assert seawall(local_lab, "backup", "run", "lab").code == 0
+    env = load_environment(local_lab.environments, "lab")
+    watcher = status_host(env)
+    on_host = tmp_path / "on-the-status-host"
+    on_host.mkdir()
+    (on_host / "lab.yaml").write_text(yaml.safe_dump(host_environment(env, watcher or "")))
+    deep = seawall(local_lab, "--environments", on_host, "backup", "status", "lab", "--deep", "--format", "json")
+    assert deep.code == 0, deep.out + deep.err
+    rows = json.loads(deep.out)["rows"]
+    assert sorted((row["set_name"], row["host"], row["status"]) for row in rows) == [
+        ("files", "lab-host", "ok"),
+        ("other", "lab-empty", "ok"),
+    ]
