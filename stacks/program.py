@@ -35,7 +35,17 @@ from seawall.components.service_fleet import (
 )
 from seawall.hostfiles import RenderedFile
 from seawall.model import load_environment
-from seawall.model.schema import Environment, Port, Service, droplet_names, model_hash
+from seawall.model.schema import (
+    HTTP_PORTS,
+    Environment,
+    Port,
+    Service,
+    droplet_dns_name,
+    droplet_names,
+    model_hash,
+    public_dns_name,
+    public_port,
+)
 from seawall.monitoring import (
     EXPORTER_SETTINGS,
     exporter_settings,
@@ -51,7 +61,6 @@ from seawall.stacks.release import check_release, record_start, record_success_s
 SECRET_CONFIG = ("resticPassword", "spacesAccessKeyId", "spacesSecretAccessKey", "sshPrivateKey")
 # The DigitalOcean provider's own: the API token, and the Spaces keys it manages the bucket with.
 PROVIDER_SECRETS = ("digitalocean:token", "digitalocean:spacesAccessId", "digitalocean:spacesSecretKey")
-HTTP_PORTS = {80: "http", 443: "https"}
 
 
 def environments_folder(environ: Mapping[str, str]) -> Path:
@@ -214,7 +223,7 @@ def _fleet_args(
         hosts=hosts,
         delivery=delivery,
         ssh_private_key=ssh_key,
-        public_dns=_public_port(service) is not None,
+        public_dns=public_port(service) is not None,
     )
 
 
@@ -289,11 +298,6 @@ def _inbound_rules(env: Environment, ports: list[Port]) -> list[InboundRule]:
     ]
 
 
-def _public_port(service: Service) -> int | None:
-    public = sorted(port.port for port in service.ports if port.source == "public" and port.port in HTTP_PORTS)
-    return public[-1] if public else None
-
-
 def _monitoring_args(
     env: Environment, name: str, service: Service, config: pulumi.Config
 ) -> ServiceMonitoringArgs | None:
@@ -313,7 +317,7 @@ def _monitoring_args(
                 if channel.slack and channel.slack_url_config
             ],
         )
-    public = _public_port(service)
+    public = public_port(service)
     target = None
     if public is not None and service.health is not None:
         target = f"{HTTP_PORTS[public]}://{name}.{env.environment.domain}{service.health.path}"
@@ -330,7 +334,8 @@ def _monitoring_args(
 
 
 def _dns_names(env: Environment, name: str, service: Service) -> list[str]:
-    names = [f"{droplet}.{env.environment.domain}" for droplet in droplet_names(name, service)]
-    if _public_port(service) is not None:
-        names.insert(0, f"{name}.{env.environment.domain}")
-    return names
+    public = public_dns_name(env, name, service)
+    return [
+        *([public] if public else []),
+        *(droplet_dns_name(env, droplet) for droplet in droplet_names(name, service)),
+    ]

@@ -17,8 +17,7 @@ if TYPE_CHECKING:
 def default_prometheus(env: Environment) -> str:
     """Given an environment, return its Prometheus' address from the model (monitoring.host)."""
     from seawall.errors import ConfigError
-    from seawall.model.schema import droplet_names
-    from seawall.monitoring import private_dns_name
+    from seawall.model.schema import droplet_names, private_dns_name
 
     host, port = env.monitoring.host, env.monitoring.prometheus_port
     if host is None:

@@ -14,9 +14,9 @@ from typing import Any
 
 from seawall.backup.backends import set_backend
 from seawall.model.calendar import longest_interval, parse_calendar
-from seawall.model.schema import Alerts, Environment, Port, Service, droplet_names
+from seawall.model.schema import Alerts, Environment, Port, dns_names, droplet_names
 from seawall.model.types import SEVERITIES, format_duration
-from seawall.monitoring import ALERTS, private_dns_name
+from seawall.monitoring import ALERTS
 from seawall.sizes import SizeTable
 
 NODE_EXPORTER_UNIT = "prometheus-node-exporter.service"
@@ -51,16 +51,6 @@ def source_text(env: Environment, source: str) -> str:
     return SOURCE_WORDS.get(source, f"the {source} service")
 
 
-def dns_names(env: Environment, service_name: str, service: Service, droplet: str) -> list[str]:
-    """Given a droplet, return the DNS names Seawall gives it: its own, the VPC one, and the service's
-    public name when a port is open to the public."""
-    domain = env.environment.domain
-    names = [f"{droplet}.{domain}", private_dns_name(env, droplet)]
-    if any(port.source == "public" for port in service.ports):
-        names.append(f"{service_name}.{domain}")
-    return names
-
-
 def droplet_rows(env: Environment, sizes: SizeTable) -> list[dict[str, Any]]:
     """Given an environment, return one row per droplet: size and what it means, volume, names, roles."""
     rows = []
@@ -83,7 +73,7 @@ def droplet_rows(env: Environment, sizes: SizeTable) -> list[dict[str, Any]]:
                     "price": price,
                     "region": env.environment.region,
                     "image": service.image,
-                    "dns": dns_names(env, service_name, service, droplet),
+                    "dns": dns_names(env, service_name, droplet),
                     "roles": [service.role or service_name],
                 }
             )

@@ -21,8 +21,8 @@ from seawall import __version__
 from seawall.backup.schedules import status_host, timer_names
 from seawall.errors import SeawallError
 from seawall.markdown import markdown_cell
-from seawall.model.schema import DatacenterHost, Environment, Service, droplet_names
-from seawall.monitoring import ALERTS, private_dns_name
+from seawall.model.schema import DatacenterHost, Environment, Service, dns_names, droplet_names, private_dns_name
+from seawall.monitoring import ALERTS
 from seawall.opsdocs import facts
 from seawall.opsdocs.measured import Measured
 from seawall.opsdocs.risks import assess
@@ -444,7 +444,7 @@ def _subject_in(name: str, env: Environment, measured: Measured | None) -> dict[
         "version": service.version if service else "-",
         "volume": f"{service.volume.size_gb} GB" if service and service.volume else "-",
         "hosts": hosts,
-        "dns": [n for host in hosts for n in facts.dns_names(env, name, service, host)] if service else [],
+        "dns": [n for host in hosts for n in dns_names(env, name, host)] if service else [],
         "address": None if service else env.datacenter_hosts[name].address,
         "health": [_health_url(env, service, host) for host in hosts] if service and service.health else [],
         "metrics": _metrics(env, name, service, hosts),
