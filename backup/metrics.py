@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from seawall.backup.state import write_atomically
@@ -21,16 +21,27 @@ def render_metrics(
     prefix: str, labels: Mapping[str, str], values: Mapping[str, float | None], help_texts: Mapping[str, str]
 ) -> str:
     """Given a prefix, labels and values, return Prometheus text exposition (values of None are left out)."""
-    label_text = ",".join(f'{key}="{_escape(value)}"' for key, value in sorted(labels.items()))
+    return render_series(prefix, [(labels, values)], help_texts)
+
+
+def render_series(
+    prefix: str,
+    series: Iterable[tuple[Mapping[str, str], Mapping[str, float | None]]],
+    help_texts: Mapping[str, str],
+) -> str:
+    """Given a prefix and (labels, values) pairs, return Prometheus text exposition: each metric's HELP and
+    TYPE once, then its samples together, as the text format requires (values of None are left out)."""
+    samples: dict[str, list[str]] = {}
+    for labels, values in series:
+        label_text = ",".join(f'{key}="{_escape(value)}"' for key, value in sorted(labels.items()))
+        for name, value in values.items():
+            if value is not None:
+                number = float(value)
+                shown = int(number) if number.is_integer() else repr(number)
+                samples.setdefault(name, []).append(f"{prefix}_{name}{{{label_text}}} {shown}")
     lines = []
-    for name, value in values.items():
-        if value is None:
-            continue
-        metric = f"{prefix}_{name}"
-        lines.append(f"# HELP {metric} {help_texts.get(name, name)}")
-        lines.append(f"# TYPE {metric} gauge")
-        number = float(value)
-        lines.append(f"{metric}{{{label_text}}} {int(number) if number.is_integer() else repr(number)}")
+    for name, rows in samples.items():
+        lines += [f"# HELP {prefix}_{name} {help_texts.get(name, name)}", f"# TYPE {prefix}_{name} gauge", *rows]
     return "\n".join(lines) + "\n"
 
 

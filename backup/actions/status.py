@@ -22,7 +22,7 @@ from typing import Any
 
 from seawall.backup.client import parse_time
 from seawall.backup.context import BackupContext
-from seawall.backup.metrics import render_metrics, write_metrics
+from seawall.backup.metrics import render_series, write_metrics
 from seawall.backup.restic import ResticError, make_snapshots_command, parse_snapshots
 from seawall.backup.retention import in_future, newest_present
 from seawall.model.types import format_duration
@@ -87,28 +87,16 @@ def write_status_metrics(context: BackupContext, rows: list[StatusRow], deep: bo
     """Given the rows, write them for node_exporter's textfile collector (``seawall_status_<env>.prom``):
     one alarm series per set and host, and when the status ran (the alert on a disagreement reads these)."""
     env = context.env.name
-    parts = [
-        render_metrics("seawall_status", {"environment": env}, {"last_run_timestamp_seconds": time.time(),
-                       "deep": int(deep)}, STATUS_HELP)
-    ]  # fmt: skip
-    for row in rows:
-        # ``backup_host``, not ``host``: Prometheus sets ``host`` to the scraped machine (the status host)
-        # and would rename a ``host`` written here to ``exported_host``.
-        labels = {"environment": env, "set": row.set_name, "backup_host": row.host, "status": row.status}
-        parts.append(render_metrics("seawall_status", labels, {"alarm": int(row.alarm)}, STATUS_HELP))
-    write_metrics(context.metrics_dir, f"seawall_status_{env}", _one_help_each("".join(parts)))
-
-
-def _one_help_each(text: str) -> str:
-    """Prometheus's text format allows one HELP and TYPE line per metric: drop the repeats."""
-    seen: set[str] = set()
-    lines = []
-    for line in text.splitlines():
-        if line.startswith("# ") and line in seen:
-            continue
-        seen.add(line)
-        lines.append(line)
-    return "\n".join(lines) + "\n"
+    series: list[tuple[dict[str, str], dict[str, float | None]]] = [
+        ({"environment": env}, {"last_run_timestamp_seconds": time.time(), "deep": int(deep)})
+    ]
+    # ``backup_host``, not ``host``: Prometheus sets ``host`` to the scraped machine (the status host) and
+    # would rename a ``host`` written here to ``exported_host``.
+    series += [
+        ({"environment": env, "set": r.set_name, "backup_host": r.host, "status": r.status}, {"alarm": int(r.alarm)})
+        for r in rows
+    ]
+    write_metrics(context.metrics_dir, f"seawall_status_{env}", render_series("seawall_status", series, STATUS_HELP))
 
 
 def _base_row(context: BackupContext, set_name: str, host: str, state: dict[str, Any]) -> StatusRow:

@@ -85,3 +85,28 @@ def test_metrics_render_as_prometheus_text_with_full_precision() -> None:
     assert 'seawall_backup_count{host="a\\"b",set="s"} 3' in text
     assert "skip" not in text
     assert "# TYPE seawall_backup_last gauge" in text
+
+
+def test_several_label_sets_share_one_help_and_type_and_promtool_accepts_them() -> None:
+    import shutil
+    import subprocess
+
+    from seawall.backup.metrics import render_series
+
+    text = render_series(
+        "seawall_status",
+        [({"environment": "e"}, {"deep": 1}), *(({"set": s, "backup_host": "h"}, {"alarm": 0}) for s in "ab")],
+        {"alarm": "A", "deep": "D"},
+    )
+    lines = text.splitlines()
+    assert lines.count("# HELP seawall_status_alarm A") == 1
+    alarm = lines.index("# TYPE seawall_status_alarm gauge")
+    assert lines[alarm + 1 : alarm + 3] == [
+        'seawall_status_alarm{backup_host="h",set="a"} 0',
+        'seawall_status_alarm{backup_host="h",set="b"} 0',
+    ]
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (apt-get install prometheus)")
+    checked = subprocess.run([promtool, "check", "metrics"], input=text, text=True, capture_output=True, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
