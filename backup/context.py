@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from seawall.backup.backends import shared_copy
+from seawall.backup.backends import Backend, set_backend, shared_copy
 from seawall.backup.client import LockPolicy, Restic
 from seawall.backup.plan import make_target, resolve
 from seawall.backup.restic import Target
@@ -35,6 +35,7 @@ class BackupContext:
     store: StateStore
     locks: LockPolicy
     slots: threading.Semaphore | None = None  # bounds the restic processes at once (``--jobs``), when set
+    _backends: dict[str, Backend] = field(default_factory=dict, repr=False)
     _targets: dict[str, Target] = field(default_factory=dict, repr=False)
 
     @property
@@ -50,10 +51,16 @@ class BackupContext:
         """Given a chosen set, return its chosen hosts."""
         return [host for name, host in self.pairs if name == set_name]
 
+    def backend(self, set_name: str) -> Backend:
+        """Given a set, return where its repository lives (built once per command)."""
+        if set_name not in self._backends:
+            self._backends[set_name] = set_backend(self.env, set_name, self.project_root)
+        return self._backends[set_name]
+
     def target(self, set_name: str) -> Target:
         """Given a set, return its repository's restic target (built once per command)."""
         if set_name not in self._targets:
-            self._targets[set_name] = make_target(self.env, set_name, self.project_root)
+            self._targets[set_name] = make_target(self.env, self.backend(set_name), self.project_root)
         return self._targets[set_name]
 
     def restic(self, set_name: str) -> Restic:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from seawall.backup.backends import secret_from, set_backend
+from seawall.backup.backends import Backend, secret_from
 from seawall.backup.restic import Target
 from seawall.model.schema import BackupSet, Environment
 
@@ -37,23 +37,23 @@ def resolve(project_root: Path, path: str) -> Path:
     return candidate if candidate.is_absolute() else project_root / candidate
 
 
-def credentials(env: Environment, set_name: str, project_root: Path) -> dict[str, str]:
-    """Given a set, return the environment restic needs for its repository: the password and what the
-    set's backend needs; secrets are masked from now on."""
+def credentials(env: Environment, backend: Backend, project_root: Path) -> dict[str, str]:
+    """Given a set's backend, return the environment restic needs for its repository: the password and
+    what the backend needs; secrets are masked from now on."""
     backup = env.backup
     variables: dict[str, str] = {}
     if backup.password_file:
         variables["RESTIC_PASSWORD_FILE"] = str(resolve(project_root, backup.password_file))
     else:
         variables["RESTIC_PASSWORD"] = secret_from(backup.password_env or "")
-    return variables | set_backend(env, set_name, project_root).restic_env()
+    return variables | backend.restic_env()
 
 
-def make_target(env: Environment, set_name: str, project_root: Path) -> Target:
-    """Given a set, return the restic target for its repository."""
+def make_target(env: Environment, backend: Backend, project_root: Path) -> Target:
+    """Given a set's backend, return the restic target for its repository."""
     return Target(
-        set_backend(env, set_name, project_root).location(),
-        credentials(env, set_name, project_root),
+        backend.location(),
+        credentials(env, backend, project_root),
         env.backup.restic_binary,
         env.backup.command_timeout.total_seconds(),
     )

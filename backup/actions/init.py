@@ -13,7 +13,6 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from seawall.backup.backends import set_backend
 from seawall.backup.client import Restic
 from seawall.backup.context import BackupContext
 from seawall.backup.plan import resolve
@@ -41,7 +40,7 @@ def init_repositories(context: BackupContext, dry_run: bool = False) -> tuple[li
     outcomes = []
     prepared: dict[str, bool] = {}
     for name in context.sets:
-        backend = set_backend(env, name, context.project_root)
+        backend = context.backend(name)
         target = context.target(name)
         outcome = InitOutcome(name, target.repository)
         if backend.container not in prepared:
