@@ -6,8 +6,9 @@ of the repository's packs (``check --read-data-subset=k/n``, so every pack is re
 drills); restore into an empty scratch folder with ``--verify``; compare a sampled folder's hashes with
 what the repository streams; run the set's own checks against the restored tree; measure RTO (restore
 plus verification) and RPO (age of the newest snapshot) against the set's targets; record a report and
-metrics. The check slice, the snapshot list and the sample run beside the restore, read-only and at a
-lower CPU priority.
+metrics. The check slice, the snapshot list and the sample run beside the restore when ``--jobs``
+leaves a slot (the context's slots bound the restic processes at once), read-only and at a lower CPU
+priority.
 """
 
 from __future__ import annotations

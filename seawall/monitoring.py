@@ -385,7 +385,7 @@ def backup_rules(env: Environment) -> dict[str, Any]:
         ),
     ]
     if env.backup_sets:
-        rules += _status_overdue_rules(env, _longest_gap(env.backup.deep_status_schedule) + delay)
+        rules += _status_overdue_rules(env)
     for set_name, backup_set in sorted(env.backup_sets.items()):
         hosts = env.hosts_of_set(set_name)
         if not hosts:
@@ -413,9 +413,12 @@ def _longest_gap(schedule: str) -> int:
     return int(longest_interval(parse_calendar(schedule)).total_seconds())
 
 
-def _status_overdue_rules(env: Environment, gap: int) -> list[dict[str, Any]]:
-    """The scheduled deep status not reported for longer than its schedule allows, or never."""
-    allowed = gap + int(env.backup.command_timeout.total_seconds()) + SILENCE_GRACE_SECONDS
+def _status_overdue_rules(env: Environment) -> list[dict[str, Any]]:
+    """The scheduled deep status not reported for longer than its schedule's longest gap, its randomized
+    delay, its run (``command_timeout``) and the grace allow, or never."""
+    backup = env.backup
+    allowed = _longest_gap(backup.deep_status_schedule) + int(backup.randomized_delay.total_seconds())
+    allowed += int(backup.command_timeout.total_seconds()) + SILENCE_GRACE_SECONDS
     metric = "seawall_status_last_run_timestamp_seconds" + _selector(f'environment="{env.name}"')
     return [
         _rule(env, "SeawallStatusOverdue", f"time() - {metric} > {allowed}", "0s"),

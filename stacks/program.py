@@ -320,7 +320,7 @@ def _monitoring_args(
     public = public_port(service)
     target = None
     if public is not None and service.health is not None:
-        target = f"{HTTP_PORTS[public]}://{name}.{env.environment.domain}{service.health.path}"
+        target = f"{HTTP_PORTS[public]}://{public_dns_name(env, name, service)}{service.health.path}"
     thresholds = {"cpu": service.alerts.cpu, "memory": service.alerts.memory, "disk": service.alerts.disk}
     return ServiceMonitoringArgs(
         env_name=env.name,
