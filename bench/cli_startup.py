@@ -5,10 +5,10 @@ environments) and each one's ratio to the baseline. Targets (#20): --help and --
 validate within 2x. Command modules load only when their command runs; `validate` also pays for
 importing pydantic and building the model's validators.
 
-Two floors follow, so the validate ratio can be read: a bare typer command with the same options doing
+Three floors follow, so the validate ratio can be read: a bare typer command with the same options doing
 nothing (typer 0.29 parses every option through a pydantic TypeAdapter, so any command with options
-imports pydantic), and importing the model alone (pydantic with the model's classes), neither reading a
-file.
+imports pydantic), importing the model alone (pydantic with the model's classes), and loading the
+shipped environments without the CLI (the model's validators built and run, nothing parsed or printed).
 """
 
 from __future__ import annotations
@@ -34,6 +34,14 @@ def configure(environments: pathlib.Path = pathlib.Path("environments"), verbose
 def validate(names: Annotated[list[str] | None, typer.Argument()] = None, output: Form = Form.table):
     pass
 app(["validate"], standalone_mode=False)
+"""
+
+LOAD_ONLY = """
+import os, pathlib, typer, rich
+os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"  # as the CLI sets it
+from seawall.model import load_environments, load_parity_rules
+load_environments(pathlib.Path("environments"))
+load_parity_rules(pathlib.Path("environments"))
 """
 
 
@@ -62,6 +70,7 @@ def main() -> None:
     for label, argv in (
         ("floor: typer, same options", [sys.executable, "-c", BARE_COMMAND]),
         ("floor: import the model", [sys.executable, "-c", "import typer, rich, seawall.model"]),
+        ("floor: load, no CLI", [sys.executable, "-c", LOAD_ONLY]),
     ):
         seconds = best_seconds(argv)
         print(f"{label:<28} {seconds * 1000:7.1f} ms  ratio {seconds / baseline:5.2f}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +107,23 @@ def test_markdown_tables_escape_pipes_and_fold_line_breaks() -> None:
 
     lines = markdown_table(("a", "b"), [("x|y", "one\ntwo")])
     assert lines == ["| a | b |", "| --- | --- |", "| x\\|y | one two |"]
+
+
+def test_validate_does_not_look_for_pydantic_plugins_unless_asked() -> None:
+    # pydantic keeps the plugins it found in `_plugins`; it stays None when it never looked.
+    probe = (
+        "import contextlib, sys; from seawall.cli.app import main\n"
+        "with contextlib.redirect_stdout(sys.stderr):\n    code = main(['validate'])\n"
+        "from pydantic.plugin import _loader\n"
+        "print(code, _loader._plugins is None)"
+    )
+    environ = {key: value for key, value in os.environ.items() if key != "PYDANTIC_DISABLE_PLUGINS"}
+
+    def run(**extra: str) -> str:
+        shown = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=PROJECT, env=environ | extra
+        )
+        return shown.stdout.strip().splitlines()[-1]
+
+    assert run() == "0 True"
+    assert run(PYDANTIC_DISABLE_PLUGINS="") == "0 False"
