@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from seawall.backup.plan import resolve
+from seawall.errors import Interrupted
 from seawall.ledger import LedgerEntry
 from seawall.model.schema import Environment, Window, droplet_names
 from seawall.model.types import SEVERITIES, WEEKDAYS, Severity
@@ -26,6 +27,7 @@ from seawall.opsdocs.facts import duration
 from seawall.opsdocs.generate import template_environment, tidy_markdown
 from seawall.opsdocs.measured import Measured
 from seawall.opsdocs.reports_repo import ReportsError, ReportsRepository
+from seawall.runner import children
 
 TEMPLATE = "INCIDENT_REPORT_TEMPLATE.md"
 BLOCK = re.compile(r"<!-- seawall:(\w+) -->.*?<!-- /seawall:\1 -->", re.DOTALL)
@@ -287,21 +289,39 @@ def merge_report(old: str, fresh: str) -> str:
 
 def write_and_commit(repository: ReportsRepository, files: dict[Path, str], message: str) -> str:
     """Given files' new texts, write them and commit them together; when the commit fails, put every file
-    back as it was (nothing written) and raise."""
+    back as it was (nothing written) and raise.
+
+    A signal (``Interrupted``) while the files are written or git commits puts them back too, once git has
+    ended, unless the commit landed first: then the repository keeps it, whole. Either way the reports
+    repository is left clean.
+    """
     before = {path: path.read_text(encoding="utf-8") if path.exists() else None for path in files}
-    for path, text in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+    head = repository.head()
     try:
+        for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
         return repository.commit(list(files), message)
     except ReportsError:
-        for path, old in before.items():
-            repository.commit_undo(path)
-            if old is None:
-                path.unlink()
-            else:
-                path.write_text(old, encoding="utf-8")
+        _put_back(repository, before)
         raise
+    except Interrupted:
+
+        def put_back_unless_committed() -> None:
+            if repository.head() == head:
+                _put_back(repository, before)
+
+        children.on_interrupt(f"reports {repository.folder}", put_back_unless_committed)
+        raise
+
+
+def _put_back(repository: ReportsRepository, before: dict[Path, str | None]) -> None:
+    for path, old in before.items():
+        repository.commit_undo(path)
+        if old is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(old, encoding="utf-8")
 
 
 def open_incident(

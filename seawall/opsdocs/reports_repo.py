@@ -83,6 +83,10 @@ class ReportsRepository:
             raise ReportsError(msg)
         return self._git("rev-parse", "--short", "HEAD").stdout.strip()
 
+    def head(self) -> str:
+        """Return the commit the repository is at (empty before its first commit)."""
+        return self._git("rev-parse", "--verify", "--quiet", "HEAD").stdout.strip()
+
     def commit_undo(self, path: Path) -> None:
         """Given a file a failed commit had staged, take it out of the index again."""
         self._git("reset", "--quiet", "--", str(path.relative_to(self.folder)))

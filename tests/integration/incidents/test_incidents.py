@@ -345,3 +345,72 @@ def test_a_closed_incident_a_dirty_missing_or_non_git_repository_are_refused(pro
     assert plain.code == 2
     assert "is not a git repository of its own" in plain.err
     assert list((project / "incident_reports").iterdir()) == []
+
+
+# A stand-in for git (the real one does the work) that sleeps around `commit`, so that the test can send
+# its signal to seawall while git commits: "before" the real commit, or "after" it has landed.
+SLOW_GIT = """#!{python}
+import os, subprocess, sys, time
+commit = "commit" in sys.argv
+if commit and os.environ["SLOW_GIT"] == "before":
+    open(os.environ["SLOW_GIT_MARK"], "w").close()
+    time.sleep(60)
+code = subprocess.run(["{git}", *sys.argv[1:]]).returncode
+if commit and os.environ["SLOW_GIT"] == "after":
+    open(os.environ["SLOW_GIT_MARK"], "w").close()
+    time.sleep(60)
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize(
+    ("command", "when"),
+    [
+        (("new", "mainnet", "--severity", "major", "--title", "Disk filling", "--author", "ops-alice"), "before"),
+        (("update", "INC-2026-001", "--note", "disk at 91%", "--author", "ops-alice"), "before"),
+        (("update", "INC-2026-001", "--note", "disk at 91%", "--author", "ops-alice"), "after"),
+    ],
+)
+def test_a_signal_while_git_commits_leaves_the_reports_repository_clean(
+    project: Path, cli, tmp_path: Path, command: tuple[str, ...], when: str
+) -> None:
+    import signal
+    import sys
+    import time
+
+    open_one(cli, project)
+    reports = project / "incident_reports"
+    texts = {path: path.read_text() for path in reports.rglob("*.md")}
+    commits = git(reports, "log", "--format=%H").splitlines()
+    bin_dir = tmp_path / "slow-git"
+    bin_dir.mkdir()
+    (bin_dir / "git").write_text(SLOW_GIT.format(python=sys.executable, git=shutil.which("git")))
+    (bin_dir / "git").chmod(0o755)
+    mark = tmp_path / "committing"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "seawall", "--environments", str(project / "environments"), "incident", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLOW_GIT": when, "SLOW_GIT_MARK": str(mark)},
+    )
+    deadline = time.monotonic() + 60
+    while not mark.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert mark.exists(), process.communicate()
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+
+    assert process.returncode == 143, err
+    assert "interrupted by SIGTERM" in err
+    assert "Traceback" not in err
+    assert git(reports, "status", "--porcelain", "--untracked-files=all") == ""
+    assert not (reports / ".git" / "index.lock").exists()
+    now = {path: path.read_text() for path in reports.rglob("*.md")}
+    if when == "before":  # nothing written, nothing committed
+        assert now == texts
+        assert git(reports, "log", "--format=%H").splitlines() == commits
+    else:  # the commit landed before the signal: kept, whole
+        assert git(reports, "log", "--format=%H").splitlines()[1:] == commits
+        assert "disk at 91%" in git(reports, "show", "HEAD")
+        assert now != texts
