@@ -87,12 +87,14 @@ def _with_incident(settings: Settings, env: Environment, request: DeployRequest)
     import dataclasses
 
     from seawall.opsdocs.incidents import find_report, repository_of
-    from seawall.opsdocs.reports_repo import ReportsError
+    from seawall.opsdocs.reports_repo import AmbiguousReport, ReportsError
 
     if not (request.emergency and request.incident):
         return request
     try:
         found = find_report(repository_of(env, settings.project_root), request.incident).incident
+    except AmbiguousReport:
+        raise
     except ReportsError:
         return request
     if found.environment != env.name:

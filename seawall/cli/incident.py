@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import shlex
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -60,7 +62,7 @@ def _locate(settings: Settings, incident_id: str) -> tuple[Environment, ReportsR
     """Find an incident in the reports repositories the environments name."""
     from seawall.model import list_environments, load_environments
     from seawall.opsdocs.incidents import find_report, repository_of
-    from seawall.opsdocs.reports_repo import ReportsError
+    from seawall.opsdocs.reports_repo import AmbiguousReport, ReportsError
 
     envs = load_environments(settings.environments, list_environments(settings.environments))
     seen: dict[Path, ReportsRepository] = {}
@@ -71,6 +73,8 @@ def _locate(settings: Settings, incident_id: str) -> tuple[Environment, ReportsR
     for repository in seen.values():
         try:
             report = find_report(repository, incident_id)
+        except AmbiguousReport:
+            raise
         except ReportsError as exc:
             problem = exc
             continue
@@ -210,6 +214,12 @@ def list_command(
         repository.require_readable()
         reports += all_reports(repository)
     rows = [_row(report.incident, report.path, settings.project_root) for report in reports]
+    counts = Counter(report.incident.id for report in reports)
+    twice = sorted(incident_id for incident_id, count in counts.items() if count > 1)
+    if twice:
+        logging.getLogger(__name__).warning(
+            "%s: two clones gave out the same id; give one report the next free id", ", ".join(twice)
+        )
     rows = [row for row in rows if row["status"] != "closed" or not only_open]
     if output is OutputFormat.json:
         print_json(rows)

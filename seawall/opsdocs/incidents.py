@@ -26,7 +26,7 @@ from seawall.model.types import SEVERITIES, WEEKDAYS, Severity
 from seawall.opsdocs.facts import duration
 from seawall.opsdocs.generate import template_environment, tidy_markdown
 from seawall.opsdocs.measured import Measured
-from seawall.opsdocs.reports_repo import ReportsError, ReportsRepository
+from seawall.opsdocs.reports_repo import AmbiguousReport, ReportsError, ReportsRepository
 from seawall.runner import children
 
 TEMPLATE = "INCIDENT_REPORT_TEMPLATE.md"
@@ -121,24 +121,32 @@ def all_reports(repository: ReportsRepository) -> list[Report]:
 
 
 def find_report(repository: ReportsRepository, incident_id: str) -> Report:
-    """Given an id, return its report, or raise ReportsError naming the known ones."""
+    """Given an id, return its report, or raise ReportsError naming the known ones (AmbiguousReport when
+    two reports carry it)."""
     repository.require_readable()
-    for path in repository.reports():
-        if f"-{incident_id}-" in path.name:
-            return read_report(path)
+    found = [path for path in repository.reports() if f"-{incident_id}-" in path.name]
+    if len(found) > 1:
+        names = ", ".join(str(path.relative_to(repository.folder)) for path in found)
+        msg = (
+            f"{incident_id} names {len(found)} reports ({names}): two clones gave out the same id. Keep the "
+            f"first; give the other the next free id (`seawall incident list`) in its file name and its front "
+            f"matter's id, and commit that"
+        )
+        raise AmbiguousReport(msg)
+    if found:
+        return read_report(found[0])
     ids = sorted(report.incident.id for report in all_reports(repository))[-5:]
     msg = f"no incident {incident_id!r} in {repository.folder} (newest: {', '.join(ids) or 'none'})"
     raise ReportsError(msg)
 
 
 def next_id(repository: ReportsRepository, now: dt.datetime) -> str:
-    """Given the repository and the time, return the next id of that year (``INC-2026-007``)."""
+    """Given the repository and the time, return the next id of that year (``INC-2026-007``): after every
+    id of this clone and of the branch it tracks, fetched first, so that clones do not give out one id
+    twice once each pushes what it opened."""
     year = now.astimezone(dt.UTC).year
-    numbers = [
-        int(match.group(2))
-        for report in all_reports(repository)
-        if (match := ID.match(report.incident.id)) and int(match.group(1)) == year
-    ]
+    ids = [report.incident.id for report in all_reports(repository)] + repository.upstream_ids()
+    numbers = [int(match.group(2)) for found in ids if (match := ID.match(found)) and int(match.group(1)) == year]
     return f"INC-{year}-{max(numbers, default=0) + 1:03d}"
 
 

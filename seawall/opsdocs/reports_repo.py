@@ -7,18 +7,28 @@ else's; otherwise nothing is written and the error says what to do.
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 
 from seawall.errors import SeawallError, ToolMissing
 from seawall.runner import Command, Result, run
 
+logger = logging.getLogger(__name__)
 GIT_TIMEOUT = 60
+# Fetching the team's repository before giving out an id: short, and never a prompt, during an incident.
+FETCH_TIMEOUT = 20
+REPORT_NAME = re.compile(r"^\d{4}/[^/]*-(INC-\d{4}-\d{3,})-[^/]*\.md$")
 # An escalation issue's body lies beside its report: <report>-escalation.md.
 ESCALATION_SUFFIX = "-escalation.md"
 
 
 class ReportsError(SeawallError):
     """The reports repository cannot be used, or an incident is not in it."""
+
+
+class AmbiguousReport(ReportsError):
+    """Two reports carry the same id (two clones gave it out before either was pushed)."""
 
 
 def make_git_command(folder: Path, *args: str) -> Command:
@@ -90,6 +100,29 @@ class ReportsRepository:
     def commit_undo(self, path: Path) -> None:
         """Given a file a failed commit had staged, take it out of the index again."""
         self._git("reset", "--quiet", "--", str(path.relative_to(self.folder)))
+
+    def upstream_ids(self) -> list[str]:
+        """Fetch the branch this working tree tracks and return the ids of the reports on it (none without
+        one). A fetch that fails (offline during an incident) is a warning: the last fetched state counts."""
+        upstream = self._git("rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}")
+        if not upstream.ok:
+            return []
+        fetched = run(
+            Command(
+                ("git", "-C", str(self.folder), "fetch", "--quiet"),
+                env={"GIT_TERMINAL_PROMPT": "0"},
+                timeout=FETCH_TIMEOUT,
+            )
+        )
+        if not fetched.ok:
+            logger.warning(
+                "could not fetch %s (%s): the id is given out from what was last fetched and may already be "
+                "taken in another clone",
+                upstream.stdout.strip(),
+                "timed out" if fetched.timed_out else fetched.last_error_line(),
+            )
+        listed = self._git("ls-tree", "-r", "--name-only", upstream.stdout.strip())
+        return [match.group(1) for name in listed.stdout.splitlines() if (match := REPORT_NAME.match(name))]
 
     def reports(self) -> list[Path]:
         """Return every report file (``<year>/<date>-<id>-<slug>.md``), oldest first."""

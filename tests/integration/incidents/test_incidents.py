@@ -414,3 +414,61 @@ def test_a_signal_while_git_commits_leaves_the_reports_repository_clean(
         assert git(reports, "log", "--format=%H").splitlines()[1:] == commits
         assert "disk at 91%" in git(reports, "show", "HEAD")
         assert now != texts
+
+
+def test_clones_of_the_team_repository_do_not_give_out_one_id_twice(project: Path, cli, tmp_path_factory) -> None:
+    reports = project / "incident_reports"
+    team = tmp_path_factory.mktemp("team") / "reports.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(team)], check=True)
+    git(reports, "remote", "add", "origin", str(team))
+    git(reports, "push", "-q", "-u", "origin", "main")
+    other = tmp_path_factory.mktemp("other")
+    for folder in ("environments", "ledger", "var"):
+        shutil.copytree(project / folder, other / folder)
+    subprocess.run(["git", "clone", "-q", str(team), str(other / "incident_reports")], check=True)
+    git(other / "incident_reports", "config", "user.name", "Ops Bob")
+    git(other / "incident_reports", "config", "user.email", "bob@example.net")
+
+    assert open_one(cli, project)[0] == "INC-2026-001"
+    git(reports, "push", "-q")
+    # The other clone has not pulled: it fetches before giving out an id.
+    assert open_one(cli, other, severity="major")[0] == "INC-2026-002"
+
+    # Offline (the team's repository unreachable): still opens, from what was last fetched, and says so.
+    git(other / "incident_reports", "remote", "set-url", "origin", str(tmp_path_factory.mktemp("gone") / "x.git"))
+    offline = seawall(cli, other, "incident", "new", "mainnet", "--severity", "minor", "--title", "Slow page")
+    assert offline.code == 0, offline.err
+    assert offline.out.split()[0] == "INC-2026-003"
+    assert "could not fetch origin/main" in offline.err
+    assert "may already be taken in another clone" in offline.err
+
+
+def test_two_reports_with_one_id_are_named_and_never_updated_blindly(project: Path, cli) -> None:
+    incident, path = open_one(cli, project)
+    reports = project / "incident_reports"
+    twin = path.with_name(path.name.replace("store-unreachable-from-web", "web-errors"))
+    twin.write_text(path.read_text())
+    git(reports, "add", ".")
+    git(reports, "commit", "-q", "-m", "a report from another clone")
+    texts = {report: report.read_text() for report in (path, twin)}
+    head = git(reports, "rev-parse", "HEAD")
+
+    update = seawall(cli, project, "incident", "update", incident, "--note", "which one?")
+    assert update.code == 2
+    assert f"{incident} names 2 reports" in update.err
+    assert path.name in update.err
+    assert twin.name in update.err
+    assert "Traceback" not in update.err
+    assert {report: report.read_text() for report in (path, twin)} == texts
+    assert git(reports, "rev-parse", "HEAD") == head
+
+    guard = seawall(
+        cli, project, "guard", "mainnet", "--at", "2026-12-05T12:00:00+01:00", "--emergency", "--incident", incident
+    )
+    assert guard.code == 2
+    assert f"{incident} names 2 reports" in guard.err
+
+    listed = seawall(cli, project, "incident", "list", "--format", "json")
+    assert listed.code == 0
+    assert [row["id"] for row in json.loads(listed.out)] == [incident, incident]
+    assert f"{incident}: two clones gave out the same id" in listed.err
