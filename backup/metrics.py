@@ -12,7 +12,7 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from seawall.backup.state import write_atomically
+from seawall.files import write_atomically
 
 logger = logging.getLogger(__name__)
 

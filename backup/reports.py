@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seawall.backup.metrics import render_metrics, write_metrics
-from seawall.backup.state import write_atomically
+from seawall.files import write_atomically
 from seawall.markdown import markdown_table
 
 if TYPE_CHECKING:

@@ -12,27 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from seawall.files import write_atomically
+
 logger = logging.getLogger(__name__)
 BUCKET_ROOT = "seawall"
-
-
-def write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
-    """Given a path and text, replace the file's content in one step."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 class BucketCopy:

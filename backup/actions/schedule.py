@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from seawall.backup.schedules import render_cron, render_host_files
-from seawall.backup.state import write_atomically
+from seawall.files import write_atomically
 from seawall.hostfiles import RenderedFile
 from seawall.model.schema import Environment
 

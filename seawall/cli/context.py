@@ -68,10 +68,10 @@ def write_output(path: Path, text: str, hint: str) -> None:
     """Given a file a command writes, its text and what to do when it cannot be written, write it (and its
     folder) or raise SeawallError saying why and the hint."""
     from seawall.errors import SeawallError
+    from seawall.files import write_atomically
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        write_atomically(path, text)
     except OSError as exc:
         msg = f"cannot write {path}: {exc.strerror or exc}; {hint}"
         raise SeawallError(msg) from None

@@ -340,7 +340,7 @@ def record_command(
     if result == "succeeded":
         _link_incident(settings, env, entry)
     if result == "succeeded":
-        from seawall.backup.state import write_atomically
+        from seawall.files import write_atomically
         from seawall.render import render
         from seawall.stacks.program import OFFLINE
 

@@ -22,6 +22,7 @@ def render_command(
 ) -> None:
     """Write prometheus.yml, the alert rules and alertmanager.yml for ENV (same model, same bytes)."""
     from seawall.errors import SeawallError
+    from seawall.files import write_atomically
     from seawall.model import load_environment
     from seawall.monitoring import render_monitoring
 
@@ -32,9 +33,8 @@ def render_command(
     for relative, text in render_monitoring(env).items():
         path = folder / relative
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.exists() or path.read_text() != text:
-                path.write_text(text)
+            if not path.is_file() or path.read_text() != text:
+                write_atomically(path, text)
         except OSError as exc:
             msg = f"cannot write {path}: {exc.strerror or exc}; choose a writable folder with --out"
             raise SeawallError(msg) from None

@@ -20,6 +20,7 @@ import jinja2
 from seawall import __version__
 from seawall.backup.schedules import status_host, timer_names
 from seawall.errors import SeawallError
+from seawall.files import write_atomically
 from seawall.markdown import markdown_cell
 from seawall.model.schema import DatacenterHost, Environment, Service, dns_names, droplet_names, private_dns_name
 from seawall.monitoring import ALERTS
@@ -219,8 +220,7 @@ def write_documents(documents: dict[str, str], folder: Path) -> list[str]:
             target = folder / path
             if target.is_file() and target.read_text(encoding="utf-8") == text:
                 continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
+            write_atomically(target, text)
             touched.append(path)
         for difference in compare(documents, folder):
             if difference.kind == "not generated":

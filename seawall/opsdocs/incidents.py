@@ -20,6 +20,7 @@ import yaml
 
 from seawall.backup.plan import resolve
 from seawall.errors import Interrupted
+from seawall.files import write_atomically
 from seawall.ledger import LedgerEntry
 from seawall.model.schema import Environment, Window, droplet_names
 from seawall.model.types import SEVERITIES, WEEKDAYS, Severity
@@ -307,8 +308,7 @@ def write_and_commit(repository: ReportsRepository, files: dict[Path, str], mess
     head = repository.head()
     try:
         for path, text in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
+            write_atomically(path, text)
         return repository.commit(list(files), message)
     except ReportsError:
         _put_back(repository, before)
@@ -329,7 +329,7 @@ def _put_back(repository: ReportsRepository, before: dict[Path, str | None]) -> 
         if old is None:
             path.unlink(missing_ok=True)
         else:
-            path.write_text(old, encoding="utf-8")
+            write_atomically(path, old)
 
 
 def open_incident(
