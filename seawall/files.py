@@ -20,12 +20,12 @@ def write_atomically(path: Path, text: str, mode: int | None = None) -> None:
     A link is followed (the file it names is replaced, the link stays); a device or pipe (``/dev/stdout``)
     is written through, since it cannot be replaced.
     """
-    if path.is_symlink():
-        path = path.resolve()
     if path.exists() and not path.is_file():
         with open(path, "w", encoding="utf-8") as stream:
             stream.write(text)
         return
+    if path.is_symlink():
+        path = path.resolve()
     if mode is None:
         mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
     path.parent.mkdir(parents=True, exist_ok=True)

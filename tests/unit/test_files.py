@@ -68,13 +68,18 @@ def test_a_link_stays_a_link_and_the_file_it_names_is_replaced(tmp_path: Path) -
     assert real.read_text() == "new page"
 
 
-def test_a_pipe_is_written_through_not_replaced(tmp_path: Path) -> None:
+@pytest.mark.parametrize("through_a_link", [False, True], ids=["pipe", "link to a pipe (like /dev/stdout)"])
+def test_a_pipe_is_written_through_not_replaced(tmp_path: Path, through_a_link: bool) -> None:
     pipe = tmp_path / "out"
     os.mkfifo(pipe)
+    named = tmp_path / "stdout" if through_a_link else pipe
+    if through_a_link:
+        named.symlink_to(pipe)
     received: list[str] = []
     reader = threading.Thread(target=lambda: received.append(pipe.read_text()))
     reader.start()
-    write_atomically(pipe, "through the pipe\n")
+    write_atomically(named, "through the pipe\n")
     reader.join(timeout=10)
     assert received == ["through the pipe\n"]
     assert stat.S_ISFIFO(pipe.stat().st_mode)
+    assert named.is_symlink() == through_a_link
