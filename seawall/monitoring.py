@@ -265,7 +265,13 @@ def prometheus_config(env: Environment) -> dict[str, Any]:
             "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{monitoring.alertmanager_port}"]}]}]
         },
         "scrape_configs": [
-            {"job_name": NODE_JOB, "static_configs": node_targets},
+            {
+                "job_name": NODE_JOB,
+                "static_configs": node_targets,
+                # Seawall's textfile metrics name their environment and host, for a Prometheus of the team's
+                # own; here the target says so, and Prometheus keeps the textfile's copies as exported_*.
+                "metric_relabel_configs": [{"action": "labeldrop", "regex": "exported_(environment|host)"}],
+            },
             {
                 "job_name": "prometheus",
                 "static_configs": [{"targets": [f"127.0.0.1:{monitoring.prometheus_port}"], "labels": dict(own)}],

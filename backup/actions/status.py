@@ -91,7 +91,7 @@ def write_status_metrics(context: BackupContext, rows: list[StatusRow], deep: bo
         ({"environment": env}, {"last_run_timestamp_seconds": time.time(), "deep": int(deep)})
     ]
     # ``backup_host``, not ``host``: Prometheus sets ``host`` to the scraped machine (the status host) and
-    # would rename a ``host`` written here to ``exported_host``.
+    # drops a ``host`` written here (as ``exported_host``, see the node job in ``seawall.monitoring``).
     series += [
         ({"environment": env, "set": r.set_name, "backup_host": r.host, "status": r.status}, {"alarm": int(r.alarm)})
         for r in rows

@@ -199,10 +199,27 @@ def test_a_failed_backup_notifies_once_as_critical_and_a_passing_run_resolves_it
     wait_for(lambda: "[RESOLVED] SeawallBackupFailed (Critical)" in receiver.titles(), "the resolved notification")
     # Exactly one firing notification for the failure, however many evaluations saw it.
     assert len(firing(receiver, "SeawallBackupFailed")) == 1
+    # The scraped series carry the target's host and environment once: the textfile's own copies (which
+    # Prometheus renames exported_host and exported_environment) are dropped at the scrape.
+    (series,) = query(stack["ports"]["prometheus"], 'seawall_backup_success{set="project-config"}')
+    assert series["metric"]["host"] == "localhost"
+    assert series["metric"]["environment"] == "local"
+    assert series["value"][1] == "1"
+    assert [label for label in series["metric"] if label.startswith("exported_")] == []
     # Nothing the test started listens beyond loopback (the kernel's table of listening TCP sockets).
     for port in stack["ports"].values():
         bound = listening_addresses(port)
         assert bound == {"127.0.0.1"}, bound
+
+
+def query(port: int, expression: str) -> list[dict[str, Any]]:
+    """Given Prometheus's port and a PromQL expression, return the instant vector it evaluates to."""
+    import urllib.parse
+    import urllib.request
+
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expression})
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())["data"]["result"]
 
 
 def listening_addresses(port: int) -> set[str]:
