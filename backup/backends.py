@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from seawall.backup.state import BucketCopy
 from seawall.backup.storage import BucketSpec, bucket_exists, bucket_spec, ensure_bucket, make_client
 from seawall.errors import ConfigError
+from seawall.files import resolve
 from seawall.logs import register_secret
 from seawall.model.schema import Environment, Repository
 
@@ -106,8 +107,7 @@ class LocalBackend:
 
     def location(self) -> str:
         """Return the folder, absolute."""
-        candidate = Path(self.path)
-        return str(candidate if candidate.is_absolute() else self.project_root / candidate)
+        return str(resolve(self.project_root, self.path))
 
     def restic_env(self) -> dict[str, str]:
         """A folder needs no credentials."""

@@ -16,10 +16,11 @@ from pathlib import Path
 
 from seawall.backup.backends import Backend, set_backend, shared_copy
 from seawall.backup.client import LockPolicy, Restic
-from seawall.backup.plan import make_target, resolve
+from seawall.backup.plan import make_target
 from seawall.backup.restic import Target
 from seawall.backup.state import StateStore
 from seawall.errors import ConfigError
+from seawall.files import resolve
 from seawall.model.schema import BackupSet, Environment
 
 logger = logging.getLogger(__name__)

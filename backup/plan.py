@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from seawall.backup.backends import Backend, secret_from
 from seawall.backup.restic import Target
+from seawall.files import resolve
 from seawall.model.schema import BackupSet, Environment
 
 if TYPE_CHECKING:
@@ -29,12 +30,6 @@ class Job:
     backup_set: BackupSet
     paths: tuple[str, ...]
     target: Target
-
-
-def resolve(project_root: Path, path: str) -> Path:
-    """Given the project folder and a path from the model, return it absolute."""
-    candidate = Path(path)
-    return candidate if candidate.is_absolute() else project_root / candidate
 
 
 def credentials(env: Environment, backend: Backend, project_root: Path) -> dict[str, str]:

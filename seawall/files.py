@@ -1,4 +1,5 @@
-"""Files Seawall writes on the machine it runs on: each replaced in one step.
+"""Files on the machine Seawall runs on: paths from the model made absolute, and every file Seawall
+writes replaced in one step.
 
 A file is written beside its target under a temporary name and renamed into place, so a reader (a
 Prometheus reloading its rules, a timer reading its state, a reviewer's editor) sees the old file or the
@@ -11,6 +12,13 @@ import os
 import stat
 import tempfile
 from pathlib import Path
+
+
+def resolve(project_root: Path, path: str) -> Path:
+    """Given the project folder and a path from the model, return it absolute (relative paths are taken
+    from the project folder, the parent of ``environments/``)."""
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() else project_root / candidate
 
 
 def write_atomically(path: Path, text: str, mode: int | None = None) -> None:

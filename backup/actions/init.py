@@ -15,9 +15,8 @@ from pathlib import Path
 
 from seawall.backup.client import Restic
 from seawall.backup.context import BackupContext
-from seawall.backup.plan import resolve
 from seawall.backup.restic import RepositoryMissing, make_cat_config_command, make_init_command
-from seawall.files import write_atomically
+from seawall.files import resolve, write_atomically
 from seawall.model.schema import Environment
 
 logger = logging.getLogger(__name__)

@@ -19,7 +19,6 @@ from seawall.backup.client import Restic
 from seawall.backup.context import BackupContext
 from seawall.backup.diagnose import explain_restore_failure
 from seawall.backup.hooks import run_hooks
-from seawall.backup.plan import resolve
 from seawall.backup.restic import (
     ResticError,
     make_backup_command,
@@ -31,6 +30,7 @@ from seawall.backup.restic import (
 from seawall.backup.retention import SAFETY_TAG, newest_present
 from seawall.backup.verify import measure_tree
 from seawall.errors import BackupError, ConfigError
+from seawall.files import resolve
 
 logger = logging.getLogger(__name__)
 

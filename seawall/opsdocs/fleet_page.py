@@ -329,7 +329,7 @@ def read_drill_reports(env: Environment, project_root: Path) -> list[dict[str, A
     import json
 
     from seawall.backup.backends import shared_copy
-    from seawall.backup.plan import resolve
+    from seawall.files import resolve
 
     texts: dict[str, str] = {}
     folder = resolve(project_root, env.backup.reports_dir) / env.name

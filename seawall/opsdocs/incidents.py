@@ -18,9 +18,8 @@ from typing import Any
 
 import yaml
 
-from seawall.backup.plan import resolve
 from seawall.errors import Interrupted
-from seawall.files import write_atomically
+from seawall.files import resolve, write_atomically
 from seawall.ledger import LedgerEntry
 from seawall.model.schema import Environment, Window, droplet_names
 from seawall.model.types import SEVERITIES, WEEKDAYS, Severity

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from seawall.backup.backends import shared_copy
-from seawall.backup.plan import resolve
 from seawall.backup.state import StateStore
+from seawall.files import resolve
 from seawall.ledger import LedgerEntry, outcomes, read_ledger
 from seawall.model.schema import Environment
 
