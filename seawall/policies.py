@@ -8,6 +8,7 @@ warns) and a remediation hint.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -219,16 +220,25 @@ def installed_files(resource: Resource) -> dict[str, str]:
     return hostfiles.installed_files(str(resource.props.get("create") or "")) if resource.type == COMMAND else {}
 
 
+# libyaml's safe loader where PyYAML has it: these are files Seawall rendered, some of them large (the
+# alert rules), and several policies read the same ones.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed(text: str) -> Any:
+    """Given the text of a YAML file a host step writes, return it parsed (None when it is not YAML). The
+    result is shared between the policies that read it: read it, never change it."""
+    try:
+        return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader, C or Python
+    except yaml.YAMLError:
+        return None
+
+
 def _yaml_documents(files: dict[str, str], matches: Callable[[str], bool]) -> list[dict[str, Any]]:
     documents = []
     for path, text in sorted(files.items()):
-        if not matches(path):
-            continue
-        try:
-            document = yaml.safe_load(text)
-        except yaml.YAMLError:
-            continue
-        if isinstance(document, dict):
+        if matches(path) and isinstance(document := _parsed(text), dict):
             documents.append(document)
     return documents
 
