@@ -30,7 +30,7 @@ import pulumi
 from pulumi_command import remote
 
 from seawall.backup.schedules import CREDENTIALS_FILE
-from seawall.hostfiles import STAGED, RenderedFile, file_lines
+from seawall.hostfiles import EXPORTER_STEP, INSTALL_STEP, STAGED, RenderedFile, file_lines, step_name
 
 SEAWALL_HOME = "/opt/seawall"
 DIST = f"{SEAWALL_HOME}/dist"
@@ -281,7 +281,7 @@ def configure_host(
     ]
     script = install_script(delivery)
     install = _step(
-        f"{name}-install",
+        step_name(name, INSTALL_STEP),
         connection,
         script,
         pulumi.ResourceOptions(parent=parent, depends_on=copies),
@@ -304,7 +304,7 @@ def configure_host(
         )
         steps.append(_step(f"{name}-firewall", connection, script, child, *(f.content for f in files)))
     if config.exporter is not None:
-        steps.append(_step(f"{name}-node-exporter", connection, exporter_script(config.exporter), child))
+        steps.append(_step(step_name(name, EXPORTER_STEP), connection, exporter_script(config.exporter), child))
     if config.monitoring is not None:
         server = _step(f"{name}-monitoring", connection, monitoring_script(config.monitoring), child)
         # After the packages: the files belong to the group Alertmanager runs as, which they create.

@@ -14,6 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 STAGED = ".staged"  # a file checked before it moves in (``PATH.staged``) counts as the file it becomes
+# The SSH steps a host gets are named ``<host>-<step>``: the host component names them so, the policies
+# find every host by its install step and check its exporter step.
+INSTALL_STEP = "install"
+EXPORTER_STEP = "node-exporter"
 _FILE = re.compile(r"cat > (\S+)\.new <<'(SEAWALL_EOF_\w+)'\n(.*?)\n\2\n", re.S)
 
 
@@ -55,3 +59,14 @@ def installed_files(script: str) -> dict[str, str]:
     """Given a step's script, return the files it writes, by path, without their final newlines (a file
     staged for checking counts as the file it becomes)."""
     return {match.group(1).removesuffix(STAGED): match.group(3) for match in _FILE.finditer(script + "\n")}
+
+
+def step_name(host: str, step: str) -> str:
+    """Given a host and a step (``INSTALL_STEP``…), return the step's resource name."""
+    return f"{host}-{step}"
+
+
+def host_of_step(name: str, step: str) -> str | None:
+    """Given a resource name and a step, return the host whose step it is, or None."""
+    suffix = f"-{step}"
+    return name.removesuffix(suffix) if name.endswith(suffix) and len(name) > len(suffix) else None

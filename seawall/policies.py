@@ -290,10 +290,9 @@ def monitoring_files(resources: Sequence[Resource]) -> list[MonitoringFiles]:
 
 
 def _configured_hosts(resources: Sequence[Resource]) -> list[str]:
-    """Every host, droplet or data-center host, gets an install step named ``<host>-install``."""
-    return sorted(
-        r.name.removesuffix("-install") for r in resources if r.type == COMMAND and r.name.endswith("-install")
-    )
+    """Every host, droplet or data-center host, gets an install step (``hostfiles.INSTALL_STEP``)."""
+    found = (hostfiles.host_of_step(r.name, hostfiles.INSTALL_STEP) for r in resources if r.type == COMMAND)
+    return sorted(host for host in found if host is not None)
 
 
 def every_host_is_scraped(resources: Sequence[Resource]) -> Iterable[tuple[str, str]]:
@@ -302,11 +301,12 @@ def every_host_is_scraped(resources: Sequence[Resource]) -> Iterable[tuple[str, 
     scraped = set().union(*(monitor.scraped_hosts() for monitor in monitors)) if monitors else set()
     steps = {r.name for r in resources if r.type == COMMAND}
     for host in _configured_hosts(resources):
-        if f"{host}-node-exporter" not in steps:
-            yield f"{host}-install", f"host {host} gets no node_exporter"
+        install = hostfiles.step_name(host, hostfiles.INSTALL_STEP)
+        if hostfiles.step_name(host, hostfiles.EXPORTER_STEP) not in steps:
+            yield install, f"host {host} gets no node_exporter"
         if host not in scraped:
             where = "no host installs Prometheus" if not monitors else "Prometheus has no node target for it"
-            yield f"{host}-install", f"host {host} is not scraped: {where}"
+            yield install, f"host {host} is not scraped: {where}"
 
 
 def backup_sets_have_alerts(resources: Sequence[Resource]) -> Iterable[tuple[str, str]]:

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from seawall.hostfiles import RenderedFile, file_lines, installed_files
+from seawall.hostfiles import (
+    EXPORTER_STEP,
+    INSTALL_STEP,
+    RenderedFile,
+    file_lines,
+    host_of_step,
+    installed_files,
+    step_name,
+)
 
 AWKWARD = [
     RenderedFile("/etc/a.conf", "plain\n"),
@@ -51,3 +59,11 @@ def test_a_staged_file_counts_as_the_file_it_becomes() -> None:
 def test_a_path_with_a_space_is_refused() -> None:
     with pytest.raises(ValueError, match="space"):
         file_lines([RenderedFile("/etc/two words", "x")])
+
+
+def test_a_step_name_gives_back_its_host() -> None:
+    for host in ("db-1", "dc-build-1", "node-exporter"):
+        assert host_of_step(step_name(host, INSTALL_STEP), INSTALL_STEP) == host
+        assert host_of_step(step_name(host, EXPORTER_STEP), INSTALL_STEP) is None
+    assert host_of_step("install", INSTALL_STEP) is None
+    assert host_of_step("-install", INSTALL_STEP) is None
