@@ -107,7 +107,10 @@ def new_command(
     author: Author = None,
     at: At = None,
 ) -> None:
-    """Open an incident: its report from the template, prefilled with what Seawall knows, committed."""
+    """Open an incident: its report from the template, prefilled with what Seawall knows, committed.
+
+    The id is the next of the year after every report of this clone and of the branch it tracks (fetched
+    first, when there is one); Seawall never pushes."""
     from seawall.model import load_environment
     from seawall.opsdocs.incidents import open_incident, repository_of, severity_named
 
