@@ -10,6 +10,8 @@ import datetime as dt
 import json
 import logging
 import os
+import random
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,11 @@ from typing import Any
 from seawall.errors import SeawallError
 
 logger = logging.getLogger(__name__)
+# The bucket copy is rewritten whole for each entry; a write that finds the object changed since it was
+# read (another machine's entry) reads it again, up to this many times, waiting a little longer each time.
+APPEND_ATTEMPTS = 20
+APPEND_BACKOFF = 0.05
+WRITTEN_IN_BETWEEN = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
 
 
 class LedgerError(SeawallError):
@@ -105,29 +112,61 @@ class BucketMirror:
 
     def read_text(self, env_name: str) -> str:
         """Given an environment, return the bucket copy of its ledger ('' when there is none)."""
+        return self._read(env_name)[0]
+
+    def _read(self, env_name: str) -> tuple[str, str | None]:
+        """Given an environment, return its ledger copy and the object's ETag (None when there is none)."""
         from botocore.exceptions import ClientError
 
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=self.key(env_name))["Body"].read()
+            found = self.client.get_object(Bucket=self.bucket, Key=self.key(env_name))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return ""
+                return "", None
             raise
-        return body.decode("utf-8")
+        return found["Body"].read().decode("utf-8"), found.get("ETag")
 
     def append(self, entry: LedgerEntry) -> None:
-        """Given an entry, append it to the bucket copy (read, check, append, write)."""
+        """Given an entry, append it to the bucket copy: read, check, append, and write only if nobody wrote
+        in between (``If-Match`` the ETag read, ``If-None-Match: *`` for a first entry); when somebody did,
+        read again and retry, so that entries recorded at once from several machines are all kept."""
         from botocore.exceptions import BotoCoreError, ClientError
 
+        key = self.key(entry.environment)
         try:
-            text = self.read_text(entry.environment)
-            parse_ledger(text, f"s3://{self.bucket}/{self.key(entry.environment)}")
-            self.client.put_object(
-                Bucket=self.bucket, Key=self.key(entry.environment), Body=(text + entry.as_line()).encode()
-            )
+            for attempt in range(APPEND_ATTEMPTS):
+                text, etag = self._read(entry.environment)
+                parse_ledger(text, f"s3://{self.bucket}/{key}")
+                condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+                try:
+                    self._put(key, text + entry.as_line(), condition)
+                    return
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") not in WRITTEN_IN_BETWEEN:
+                        raise
+                time.sleep(random.uniform(0, APPEND_BACKOFF * (attempt + 1)))
         except (BotoCoreError, ClientError) as exc:
             msg = f"could not write the ledger copy to bucket {self.bucket}: {exc}"
             raise LedgerError(msg) from None
+        msg = (
+            f"could not write the ledger copy to bucket {self.bucket}: it changed under each of {APPEND_ATTEMPTS} "
+            "attempts (other machines recording at once); the local ledger holds the entry"
+        )
+        raise LedgerError(msg)
+
+    def _put(self, key: str, text: str, condition: dict[str, str]) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=text.encode(), **condition)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "NotImplemented":
+                raise
+            # A storage without conditional writes: the last writer wins, as before they existed.
+            logger.warning(
+                "bucket %s does not take conditional writes: the ledger copy is written without", self.bucket
+            )
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=text.encode())
 
 
 def outcomes(entries: list[LedgerEntry]) -> list[tuple[LedgerEntry, str]]:

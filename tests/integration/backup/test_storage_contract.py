@@ -107,6 +107,32 @@ def test_the_fleet_view_and_the_ledger_live_in_the_bucket(
     assert mirror.read_text("lab") == entry.as_line() * 2
 
 
+@pytest.mark.parametrize("backend", S3_BACKENDS)
+def test_ledger_entries_appended_at_once_from_many_machines_are_all_kept_in_the_bucket(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, seawall
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from seawall.ledger import BucketMirror, LedgerEntry, parse_ledger
+
+    lab = lab_on(backend, tmp_path, monkeypatch, request)
+    assert seawall(lab, "backup", "init", "lab").code == 0
+    bucket = lab.document["backup"]["repository"]["bucket"]
+    entries = [
+        LedgerEntry("2026-12-01T10:00:00+00:00", "lab", f"ops-{index}", "ops", "ops#4", {}, "h", "refused",
+                    deploy_id=f"d-{index}")
+        for index in range(24)
+    ]  # fmt: skip
+
+    def append(entry: LedgerEntry) -> None:  # each writer a machine of its own: its own client
+        BucketMirror(client_of(lab), bucket).append(entry)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(append, entries))
+    kept = parse_ledger(BucketMirror(client_of(lab), bucket).read_text("lab"), "bucket")
+    assert sorted(entry.deploy_id for entry in kept) == sorted(entry.deploy_id for entry in entries)
+
+
 def backend_of_lab(lab: Lab):
     from seawall.backup.backends import set_backend
     from seawall.model import load_environment
