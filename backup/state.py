@@ -10,6 +10,7 @@ never fails the backup or drill it records.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import logging
 from pathlib import Path
@@ -83,11 +84,20 @@ class StateStore:
             self.bucket.put(self.bucket.key("state", *parts[:-1], f"{parts[-1]}.json"), text)
 
     def update(self, changes: dict[str, Any], *parts: str) -> dict[str, Any]:
-        """Given changes, merge them into a document, stamp it, store it and return the result."""
-        data = self.read(*parts)
-        data.update(changes)
-        data["updated"] = dt.datetime.now(dt.UTC).isoformat()
-        self.write(data, *parts)
+        """Given changes, merge them into a document, stamp it, store it and return the result.
+
+        A backup, a drill, a prune and a restore of one set on one host update one document, and their
+        timers overlap: the read, merge and write hold a lock on ``<document>.lock`` (``flock``), so that an
+        update made at once by another process is never lost.
+        """
+        lock_path = self._path(*parts).with_suffix(".lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            data = self.read(*parts)
+            data.update(changes)
+            data["updated"] = dt.datetime.now(dt.UTC).isoformat()
+            self.write(data, *parts)
         return data
 
     def read_hosts(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
