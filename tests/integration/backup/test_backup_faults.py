@@ -168,10 +168,11 @@ def test_the_s3_server_stopping_mid_run_fails_the_run_and_loses_nothing(
     host, port = server.get_host_and_port()
     lab = make_lab("s3", tmp_path, monkeypatch, request)
     lab.document["backup"]["repository"]["endpoint"] = f"http://{host}:{port}"
+    lab.write()
+    before = _backed_up_once(lab, seawall)  # with the lab's timeout: a loaded machine needs more than 8 s
     lab.document["backup"]["command_timeout"] = "8s"
     lab.set("files")["hooks"] = {"before": ["sleep 1"]}
     lab.write()
-    before = _backed_up_once(lab, seawall)
     stopper = threading.Timer(0.3, server.stop)
     stopper.start()
     try:
