@@ -10,6 +10,7 @@ resolution, durations), so what people wrote anywhere else in the report stays a
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import zoneinfo
 from dataclasses import asdict, dataclass, field, replace
@@ -303,7 +304,18 @@ def write_and_commit(repository: ReportsRepository, files: dict[Path, str], mess
     ended, unless the commit landed first: then the repository keeps it, whole. Either way the reports
     repository is left clean.
     """
-    before = {path: path.read_text(encoding="utf-8") if path.exists() else None for path in files}
+    in_the_way = [path for path in files if os.path.lexists(path) and not path.is_file()]
+    if in_the_way:
+        shown = ", ".join(str(path.relative_to(repository.folder)) for path in in_the_way)
+        msg = (
+            f"cannot write the report in {repository.folder}: {shown} is in the way (a folder, a link to nowhere "
+            "or a device); move it away. Nothing was written"
+        )
+        raise ReportsError(msg)
+    try:
+        before = {path: path.read_text(encoding="utf-8") if path.exists() else None for path in files}
+    except OSError as exc:
+        raise _unwritable(repository, exc) from None
     head = repository.head()
     try:
         for path, text in files.items():
@@ -312,6 +324,9 @@ def write_and_commit(repository: ReportsRepository, files: dict[Path, str], mess
     except ReportsError:
         _put_back(repository, before)
         raise
+    except OSError as exc:  # a full disk, a folder in a file's place: nothing committed, nothing half-done
+        _put_back(repository, before)
+        raise _unwritable(repository, exc) from None
     except Interrupted:
 
         def put_back_unless_committed() -> None:
@@ -320,6 +335,12 @@ def write_and_commit(repository: ReportsRepository, files: dict[Path, str], mess
 
         children.on_interrupt(f"reports {repository.folder}", put_back_unless_committed)
         raise
+
+
+def _unwritable(repository: ReportsRepository, exc: OSError) -> ReportsError:
+    where = f" ({exc.filename})" if exc.filename else ""
+    msg = f"cannot write the report in {repository.folder}: {exc.strerror or exc}{where}; nothing was committed"
+    return ReportsError(msg)
 
 
 def _put_back(repository: ReportsRepository, before: dict[Path, str | None]) -> None:

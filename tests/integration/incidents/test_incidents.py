@@ -472,3 +472,51 @@ def test_two_reports_with_one_id_are_named_and_never_updated_blindly(project: Pa
     assert listed.code == 0
     assert [row["id"] for row in json.loads(listed.out)] == [incident, incident]
     assert f"{incident}: two clones gave out the same id" in listed.err
+
+
+@pytest.mark.parametrize("obstacle", ["folder", "link to nowhere"])
+def test_a_report_whose_place_is_taken_is_one_error_and_nothing_is_written(project: Path, cli, obstacle: str) -> None:
+    incident, path = open_one(cli, project)
+    reports = project / "incident_reports"
+    taken = path.with_name(path.stem + "-escalation.md")  # where the escalation body goes
+    if obstacle == "folder":
+        taken.mkdir()
+        (taken / "keep").write_text("someone's folder\n")
+    else:
+        taken.symlink_to("/proc/seawall-nowhere/escalation.md")
+    git(reports, "add", ".")
+    git(reports, "commit", "-q", "-m", f"a {obstacle} where the body goes")
+    text, head = path.read_text(), git(reports, "rev-parse", "HEAD")
+
+    result = seawall(cli, project, "incident", "escalate", incident, "--at", "2026-12-01T14:40:00+01:00")
+    assert result.code == 2
+    assert f"{taken.relative_to(reports)} is in the way" in result.err
+    assert "Traceback" not in result.err
+    assert path.read_text() == text
+    assert git(reports, "rev-parse", "HEAD") == head
+    assert git(reports, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+def test_when_one_file_cannot_be_written_every_file_is_put_back_and_nothing_committed(project: Path, cli) -> None:
+    from seawall.opsdocs.incidents import write_and_commit
+    from seawall.opsdocs.reports_repo import ReportsError, ReportsRepository
+
+    _, path = open_one(cli, project)
+    reports = project / "incident_reports"
+    # A folder that is a link to nowhere: a file inside it cannot be written, not even by root.
+    (reports / "2026" / "nowhere").symlink_to("/proc/seawall-nowhere")
+    git(reports, "add", ".")
+    git(reports, "commit", "-q", "-m", "a link to nowhere")
+    text, head = path.read_text(), git(reports, "rev-parse", "HEAD")
+    files = {  # written in this order: the first two are, the third fails
+        path: text + "changed\n",
+        reports / "2026" / "new.md": "new\n",
+        reports / "2026" / "nowhere" / "body.md": "body\n",
+    }
+    with pytest.raises(ReportsError) as raised:
+        write_and_commit(ReportsRepository(reports), files, "never committed")
+    assert "nothing was committed" in str(raised.value)
+    assert path.read_text() == text
+    assert not (reports / "2026" / "new.md").exists()
+    assert git(reports, "rev-parse", "HEAD") == head
+    assert git(reports, "status", "--porcelain", "--untracked-files=all") == ""
