@@ -69,11 +69,14 @@ class RunOutcome:
     seconds: float = 0.0
     snapshots: int | None = None
     alarms: list[str] = field(default_factory=list)
+    # Why the outcome could not be recorded (state or metrics unwritable): the run then fails, whatever
+    # restic did, since monitoring and the fleet view cannot see it.
+    unrecorded: str = ""
 
     @property
     def ok(self) -> bool:
-        """Return whether the job succeeded completely (or was only planned)."""
-        return self.result in ("ok", "dry-run")
+        """Return whether the job succeeded completely (or was only planned) and was recorded."""
+        return self.result in ("ok", "dry-run") and not self.unrecorded
 
 
 def run_backups(context: BackupContext, dry_run: bool = False, progress: Progress | None = None) -> list[RunOutcome]:
@@ -99,7 +102,16 @@ def run_job(context: BackupContext, job: Job, dry_run: bool, progress: Progress 
         raise
     finally:
         outcome.seconds = time.monotonic() - started
-        _record(context, outcome)
+        try:
+            _record(context, outcome)
+        except OSError as exc:  # a full disk, a read-only state folder: the other sets are still backed up
+            snapshot = f" (snapshot {outcome.snapshot} was made)" if outcome.snapshot else ""
+            outcome.unrecorded = (
+                f"could not record the run{snapshot}: {exc.strerror or exc}"
+                f"{f' ({exc.filename})' if exc.filename else ''}; check that backup.state_dir and "
+                "backup.metrics_dir are writable and their disk has room"
+            )
+            logger.error("backup of %s on %s: %s", job.set_name, job.host, outcome.unrecorded)
         ping(url, "success" if outcome.ok else "fail")
     return outcome
 

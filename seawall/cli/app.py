@@ -1,12 +1,14 @@
 """The ``seawall`` application: global options, command registration, errors to exit codes.
 
 Exit codes: 0 success, 1 a check failed (parity, audit, guard, backup, drill), 2 usage or
-configuration error (and a missing tool), 130 interrupted by SIGINT, 143 by SIGTERM.
+configuration error (and a missing tool, or the machine refusing: a full disk, an unwritable folder),
+130 interrupted by SIGINT, 143 by SIGTERM.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import signal
 import sys
@@ -173,6 +175,14 @@ def main(argv: list[str] | None = None) -> int:
             children.clean_up()
             _print_error(str(exc))
             return exc.exit_code
+        except OSError as exc:  # the machine, not Seawall: a full disk, a folder that cannot be made…
+            logging.getLogger(__name__).debug("the operating system refused", exc_info=True)
+            where = f" ({exc.filename})" if exc.filename else ""
+            _print_error(
+                f"the operating system refused: {exc.strerror or exc}{where}; check that the folders the model "
+                "names exist or can be made, are writable, and their disk has room"
+            )
+            return 2
     return 0
 
 

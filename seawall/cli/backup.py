@@ -81,7 +81,7 @@ def run_command(
             _bytes(o.bytes_added),
             str(o.files),
             f"{o.seconds:.1f}",
-            escape(o.error),
+            escape("; ".join(text for text in (o.error, o.unrecorded) if text)),
         )
     stdout().print(table)
     for alarm in (alarm for o in outcomes for alarm in o.alarms):

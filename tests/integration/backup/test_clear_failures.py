@@ -193,3 +193,38 @@ def test_a_lock_that_vanishes_while_it_is_read_is_not_an_error(local_lab: Lab, s
     result = seawall(local_lab, "unlock", "lab")
     assert result.code == 0, result.out + result.err
     assert "removed 0 stale lock(s)" in result.out
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("mount") is None, reason="needs root to mount a small tmpfs")
+def test_a_full_state_disk_fails_the_run_by_name_and_the_backup_is_kept(local_lab: Lab, seawall, tmp_path) -> None:
+    assert seawall(local_lab, "backup", "init", "lab").code == 0
+    full = tmp_path / "full"
+    _tmpfs(full, "64k")
+    try:
+        _fill(full / "filler")
+        local_lab.document["backup"]["state_dir"] = str(full / "state")
+        local_lab.document["backup"]["metrics_dir"] = str(full / "metrics")
+        local_lab.write()
+        run = seawall(local_lab, "backup", "run", "lab")
+        assert run.code == 1
+        assert "could not record the run (snapshot " in run.out + run.err
+        assert "No space left on device" in run.out + run.err
+        assert "Traceback" not in run.out + run.err
+        drill = seawall(local_lab, "drill", "lab")
+        assert drill.code == 2
+        assert "the operating system refused: No space left on device" in drill.err
+        assert len(drill.err.strip().splitlines()) <= 3
+        assert "Traceback" not in drill.err
+    finally:
+        subprocess.run(["umount", str(full)], check=False)
+    assert len(local_lab.snapshots("files")) == 1  # the backup made its snapshot all the same
+
+
+def _fill(path: Path) -> None:
+    """Given a file on a small filesystem, write it until the filesystem is full."""
+    with path.open("wb", buffering=0) as filler:
+        try:
+            while True:
+                filler.write(b"x" * 4096)
+        except OSError as exc:
+            assert exc.errno == 28  # ENOSPC
