@@ -26,10 +26,14 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Incident reports: open, update, close, list and escalate incidents.", no_args_is_help=True)
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="The incident (INC-2026-001).")]
 Author = Annotated[str | None, typer.Option("--author", help="Who does this (default: git's user.name, or $USER).")]
+# How far ahead of this machine's clock an --at may be: another machine's clock, read off a screen.
+AT_AHEAD = dt.timedelta(minutes=5)
 At = Annotated[
     str | None,
     typer.Option(
-        "--at", help="Record it at this time instead of now (ISO 8601 with offset), for entries after the fact."
+        "--at",
+        help="Record it at this time instead of now (ISO 8601 with offset), for entries after the fact: not in the "
+        "future, not before the incident was opened.",
     ),
 ]
 
@@ -45,6 +49,11 @@ def _now(at: str | None) -> dt.datetime:
         moment = None
     if moment is None or moment.tzinfo is None:
         raise ConfigError([f"--at {at!r} is not an ISO 8601 time with an offset (2026-12-01T14:30:00+01:00)"])
+    now = dt.datetime.now(dt.UTC)
+    if moment > now + AT_AHEAD:
+        raise ConfigError(
+            [f"--at {at!r} is in the future (it is {now:%Y-%m-%dT%H:%M}Z): --at records what already happened"]
+        )
     return moment
 
 

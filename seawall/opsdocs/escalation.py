@@ -64,7 +64,7 @@ def escalate(
 ) -> Escalation:
     """Given an open incident, write the escalation issue's body (to ``file``, or beside the report in the
     repository), file it with gh when ``file`` is given and gh is installed, and record it."""
-    require_open(report)
+    require_open(report, now)
     repository.require_clean()
     incident = report.incident
     owners = circle_owners(env, incident.services)

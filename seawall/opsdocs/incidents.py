@@ -399,10 +399,17 @@ def change_incident(
     return Report(changed, report.path)
 
 
-def require_open(report: Report) -> None:
-    """Raise ReportsError when the incident is closed."""
+def require_open(report: Report, now: dt.datetime) -> None:
+    """Raise ReportsError when the incident is closed, or ``now`` (an entry's time) is before it was opened:
+    durations against the targets would come out negative."""
     if not report.incident.open:
         msg = f"{report.incident.id} is closed ({report.incident.resolved}): open a new incident instead"
+        raise ReportsError(msg)
+    if now < parse_time(report.incident.opened):
+        msg = (
+            f"{stamp(now)} is before {report.incident.id} was opened ({report.incident.opened}): check --at "
+            "(an entry cannot come before the incident)"
+        )
         raise ReportsError(msg)
 
 
@@ -417,7 +424,7 @@ def updated(
     status: str | None = None,
 ) -> Incident:
     """Given the changes of ``incident update``, return the incident with them and their timeline."""
-    require_open(report)
+    require_open(report, now)
     incident = replace(report.incident, roles=dict(report.incident.roles), timeline=list(report.incident.timeline))
     for role, name in (roles or {}).items():
         allowed = getattr(env.incidents.roles, role) or env.release.operators
@@ -449,7 +456,7 @@ def updated(
 
 def closed(report: Report, author: str, now: dt.datetime, root_cause: str, resolution: str) -> Incident:
     """Given ``incident close``, return the incident resolved now."""
-    require_open(report)
+    require_open(report, now)
     if not root_cause.strip() or not resolution.strip():
         msg = "closing needs both --root-cause and --resolution (what caused it, what fixed it)"
         raise ReportsError(msg)

@@ -19,7 +19,7 @@ from tests.unit.docs.fleet import ENVIRONMENTS
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 GOLDEN = Path(__file__).resolve().parents[2] / "fixtures" / "incidents" / "opened.md"
-OPENED_AT = "2026-12-01T14:30:00+01:00"  # a Tuesday, in business hours (Europe/Brussels)
+OPENED_AT = "2026-11-24T14:30:00+01:00"  # a Tuesday, in business hours (Europe/Brussels)
 
 
 def git(folder: Path, *args: str) -> str:
@@ -39,8 +39,8 @@ def project(tmp_path: Path) -> Path:
     ledger = tmp_path / "ledger"
     ledger.mkdir()
     entries = [
-        ("2026-11-20T10:00:00+00:00", "acme/ops#1", {"web": "2.0.2"}),  # older than 72 hours: left out
-        ("2026-11-30T16:00:00+00:00", "acme/ops#2", {"web": "2.0.3", "store": "7.2.4"}),
+        ("2026-11-13T10:00:00+00:00", "acme/ops#1", {"web": "2.0.2"}),  # older than 72 hours: left out
+        ("2026-11-23T16:00:00+00:00", "acme/ops#2", {"web": "2.0.3", "store": "7.2.4"}),
     ]
     common = {"environment": "mainnet", "operator": "ops-alice", "identity": "ops-alice", "result": "succeeded"}
     lines = [
@@ -62,9 +62,9 @@ def project(tmp_path: Path) -> Path:
     (state / "store-1.json").write_text(
         json.dumps(
             {
-                "updated": "2026-12-01T12:00:00+00:00",
-                "last_snapshot": {"id": "c9d0e1f2", "time": "2026-12-01T12:00:00+00:00"},
-                "last_drill": {"time": "2026-11-29T06:10:00+00:00", "result": "passed", "rto_seconds": 1500.0},
+                "updated": "2026-11-24T12:00:00+00:00",
+                "last_snapshot": {"id": "c9d0e1f2", "time": "2026-11-24T12:00:00+00:00"},
+                "last_drill": {"time": "2026-11-22T06:10:00+00:00", "result": "passed", "rto_seconds": 1500.0},
             }
         )
     )
@@ -106,21 +106,21 @@ def front(path: Path) -> dict:
 def test_a_new_incident_is_the_template_prefilled_with_what_seawall_knows_and_one_commit(project: Path, cli) -> None:
     incident, path = open_one(cli, project)
     assert incident == "INC-2026-001"
-    assert path == project / "incident_reports" / "2026" / "2026-12-01-INC-2026-001-store-unreachable-from-web.md"
+    assert path == project / "incident_reports" / "2026" / "2026-11-24-INC-2026-001-store-unreachable-from-web.md"
     if os.environ.get("SEAWALL_REGENERATE_GOLDEN"):
         GOLDEN.write_text(path.read_text())
     assert path.read_text() == GOLDEN.read_text(), "regenerate with SEAWALL_REGENERATE_GOLDEN=1 and review"
     text = path.read_text()
-    assert "| 2026-11-30T16:00:00+00:00 | ops-alice | acme/ops#2 | succeeded | web 2.0.3, store 7.2.4 |" in text
+    assert "| 2026-11-23T16:00:00+00:00 | ops-alice | acme/ops#2 | succeeded | web 2.0.3, store 7.2.4 |" in text
     assert "acme/ops#1" not in text  # older than the 72 hours
-    assert "| store-data | store-1 | 2026-12-01 12:00 | 2026-11-29 06:10 | passed | 25m |" in text
+    assert "| store-data | store-1 | 2026-11-24 12:00 | 2026-11-22 06:10 | passed | 25m |" in text
     assert "| escalate to | @example-org/data-circle |" in text
-    assert "| acknowledge by | 2026-12-01T13:45:00+00:00 |" in text  # 15 minutes after 13:30 UTC
+    assert "| acknowledge by | 2026-11-24T13:45:00+00:00 |" in text  # 15 minutes after 13:30 UTC
     assert "business hours (Europe/Brussels): the operations team (ops-alice)" in text
     assert git(project / "incident_reports", "log", "--format=%s").splitlines()[0] == (
         "INC-2026-001: open (Critical) Store unreachable from web"
     )
-    second, _ = open_one(cli, project, "minor", "2026-12-01T15:00:00+01:00")
+    second, _ = open_one(cli, project, "minor", "2026-11-24T15:00:00+01:00")
     assert second == "INC-2026-002"
 
 
@@ -129,9 +129,9 @@ def test_update_and_close_are_commits_with_the_timeline_and_durations_against_th
     path.write_text(path.read_text().replace("_What happened, who was affected", "The web tier lost its store"))
     git(project / "incident_reports", "commit", "-qam", "summary by hand")
     steps = [
-        ("--role", "commander=ops-alice", "--at", "2026-12-01T14:50:00+01:00"),
-        ("--status", "mitigated", "--note", "failed over to a fresh droplet", "--at", "2026-12-01T16:00:00+01:00"),
-        ("--severity", "major", "--at", "2026-12-01T16:05:00+01:00"),
+        ("--role", "commander=ops-alice", "--at", "2026-11-24T14:50:00+01:00"),
+        ("--status", "mitigated", "--note", "failed over to a fresh droplet", "--at", "2026-11-24T16:00:00+01:00"),
+        ("--severity", "major", "--at", "2026-11-24T16:05:00+01:00"),
     ]
     for step in steps:
         result = seawall(cli, project, "incident", "update", incident, "--author", "ops-alice", *step)
@@ -149,7 +149,7 @@ def test_update_and_close_are_commits_with_the_timeline_and_durations_against_th
         "--author",
         "ops-alice",
         "--at",
-        "2026-12-02T15:00:00+01:00",
+        "2026-11-25T15:00:00+01:00",
     )
     assert closed.code == 0, closed.err
     # Major targets: acknowledge 1h, mitigate 4h, resolve 1d; opened 14:30, acknowledged 14:50 (the first answer).
@@ -165,7 +165,7 @@ def test_update_and_close_are_commits_with_the_timeline_and_durations_against_th
     assert data["roles"] == {"commander": "ops-alice"}
     text = path.read_text()
     assert "The web tier lost its store" in text, "an update replaced what was written by hand"
-    assert "| 2026-12-01T15:05:00+00:00 | ops-alice | severity: severity Critical → Major |" in text
+    assert "| 2026-11-24T15:05:00+00:00 | ops-alice | severity: severity Critical → Major |" in text
     assert "**Root cause:** the store's volume filled up" in text
     assert "| time to resolve | 1d30m | 1d | missed by 30m |" in text
     log = git(project / "incident_reports", "log", "--format=%s").splitlines()
@@ -175,7 +175,7 @@ def test_update_and_close_are_commits_with_the_timeline_and_durations_against_th
 
 def test_list_is_stable_in_every_format(project: Path, cli) -> None:
     first, _ = open_one(cli, project)
-    open_one(cli, project, "minor", "2026-12-01T15:00:00+01:00")
+    open_one(cli, project, "minor", "2026-11-24T15:00:00+01:00")
     seawall(
         cli,
         project,
@@ -187,15 +187,15 @@ def test_list_is_stable_in_every_format(project: Path, cli) -> None:
         "--resolution",
         "b",
         "--at",
-        "2026-12-01T16:00:00+01:00",
+        "2026-11-24T16:00:00+01:00",
     )
     rows = json.loads(seawall(cli, project, "incident", "list", "--format", "json").out)
     assert [(r["id"], r["severity"], r["status"]) for r in rows] == [
         ("INC-2026-001", "Critical", "closed"),
         ("INC-2026-002", "Minor", "open"),
     ]
-    assert rows[0]["resolved"] == "2026-12-01T15:00:00+00:00"
-    assert rows[1]["report"] == "incident_reports/2026/2026-12-01-INC-2026-002-store-unreachable-from-web.md"
+    assert rows[0]["resolved"] == "2026-11-24T15:00:00+00:00"
+    assert rows[1]["report"] == "incident_reports/2026/2026-11-24-INC-2026-002-store-unreachable-from-web.md"
     opened = json.loads(seawall(cli, project, "incident", "list", "--open", "--format", "json").out)
     assert [r["id"] for r in opened] == ["INC-2026-002"]
     markdown = seawall(cli, project, "incident", "list", "--format", "markdown").out.splitlines()
@@ -213,7 +213,7 @@ def test_an_emergency_deploy_needs_an_open_critical_or_major_incident_and_links_
             "guard",
             "mainnet",
             "--at",
-            "2026-12-05T12:00:00+01:00",
+            "2026-11-28T12:00:00+01:00",
             "--format",
             "json",
             "--emergency",
@@ -223,7 +223,7 @@ def test_an_emergency_deploy_needs_an_open_critical_or_major_incident_and_links_
         return {v["rule"]: v for v in json.loads(result.out)["verdicts"]}["freeze-window"]
 
     critical, path = open_one(cli, project)
-    minor, _ = open_one(cli, project, "minor", "2026-12-01T15:00:00+01:00")
+    minor, _ = open_one(cli, project, "minor", "2026-11-24T15:00:00+01:00")
     assert freeze(critical)["allowed"] is True
     assert "only Critical and Major" in freeze(minor)["reason"]
     assert "not in the reports repository" in freeze("INC-2026-099")["reason"]
@@ -265,14 +265,14 @@ def test_an_emergency_deploy_needs_an_open_critical_or_major_incident_and_links_
         "--resolution",
         "b",
         "--at",
-        "2026-12-01T16:00:00+01:00",
+        "2026-11-24T16:00:00+01:00",
     )
     assert freeze(critical)["reason"] == f"incident {critical} is closed"
 
 
 def test_escalation_writes_the_issue_to_the_circle_owner_and_files_it_with_gh(project: Path, cli, monkeypatch) -> None:
     incident, path = open_one(cli, project)
-    printed = seawall(cli, project, "incident", "escalate", incident, "--at", "2026-12-01T14:40:00+01:00")
+    printed = seawall(cli, project, "incident", "escalate", incident, "--at", "2026-11-24T14:40:00+01:00")
     assert printed.code == 0, printed.err
     body = path.with_name(path.stem + "-escalation.md")
     assert printed.out.splitlines()[1] == (
@@ -305,6 +305,28 @@ def test_escalation_writes_the_issue_to_the_circle_owner_and_files_it_with_gh(pr
         (("incident", "new", "mainnet", "--severity", "major", "--title", "x", "--service", "nope"), "no service"),
         (("incident", "update", "INC-2026-001", "--role", "pilot=ops-alice"), "--role 'pilot=ops-alice'"),
         (("incident", "update", "INC-2026-001", "--role", "commander=mallory"), "may not be the incident's commander"),
+        (
+            ("incident", "new", "mainnet", "--severity", "major", "--title", "x", "--at", "2099-01-05T10:00:00+00:00"),
+            "is in the future",
+        ),
+        (
+            ("incident", "update", "INC-2026-001", "--status", "mitigated", "--at", "2026-11-24T12:00:00+01:00"),
+            "is before INC-2026-001 was opened (2026-11-24T13:30:00+00:00)",
+        ),
+        (
+            (
+                "incident",
+                "close",
+                "INC-2026-001",
+                "--root-cause",
+                "a",
+                "--resolution",
+                "b",
+                "--at",
+                "2026-11-20T09:00Z",
+            ),
+            "is before INC-2026-001 was opened",
+        ),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(
@@ -463,7 +485,7 @@ def test_two_reports_with_one_id_are_named_and_never_updated_blindly(project: Pa
     assert git(reports, "rev-parse", "HEAD") == head
 
     guard = seawall(
-        cli, project, "guard", "mainnet", "--at", "2026-12-05T12:00:00+01:00", "--emergency", "--incident", incident
+        cli, project, "guard", "mainnet", "--at", "2026-11-28T12:00:00+01:00", "--emergency", "--incident", incident
     )
     assert guard.code == 2
     assert f"{incident} names 2 reports" in guard.err
@@ -488,7 +510,7 @@ def test_a_report_whose_place_is_taken_is_one_error_and_nothing_is_written(proje
     git(reports, "commit", "-q", "-m", f"a {obstacle} where the body goes")
     text, head = path.read_text(), git(reports, "rev-parse", "HEAD")
 
-    result = seawall(cli, project, "incident", "escalate", incident, "--at", "2026-12-01T14:40:00+01:00")
+    result = seawall(cli, project, "incident", "escalate", incident, "--at", "2026-11-24T14:40:00+01:00")
     assert result.code == 2
     assert f"{taken.relative_to(reports)} is in the way" in result.err
     assert "Traceback" not in result.err
