@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 APPEND_ATTEMPTS = 20
 APPEND_BACKOFF = 0.05
 WRITTEN_IN_BETWEEN = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
+# How a storage without conditional writes may refuse the header (most ignore it instead): then the copy is
+# written unconditionally, as before; a write refused for another reason fails the same way again.
+NO_CONDITIONAL_WRITES = ("NotImplemented", "InvalidArgument", "InvalidRequest", "501", "400")
 
 
 class LedgerError(SeawallError):
@@ -160,7 +163,7 @@ class BucketMirror:
         try:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=text.encode(), **condition)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "NotImplemented":
+            if exc.response.get("Error", {}).get("Code") not in NO_CONDITIONAL_WRITES:
                 raise
             # A storage without conditional writes: the last writer wins, as before they existed.
             logger.warning(

@@ -49,8 +49,9 @@ class StandInStorage:
         return {}
 
 
-def test_a_storage_without_conditional_writes_still_gets_every_entry_and_a_warning(caplog) -> None:
-    storage = StandInStorage(refuses="NotImplemented")
+@pytest.mark.parametrize("refusal", ["NotImplemented", "InvalidArgument"])
+def test_a_storage_without_conditional_writes_still_gets_every_entry_and_a_warning(caplog, refusal: str) -> None:
+    storage = StandInStorage(refuses=refusal)
     mirror = BucketMirror(storage, "bucket")
     mirror.append(ENTRY)
     mirror.append(ENTRY)
