@@ -107,6 +107,9 @@ class DrillResult:
     finished: str = ""
     listing: list[dict[str, Any]] = field(default_factory=list, repr=False)
     report_path: Path | None = None
+    # Why the result could not be recorded (reports, state or metrics unwritable): the command then fails,
+    # whatever the drill found, since monitoring and prune cannot see it.
+    unrecorded: str = ""
 
     @property
     def passed(self) -> bool:
@@ -152,7 +155,12 @@ def check_slice(context: BackupContext, set_name: str) -> CheckSlice:
         read = sorted({*read, k})
     coverage = len(read) / slices
     following = {"slices": slices, "next": k % slices + 1, "slices_read": [] if coverage >= 1 else read}
-    store.write(following, "drills", set_name)
+    try:
+        store.write(following, "drills", set_name)
+    except OSError as exc:  # the drill goes on; recording its result will fail the same way, and say so
+        logger.error(
+            "could not remember the check slice %s of %s (%s): the next drill checks it again", k, set_name, exc
+        )
     return CheckSlice(f"{k}/{slices}", ok, seconds, coverage, read, detail)
 
 

@@ -60,6 +60,8 @@ def report_json(result: DrillResult) -> dict[str, Any]:
         "checks": result.checks,
         "rto": result.rto,
         "rpo": result.rpo,
+        # Only on standard output, when the report could not be written where it belongs.
+        **({"unrecorded": result.unrecorded} if result.unrecorded else {}),
     }
 
 

@@ -9,6 +9,7 @@ SIGTERM removes the scratch folders and records each pair as interrupted.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,8 @@ from seawall.backup.drill import DrillOptions, DrillResult, Reporter, check_slic
 from seawall.backup.reports import record_drill, record_interrupted_drill
 from seawall.backup.verify import remove_tree
 from seawall.errors import Interrupted
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["DrillOptions", "DrillResult", "run_drills"]
 
@@ -50,5 +53,14 @@ def run_drills(context: BackupContext, options: DrillOptions, report: Reporter |
         if options.target is None and not options.keep:
             remove_tree(root)
     for result in results:
-        result.report_path = record_drill(context, result)
+        try:
+            result.report_path = record_drill(context, result)
+        except OSError as exc:  # a full disk, a read-only folder: the other results are still recorded
+            where = f" ({exc.filename})" if exc.filename else ""
+            result.unrecorded = (
+                f"could not record the drill, which {'passed' if result.passed else 'failed'}: "
+                f"{exc.strerror or exc}{where}; check that backup.reports_dir, backup.state_dir and "
+                "backup.metrics_dir are writable and their disk has room"
+            )
+            logger.error("drill of %s on %s: %s", result.set_name, result.host, result.unrecorded)
     return results

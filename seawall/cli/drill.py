@@ -49,9 +49,9 @@ def drill_command(
     else:
         stdout().print(_table(context.env.name, results))
         for result in results:
-            for failure in result.failures:
+            for failure in [*result.failures, *([result.unrecorded] if result.unrecorded else [])]:
                 typer.echo(f"{result.set_name} on {result.host}: {failure}", err=True)
-    if not all(result.passed for result in results):
+    if not all(result.passed and not result.unrecorded for result in results):
         raise typer.Exit(1)
 
 
@@ -62,11 +62,11 @@ def _table(env_name: str, results: list[Any]) -> Table:
     for r in results:
         rpo = f"{r.rpo['seconds']:.0f}s / {r.rpo['target_seconds']:.0f}s" if r.rpo.get("seconds") is not None else "-"
         rto = f"{r.rto['seconds']:.1f}s / {r.rto['target_seconds']:.0f}s" if r.rto else "-"
-        style = "green" if r.passed else "bold red"
+        style = "green" if r.passed and not r.unrecorded else "bold red"
         table.add_row(
             r.set_name,
             r.host,
-            f"[{style}]{'passed' if r.passed else 'failed'}[/]",
+            f"[{style}]{'passed' if r.passed else 'failed'}{', unrecorded' if r.unrecorded else ''}[/]",
             str(r.snapshot.get("short_id", "-")),
             rpo,
             rto,
