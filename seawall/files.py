@@ -14,6 +14,12 @@ import tempfile
 from pathlib import Path
 
 
+def os_reason(exc: OSError) -> str:
+    """Given an error of the operating system, return why and where, for a message (``No space left on
+    device (/var/lib/seawall/state)``)."""
+    return f"{exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}"
+
+
 def resolve(project_root: Path, path: str) -> Path:
     """Given the project folder and a path from the model, return it absolute (relative paths are taken
     from the project folder, the parent of ``environments/``)."""

@@ -19,6 +19,7 @@ from seawall.backup.drill import DrillOptions, DrillResult, Reporter, check_slic
 from seawall.backup.reports import record_drill, record_interrupted_drill
 from seawall.backup.verify import remove_tree
 from seawall.errors import Interrupted
+from seawall.files import os_reason
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +57,10 @@ def run_drills(context: BackupContext, options: DrillOptions, report: Reporter |
         try:
             result.report_path = record_drill(context, result)
         except OSError as exc:  # a full disk, a read-only folder: the other results are still recorded
-            where = f" ({exc.filename})" if exc.filename else ""
             result.unrecorded = (
-                f"could not record the drill, which {'passed' if result.passed else 'failed'}: "
-                f"{exc.strerror or exc}{where}; check that backup.reports_dir, backup.state_dir and "
-                "backup.metrics_dir are writable and their disk has room"
+                f"could not record the drill, which {'passed' if result.passed else 'failed'}: {os_reason(exc)}; "
+                "check that backup.reports_dir, backup.state_dir and backup.metrics_dir are writable and their "
+                "disk has room"
             )
             logger.error("drill of %s on %s: %s", result.set_name, result.host, result.unrecorded)
     return results

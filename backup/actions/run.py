@@ -37,6 +37,7 @@ from seawall.backup.restic import (
 )
 from seawall.backup.retention import future_alarm, in_future
 from seawall.errors import BackupError, Interrupted
+from seawall.files import os_reason
 from seawall.logs import register_secret
 
 logger = logging.getLogger(__name__)
@@ -107,8 +108,7 @@ def run_job(context: BackupContext, job: Job, dry_run: bool, progress: Progress 
         except OSError as exc:  # a full disk, a read-only state folder: the other sets are still backed up
             snapshot = f" (snapshot {outcome.snapshot} was made)" if outcome.snapshot else ""
             outcome.unrecorded = (
-                f"could not record the run{snapshot}: {exc.strerror or exc}"
-                f"{f' ({exc.filename})' if exc.filename else ''}; check that backup.state_dir and "
+                f"could not record the run{snapshot}: {os_reason(exc)}; check that backup.state_dir and "
                 "backup.metrics_dir are writable and their disk has room"
             )
             logger.error("backup of %s on %s: %s", job.set_name, job.host, outcome.unrecorded)

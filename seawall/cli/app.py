@@ -176,11 +176,12 @@ def main(argv: list[str] | None = None) -> int:
             _print_error(str(exc))
             return exc.exit_code
         except OSError as exc:  # the machine, not Seawall: a full disk, a folder that cannot be made…
+            from seawall.files import os_reason
+
             logging.getLogger(__name__).debug("the operating system refused", exc_info=True)
-            where = f" ({exc.filename})" if exc.filename else ""
             _print_error(
-                f"the operating system refused: {exc.strerror or exc}{where}; check that the folders the model "
-                "names exist or can be made, are writable, and their disk has room"
+                f"the operating system refused: {os_reason(exc)}; check that the folders the model names exist "
+                "or can be made, are writable, and their disk has room"
             )
             return 2
     return 0

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from seawall.errors import Interrupted
-from seawall.files import resolve, write_atomically
+from seawall.files import os_reason, resolve, write_atomically
 from seawall.ledger import LedgerEntry
 from seawall.model.schema import Environment, Window, droplet_names
 from seawall.model.types import SEVERITIES, WEEKDAYS, Severity
@@ -324,7 +324,7 @@ def write_and_commit(repository: ReportsRepository, files: dict[Path, str], mess
     except ReportsError:
         _put_back(repository, before)
         raise
-    except OSError as exc:  # a full disk, a folder in a file's place: nothing committed, nothing half-done
+    except OSError as exc:  # a full disk, a folder that cannot be made: nothing committed, nothing half-done
         _put_back(repository, before)
         raise _unwritable(repository, exc) from None
     except Interrupted:
@@ -338,9 +338,7 @@ def write_and_commit(repository: ReportsRepository, files: dict[Path, str], mess
 
 
 def _unwritable(repository: ReportsRepository, exc: OSError) -> ReportsError:
-    where = f" ({exc.filename})" if exc.filename else ""
-    msg = f"cannot write the report in {repository.folder}: {exc.strerror or exc}{where}; nothing was committed"
-    return ReportsError(msg)
+    return ReportsError(f"cannot write the report in {repository.folder}: {os_reason(exc)}; nothing was committed")
 
 
 def _put_back(repository: ReportsRepository, before: dict[Path, str | None]) -> None:

@@ -7,6 +7,7 @@ else's; otherwise nothing is written and the error says what to do.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from pathlib import Path
@@ -42,9 +43,9 @@ class ReportsRepository:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def _git(self, *args: str) -> Result:
+    def _git(self, *args: str, timeout: float = GIT_TIMEOUT, env: dict[str, str] | None = None) -> Result:
         try:
-            return run(make_git_command(self.folder, *args))
+            return run(dataclasses.replace(make_git_command(self.folder, *args), timeout=timeout, env=env or {}))
         except ToolMissing:
             msg = "git is not installed: install it (apt-get install git) to keep incident reports"
             raise ReportsError(msg) from None
@@ -107,13 +108,7 @@ class ReportsRepository:
         upstream = self._git("rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}")
         if not upstream.ok:
             return []
-        fetched = run(
-            Command(
-                ("git", "-C", str(self.folder), "fetch", "--quiet"),
-                env={"GIT_TERMINAL_PROMPT": "0"},
-                timeout=FETCH_TIMEOUT,
-            )
-        )
+        fetched = self._git("fetch", "--quiet", timeout=FETCH_TIMEOUT, env={"GIT_TERMINAL_PROMPT": "0"})
         if not fetched.ok:
             logger.warning(
                 "could not fetch %s (%s): the id is given out from what was last fetched and may already be "

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from seawall.files import write_atomically
+from seawall.files import os_reason, write_atomically
 
 
 def test_a_reader_sees_the_old_file_or_the_new_one_never_half(tmp_path: Path) -> None:
@@ -83,3 +83,10 @@ def test_a_pipe_is_written_through_not_replaced(tmp_path: Path, through_a_link: 
     assert received == ["through the pipe\n"]
     assert stat.S_ISFIFO(pipe.stat().st_mode)
     assert named.is_symlink() == through_a_link
+
+
+def test_a_refusal_of_the_operating_system_says_why_and_where(tmp_path: Path) -> None:
+    with pytest.raises(OSError) as raised:
+        (tmp_path / "missing" / "file").read_text()
+    assert os_reason(raised.value) == f"No such file or directory ({tmp_path / 'missing' / 'file'})"
+    assert os_reason(OSError(28, "No space left on device")) == "No space left on device"
