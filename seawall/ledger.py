@@ -140,13 +140,8 @@ class BucketMirror:
             for attempt in range(APPEND_ATTEMPTS):
                 text, etag = self._read(entry.environment)
                 parse_ledger(text, f"s3://{self.bucket}/{key}")
-                condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
-                try:
-                    self._put(key, text + entry.as_line(), condition)
+                if self._put_unless_changed(key, text + entry.as_line(), etag):
                     return
-                except ClientError as exc:
-                    if exc.response.get("Error", {}).get("Code") not in WRITTEN_IN_BETWEEN:
-                        raise
                 time.sleep(random.uniform(0, APPEND_BACKOFF * (attempt + 1)))
         except (BotoCoreError, ClientError) as exc:
             msg = f"could not write the ledger copy to bucket {self.bucket}: {exc}"
@@ -157,19 +152,26 @@ class BucketMirror:
         )
         raise LedgerError(msg)
 
-    def _put(self, key: str, text: str, condition: dict[str, str]) -> None:
+    def _put_unless_changed(self, key: str, text: str, etag: str | None) -> bool:
+        """Given the new copy and the ETag of the copy it extends (None: there was none), write it unless the
+        object changed since; return whether it was written."""
         from botocore.exceptions import ClientError
 
+        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
         try:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=text.encode(), **condition)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in NO_CONDITIONAL_WRITES:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in WRITTEN_IN_BETWEEN:
+                return False
+            if code not in NO_CONDITIONAL_WRITES:
                 raise
             # A storage without conditional writes: the last writer wins, as before they existed.
             logger.warning(
                 "bucket %s does not take conditional writes: the ledger copy is written without", self.bucket
             )
             self.client.put_object(Bucket=self.bucket, Key=key, Body=text.encode())
+        return True
 
 
 def outcomes(entries: list[LedgerEntry]) -> list[tuple[LedgerEntry, str]]:
