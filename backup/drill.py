@@ -55,6 +55,7 @@ from seawall.backup.verify import (
     remove_tree,
 )
 from seawall.errors import BackupError, ConfigError
+from seawall.files import os_reason
 from seawall.model.schema import BackupSet
 
 logger = logging.getLogger(__name__)
@@ -159,7 +160,10 @@ def check_slice(context: BackupContext, set_name: str) -> CheckSlice:
         store.write(following, "drills", set_name)
     except OSError as exc:  # the drill goes on; recording its result will fail the same way, and say so
         logger.error(
-            "could not remember the check slice %s of %s (%s): the next drill checks it again", k, set_name, exc
+            "could not remember the check slice %s of %s (%s): the next drill checks it again",
+            k,
+            set_name,
+            os_reason(exc),
         )
     return CheckSlice(f"{k}/{slices}", ok, seconds, coverage, read, detail)
 

@@ -10,7 +10,6 @@ resolution, durations), so what people wrote anywhere else in the report stays a
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import zoneinfo
 from dataclasses import asdict, dataclass, field, replace
@@ -304,12 +303,13 @@ def write_and_commit(repository: ReportsRepository, files: dict[Path, str], mess
     ended, unless the commit landed first: then the repository keeps it, whole. Either way the reports
     repository is left clean.
     """
-    in_the_way = [path for path in files if os.path.lexists(path) and not path.is_file()]
+    # A link is in the way too: writing through it would change a file outside the repository.
+    in_the_way = [path for path in files if path.is_symlink() or (path.exists() and not path.is_file())]
     if in_the_way:
         shown = ", ".join(str(path.relative_to(repository.folder)) for path in in_the_way)
         msg = (
-            f"cannot write the report in {repository.folder}: {shown} is in the way (a folder, a link to nowhere "
-            "or a device); move it away. Nothing was written"
+            f"cannot write the report in {repository.folder}: {shown} is in the way (a folder, a link or a "
+            "device); move it away. Nothing was written"
         )
         raise ReportsError(msg)
     try:

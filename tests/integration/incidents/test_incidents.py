@@ -496,7 +496,7 @@ def test_two_reports_with_one_id_are_named_and_never_updated_blindly(project: Pa
     assert f"{incident}: two clones gave out the same id" in listed.err
 
 
-@pytest.mark.parametrize("obstacle", ["folder", "link to nowhere"])
+@pytest.mark.parametrize("obstacle", ["folder", "link to nowhere", "link out of the repository"])
 def test_a_report_whose_place_is_taken_is_one_error_and_nothing_is_written(project: Path, cli, obstacle: str) -> None:
     incident, path = open_one(cli, project)
     reports = project / "incident_reports"
@@ -504,8 +504,12 @@ def test_a_report_whose_place_is_taken_is_one_error_and_nothing_is_written(proje
     if obstacle == "folder":
         taken.mkdir()
         (taken / "keep").write_text("someone's folder\n")
-    else:
+    elif obstacle == "link to nowhere":
         taken.symlink_to("/proc/seawall-nowhere/escalation.md")
+    else:
+        outside = project / "outside.md"
+        outside.write_text("not the reports repository's\n")
+        taken.symlink_to(outside)
     git(reports, "add", ".")
     git(reports, "commit", "-q", "-m", f"a {obstacle} where the body goes")
     text, head = path.read_text(), git(reports, "rev-parse", "HEAD")
@@ -517,6 +521,8 @@ def test_a_report_whose_place_is_taken_is_one_error_and_nothing_is_written(proje
     assert path.read_text() == text
     assert git(reports, "rev-parse", "HEAD") == head
     assert git(reports, "status", "--porcelain", "--untracked-files=all") == ""
+    if obstacle == "link out of the repository":
+        assert (project / "outside.md").read_text() == "not the reports repository's\n"
 
 
 def test_when_one_file_cannot_be_written_every_file_is_put_back_and_nothing_committed(project: Path, cli) -> None:
