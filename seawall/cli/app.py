@@ -29,7 +29,8 @@ from seawall.runner import children, clean_text
 
 HELP = """Seawall: infrastructure as code and backup drills for devnet → qanet → testnet → mainnet.
 
-Exit codes: 0 ok, 1 a check failed, 2 usage or configuration error, 130/143 interrupted by SIGINT/SIGTERM."""
+Exit codes: 0 ok, 1 a check failed, 2 usage or configuration error (or the machine refused: a full disk, an
+unwritable folder), 130/143 interrupted by SIGINT/SIGTERM."""
 
 # Every command: the module that registers it and its one-line help. A command's module (and what it
 # imports) loads only when that command runs; `--help` and `--version` load none. A test keeps the
