@@ -207,6 +207,17 @@ def render_host_files(
     return files + render_status_units(env, host, seawall_bin, environments)
 
 
+def init_commands(env: Environment, host: str, seawall_bin: str = SEAWALL_BIN) -> list[list[str]]:
+    """Given a host, return the ``backup init`` commands of the sets whose repository it creates: those it
+    prunes (one host per set, so that no two hosts ever create one repository at once; init leaves an
+    existing repository as it is)."""
+    return [
+        [seawall_bin, "--environments", HOST_ENVIRONMENTS, "backup", "init", env.name, "--set", name]
+        for name in host_sets(env, host)
+        if prune_host(env, name) == host
+    ]
+
+
 def timer_names(env: Environment, host: str) -> list[str]:
     """Given a host, return the names of the timers to enable on it."""
     return [

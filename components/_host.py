@@ -34,23 +34,73 @@ from seawall.hostfiles import EXPORTER_STEP, INSTALL_STEP, STAGED, RenderedFile,
 
 SEAWALL_HOME = "/opt/seawall"
 DIST = f"{SEAWALL_HOME}/dist"
+STAGING = ".seawall/dist"  # relative: in the SSH user's home
+LOCK_NAME = "requirements.lock"
 NFT_FILE = "/etc/nftables.d/seawall.nft"
 FIREWALL_UNIT = "/etc/systemd/system/seawall-firewall.service"
 
 
-def apt_install(present: str, packages: str) -> str:
-    """Given a shell test that passes when the packages are there, return the line that installs them
-    from Debian's packages otherwise (waiting up to 5 minutes for a boot-time apt run)."""
-    apt = "apt-get -o DPkg::Lock::Timeout=300"
-    return (
-        f"{present} || {{ export DEBIAN_FRONTEND=noninteractive; {apt} update -qq && "
-        f"{apt} install -y -qq {packages}; }}"
-    )
-
-
-INSTALL_PACKAGES = apt_install(
-    "command -v restic >/dev/null 2>&1 && python3 -c 'import venv, ensurepip' 2>/dev/null", "restic python3-venv"
+APT_LOCK = "/run/lock/seawall-apt.lock"
+# apt-get and dpkg, waiting while another apt or dpkg holds their locks (cloud-init's or unattended-upgrades'
+# boot-time run; DPkg::Lock::Timeout covers only dpkg's frontend lock, not apt-get update's lists lock) and
+# failing at once on anything else, with apt's own words.
+_WAIT_FOR_APT = r"""seawall_locked() {
+  tries=0
+  while :; do
+    if out=$(DEBIAN_FRONTEND=noninteractive "$@" 2>&1); then return 0; fi
+    case "$out" in
+      *"Could not get lock"*|*"locked by another process"*|*"Unable to acquire the dpkg frontend lock"*) ;;
+      *) printf '%s\n' "$out" >&2; return 1 ;;
+    esac
+    tries=$((tries + 1))
+    if [ "$tries" -ge 60 ]; then printf 'apt stayed locked for 10 minutes:\n%s\n' "$out" >&2; return 1; fi
+    sleep 10
+  done
+}"""
+_APT_OPTIONS = (
+    "-o DPkg::Lock::Timeout=60 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
 )
+
+
+def apt_install(packages: Sequence[str]) -> list[str]:
+    """Given Debian packages, return the lines that install those not fully installed: Seawall's own apt
+    steps one at a time (a flock), waiting for apt's locks, without Recommends, a package a killed run
+    left half-configured finished first, and any failure stopping the step (so a settings file is never
+    written for a package that is not there, and the next deploy runs the step again). Settings files
+    are written after the package, so dpkg never stops at a conffile question."""
+    names = " ".join(shlex.quote(package) for package in packages)
+    return [
+        _WAIT_FOR_APT,
+        f"exec 8>{APT_LOCK}",
+        "flock 8",
+        'missing=""',
+        f"for package in {names}; do",
+        "  dpkg-query -W -f='${db:Status-Status}' \"$package\" 2>/dev/null | grep -qx installed"
+        ' || missing="$missing $package"',
+        "done",
+        'if [ -n "$missing" ]; then',
+        "  seawall_locked dpkg --force-confdef --force-confold --configure -a",
+        f"  seawall_locked apt-get -q {_APT_OPTIONS} update",
+        f"  seawall_locked apt-get -q -y --no-install-recommends {_APT_OPTIONS} install $missing",
+        "fi",
+        "exec 8>&-",
+    ]
+
+
+INSTALL_PACKAGES = ("restic", "python3-venv")
+
+
+def as_root(user: str, script: str) -> str:
+    """Given the SSH user and a step's script, return the command the step runs: the script verbatim in
+    a quoted here-document (the policies read it back with ``hostfiles.installed_files``), run by ``sh``,
+    through ``sudo -n`` unless the user is root, with the deploying machine's address as ``$1`` (the
+    firewall step keeps it admitted). A user without password-less sudo fails the step with sudo's
+    own words."""
+    marker = "SEAWALL_STEP"
+    while marker in script.splitlines():
+        marker += "_"
+    sudo = "" if user == "root" else "sudo -n "
+    return f'{sudo}sh -c "$(cat <<\'{marker}\'\n{script.rstrip()}\n{marker}\n)" seawall-step "${{SSH_CLIENT%% *}}"'
 
 
 @dataclass(frozen=True)
@@ -62,6 +112,7 @@ class Delivery:
     wheel_path: str | None
     wheel_sha256: str
     lock_path: str
+    lock_sha256: str
 
 
 @dataclass
@@ -120,13 +171,15 @@ class MonitoringServer:
     prometheus: Sequence[RenderedFile]
     alertmanager: Sequence[RenderedFile]
     webhooks: Sequence[tuple[str, pulumi.Input[str]]] = ()
+    settings: Sequence[RenderedFile] = ()  # Debian's /etc/default files: where each reads its configuration
 
 
 @dataclass(frozen=True)
 class HostConfig:
     """Everything one host gets: its files (environment file, units), the timers to enable, the
     secrets (None for a host without backups), node_exporter's settings, for a data-center host its
-    firewall, and for the monitoring host its server configuration."""
+    firewall, for the monitoring host its server configuration, and the commands to run once the files
+    are there (``backup init`` of the repositories this host creates)."""
 
     files: Sequence[RenderedFile]
     timers: Sequence[str]
@@ -134,6 +187,7 @@ class HostConfig:
     firewall: Sequence[FirewallRule] | None = None
     exporter: Exporter | None = None
     monitoring: MonitoringServer | None = None
+    commands: Sequence[Sequence[str]] = ()
 
 
 def content_hash(*parts: str) -> str:
@@ -145,70 +199,131 @@ def content_hash(*parts: str) -> str:
     return digest.hexdigest()
 
 
-def write_files_script(files: Sequence[RenderedFile], timers: Sequence[str]) -> str:
-    """Given files and timers, return an idempotent script that writes them and enables the timers."""
+def write_files_script(
+    files: Sequence[RenderedFile], timers: Sequence[str], commands: Sequence[Sequence[str]] = ()
+) -> str:
+    """Given files, timers and commands, return an idempotent script that writes the files, enables the
+    timers and runs each command as a transient unit with the credentials file the timers' units read
+    (so that it sees exactly the environment a scheduled run sees)."""
     lines = ["set -eu", *file_lines(files)]
     if timers:
         lines.append("systemctl daemon-reload")
         lines.append(f"systemctl enable --now {' '.join(shlex.quote(timer) for timer in timers)}")
+    for argv in commands:
+        run = ("systemd-run", "--wait", "--pipe", "--quiet", f"--property=EnvironmentFile=-{CREDENTIALS_FILE}", "--")
+        lines.append(shlex.join([*run, *argv]))
     return "\n".join(lines) + "\n"
 
 
-def install_script(delivery: Delivery) -> str:
-    """Given the build, return the script that installs it into /opt/seawall with hash checking."""
-    wheel = f"{DIST}/{delivery.wheel_name}"
-    requirement = f"seawall @ file://{wheel} --hash=sha256:{delivery.wheel_sha256}"
-    return (
-        "\n".join(
-            [
-                "set -eu",
-                INSTALL_PACKAGES,
-                f"[ -x {SEAWALL_HOME}/bin/python ] || python3 -m venv {SEAWALL_HOME}",
-                f"{SEAWALL_HOME}/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps "
-                f"-r {DIST}/requirements.lock",
-                f"echo {shlex.quote(requirement)} > {DIST}/seawall.requirement",
-                f"{SEAWALL_HOME}/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps "
-                f"--force-reinstall -r {DIST}/seawall.requirement",
-                f"{SEAWALL_HOME}/bin/seawall --version",
-            ]
-        )
-        + "\n"
+def firewall_script(rules: Sequence[FirewallRule], ssh_port: int) -> str:
+    """Given inbound rules and the SSH port, return the script that checks the ruleset with ``nft -c``,
+    refuses it when it would not admit the deploying machine (``$1``, its address as the host sees it)
+    to SSH, and only then installs it, loads it and enables the unit that loads it at every boot."""
+    files = firewall_files(rules)
+    admitted = sorted({source for rule in rules if rule.port == ssh_port and rule.protocol == "tcp" for source in rule.sources})
+    member = (
+        "import ipaddress, sys; address = ipaddress.ip_address(sys.argv[1]); "
+        "sys.exit(not any(address in ipaddress.ip_network(net, strict=False) for net in sys.argv[2:]))"
     )
+    refusal = (
+        "seawall: refusing to load the firewall: it would lock out the deploying machine ($1), which is not "
+        f"among the sources admitted to SSH (port {ssh_port}): add its address to network.admin_cidrs"
+    )
+    lines = [
+        "set -eu",
+        *file_lines([RenderedFile(f"{f.path}{STAGED}", f.content) for f in files]),
+        f"nft -c -f {NFT_FILE}{STAGED}",
+        f'if [ -n "${{1:-}}" ] && ! python3 -c {shlex.quote(member)} "$1" {" ".join(map(shlex.quote, admitted))}; then',
+        f'  echo "{refusal}" >&2',
+        f"  rm -f {' '.join(f.path + STAGED for f in files)}",
+        "  exit 1",
+        "fi",
+        *(f"mv {f.path}{STAGED} {f.path}" for f in files),
+        f"nft -f {NFT_FILE}",
+        "systemctl daemon-reload",
+        "systemctl enable --quiet seawall-firewall.service",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def staging_folder(user: str) -> str:
+    """Given the SSH user, return where the build's files are copied (SFTP cannot sudo): ``/opt/seawall/dist``
+    for root, else a folder in the user's home (SFTP resolves a relative path there); the install step
+    checks both files' hashes before anything is installed from them."""
+    return DIST if user == "root" else STAGING
+
+
+def install_script(delivery: Delivery, user: str = "root") -> str:
+    """Given the build and the SSH user, return the script that installs it into /opt/seawall: the copied
+    wheel and lock file moved into the root-owned ``dist/`` and checked against the hashes this script
+    carries, then pip with ``--require-hashes`` (the wheel's hash in its URL too, so that the pip of
+    Debian 12's venv, which records no ``--hash``, records it for ``seawall --version``)."""
+    wheel = f"{DIST}/{delivery.wheel_name}"
+    requirement = f"seawall @ file://{wheel}#sha256={delivery.wheel_sha256} --hash=sha256:{delivery.wheel_sha256}"
+    pip = f"{SEAWALL_HOME}/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps"
+    lines = ["set -eu", *apt_install(INSTALL_PACKAGES), f"install -d -m 0755 {SEAWALL_HOME} {DIST}"]
+    if user != "root":
+        home = f'"$(getent passwd {shlex.quote(user)} | cut -d: -f6)"'
+        for name in (delivery.wheel_name, LOCK_NAME):
+            lines.append(f"install -m 0644 {home}/{STAGING}/{shlex.quote(name)} {DIST}/{shlex.quote(name)}")
+    checks = f"{delivery.wheel_sha256}  {wheel}\\n{delivery.lock_sha256}  {DIST}/{LOCK_NAME}\\n"
+    lines += [
+        f"printf '{checks}' | sha256sum --quiet --strict -c -",
+        f"[ -x {SEAWALL_HOME}/bin/python ] || python3 -m venv {SEAWALL_HOME}",
+        f"{pip} -r {DIST}/{LOCK_NAME}",
+        f"echo {shlex.quote(requirement)} > {DIST}/seawall.requirement",
+        f"{pip} --force-reinstall -r {DIST}/seawall.requirement",
+        f"{SEAWALL_HOME}/bin/seawall --version",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def exporter_script(exporter: Exporter) -> str:
-    """Given node_exporter's settings, return the script that installs it, makes its textfile folder
-    and restarts it (the step runs again exactly when the settings change)."""
+    """Given node_exporter's settings, return the script that installs it (the package first, so that
+    Debian's settings file is ours after it), makes its textfile folder and restarts it only when its
+    settings changed or it is not running."""
+    settings = shlex.quote(exporter.settings.path)
     lines = [
         "set -eu",
-        apt_install("command -v prometheus-node-exporter >/dev/null 2>&1", "prometheus-node-exporter"),
-        *file_lines([exporter.settings]),
+        *apt_install(["prometheus-node-exporter"]),
         f"install -d -m 0755 {shlex.quote(exporter.textfile_dir)}",
-        "systemctl enable prometheus-node-exporter",
-        "systemctl restart prometheus-node-exporter",
+        f'before=$(sha256sum {settings} 2>/dev/null || true)',
+        *file_lines([exporter.settings]),
+        "systemctl enable --quiet prometheus-node-exporter",
+        f'if [ "$before" != "$(sha256sum {settings})" ] || ! systemctl is-active --quiet prometheus-node-exporter; then',
+        "  systemctl restart prometheus-node-exporter",
+        "fi",
     ]
     return "\n".join(lines) + "\n"
 
 
 def monitoring_script(server: MonitoringServer) -> str:
     """Given the monitoring server's files, return the script that installs Prometheus and Alertmanager,
-    checks the new configuration with their own tools before it replaces the old, and reloads both."""
-    files = [*server.prometheus, *server.alertmanager]
+    checks the new configuration with their own tools before it replaces the old, points Debian's units
+    at it (``/etc/default``: Debian's Alertmanager reads ``/etc/prometheus/alertmanager.yml`` otherwise),
+    and reloads both."""
+    files = [*server.prometheus, *server.alertmanager, *server.settings]
     config = next(f.path for f in server.prometheus if f.path.endswith("/prometheus.yml"))
     manager = next(f.path for f in server.alertmanager if f.path.endswith("/alertmanager.yml"))
     rules = [shlex.quote(f.path + STAGED) for f in server.prometheus if f.path != config]
-    present = "command -v prometheus >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1"
+    settings = " ".join(shlex.quote(f.path) for f in server.settings) or "/dev/null"
     lines = [
         "set -eu",
-        apt_install(present, "prometheus prometheus-alertmanager"),
+        *apt_install(["prometheus", "prometheus-alertmanager"]),
         # Staged beside the files they replace and checked there; nothing is moved in unless all pass.
         *file_lines([RenderedFile(f"{f.path}{STAGED}", f.content) for f in files]),
         f"promtool check config {shlex.quote(config + STAGED)}",
         f"promtool check rules {' '.join(rules)}",
         f"amtool check-config {shlex.quote(manager + STAGED)}",
+        f"before=$(cat {settings} 2>/dev/null | sha256sum)",
         *(f"mv {shlex.quote(f.path + STAGED)} {shlex.quote(f.path)}" for f in files),
-        "systemctl enable prometheus prometheus-alertmanager",
-        "systemctl reload-or-restart prometheus prometheus-alertmanager",
+        "systemctl enable --quiet prometheus prometheus-alertmanager",
+        # A changed settings file (ports, paths) needs a restart; a changed configuration only a reload.
+        f'if [ "$before" != "$(cat {settings} | sha256sum)" ]; then',
+        "  systemctl restart prometheus prometheus-alertmanager",
+        "else",
+        "  systemctl reload-or-restart prometheus prometheus-alertmanager",
+        "fi",
     ]
     return "\n".join(lines) + "\n"
 
@@ -243,7 +358,7 @@ def nftables_ruleset(rules: Sequence[FirewallRule]) -> str:
         "    type filter hook input priority 0; policy drop;",
         "    ct state established,related accept",
         "    iif lo accept",
-        "    meta l4proto { icmp, ipv6-icmp } accept",
+        "    meta l4proto { icmp, icmpv6 } accept",
     ]
     for rule in rules:
         v4 = [s for s in rule.sources if ":" not in s]
@@ -258,55 +373,52 @@ def nftables_ruleset(rules: Sequence[FirewallRule]) -> str:
 def configure_host(
     name: str,
     connection: remote.ConnectionArgs,
+    user: str,
     delivery: Delivery,
     config: HostConfig,
     parent: pulumi.Resource,
     depends_on: Sequence[pulumi.Resource] = (),
+    ssh_port: int = 22,
 ) -> list[pulumi.Resource]:
-    """Given a host's connection, the build and its configuration, declare the SSH steps; return them."""
+    """Given a host's connection and SSH user, the build and its configuration, declare the SSH steps;
+    return them. Every script runs as root (``sudo -n`` for another user); the copies go where the
+    user may write, and the install step moves them in after checking their hashes."""
     child = pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on))
+    staging = staging_folder(user)
     copies = [
         remote.CopyToRemote(
             f"{name}-copy-{what}",
             connection=connection,
             source=_asset(path, delivery.identity),
-            remote_path=f"{DIST}/{file_name}",
+            remote_path=f"{staging}/{file_name}",
             triggers=[content_hash(delivery.identity, file_name)],
             opts=child,
         )
         for what, path, file_name in (
             ("wheel", delivery.wheel_path, delivery.wheel_name),
-            ("lock", delivery.lock_path, "requirements.lock"),
+            ("lock", delivery.lock_path, LOCK_NAME),
         )
     ]
-    script = install_script(delivery)
-    install = _step(
-        step_name(name, INSTALL_STEP),
-        connection,
-        script,
-        pulumi.ResourceOptions(parent=parent, depends_on=copies),
-        script,
-        delivery.identity,
-    )
+
+    def step(step: str, script: str, after: Sequence[pulumi.Resource], *content: str) -> remote.Command:
+        opts = pulumi.ResourceOptions(parent=parent, depends_on=[*depends_on, *after])
+        return _step(step_name(name, step), connection, as_root(user, script), opts, *(content or (script,)))
+
+    script = install_script(delivery, user)
+    install = step(INSTALL_STEP, script, copies, script, delivery.identity)
     steps: list[pulumi.Resource] = [*copies, install]
-    secrets = credential_commands(name, connection, config.secrets, parent, child) if config.secrets else []
+    secrets = credential_commands(name, connection, user, config.secrets, parent, child) if config.secrets else []
     steps += secrets
     if config.files:
-        units = write_files_script(config.files, config.timers)
-        after = pulumi.ResourceOptions(parent=parent, depends_on=[install, *secrets])
-        steps.append(_step(f"{name}-backup-units", connection, units, after))
-    if config.firewall is not None:
-        files = firewall_files(config.firewall)
-        script = (
-            write_files_script(files, [])
-            + f"nft -c -f {NFT_FILE}\nnft -f {NFT_FILE}\n"
-            + "systemctl daemon-reload\nsystemctl enable seawall-firewall.service\n"
-        )
-        steps.append(_step(f"{name}-firewall", connection, script, child, *(f.content for f in files)))
+        units = write_files_script(config.files, config.timers, config.commands)
+        steps.append(step("backup-units", units, [install, *secrets]))
     if config.exporter is not None:
-        steps.append(_step(step_name(name, EXPORTER_STEP), connection, exporter_script(config.exporter), child))
+        steps.append(step(EXPORTER_STEP, exporter_script(config.exporter), []))
+    if config.firewall is not None:
+        # Last on the host's own work: python3 (the install step's) checks that the deployer stays admitted.
+        steps.append(step("firewall", firewall_script(config.firewall, ssh_port), steps[1:]))
     if config.monitoring is not None:
-        server = _step(f"{name}-monitoring", connection, monitoring_script(config.monitoring), child)
+        server = step("monitoring", monitoring_script(config.monitoring), [])
         # After the packages: the files belong to the group Alertmanager runs as, which they create.
         # Alertmanager reads a webhook file when it sends, so a first deploy needs no restart.
         steps.append(server)
@@ -314,7 +426,7 @@ def configure_host(
             remote.Command(
                 f"{name}-webhook-{index}",
                 connection=connection,
-                create=_write_stdin_script(path, group="prometheus"),
+                create=as_root(user, _write_stdin_script(path, group="prometheus")),
                 stdin=url,
                 triggers=[pulumi.Output.from_input(url).apply(content_hash)],
                 opts=pulumi.ResourceOptions(parent=parent, depends_on=[server]),
@@ -325,12 +437,10 @@ def configure_host(
 
 
 def _step(
-    name: str, connection: remote.ConnectionArgs, script: str, opts: pulumi.ResourceOptions, *content: str
+    name: str, connection: remote.ConnectionArgs, command: str, opts: pulumi.ResourceOptions, *content: str
 ) -> remote.Command:
-    """A command that runs ``script`` again exactly when it, or the ``content`` it stands for, changes."""
-    return remote.Command(
-        name, connection=connection, create=script, triggers=[content_hash(*(content or (script,)))], opts=opts
-    )
+    """A command that runs again exactly when the ``content`` it stands for changes."""
+    return remote.Command(name, connection=connection, create=command, triggers=[content_hash(*content)], opts=opts)
 
 
 def _asset(path: str | None, identity: str) -> pulumi.Asset:
@@ -351,6 +461,7 @@ def _write_stdin_script(path: str, group: str | None = None) -> str:
 def credential_commands(
     name: str,
     connection: remote.ConnectionArgs,
+    user: str,
     secrets: HostSecrets,
     parent: pulumi.Resource,
     opts: pulumi.ResourceOptions | None = None,
@@ -365,7 +476,7 @@ def credential_commands(
         remote.Command(
             f"{name}-{step}",
             connection=connection,
-            create=_write_stdin_script(path),
+            create=as_root(user, _write_stdin_script(path)),
             stdin=content,
             triggers=[trigger],
             opts=opts or pulumi.ResourceOptions(parent=parent),

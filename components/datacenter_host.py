@@ -32,5 +32,7 @@ class DatacenterHost(pulumi.ComponentResource):
         connection = remote.ConnectionArgs(
             host=args.address, user=args.ssh_user, port=args.ssh_port, private_key=args.ssh_private_key
         )
-        self.steps = configure_host(name, connection, args.delivery, args.config, self)
+        self.steps = configure_host(
+            name, connection, args.ssh_user, args.delivery, args.config, self, ssh_port=args.ssh_port
+        )
         self.register_outputs({"address": args.address})

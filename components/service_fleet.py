@@ -127,7 +127,7 @@ class ServiceFleet(pulumi.ComponentResource):
             connection = remote.ConnectionArgs(host=droplet.ipv4_address, user="root", private_key=args.ssh_private_key)
             # The same SSH steps as a data-center host; after the volume is attached, so that the mount exists.
             attached = [self.attachments[-1]] if args.volume is not None else []
-            configure_host(f"{name}-{index}", connection, args.delivery, args.hosts[index - 1], self, attached)
+            configure_host(f"{name}-{index}", connection, "root", args.delivery, args.hosts[index - 1], self, attached)
         self.firewall = self._firewall(name, args, tagged)
         self.monitoring = (
             ServiceMonitoring(f"{name}-monitoring", args.monitoring, opts=tagged) if args.monitoring else None

@@ -77,18 +77,25 @@ class Program:
     secret_config: tuple[str, ...]
 
 
-def render(env: Environment, program: Program) -> Graph:
-    """Given a validated environment and the program, run it under mocks and return its resource graph."""
+def render(
+    env: Environment, program: Program, config: dict[str, str] | None = None, cloud: FakeCloud | None = None
+) -> Graph:
+    """Given a validated environment and the program, run it under mocks and return its resource graph.
+
+    ``config`` and ``cloud`` are for the lab fleet's stand-in of the engine (tests/lab): the secrets it
+    really deploys with (recorded as they are, never masked) and the addresses of its hosts. Everything
+    else renders with the placeholder secret and the deterministic fake cloud."""
     import pulumi
     from pulumi.runtime import mocks, settings
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
-    recorder = _recording_monitor_class(mocks)(_FakeCloud())
+    recorder = _recording_monitor_class(mocks)(cloud or FakeCloud())
     settings.ROOT.set(None)
+    keys = _config_keys(env, program)
     pulumi.runtime.set_all_config(
-        {f"{PROJECT}:{key}": PLACEHOLDER_SECRET for key in _config_keys(env, program)},
-        [f"{PROJECT}:{key}" for key in _config_keys(env, program)],
+        {f"{PROJECT}:{key}": (config or {}).get(key, PLACEHOLDER_SECRET) for key in keys},
+        [f"{PROJECT}:{key}" for key in keys],
     )
     mocks.set_mocks(recorder.mocks, project=PROJECT, stack=env.name, preview=False, monitor=recorder)
     settings.SETTINGS.rpc_manager.clear()
@@ -118,7 +125,7 @@ def _config_keys(env: Environment, program: Program) -> list[str]:
     return sorted({*program.secret_config, *slack})
 
 
-class _FakeCloud:
+class FakeCloud:
     """What the mock engine answers for each resource: deterministic ids and the outputs programs read."""
 
     def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
@@ -144,7 +151,7 @@ def _recording_monitor_class(mocks: Any) -> Any:
     class RecordingMonitor(mocks.MockMonitor):
         """The SDK's mock monitor, also recording each registration's parent and inputs."""
 
-        def __init__(self, cloud: _FakeCloud) -> None:
+        def __init__(self, cloud: FakeCloud) -> None:
             adapter = type(
                 "CloudMocks",
                 (mocks.Mocks,),
@@ -197,6 +204,10 @@ def _normalise(value: Any) -> Any:
         return [_normalise(item) for item in value]
     if isinstance(value, pulumi.Resource):
         return getattr(value, "_name", UNKNOWN_MARK)
+    if isinstance(value, pulumi.FileAsset):
+        return {"asset": "file", "path": str(value.path)}
+    if isinstance(value, pulumi.StringAsset):
+        return {"asset": "text", "text": _normalise(value.text)}
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if value is None or isinstance(value, bool | int | float | str):

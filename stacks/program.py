@@ -14,7 +14,7 @@ from typing import Any
 
 import pulumi
 
-from seawall.backup.schedules import render_bootstrap, render_host_files, timer_names
+from seawall.backup.schedules import init_commands, render_bootstrap, render_host_files, timer_names
 from seawall.backup.storage import bucket_spec
 from seawall.build import Build, build_wheel, checkout_root, sha256_of, source_identity
 from seawall.components._host import Delivery, Exporter, FirewallRule, HostConfig, HostSecrets, MonitoringServer
@@ -52,6 +52,7 @@ from seawall.monitoring import (
     install_path,
     monitoring_hosts,
     render_monitoring,
+    server_settings,
     slack_url_file,
 )
 from seawall.parity import Renderer
@@ -142,6 +143,7 @@ def build(
                         [FirewallRule(port.protocol, port.port, _addresses(env, port)) for port in host.firewall],
                         exporter,
                         server if host_name in monitors else None,
+                        init_commands(env, host_name),
                     ),
                 ),
             )
@@ -191,6 +193,7 @@ def _fleet_args(
                 secrets if service.backup_sets else None,
                 exporter=exporter,
                 monitoring=server if droplet in monitors else None,
+                commands=init_commands(env, droplet),
             )
         )
     backups = service.droplet_backups
@@ -240,6 +243,7 @@ def _monitoring_server(env: Environment, config: pulumi.Config) -> MonitoringSer
         prometheus=[file for relative, file in files.items() if relative.startswith("prometheus/")],
         alertmanager=[file for relative, file in files.items() if relative.startswith("alertmanager/")],
         webhooks=webhooks,
+        settings=[RenderedFile(path, text) for path, text in server_settings(env).items()],
     )
 
 
@@ -271,6 +275,7 @@ def _delivery(shipped: Build) -> Delivery:
         wheel_path=str(wheel) if wheel is not None else None,
         wheel_sha256=sha256_of(wheel) if wheel is not None else shipped.identity,
         lock_path=str(shipped.lock),
+        lock_sha256=sha256_of(shipped.lock),
     )
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pulumi
 from pulumi.runtime import settings
 
-from seawall.render import _FakeCloud, _recording_monitor_class
+from seawall.render import FakeCloud, _recording_monitor_class
 
 
 def test_the_network_component_outputs_resolve_under_the_mock_engine() -> None:
     from pulumi.runtime import mocks
 
     settings.ROOT.set(None)
-    monitor = _recording_monitor_class(mocks)(_FakeCloud())
+    monitor = _recording_monitor_class(mocks)(FakeCloud())
     pulumi.runtime.set_mocks(monitor.mocks, project="seawall", stack="devnet", preview=False, monitor=monitor)
     from seawall.components.network import Network, NetworkArgs
 

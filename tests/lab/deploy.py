@@ -1,0 +1,88 @@
+"""The lab's deploy: the shipped environments plus ``lab.yaml``, the program rendered with the build the
+hosts get and the lab's secrets, and the bucket Pulumi's BackupBucket would make.
+
+The graph comes from the same ``stacks.program.build(env, shipped)`` a real ``pulumi up`` runs, under
+Pulumi's mock engine; only the cloud's answers (a droplet's addresses) are the lab's.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from seawall.build import Build, build_wheel
+from seawall.model import load_environment
+from seawall.model.schema import Environment
+from seawall.render import FakeCloud, Graph, Program, render
+from tests.lab.fleet import ACCESS_KEY, DEPLOYER, RESTIC_PASSWORD, ROOT, SECRET_KEY, WEBHOOK_PORT, Lab, in_lab, sh
+
+# The lab's hosts: name, address, SSH user (dc-storage-1 keeps the shipped non-root ``seawall``).
+DATACENTER = {"dc-storage-1": ("10.213.2.10", "seawall"), "dc-build-1": ("10.213.2.11", "root")}
+DROPLETS = {"app-1": "10.213.1.11", "monitoring-1": "10.213.1.12"}
+
+
+class LabCloud(FakeCloud):
+    """The mock engine's answers, with each droplet at its lab address (public and private alike)."""
+
+    def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
+        identity, state = super().new_resource(args)
+        if args.typ.endswith(":Droplet"):
+            host = str(args.inputs.get("name", "")).removeprefix("lab-")
+            state["ipv4Address"] = state["ipv4AddressPrivate"] = DROPLETS[host]
+        return identity, state
+
+
+def environments_folder(folder: Path) -> Path:
+    """Given a folder, copy the shipped environments and ``lab.yaml`` into it; return it."""
+    target = folder / "environments"
+    shutil.copytree(ROOT / "environments", target)
+    shutil.copy(ROOT / "tests/lab/lab.yaml", target / "lab.yaml")
+    return target
+
+
+def secrets(lab: Lab) -> dict[str, str]:
+    """The stack's secret configuration in the lab: test values, and the webhook receiver's paths."""
+    hook = f"http://{DEPLOYER}:{WEBHOOK_PORT}"
+    return {
+        "resticPassword": RESTIC_PASSWORD,
+        "spacesAccessKeyId": ACCESS_KEY,
+        "spacesSecretAccessKey": SECRET_KEY,
+        "sshPrivateKey": lab.key.read_text(),
+        "slackCriticalUrl": f"{hook}/critical",
+        "slackMajorUrl": f"{hook}/major",
+        "slackMinorUrl": f"{hook}/minor",
+    }
+
+
+def build(folder: Path) -> Build:
+    """Build the wheel the hosts get, as ``pulumi up`` does (``stacks/__main__.py``)."""
+    return build_wheel(ROOT, folder / "dist")
+
+
+def render_lab(env: Environment, lab: Lab, shipped: Build) -> Graph:
+    """Render the lab environment's graph with the build and the lab's secrets and addresses."""
+    from seawall.stacks import program
+
+    return render(env, Program(lambda e: program.build(e, shipped), program.SECRET_CONFIG), secrets(lab), LabCloud())
+
+
+def load(environments: Path) -> Environment:
+    return load_environment(environments, "lab")
+
+
+def make_bucket(env: Environment) -> None:
+    """Make the environment's bucket as Pulumi's BackupBucket would (private, versioned, lifecycle rules),
+    from the deploying machine, with the deployer's key."""
+    from seawall.backup.storage import bucket_spec
+
+    spec = bucket_spec(env)
+    script = (
+        "import boto3\n"
+        "from seawall.backup.storage import ensure_bucket, BucketSpec\n"
+        f"c=boto3.client('s3',endpoint_url={env.backup.repository.endpoint!r},region_name='us-east-1',"
+        f"aws_access_key_id={ACCESS_KEY!r},aws_secret_access_key={SECRET_KEY!r})\n"
+        f"ensure_bucket(c, BucketSpec(**{spec.__dict__!r}))\n"
+    )
+    sh(*in_lab(sys.executable, "-c", script), timeout=120)
