@@ -20,6 +20,9 @@ from seawall.files import write_atomically
 
 logger = logging.getLogger(__name__)
 BUCKET_ROOT = "seawall"
+# What a backup run records as its ``last_run.result`` when it succeeded completely (the fleet page and
+# status read the same word: a reader never spells what its writer writes).
+RUN_SUCCEEDED = "ok"
 
 
 class BucketCopy:

@@ -36,6 +36,7 @@ from seawall.backup.restic import (
     parse_snapshots,
 )
 from seawall.backup.retention import future_alarm, in_future
+from seawall.backup.state import RUN_SUCCEEDED
 from seawall.errors import BackupError, Interrupted
 from seawall.files import os_reason
 from seawall.logs import register_secret
@@ -77,7 +78,7 @@ class RunOutcome:
     @property
     def ok(self) -> bool:
         """Return whether the job succeeded completely (or was only planned) and was recorded."""
-        return self.result in ("ok", "dry-run") and not self.unrecorded
+        return self.result in (RUN_SUCCEEDED, "dry-run") and not self.unrecorded
 
 
 def run_backups(context: BackupContext, dry_run: bool = False, progress: Progress | None = None) -> list[RunOutcome]:
@@ -133,7 +134,7 @@ def _attempt(context: BackupContext, job: Job, progress: Progress | None, outcom
             listing = side.submit(_list_snapshots, restic, job)
             _backup(restic, job, progress, outcome)
         run_hooks(hooks.after, "post-hook", context.project_root, timeout, hook_env)
-        outcome.result = "ok"
+        outcome.result = RUN_SUCCEEDED
         logger.info("backed up %s: snapshot %s, %d bytes added", job.set_name, outcome.snapshot, outcome.bytes_added)
         _look_at_snapshots(context, job, listing.result(), outcome)
     except PartialBackup as exc:

@@ -25,10 +25,12 @@ from seawall.backup.context import BackupContext
 from seawall.backup.metrics import render_series, write_metrics
 from seawall.backup.restic import ResticError, make_snapshots_command, parse_snapshots
 from seawall.backup.retention import in_future, newest_present
+from seawall.backup.state import RUN_SUCCEEDED
 from seawall.model.types import format_duration
 
 OK, RPO_MISSED, NO_SNAPSHOT, UNREACHABLE, CLOCK_SKEW = "ok", "rpo-missed", "no-snapshot", "unreachable", "clock-skew"
 DISAGREES = "disagrees"
+RUN_FAILED = "run-failed"
 
 
 @dataclass
@@ -128,6 +130,9 @@ def _recorded_row(
     row.age_seconds = max(0.0, (now - dt.datetime.fromisoformat(recorded["time"])).total_seconds())
     if last_run.get("alarms"):
         row.status, row.detail = CLOCK_SKEW, str(last_run["alarms"][0])
+    elif last_run.get("result") not in (None, RUN_SUCCEEDED):
+        row.status = RUN_FAILED
+        row.detail = f"the last run {last_run.get('result')}: {last_run.get('error') or 'see the host journal'}"
     elif row.age_seconds > rpo:
         row.status = RPO_MISSED
         row.detail = f"last backup recorded {format_duration(dt.timedelta(seconds=int(row.age_seconds)))} ago"

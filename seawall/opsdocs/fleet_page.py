@@ -24,6 +24,7 @@ from pygal.style import Style
 from seawall.guard import Verdict, in_freeze, minute_of_week
 from seawall.ledger import LedgerEntry
 from seawall.model.schema import Environment
+from seawall.backup.state import RUN_SUCCEEDED
 from seawall.opsdocs import facts
 from seawall.opsdocs.generate import template_environment
 from seawall.opsdocs.measured import Measured
@@ -145,7 +146,7 @@ def _backups(item: EnvironmentInputs, now: dt.datetime) -> list[dict[str, Any]]:
 def _backup_status(row: dict[str, Any]) -> tuple[str, str]:
     if row["age_seconds"] is None:
         return ALARM, "no backup recorded"
-    if row["last_run"] not in (None, "succeeded"):
+    if row["last_run"] not in (None, RUN_SUCCEEDED):
         return ALARM, f"last run {row['last_run']}"
     if row["age_seconds"] > row["rpo_seconds"]:
         age, rpo = facts.duration(row["age_seconds"]), facts.duration(row["rpo_seconds"])

@@ -154,9 +154,10 @@ class Lab:
     def wait_for_s3(self, seconds: float = 90) -> None:
         """Wait until SeaweedFS stores an object (it answers before its volume server takes data)."""
         probe = (
-            "import boto3,sys\n"
+            "import boto3,sys\nfrom botocore.config import Config\n"
             f"c=boto3.client('s3',endpoint_url='http://{DEPLOYER}:{S3_PORT}',region_name='us-east-1',"
-            f"aws_access_key_id='{ACCESS_KEY}',aws_secret_access_key='{SECRET_KEY}')\n"
+            f"aws_access_key_id='{ACCESS_KEY}',aws_secret_access_key='{SECRET_KEY}',"
+            "config=Config(connect_timeout=2,read_timeout=10,retries={'max_attempts':1}))\n"
             "names=[b['Name'] for b in c.list_buckets().get('Buckets',[])]\n"
             "'lab-ready' in names or c.create_bucket(Bucket='lab-ready')\n"
             "c.put_object(Bucket='lab-ready',Key='p',Body=b'ok')\n"
@@ -164,8 +165,9 @@ class Lab:
         )
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            if sh(*in_lab(sys.executable, "-c", probe), check=False, timeout=30).returncode == 0:
-                return
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                if sh(*in_lab(sys.executable, "-c", probe), check=False, timeout=30).returncode == 0:
+                    return
             time.sleep(1)
         msg = f"SeaweedFS did not take data within {seconds:.0f} s: {(self.folder / 'seaweedfs.log').read_text()[-2000:]}"
         raise RuntimeError(msg)

@@ -1,0 +1,231 @@
+"""The fleet in a box, end to end: the deploy's own host steps over SSH on booted Debian 12 hosts, then
+backups, drills, prunes, the deep status, the firewall, monitoring with alert delivery, and the fleet
+page and status read from the bucket by the deploying machine. The tests run in file order on one worker
+(the lab is one fleet): the healthy fleet first, then one broken set."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from seawall.backup.schedules import timer_names
+from seawall.build import sha256_of
+from tests.lab.conftest import Deployed, on_host
+from tests.lab.fleet import DEPLOYER, OUTSIDER, in_lab, sh
+
+pytestmark = pytest.mark.integration
+
+HOSTS = ("dc-storage-1", "dc-build-1", "app-1", "monitoring-1")
+# What each host's sets back up: the data their services would have written.
+DATA = {
+    "dc-storage-1": "install -d /srv/storage/meta && echo meta > /srv/storage/meta/meta.db",
+    "dc-build-1": "install -d /srv/flists && echo flist > /srv/flists/app.flist",
+    "app-1": "install -d /srv/app && echo data > /srv/app/data.txt",
+    "monitoring-1": "true",
+}
+WATCHED = "/etc/seawall /etc/systemd/system /etc/nftables.d /etc/default /etc/prometheus /etc/alertmanager /opt/seawall/dist"
+UNITS = "prometheus-node-exporter prometheus prometheus-alertmanager seawall-firewall"
+
+
+def inventory(deployed: Deployed, host: str) -> str:
+    """What Seawall placed on a host, as the host sees it: every file's path, mode, owner and hash, the
+    loaded ruleset, and each service's invocation (a restart changes it)."""
+    script = (
+        f"for d in {WATCHED}; do [ -d $d ] && find $d -type f -printf '%p %m %u %g ' -exec sha256sum {{}} \\; ; done"
+        " | sort; nft list ruleset | sha256sum;"
+        f" for u in {UNITS}; do echo $u $(systemctl show -p InvocationID --value $u); done"
+    )
+    return on_host(deployed, host, script)
+
+
+def test_the_firewall_refuses_to_lock_out_a_deployer_outside_admin_cidrs_and_changes_nothing(
+    deployed: Deployed,
+) -> None:
+    refused = {run.name for run in deployed.refused.failed}
+    assert refused <= {"dc-storage-1-firewall", "dc-build-1-firewall"} and refused, deployed.refused.failed
+    for run in deployed.refused.failed:
+        assert "would lock out the deploying machine (10.213.2.1)" in run.output
+        assert "network.admin_cidrs" in run.output
+    # What the refused step left: no ruleset loaded, no staged file (the next deploy from the admin
+    # network is what loaded it, below).
+    assert {run.name for run in deployed.applies[0].runs} >= refused
+
+
+def test_a_failed_step_runs_again_on_the_next_apply_and_a_second_apply_changes_nothing(deployed: Deployed) -> None:
+    first, second = deployed.applies
+    assert not first.failed, first.failed
+    every = {name for name, r in deployed.graph.resources.items() if r.type.startswith("command:remote:")}
+    assert {run.name for run in deployed.refused.runs} | set(first.ran) == every
+    assert second.ran == []
+
+
+def test_every_step_run_again_leaves_every_file_mode_owner_and_service_as_it_was(deployed: Deployed) -> None:
+    before = {host: inventory(deployed, host) for host in HOSTS}
+    # A fresh state: the engine would run every step again (a stack re-created over the same hosts).
+    again = type(deployed.executor)(deployed.executor.state_file.with_name("fresh.json"), deployed.executor.log_folder)
+    applied = again.apply(deployed.graph)
+    applied.raise_on_failure()
+    assert {host: inventory(deployed, host) for host in HOSTS} == before
+
+
+def test_every_host_runs_the_deployed_wheel(deployed: Deployed) -> None:
+    assert deployed.shipped.wheel is not None
+    expected = sha256_of(deployed.shipped.wheel)[:16]
+    for host in HOSTS:
+        assert f"wheel sha256:{expected}" in on_host(deployed, host, "/opt/seawall/bin/seawall --version")
+
+
+def test_packages_come_without_recommends_and_nothing_is_half_installed(deployed: Deployed) -> None:
+    for host in HOSTS:
+        states = on_host(deployed, host, "dpkg-query -W -f='${db:Status-Abbrev} ${Package}\\n'")
+        assert [line for line in states.splitlines() if not line.startswith("ii ")] == []
+        # Prometheus recommends prometheus-node-exporter-collectors; restic nothing we installed.
+        assert "prometheus-node-exporter-collectors" not in states
+
+
+def test_timers_are_listed_units_verify_and_nothing_seawall_placed_has_failed(deployed: Deployed) -> None:
+    for host in HOSTS:
+        listed = on_host(deployed, host, "systemctl list-timers --all --no-legend --plain")
+        for timer in timer_names(deployed.env, host):
+            assert timer in listed, (host, timer)
+        units = " ".join(f"/etc/systemd/system/{t.removesuffix('.timer')}.{k}" for t in timer_names(deployed.env, host)
+                         for k in ("service", "timer"))  # fmt: skip
+        verify = deployed.lab.ssh(deployed.lab.hosts[host], f"systemd-analyze verify {units}", check=False)
+        assert verify.returncode == 0 and verify.stderr.strip() == "", (host, verify.stderr)
+        assert on_host(deployed, host, "systemctl --failed --no-legend --plain").strip() == "", host
+
+
+def test_each_backup_drill_and_prune_service_succeeds_against_the_lab_s3(deployed: Deployed) -> None:
+    for host in HOSTS:
+        on_host(deployed, host, DATA[host])
+    for kind in ("backup", "drill", "prune"):
+        for host in HOSTS:
+            services = [t.removesuffix(".timer") + ".service" for t in timer_names(deployed.env, host)]
+            chosen = [s for s in services if s.startswith(f"seawall-{kind}-")]
+            result = deployed.lab.ssh(deployed.lab.hosts[host], f"systemctl start {' '.join(chosen)}", check=False)
+            journal = on_host(deployed, host, f"journalctl --no-pager -n 40 -u 'seawall-{kind}-*'")
+            assert result.returncode == 0, (host, kind, result.stderr, journal)
+
+
+def test_the_status_host_deep_status_sees_every_host_ok(deployed: Deployed) -> None:
+    from seawall.backup.schedules import status_host
+
+    host = status_host(deployed.env)
+    assert host is not None
+    on_host(deployed, host, "systemctl start seawall-status.service")
+    rows = _status_rows(on_host(deployed, host, "journalctl --no-pager -o cat -u seawall-status.service"))
+    seen = {(row["set_name"], row["host"]) for row in rows}
+    expected = {(s, h) for s in deployed.env.backup_sets for h in deployed.env.hosts_of_set(s)}
+    assert seen == expected
+    assert {row["status"] for row in rows} == {"ok"}, rows
+
+
+def test_the_firewall_admits_exactly_the_declared_sources(deployed: Deployed) -> None:
+    lab = deployed.lab
+    host = lab.hosts["dc-storage-1"]
+    assert lab.ssh(host, "true", check=False).returncode == 0  # from the admin network
+    outsider = sh(*lab.ssh_argv(host, source=OUTSIDER), "--", "true", check=False, timeout=60)
+    assert outsider.returncode == 255 and "timed out" in outsider.stderr
+    probe = "import socket,sys; s=socket.socket(); s.settimeout(3); s.bind((sys.argv[1],0)); s.connect((sys.argv[2],9100))"
+    # node_exporter from the VPC (the monitoring droplet) is admitted; from the admin network it is not.
+    on_host(deployed, "monitoring-1", f"python3 -c '{probe}' 10.213.1.12 {host.address}")
+    refused = sh(*in_lab(sys.executable, "-c", probe, DEPLOYER, host.address), check=False, timeout=30)
+    assert refused.returncode != 0 and "timed out" in refused.stderr
+
+
+def test_the_firewall_timers_and_exporter_come_back_after_a_reboot(deployed: Deployed) -> None:
+    host = "dc-storage-1"
+    deployed.lab.reboot(deployed.lab.hosts[host])
+    assert "table inet seawall" in on_host(deployed, host, "nft list ruleset")
+    assert on_host(deployed, host, "systemctl is-active prometheus-node-exporter").strip() == "active"
+    for timer in timer_names(deployed.env, host):
+        assert on_host(deployed, host, f"systemctl is-active {timer}").strip() == "active", timer
+    assert on_host(deployed, host, "systemctl --failed --no-legend --plain").strip() == ""
+
+
+def test_prometheus_scrapes_every_host_and_seawalls_textfile_metrics(deployed: Deployed) -> None:
+    def targets() -> dict[str, str]:
+        data = json.loads(_prometheus(deployed, "/api/v1/targets"))["data"]["activeTargets"]
+        return {t["labels"].get("host", t["labels"]["job"]): t["health"] for t in data if t["labels"]["job"] == "node"}
+
+    _eventually(lambda: set(targets().values()) == {"up"} and set(targets()) == set(HOSTS), lambda: targets())
+    query = "/api/v1/query?query=seawall_backup_success"
+    _eventually(
+        lambda: {(s["metric"]["host"], s["metric"]["set"]) for s in _result(deployed, query)}
+        >= {(h, s) for s in deployed.env.backup_sets for h in deployed.env.hosts_of_set(s)},
+        lambda: _result(deployed, query),
+    )
+    # The healthy fleet has fired nothing Alertmanager delivered.
+    assert deployed.lab.webhook_log.read_text() == ""
+
+
+def test_a_set_failing_on_one_host_fires_the_backup_alert_delivered_by_severity(deployed: Deployed) -> None:
+    on_host(deployed, "dc-build-1", "rm -rf /srv/flists")
+    failed = deployed.lab.ssh(deployed.lab.hosts["dc-build-1"], "systemctl start seawall-backup-flists.service", check=False)
+    assert failed.returncode != 0
+
+    def delivered() -> list[dict]:
+        lines = deployed.lab.webhook_log.read_text().splitlines()
+        return [json.loads(line) for line in lines]
+
+    _eventually(lambda: any("SeawallBackupFailed" in json.dumps(d) for d in delivered()), delivered, seconds=120)
+    backup = [d for d in delivered() if "SeawallBackupFailed" in json.dumps(d)]
+    assert {d["path"] for d in backup} == {"/critical"}  # the backup alert is Critical, routed at any hour
+    assert "flists" in json.dumps(backup) or "SeawallBackupFailed" in backup[0]["body"]["text"]
+
+
+def test_status_and_the_fleet_page_from_the_deploying_machine_name_the_one_broken_set(deployed: Deployed) -> None:
+    seawall = [str(Path(sys.executable).with_name("seawall")), "--environments", str(deployed.environments)]
+    env = _deployer_env()
+    status = sh(*in_lab("env", *env, *seawall, "backup", "status", "lab", "--format", "json"), check=False)
+    assert status.returncode == 1, status.stderr
+    rows = json.loads(status.stdout)["rows"]
+    assert len(rows) == sum(len(deployed.env.hosts_of_set(s)) for s in deployed.env.backup_sets)
+    bad = [(r["set_name"], r["host"], r["status"]) for r in rows if r["status"] != "ok"]
+    assert bad == [("flists", "dc-build-1", "run-failed")], rows
+    page = sh(*in_lab("env", *env, *seawall, "report", "lab", "--format", "json"), check=False)
+    assert page.returncode == 0, page.stderr
+    data = json.loads(page.stdout)
+    backups = [row for item in data["environments"] for row in item["backups"]]
+    assert {(r["set"], r["host"]) for r in backups if r["status"] == "alarm"} == {("flists", "dc-build-1")}
+    assert {r["status"] for r in backups if (r["set"], r["host"]) != ("flists", "dc-build-1")} <= {"ok", "warning"}
+    assert all(r["last_run"] == "ok" for r in backups if (r["set"], r["host"]) != ("flists", "dc-build-1"))
+
+
+# -- helpers -----------------------------------------------------------------------------------------------
+
+
+def _deployer_env() -> list[str]:
+    """The deploying machine holds the bucket's keys (it reads the fleet's recorded state with them)."""
+    from tests.lab.fleet import ACCESS_KEY, SECRET_KEY
+
+    return [f"SPACES_ACCESS_KEY_ID={ACCESS_KEY}", f"SPACES_SECRET_ACCESS_KEY={SECRET_KEY}"]
+
+
+def _status_rows(journal: str) -> list[dict]:
+    """The rows of the last JSON document the deep status printed to its journal."""
+    text = journal[journal.rfind('{\n  "'):] if '{\n  "' in journal else journal[journal.find("{"):]
+    return json.JSONDecoder().raw_decode(text)[0]["rows"]
+
+
+def _prometheus(deployed: Deployed, path: str) -> str:
+    script = f"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9090{path}', timeout=10).read().decode())"
+    return on_host(deployed, "monitoring-1", f"python3 -c {json.dumps(script)}")
+
+
+def _result(deployed: Deployed, path: str) -> list[dict]:
+    return json.loads(_prometheus(deployed, re.sub(r"\s", "", path)))["data"]["result"]
+
+
+def _eventually(condition, describe, seconds: float = 90) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(2)
+    pytest.fail(f"not within {seconds:.0f} s: {describe()}")
