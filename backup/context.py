@@ -10,6 +10,7 @@ environment.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,8 +84,10 @@ class BackupContext:
         return self.folder(self.env.backup.reports_dir) / self.env.name
 
     def hook_env(self, set_name: str, host: str) -> dict[str, str]:
-        """Given a set and host, return the variables every hook and check of theirs sees."""
-        return {"SEAWALL_ENVIRONMENT": self.env.name, "SEAWALL_SET": set_name, "SEAWALL_HOST": host}
+        """Given a set and host, return the variables its hooks and checks get beyond the harmless ones
+        (``hooks.HOOK_INHERITS``): which set and host, and the variables the set passes by name."""
+        passed = {name: os.environ[name] for name in self.backup_set(set_name).hooks.pass_env if name in os.environ}
+        return {**passed, "SEAWALL_ENVIRONMENT": self.env.name, "SEAWALL_SET": set_name, "SEAWALL_HOST": host}
 
     def prune_host(self, set_name: str) -> str:
         """Given a set, return the one host that runs its retention and prune (the others only back up)."""

@@ -15,6 +15,10 @@ from seawall.model.types import split_command
 from seawall.runner import Command, Result, run
 
 logger = logging.getLogger(__name__)
+# What a hook or check inherits from Seawall's environment: nothing that could be a secret (the
+# repository password, the Spaces keys and every other variable the unit's credentials file sets stay
+# out); a set's ``hooks.pass_env`` names any other variable to pass (``BackupContext.hook_env``).
+HOOK_INHERITS = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
 
 
 class HookFailed(BackupError):
@@ -31,7 +35,7 @@ def make_hook_command(
         raise HookFailed(str(exc)) from None
     for key, value in (placeholders or {}).items():
         words = [word.replace("{" + key + "}", value) for word in words]
-    return Command(tuple(words), dict(env), cwd=str(cwd), timeout=timeout)
+    return Command(tuple(words), dict(env), cwd=str(cwd), timeout=timeout, inherit=HOOK_INHERITS)
 
 
 def run_hooks(

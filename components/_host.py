@@ -41,6 +41,7 @@ FIREWALL_UNIT = "/etc/systemd/system/seawall-firewall.service"
 
 
 APT_LOCK = "/run/lock/seawall-apt.lock"
+EXPORTER_UNIT = "prometheus-node-exporter"
 # apt-get and dpkg, waiting while another apt or dpkg holds their locks (cloud-init's or unattended-upgrades'
 # boot-time run; DPkg::Lock::Timeout covers only dpkg's frontend lock, not apt-get update's lists lock) and
 # failing at once on anything else, with apt's own words.
@@ -57,9 +58,7 @@ _WAIT_FOR_APT = r"""seawall_locked() {
     sleep 10
   done
 }"""
-_APT_OPTIONS = (
-    "-o DPkg::Lock::Timeout=60 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
-)
+_APT_OPTIONS = "-o DPkg::Lock::Timeout=60 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
 
 
 def apt_install(packages: Sequence[str]) -> list[str]:
@@ -220,7 +219,9 @@ def firewall_script(rules: Sequence[FirewallRule], ssh_port: int) -> str:
     refuses it when it would not admit the deploying machine (``$1``, its address as the host sees it)
     to SSH, and only then installs it, loads it and enables the unit that loads it at every boot."""
     files = firewall_files(rules)
-    admitted = sorted({source for rule in rules if rule.port == ssh_port and rule.protocol == "tcp" for source in rule.sources})
+    admitted = sorted(
+        {source for rule in rules if rule.port == ssh_port and rule.protocol == "tcp" for source in rule.sources}
+    )
     member = (
         "import ipaddress, sys; address = ipaddress.ip_address(sys.argv[1]); "
         "sys.exit(not any(address in ipaddress.ip_network(net, strict=False) for net in sys.argv[2:]))"
@@ -285,13 +286,13 @@ def exporter_script(exporter: Exporter) -> str:
     settings = shlex.quote(exporter.settings.path)
     lines = [
         "set -eu",
-        *apt_install(["prometheus-node-exporter"]),
+        *apt_install([EXPORTER_UNIT]),
         f"install -d -m 0755 {shlex.quote(exporter.textfile_dir)}",
-        f'before=$(sha256sum {settings} 2>/dev/null || true)',
+        f"before=$(sha256sum {settings} 2>/dev/null || true)",
         *file_lines([exporter.settings]),
-        "systemctl enable --quiet prometheus-node-exporter",
-        f'if [ "$before" != "$(sha256sum {settings})" ] || ! systemctl is-active --quiet prometheus-node-exporter; then',
-        "  systemctl restart prometheus-node-exporter",
+        f"systemctl enable --quiet {EXPORTER_UNIT}",
+        f'if [ "$before" != "$(sha256sum {settings})" ] || ! systemctl is-active --quiet {EXPORTER_UNIT}; then',
+        f"  systemctl restart {EXPORTER_UNIT}",
         "fi",
     ]
     return "\n".join(lines) + "\n"

@@ -230,7 +230,8 @@ def server_settings(env: Environment) -> dict[str, str]:
         f"--web.listen-address=:{monitoring.prometheus_port}"
     )
     alertmanager = (
-        f"--config.file={monitoring.alertmanager_dir}/alertmanager.yml --storage.path=/var/lib/prometheus/alertmanager/ "
+        f"--config.file={monitoring.alertmanager_dir}/alertmanager.yml "
+        "--storage.path=/var/lib/prometheus/alertmanager/ "
         f"--web.listen-address=:{monitoring.alertmanager_port} --cluster.listen-address="
     )
     return {

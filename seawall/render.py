@@ -53,10 +53,12 @@ class Graph:
     dependencies: dict[str, list[str]] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        """Return the whole graph as JSON-able data, in a stable order."""
+        """Return the whole graph as JSON-able data, in a stable order: each resource's dependencies (the
+        resources it waits for, explicit or through its inputs) too, as the engine orders them."""
         return {
             "environment": self.environment,
             "resources": [self.resources[name].as_json() for name in sorted(self.resources)],
+            "dependencies": {name: deps for name, deps in sorted(self.dependencies.items()) if deps},
             "outputs": self.outputs,
         }
 

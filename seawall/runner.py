@@ -143,6 +143,9 @@ class Command:
     timeout: float | None = None
     stdin: str | None = None
     nice: int = 0
+    # Which of our variables the process inherits: all but the scrubbed ones (None), or only these names
+    # (a user's hook gets no secret Seawall holds unless its set passes it by name).
+    inherit: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,10 @@ class _Process:
     """A started process: its deadline, and a thread collecting standard error."""
 
     def __init__(self, command: Command, binary: bool) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED_PREFIXES)}
+        if command.inherit is None:
+            env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED_PREFIXES)}
+        else:
+            env = {k: os.environ[k] for k in command.inherit if k in os.environ}
         env.update(command.env)
         logger.debug("running: %s", describe(command))
         self.command = command

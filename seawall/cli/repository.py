@@ -32,8 +32,18 @@ def restore_command(
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Confirm an in-place restore.")] = False,
     issue: Annotated[str | None, typer.Option("--issue", help="The issue that logs this restore.")] = None,
+    from_host: Annotated[
+        str | None, typer.Option("--from-host", help="Restore a snapshot another host of the set took.")
+    ] = None,
+    delete: Annotated[
+        bool, typer.Option("--delete", help="In place: remove files the snapshot does not have (kept by default).")
+    ] = False,
 ) -> None:
-    """Restore a snapshot into a new folder (verified), or in place with hooks and a safety snapshot first."""
+    """Restore a snapshot into a new folder (verified), or in place with hooks and a safety snapshot first.
+
+    Only the set's snapshots of this host are restored (another host's with --from-host); in place, a
+    snapshot holding a path outside the set is refused, links are replaced, never written through, and
+    files newer than the snapshot are kept unless --delete."""
     from seawall.backup.actions.restore import RestoreRequest, restore
     from seawall.backup.diagnose import human_bytes
     from seawall.errors import ConfigError
@@ -46,15 +56,18 @@ def restore_command(
             ]
         )
     context = backup_context(ctx, env_name, set_name, host)
-    request = RestoreRequest(snapshot, target, tuple(include or ()), in_place, issue)
+    request = RestoreRequest(snapshot, target, tuple(include or ()), in_place, issue, from_host, delete)
     console = Console(file=sys.stderr)
     with console.status("restoring", spinner="dots") if console.is_terminal else contextlib.nullcontext():
         outcome = restore(context, request)
+    whose = f"{outcome.from_host}'s snapshot" if outcome.from_host else "snapshot"
     typer.echo(
-        f"restored snapshot {outcome.snapshot} of {outcome.set_name} on {outcome.host} into {outcome.target}: "
+        f"restored {whose} {outcome.snapshot} of {outcome.set_name} on {outcome.host} into {outcome.target}: "
         f"{outcome.files} files, {human_bytes(outcome.bytes)}, {outcome.seconds:.1f}s, verified"
         + (f"; safety snapshot {outcome.safety_snapshot[:8]}" if outcome.safety_snapshot else "")
     )
+    for path, landed in outcome.landed:
+        typer.echo(f"  {path} -> {landed}")
 
 
 def snapshots_command(

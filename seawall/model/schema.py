@@ -166,6 +166,9 @@ class Hooks(StrictModel):
     before_restore: list[HookCommand] = Field(default_factory=list)
     after_restore: list[HookCommand] = Field(default_factory=list)
     timeout: Duration = dt.timedelta(minutes=30)
+    # Variables of Seawall's environment the hooks and drill checks get; nothing else that could be a
+    # secret (the repository password, the Spaces keys) reaches them.
+    pass_env: list[EnvVarName] = Field(default_factory=list)
 
 
 class Retention(StrictModel):

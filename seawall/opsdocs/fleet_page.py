@@ -21,10 +21,10 @@ from typing import Any
 import pygal
 from pygal.style import Style
 
+from seawall.backup.state import RUN_SUCCEEDED
 from seawall.guard import Verdict, in_freeze, minute_of_week
 from seawall.ledger import LedgerEntry
 from seawall.model.schema import Environment
-from seawall.backup.state import RUN_SUCCEEDED
 from seawall.opsdocs import facts
 from seawall.opsdocs.generate import template_environment
 from seawall.opsdocs.measured import Measured

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from seawall.backup.schedules import render_bootstrap
 from seawall.build import Build
 from seawall.model.schema import Environment
 from seawall.render import Graph
@@ -47,39 +46,23 @@ class Deployed:
     executor: Executor
     refused: Applied
     applies: list[Applied]
-
-
-def write_dns(lab: Lab, graph: Graph, env: Environment) -> None:
-    """The stand-in for DigitalOcean's DNS: every A record of the graph in every host's /etc/hosts."""
-    records = [
-        f"{record.inputs['value']} {record.inputs['name']}.{env.environment.domain}"
-        for record in graph.resources.values()
-        if record.type.endswith(":DnsRecord") and record.inputs.get("type") == "A" and "value" in record.inputs
-    ]
-    for host in lab.hosts.values():
-        with (host.root / "etc/hosts").open("a") as hosts:
-            hosts.write("# the lab's DNS stand-in: the graph's records\n" + "\n".join(records) + "\n")
+    tables_after_refusal: dict[str, str]
 
 
 @pytest.fixture(scope="session")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     folder = tmp_path_factory.mktemp("lab")
-    hosts = [(name, address, user, None) for name, (address, user) in deploy.DATACENTER.items()]
-    hosts += [(name, address, "root", render_bootstrap(None)) for name, address in deploy.DROPLETS.items()]
-    with lab_fleet(folder / "fleet", hosts) as lab:
-        environments = deploy.environments_folder(folder)
-        env = deploy.load(environments)
-        shipped = deploy.build(folder)
-        graph = deploy.render_lab(env, lab, shipped)
-        write_dns(lab, graph, env)
-        deploy.make_bucket(env)
+    with lab_fleet(folder / "fleet", deploy.lab_hosts()) as lab:
+        ready = deploy.prepare(folder, lab)
         logs = folder / "steps"
         logs.mkdir()
         # The deploying machine reaches the hosts from the data-center side first: not in admin_cidrs.
-        refused = Executor(folder / "state.json", logs, source="10.213.2.1").apply(graph)
+        refused = Executor(folder / "state.json", logs, source="10.213.2.1").apply(ready.graph)
+        tables = {name: lab.ssh(lab.hosts[name], "nft list tables").stdout for name in deploy.DATACENTER}
         executor = Executor(folder / "state.json", logs)
-        applies = [executor.apply(graph), executor.apply(graph)]
-        yield Deployed(lab, environments, env, graph, shipped, executor, refused, applies)
+        applies = [executor.apply(ready.graph), executor.apply(ready.graph)]
+        yield Deployed(lab, ready.environments, ready.env, ready.graph, ready.shipped, executor, refused, applies,
+                       tables)  # fmt: skip
 
 
 def on_host(deployed: Deployed, host: str, command: str, check: bool = True, timeout: float = 300) -> str:

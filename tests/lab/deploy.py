@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from seawall.backup.schedules import render_bootstrap
 from seawall.build import Build, build_wheel
 from seawall.model import load_environment
 from seawall.model.schema import Environment
@@ -21,6 +23,47 @@ from tests.lab.fleet import ACCESS_KEY, DEPLOYER, RESTIC_PASSWORD, ROOT, SECRET_
 # The lab's hosts: name, address, SSH user (dc-storage-1 keeps the shipped non-root ``seawall``).
 DATACENTER = {"dc-storage-1": ("10.213.2.10", "seawall"), "dc-build-1": ("10.213.2.11", "root")}
 DROPLETS = {"app-1": "10.213.1.11", "monitoring-1": "10.213.1.12"}
+
+
+def lab_hosts() -> list[tuple[str, str, str, str | None]]:
+    """The hosts to boot: (name, address, SSH user, user_data for a droplet or None)."""
+    hosts: list[tuple[str, str, str, str | None]] = [(n, a, u, None) for n, (a, u) in DATACENTER.items()]
+    # Every lab droplet has no volume: its user_data is the bootstrap without a mount.
+    return hosts + [(name, address, "root", render_bootstrap(None)) for name, address in DROPLETS.items()]
+
+
+@dataclass
+class Prepared:
+    """What a deploy of the lab starts from: the environment files, the model, the build and the graph."""
+
+    environments: Path
+    env: Environment
+    shipped: Build
+    graph: Graph
+
+
+def prepare(folder: Path, lab: Lab) -> Prepared:
+    """Copy the environments, build the wheel, render the graph, and make what the cloud would before the
+    host steps run: the DNS records (every host's /etc/hosts, the DNS stand-in) and the bucket."""
+    environments = environments_folder(folder)
+    env = load(environments)
+    shipped = build(folder)
+    graph = render_lab(env, lab, shipped)
+    write_dns(lab, graph, env)
+    make_bucket(env)
+    return Prepared(environments, env, shipped, graph)
+
+
+def write_dns(lab: Lab, graph: Graph, env: Environment) -> None:
+    """The stand-in for DigitalOcean's DNS: every A record of the graph in every host's /etc/hosts."""
+    records = [
+        f"{record.inputs['value']} {record.inputs['name']}.{env.environment.domain}"
+        for record in graph.resources.values()
+        if record.type.endswith(":DnsRecord") and record.inputs.get("type") == "A" and "value" in record.inputs
+    ]
+    for host in lab.hosts.values():
+        with (host.root / "etc/hosts").open("a") as hosts:
+            hosts.write("# the lab's DNS stand-in: the graph's records\n" + "\n".join(records) + "\n")
 
 
 class LabCloud(FakeCloud):

@@ -97,7 +97,9 @@ class Executor:
     def pending(self, graph: Graph) -> dict[str, dict[str, Any]]:
         """Given a graph, return the steps an apply would run, with what decides it (the provider's diff)."""
         steps = {n: r for n, r in graph.resources.items() if r.type in (COMMAND, COPY)}
-        return {name: record.inputs for name, record in steps.items() if self._changed(name, record.type, record.inputs)}
+        return {
+            name: record.inputs for name, record in steps.items() if self._changed(name, record.type, record.inputs)
+        }
 
     def _identity(self, kind: str, inputs: dict[str, Any]) -> dict[str, str]:
         if kind == COPY:

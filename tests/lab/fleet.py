@@ -41,8 +41,8 @@ S3_PORT = 8333
 WEBHOOK_PORT = 9099
 # The lab's S3 identities (SeaweedFS -s3.config) and the lab's secrets: test values, never real ones.
 ACCESS_KEY = "LABACCESSKEY0000"
-SECRET_KEY = "lab-secret-key-0000000000000000000000000"  # noqa: S105
-RESTIC_PASSWORD = "lab-restic-password"  # noqa: S105
+SECRET_KEY = "lab-secret-key-0000000000000000000000000"
+RESTIC_PASSWORD = "lab-restic-password"
 
 
 def lab_unavailable() -> str | None:
@@ -149,7 +149,7 @@ class Lab:
 
     def _start(self, name: str, argv: list[str]) -> None:
         log = (self.folder / f"{name}.log").open("w")
-        self.servers.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT))
+        self.servers.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
 
     def wait_for_s3(self, seconds: float = 90) -> None:
         """Wait until SeaweedFS stores an object (it answers before its volume server takes data)."""
@@ -169,7 +169,9 @@ class Lab:
                 if sh(*in_lab(sys.executable, "-c", probe), check=False, timeout=30).returncode == 0:
                     return
             time.sleep(1)
-        msg = f"SeaweedFS did not take data within {seconds:.0f} s: {(self.folder / 'seaweedfs.log').read_text()[-2000:]}"
+        msg = (
+            f"SeaweedFS did not take data within {seconds:.0f} s: {(self.folder / 'seaweedfs.log').read_text()[-2000:]}"
+        )
         raise RuntimeError(msg)
 
     # -- the hosts ----------------------------------------------------------------------------------------
@@ -227,7 +229,8 @@ class Lab:
             (seed / "user-data").write_text(user_data)
             (seed / "meta-data").write_text(f"instance-id: lab-{host.name}\nlocal-hostname: {host.name}\n")
             (root / "etc/cloud/cloud.cfg.d/90-lab.cfg").write_text(
-                "datasource_list: [NoCloud]\nnetwork: {config: disabled}\n# the minimal root filesystem has no locales package\nlocale: false\n"
+                # The minimal root filesystem has no locales package: cloud-init's locale module is off.
+                "datasource_list: [NoCloud]\nnetwork: {config: disabled}\nlocale: false\n"
             )
 
     def boot(self, host: Host) -> None:
@@ -238,7 +241,9 @@ class Lab:
             f"--directory={host.root}", f"--network-namespace-path=/run/netns/{host.netns}",
             "--capability=CAP_NET_ADMIN", "--console=read-only", "--private-users=no",
         ]  # fmt: skip
-        host.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        host.process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def wait_until_up(self, host: Host, seconds: float = 120) -> None:
         """Wait until the host answers SSH and systemd has finished booting (running or degraded)."""
@@ -310,11 +315,21 @@ class Lab:
 
 
 def remove_everything(folder: Path) -> None:
-    """Remove every lab namespace, every overlay mounted under ``folder``, and ``folder``."""
-    listed = sh("ip", "netns", "list", check=False).stdout.split()
-    for name in listed:
-        if name == LAB_NS or name.startswith(f"{LAB_NS}-"):
-            sh("ip", "netns", "delete", name, check=False)
+    """Stop the processes a kept lab recorded (``.ci/lab up``), remove every lab namespace, every overlay
+    mounted under ``folder``, and ``folder``."""
+    recorded = folder / "processes.json"
+    if recorded.exists():
+        for pid in json.loads(recorded.read_text()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 15)
+        time.sleep(3)
+        for pid in json.loads(recorded.read_text()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+    names = [n for n in sh("ip", "netns", "list", check=False).stdout.split() if n.startswith(LAB_NS)]
+    kill_inside(names)
+    for name in names:
+        sh("ip", "netns", "delete", name, check=False)
     mounts = Path("/proc/mounts").read_text().splitlines()
     for line in reversed(mounts):
         point = line.split()[1]
@@ -323,16 +338,30 @@ def remove_everything(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+def kill_inside(namespaces: Sequence[str]) -> None:
+    """Kill every process living in one of the lab's network namespaces: a container whose nspawn went
+    away (its systemd survives as an orphan) and the stand-ins; nothing outside the lab shares them."""
+    inodes = set()
+    for name in namespaces:
+        with contextlib.suppress(OSError):
+            inodes.add(os.stat(f"/run/netns/{name}").st_ino)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            if os.stat(entry / "ns/net").st_ino in inodes:
+                os.kill(int(entry.name), 9)
+
+
 def _quote(text: str) -> str:
     import shlex
 
     return shlex.quote(text)
 
 
-@contextlib.contextmanager
-def lab_fleet(folder: Path, hosts: Sequence[tuple[str, str, str, str | None]]) -> Iterator[Lab]:
+def start_lab(folder: Path, hosts: Sequence[tuple[str, str, str, str | None]]) -> Lab:
     """Given a folder and the hosts (name, address, user, user_data or None), build the cache if needed,
-    bring the lab up, boot every host at once and wait for them; tear everything down afterwards."""
+    bring the lab up, boot every host at once and wait for them (torn down again when that fails)."""
     build_cache()
     remove_everything(folder)
     folder.mkdir(parents=True)
@@ -347,6 +376,17 @@ def lab_fleet(folder: Path, hosts: Sequence[tuple[str, str, str, str | None]]) -
             lab.boot(host)
         for host in made:
             lab.wait_until_up(host)
+    except BaseException:
+        lab.down()
+        raise
+    return lab
+
+
+@contextlib.contextmanager
+def lab_fleet(folder: Path, hosts: Sequence[tuple[str, str, str, str | None]]) -> Iterator[Lab]:
+    """The lab as a context: up on entry, everything it made removed on exit."""
+    lab = start_lab(folder, hosts)
+    try:
         yield lab
     finally:
         lab.down()

@@ -62,7 +62,23 @@ def test_the_monitoring_step_installs_checked_files_and_reloads(environments: Pa
         assert Path(rendered.path).read_text() == rendered.content.rstrip("\n") + "\n"
     assert not list(tmp_path.rglob("*.staged"))
     assert (tmp_path / "systemctl.log").read_text().splitlines() == [
-        "enable prometheus prometheus-alertmanager",
+        "enable --quiet prometheus prometheus-alertmanager",
+        "reload-or-restart prometheus prometheus-alertmanager",
+    ]
+
+
+def test_changed_settings_restart_the_servers_and_unchanged_ones_only_reload(
+    environments: Path, tmp_path: Path
+) -> None:
+    monitoring = server(environments, tmp_path)
+    settings = [RenderedFile(str(tmp_path / "default" / "prometheus"), 'ARGS="--web.listen-address=:9090"\n')]
+    with_settings = MonitoringServer(monitoring.prometheus, monitoring.alertmanager, settings=settings)
+    for _ in range(2):
+        assert run(monitoring_script(with_settings), tmp_path).returncode == 0
+    assert (tmp_path / "default" / "prometheus").read_text() == settings[0].content
+    calls = (tmp_path / "systemctl.log").read_text().splitlines()
+    assert [c for c in calls if not c.startswith("enable")] == [
+        "restart prometheus prometheus-alertmanager",
         "reload-or-restart prometheus prometheus-alertmanager",
     ]
 
@@ -95,6 +111,12 @@ def test_node_exporter_gets_its_settings_and_textfile_folder(environments: Path,
     assert f"--collector.textfile.directory={env.backup.metrics_dir}" in settings.read_text()
     assert textfiles.is_dir()
     assert (tmp_path / "systemctl.log").read_text().splitlines() == [
-        "enable prometheus-node-exporter",
+        "enable --quiet prometheus-node-exporter",
         "restart prometheus-node-exporter",
+    ]
+    # Run again with the same settings and the exporter running: nothing is restarted.
+    assert run(exporter_script(exporter), tmp_path).returncode == 0
+    assert (tmp_path / "systemctl.log").read_text().splitlines()[2:] == [
+        "enable --quiet prometheus-node-exporter",
+        "is-active --quiet prometheus-node-exporter",
     ]

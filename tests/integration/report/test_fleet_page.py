@@ -5,16 +5,20 @@ phone width. The page's JSON is a golden file."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+import functools
 import json
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from seawall.cli.app import main
 from seawall.deploy import verdicts_for
 from seawall.guard import DeployRequest
 from seawall.ledger import LedgerEntry, outcomes
@@ -23,7 +27,7 @@ from seawall.opsdocs.fleet_page import EnvironmentInputs, fleet_data, render_pag
 from seawall.opsdocs.measured import Measured
 from seawall.parity import compare_environments
 from seawall.stacks.program import offline_renderer
-from tests.conftest import patch_environment
+from tests.conftest import PROJECT, patch_environment
 from tests.unit.docs.fleet import ENVIRONMENTS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -32,15 +36,33 @@ NOW = dt.datetime.fromisoformat("2026-12-05T12:00:00+01:00")  # a Saturday: main
 MiB = 1024**2
 
 
-def _state(backup: str, run: str = "succeeded", drill: tuple[str, str, float] | None = None, sizes=()) -> dict:
-    state = {
-        "updated": backup,
-        "last_run": {"time": backup, "result": run},
-        "last_snapshot": {"id": "ab12cd34", "time": backup, "bytes": sizes[-1] if sizes else None},
-        "sizes": {f"s{index}": size for index, size in enumerate(sizes)},
-    }
+@functools.cache
+def _written() -> dict:
+    """The state document a real ``backup run`` and ``drill`` wrote (local repositories, real restic): the
+    page is tested on what its writer writes; only the times and sizes below are the test's own."""
+    folder = Path(tempfile.mkdtemp(prefix="seawall-page-"))
+    shutil.copytree(PROJECT / "environments", folder / "environments")
+    environments = folder / "environments"
+    for step in (("backup", "init", "local"), ("backup", "run", "local"), ("drill", "local")):
+        code = main(["--environments", str(environments), *step, "--set", "project-config"])
+        assert code == 0, step
+    path = folder / "var/local/state/local/project-config/localhost.json"
+    document = json.loads(path.read_text())
+    shutil.rmtree(folder)
+    return document
+
+
+def _state(backup: str, run: str | None = None, drill: tuple[str, str, float] | None = None, sizes=()) -> dict:
+    """The real run's document with this row's times, sizes and (for a failure) its result."""
+    state = copy.deepcopy(_written())
+    state["updated"] = backup
+    state["last_run"].update({"time": backup, **({"result": run} if run else {})})
+    state["last_snapshot"].update({"time": backup, "bytes": sizes[-1] if sizes else None})
+    state["sizes"] = {f"s{index}": size for index, size in enumerate(sizes)}
     if drill:
-        state["last_drill"] = {"time": drill[0], "result": drill[1], "rto_seconds": drill[2]}
+        state["last_drill"].update({"time": drill[0], "result": drill[1], "rto_seconds": drill[2]})
+    else:
+        state.pop("last_drill", None)
     return state
 
 
