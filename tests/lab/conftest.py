@@ -1,4 +1,6 @@
-"""The lab fleet, booted once per test session on the worker that runs the lab tests (``xdist_group``).
+"""The lab fleet, booted once per test session on the worker that runs the lab tests: they are one file,
+and ``.ci/test`` distributes by file (``--dist loadfile``; pytest 9.2 ignores the group suffix that
+``xdist_group`` relies on, and a second worker's lab would remove the first one's).
 
 Four Debian 12 hosts, at the lab model's addresses: dc-storage-1 (the shipped non-root ``ssh_user``),
 dc-build-1 (root), the droplets app-1 and monitoring-1 (their ``user_data`` run by cloud-init's NoCloud).
@@ -28,7 +30,6 @@ UNAVAILABLE = lab_unavailable()
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/lab/" in str(item.fspath):
-            item.add_marker(pytest.mark.xdist_group("lab"))
             item.add_marker(pytest.mark.lab)
             if UNAVAILABLE:
                 item.add_marker(pytest.mark.skip(reason=f"lab fleet skipped: {UNAVAILABLE}"))

@@ -19,6 +19,7 @@ milliseconds and thrown away whole.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -53,10 +54,12 @@ def lab_unavailable() -> str | None:
     for tool in ("systemd-nspawn", "debootstrap", "ip", "ssh", "sftp", "apt-ftparchive"):
         if shutil.which(tool) is None:
             return f"the lab fleet needs {tool} (bash .ci/setup installs it as root)"
-    probe = subprocess.run(["ip", "netns", "add", "seawall-lab-probe"], capture_output=True, text=True, check=False)
+    probe = subprocess.run(
+        ["ip", "netns", "add", f"seawall-lab-probe-{os.getpid()}"], capture_output=True, text=True, check=False
+    )
     if probe.returncode != 0:
         return f"this machine cannot make network namespaces: {probe.stderr.strip()}"
-    subprocess.run(["ip", "netns", "delete", "seawall-lab-probe"], check=False)
+    subprocess.run(["ip", "netns", "delete", f"seawall-lab-probe-{os.getpid()}"], check=False)
     return None
 
 
@@ -106,6 +109,7 @@ class Lab:
     folder: Path
     hosts: dict[str, Host] = field(default_factory=dict)
     servers: list[subprocess.Popen] = field(default_factory=list)
+    lock: int | None = None
 
     @property
     def key(self) -> Path:
@@ -312,6 +316,22 @@ class Lab:
             if server.poll() is None:
                 server.kill()
         remove_everything(self.folder)
+        if self.lock is not None:
+            os.close(self.lock)
+            self.lock = None
+
+
+def _one_lab_at_a_time() -> int:
+    """Hold the machine's lab lock (released when the lab goes down or its process ends): the lab's
+    namespace and addresses are fixed, and starting a lab removes whatever a dead one left behind."""
+    descriptor = os.open("/run/seawall-lab.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        msg = "another lab fleet is starting or running on this machine (one pytest session, or .ci/lab up)"
+        raise RuntimeError(msg) from None
+    return descriptor
 
 
 def remove_everything(folder: Path) -> None:
@@ -363,9 +383,10 @@ def start_lab(folder: Path, hosts: Sequence[tuple[str, str, str, str | None]]) -
     """Given a folder and the hosts (name, address, user, user_data or None), build the cache if needed,
     bring the lab up, boot every host at once and wait for them (torn down again when that fails)."""
     build_cache()
+    lock = _one_lab_at_a_time()
     remove_everything(folder)
     folder.mkdir(parents=True)
-    lab = Lab(folder)
+    lab = Lab(folder, lock=lock)
     try:
         sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(lab.key))
         lab.network_up()

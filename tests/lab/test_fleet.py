@@ -18,6 +18,7 @@ from seawall.build import sha256_of
 from tests.lab.conftest import Deployed, on_host
 from tests.lab.fleet import DEPLOYER, OUTSIDER, in_lab, sh
 
+# One booted fleet per session: keep every lab test in this file (.ci/test distributes by file).
 pytestmark = pytest.mark.integration
 
 HOSTS = ("dc-storage-1", "dc-build-1", "app-1", "monitoring-1")

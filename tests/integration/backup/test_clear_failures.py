@@ -126,7 +126,7 @@ def test_an_empty_repository_and_an_unknown_snapshot_get_one_clear_line(local_la
         local_lab, "restore", "lab", "--snapshot", "deadbeef", "--target", tmp_path / "r2", "--issue", "ops#1"
     )
     assert wrong.code == 1
-    assert "snapshot 'deadbeef' is not a snapshot of files on lab-host" in wrong.err
+    assert "snapshot 'deadbeef' is not a snapshot of files: list them with `seawall snapshots`" in wrong.err
     assert len(wrong.err.strip().splitlines()) == 1
 
 
