@@ -113,7 +113,12 @@ def build_context(
         env,
         project_root,
         select_pairs(env, set_name, host),
-        StateStore(resolve(project_root, env.backup.state_dir), env.name, shared_copy(env, project_root)),
+        StateStore(
+            resolve(project_root, env.backup.state_dir),
+            env.name,
+            shared_copy(env, project_root),
+            env.backup.clock_skew_tolerance,
+        ),
         LockPolicy(
             stale_after=env.backup.stale_lock_after,
             attempts=env.backup.lock_attempts,

@@ -16,6 +16,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from seawall.backup import records
+from seawall.backup.records import MAX_DOCUMENT_BYTES
 from seawall.files import write_atomically
 
 logger = logging.getLogger(__name__)
@@ -23,6 +25,7 @@ BUCKET_ROOT = "seawall"
 # What a backup run records as its ``last_run.result`` when it succeeded completely (the fleet page and
 # status read the same word: a reader never spells what its writer writes).
 RUN_SUCCEEDED = "ok"
+CONFIRMED = "confirmed"  # the deep status's record of what each repository holds: state/<env>/confirmed/<set>
 
 
 class BucketCopy:
@@ -48,8 +51,9 @@ class BucketCopy:
             return False
         return True
 
-    def read_all(self, kind: str) -> dict[str, str]:
-        """Given a kind, return every object under it as key (relative to the kind's folder) → text."""
+    def read_all(self, kind: str, refused: dict[str, str] | None = None) -> dict[str, str]:
+        """Given a kind, return every object under it as key (relative to the kind's folder) → text; an
+        object larger than ``MAX_DOCUMENT_BYTES`` is not read, and named in ``refused`` (key → why)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         prefix = self.key(kind) + "/"
@@ -57,8 +61,15 @@ class BucketCopy:
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
-                    body = self.client.get_object(Bucket=self.bucket, Key=item["Key"])["Body"].read()
-                    found[item["Key"].removeprefix(prefix)] = body.decode("utf-8", errors="replace")
+                    name = item["Key"].removeprefix(prefix)
+                    if int(item.get("Size", 0)) > MAX_DOCUMENT_BYTES:
+                        why = f"{item['Size']} bytes, more than the {MAX_DOCUMENT_BYTES} a document may have"
+                        logger.warning("s3://%s/%s is not read: %s", self.bucket, item["Key"], why)
+                        if refused is not None:
+                            refused[name] = why
+                        continue
+                    body = self.client.get_object(Bucket=self.bucket, Key=item["Key"])["Body"].read(MAX_DOCUMENT_BYTES)
+                    found[name] = body.decode("utf-8", errors="replace")
         except (BotoCoreError, ClientError) as exc:
             logger.warning("could not read the fleet's state from s3://%s/%s: %s", self.bucket, prefix, exc)
         return found
@@ -67,9 +78,20 @@ class BucketCopy:
 class StateStore:
     """JSON documents under ``state_dir/<env>/`` (and their bucket copies when there is a bucket)."""
 
-    def __init__(self, state_dir: Path, env_name: str, bucket: BucketCopy | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        env_name: str,
+        bucket: BucketCopy | None = None,
+        tolerance: dt.timedelta = dt.timedelta(minutes=5),
+    ) -> None:
         self.root = state_dir / env_name
         self.bucket = bucket
+        self.tolerance = tolerance  # how far in the future a document's times may be (clock skew)
+        # (set, host) → why its recorded state was not trusted, and when the repository last confirmed it
+        # (the deep status's record), from the last read_hosts
+        self.untrusted: dict[tuple[str, str], str] = {}
+        self.confirmed: dict[tuple[str, str], dict[str, Any]] = {}
 
     def _path(self, *parts: str) -> Path:
         return self.root.joinpath(*parts).with_suffix(".json")
@@ -104,15 +126,66 @@ class StateStore:
         return data
 
     def read_hosts(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-        """Given (set, host) pairs, return each one's document: the local copy, or the bucket's copy when
-        that one is newer (another host wrote it), so one machine sees the whole fleet."""
-        remote = self.bucket.read_all("state") if self.bucket is not None else {}
+        """Given (set, host) pairs, return each one's document, so one machine sees the whole fleet: this
+        machine's own record where it has one (it wrote it: a host prefers its own record), else the
+        bucket's copy. A document of the wrong shape or size, or dated in the future beyond the clock
+        tolerance, is not used (an empty document stands in) and named in ``untrusted``."""
+        refused: dict[str, str] = {}
+        remote = self.bucket.read_all("state", refused) if self.bucket is not None else {}
+        now = dt.datetime.now(dt.UTC)
+        self.untrusted = {}
         documents = {}
         for set_name, host in pairs:
-            local = self.read(set_name, host)
-            shared = _document(remote.get(f"{set_name}/{host}.json", ""))
-            documents[(set_name, host)] = max(local, shared, key=lambda d: str(d.get("updated", "")))
+            key = f"{set_name}/{host}.json"
+            path = self._path(set_name, host)
+            local, local_problem = self._checked(path.read_bytes() if path.is_file() else None, now)
+            shared, shared_problem = self._checked(remote[key].encode() if key in remote else None, now)
+            if key in refused:
+                shared_problem = refused[key]
+            documents[(set_name, host)] = local or shared
+            problem = local_problem or (None if local else shared_problem)
+            if problem is not None:
+                where = str(path) if local_problem else f"{self.bucket.key('state', key) if self.bucket else key}"
+                self.untrusted[(set_name, host)] = f"{where}: {problem}"
+                logger.warning("untrusted state of %s on %s: %s: %s", set_name, host, where, problem)
+        self.confirmed = self._confirmations(sorted({name for name, _ in pairs}), remote, now)
         return documents
+
+    def _confirmations(self, sets: list[str], remote: dict[str, str], now: dt.datetime) -> dict[tuple[str, str], Any]:
+        """The deep status's record of each set (``confirmed/<set>``): this machine's, or the bucket's."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for set_name in sets:
+            path = self._path(CONFIRMED, set_name)
+            key = f"{CONFIRMED}/{set_name}.json"
+            for raw in (path.read_bytes() if path.is_file() else None, remote[key].encode() if key in remote else None):
+                data, _ = self._checked(raw, now, records.CONFIRMED, ())
+                if data:
+                    found.update({(set_name, host): entry for host, entry in data.items()})
+                    break
+        return found
+
+    def record_confirmed(self, set_name: str, rows: dict[str, dict[str, Any]]) -> None:
+        """Given a set and what the deep status saw for each host, keep it (here and in the bucket)."""
+        self.write(rows, CONFIRMED, set_name)
+
+    def _checked(
+        self,
+        raw: bytes | None,
+        now: dt.datetime,
+        check: records.Check = records.STATE,
+        times: tuple[str, ...] = records.STATE_TIMES,
+    ) -> tuple[dict[str, Any], str | None]:
+        """Given a document's bytes (None: absent), return it and None, or {} and what is wrong with it."""
+        if raw is None:
+            return {}, None
+        if len(raw) > MAX_DOCUMENT_BYTES:
+            return {}, f"{len(raw)} bytes, more than the {MAX_DOCUMENT_BYTES} a document may have"
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return {}, f"not JSON ({exc})"
+        found = records.problem(data, check, now, self.tolerance, times)
+        return ({}, found) if found is not None else (data, None)
 
 
 def _document(text: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ the newest snapshot not dated in the future, and a repository that disagrees wit
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -29,8 +30,10 @@ from seawall.backup.state import RUN_SUCCEEDED
 from seawall.model.types import format_duration
 
 OK, RPO_MISSED, NO_SNAPSHOT, UNREACHABLE, CLOCK_SKEW = "ok", "rpo-missed", "no-snapshot", "unreachable", "clock-skew"
+logger = logging.getLogger(__name__)
 DISAGREES = "disagrees"
 RUN_FAILED = "run-failed"
+UNTRUSTED = "untrusted-state"
 
 
 @dataclass
@@ -49,6 +52,8 @@ class StatusRow:
     last_run: str | None = None
     last_drill: str | None = None
     detail: str = ""
+    # When the repository last confirmed this row (a deep status, here or the status host's); None: never
+    confirmed: str | None = None
 
     @property
     def alarm(self) -> bool:
@@ -68,13 +73,23 @@ def fleet_status(
     now = now or dt.datetime.now(dt.UTC)
     states = context.store.read_hosts(context.pairs)
     if not deep:
-        return [_recorded_row(context, name, host, states[(name, host)], now) for name, host in context.pairs]
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        listings = dict(zip(context.sets, pool.map(lambda name: _listing(context, name), context.sets), strict=True))
-    rows = []
-    for set_name, host in context.pairs:
-        snapshots, error = listings[set_name]
-        rows.append(_row(context, set_name, host, snapshots, error, states[(set_name, host)], now))
+        rows = [_recorded_row(context, name, host, states[(name, host)], now) for name, host in context.pairs]
+    else:
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            listed = pool.map(lambda name: _listing(context, name), context.sets)
+            listings = dict(zip(context.sets, listed, strict=True))
+        rows = []
+        for set_name, host in context.pairs:
+            snapshots, error = listings[set_name]
+            rows.append(_row(context, set_name, host, snapshots, error, states[(set_name, host)], now))
+    if deep:
+        _record_confirmed(context, rows, now)
+    for row in rows:
+        row.confirmed = context.store.confirmed.get((row.set_name, row.host), {}).get("time")
+        why = context.store.untrusted.get((row.set_name, row.host))
+        if why is not None and (row.status == OK or not deep):
+            # What a key holder wrote cannot be told from what the host did: an alarm, never an OK.
+            row.status, row.detail = UNTRUSTED, f"the recorded state is not trusted: {why}"
     return rows
 
 
@@ -137,6 +152,27 @@ def _recorded_row(
         row.status = RPO_MISSED
         row.detail = f"last backup recorded {format_duration(dt.timedelta(seconds=int(row.age_seconds)))} ago"
     return row
+
+
+def _record_confirmed(context: BackupContext, rows: list[StatusRow], now: dt.datetime) -> None:
+    """Keep what the repositories showed, per set, for the plain status and the fleet page to say when
+    each row was last confirmed (a repository that could not be read confirms nothing)."""
+    stamp = now.isoformat(timespec="seconds")
+    for set_name in context.sets:
+        seen = {
+            r.host: {"time": stamp, "snapshot": r.newest, "status": r.status} for r in rows if r.set_name == set_name
+        }
+        seen = {host: entry for host, entry in seen.items() if entry["status"] != UNREACHABLE}
+        if seen:
+            try:
+                context.store.record_confirmed(set_name, {**_earlier(context, set_name), **seen})
+            except OSError as exc:
+                logger.warning("could not keep what the repository of %s showed: %s", set_name, exc)
+            context.store.confirmed.update({(set_name, host): entry for host, entry in seen.items()})
+
+
+def _earlier(context: BackupContext, set_name: str) -> dict[str, Any]:
+    return {host: entry for (name, host), entry in context.store.confirmed.items() if name == set_name}
 
 
 def _listing(context: BackupContext, set_name: str) -> tuple[list[dict[str, Any]], str]:

@@ -160,7 +160,8 @@ def status_command(
         )
     else:
         table = Table(title=f"backup status of {context.env.name}")
-        columns = ("host", "set", "status", "snapshots", "newest", "age", "rpo", "size", "last run", "last drill")
+        columns = ("host", "set", "status", "snapshots", "newest", "age", "rpo", "size", "last run", "last drill",
+                   "confirmed")  # fmt: skip
         for column in (*columns, "detail"):
             table.add_column(column, overflow="fold")
         for r in rows:
@@ -176,6 +177,7 @@ def status_command(
                 _bytes(r.size_bytes),
                 r.last_run or "-",
                 r.last_drill or "-",
+                (r.confirmed or "never")[:16].replace("T", " "),
                 escape(r.detail),
             )
         stdout().print(table)

@@ -137,8 +137,12 @@ def _backups(item: EnvironmentInputs, now: dt.datetime) -> list[dict[str, Any]]:
                 "last_drill_time": drill.get("time"),
                 "rto_seconds": drill.get("rto_seconds"),
                 "rto_target_seconds": backup_set.rto.total_seconds(),
+                "confirmed": item.measured.confirmed.get((set_name, host), {}).get("time"),
             }
             row["status"], row["problem"] = _backup_status(row)
+            untrusted = item.measured.untrusted.get((set_name, host))
+            if untrusted is not None:
+                row["status"], row["problem"] = ALARM, f"untrusted state: {bounded(untrusted)}"
             rows.append(row)
     return rows
 
@@ -326,25 +330,47 @@ def render_page(data: dict[str, Any], project_templates: Path | None = None) -> 
 
 def read_drill_reports(env: Environment, project_root: Path) -> list[dict[str, Any]]:
     """Given an environment, return its drill reports: this machine's and the bucket's copies (when its
-    keys are set), one per drill."""
+    keys are set), one per drill. A report of the wrong shape or size, dated in the future, or of a set
+    and host the environment does not have is named in the log and left out."""
     import json
+    import logging
 
+    from seawall.backup import records
     from seawall.backup.backends import shared_copy
     from seawall.files import resolve
 
+    log = logging.getLogger(__name__)
     texts: dict[str, str] = {}
     folder = resolve(project_root, env.backup.reports_dir) / env.name
     if folder.is_dir():
-        texts.update({path.name: path.read_text(encoding="utf-8") for path in folder.glob("2*.json")})
+        for path in folder.glob("2*.json"):
+            if path.is_file() and path.stat().st_size <= records.MAX_DOCUMENT_BYTES:
+                texts[path.name] = path.read_text(encoding="utf-8", errors="replace")
     bucket = shared_copy(env, project_root)
     if bucket is not None:
         texts.update({Path(key).name: text for key, text in bucket.read_all("reports").items()})
-    reports = []
-    for _, text in sorted(texts.items()):
+    pairs = {(name, host) for name in env.backup_sets for host in env.hosts_of_set(name)}
+    now, reports = dt.datetime.now(dt.UTC), []
+    for name, text in sorted(texts.items()):
         try:
             report = json.loads(text)
         except ValueError:
+            log.warning("drill report %s is not JSON: left out", name)
             continue
-        if isinstance(report, dict) and report.get("schema") == "seawall.drill/1":
-            reports.append(report)
+        if not isinstance(report, dict) or report.get("schema") != "seawall.drill/1":
+            continue
+        tolerance = env.backup.clock_skew_tolerance
+        problem = records.problem(report, records.DRILL_REPORT, now, tolerance, ("finished",))
+        if problem is None and (report.get("set"), report.get("host")) not in pairs:
+            problem = "its set and host are not one of this environment's"
+        if problem is not None:
+            log.warning("drill report %s is not trusted (%s): left out", name, bounded(problem))
+            continue
+        reports.append(report)
     return reports
+
+
+def bounded(text: str, limit: int = 300) -> str:
+    """Given text from recorded state, return it no longer than ``limit`` characters, one line."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -26,6 +26,10 @@ class Measured:
     states: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     deploys: list[tuple[LedgerEntry, str]] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    # (set, host) → why its recorded state was not used (wrong shape or size, dated in the future)
+    untrusted: dict[tuple[str, str], str] = field(default_factory=dict)
+    # (set, host) → what the deep status last saw in the repository ({time, snapshot, status})
+    confirmed: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     @property
     def newest(self) -> dt.datetime | None:
@@ -82,8 +86,9 @@ def read_measured(env: Environment, project_root: Path, ledger_dir: Path) -> Mea
     """Given an environment, return its recorded state: the local state folder and ledger, and the
     bucket's copy of the fleet's state when its keys are in the environment."""
     bucket = shared_copy(env, project_root)
-    store = StateStore(resolve(project_root, env.backup.state_dir), env.name, bucket)
+    store = StateStore(resolve(project_root, env.backup.state_dir), env.name, bucket, env.backup.clock_skew_tolerance)
     pairs = [(name, host) for name in sorted(env.backup_sets) for host in env.hosts_of_set(name)]
     states = {pair: state for pair, state in store.read_hosts(pairs).items() if state}
     sources = ["this machine's state"] + (["the bucket's copy"] if bucket is not None else [])
-    return Measured(states, outcomes(read_ledger(ledger_dir, env.name)), sources)
+    deploys = outcomes(read_ledger(ledger_dir, env.name))
+    return Measured(states, deploys, sources, store.untrusted, store.confirmed)
