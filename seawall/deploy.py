@@ -105,16 +105,53 @@ def identity() -> tuple[str | None, str]:
     return (name, "git") if result.ok and name else (None, "none")
 
 
-def predecessor_ledger(env: Environment, ledger_dir: Path, mirror: BucketMirror | None) -> list[LedgerEntry] | None:
-    """Given an environment, return its predecessor's ledger: the bucket copy when there is one."""
+@dataclass(frozen=True)
+class Evidence:
+    """The predecessor's deploys as its own ledger copies show them, and why they cannot be trusted
+    (the local copy and the ledger bucket's disagree), if they cannot."""
+
+    entries: list[LedgerEntry] | None
+    conflict: str | None = None
+
+
+def predecessor_ledger(env: Environment, ledger_dir: Path, mirror: BucketMirror | None) -> Evidence:
+    """Given an environment and the predecessor's ledger bucket (``release.ledger`` of the predecessor,
+    which only deployers write), return the predecessor's own evidence: its local ledger and its bucket
+    copy; when both hold deploys and they disagree about one, a conflict that names both."""
     before = env.environment.predecessor
     if before is None:
-        return None
-    if mirror is not None:
-        text = mirror.read_text(before)
-        if text:
-            return parse_ledger(text, f"s3://{mirror.bucket}/{mirror.key(before)}")
-    return read_ledger(ledger_dir, before)
+        return Evidence(None)
+    local = read_ledger(ledger_dir, before)
+    if mirror is None:
+        return Evidence(local)
+    where = f"s3://{mirror.bucket}/{mirror.key(before)}"
+    text = mirror.read_text(before)
+    shared = parse_ledger(text, where) if text else []
+    if local and shared:
+        mine, theirs = _succeeded(local), _succeeded(shared)
+        if mine != theirs:
+            only_local, only_shared = sorted(mine - theirs), sorted(theirs - mine)
+            conflict = (
+                f"{before}'s ledger copies disagree: {ledger_dir / f'{before}.jsonl'} has "
+                f"{_deploys(only_local)} that {where} lacks, and {where} has {_deploys(only_shared)} that the "
+                "local copy lacks"
+            )
+            return Evidence(None, conflict)
+    return Evidence(shared or local)
+
+
+def _succeeded(entries: list[LedgerEntry]) -> set[tuple[str, str]]:
+    return {
+        (entry.deploy_id or entry.time, ",".join(f"{k} {v}" for k, v in sorted(entry.versions.items())))
+        for entry in entries
+        if entry.result == "succeeded"
+    }
+
+
+def _deploys(found: list[tuple[str, str]]) -> str:
+    if not found:
+        return "no succeeded deploy"
+    return "succeeded deploy(s) " + "; ".join(f"{deploy} ({versions})" for deploy, versions in found[:3])
 
 
 def verdicts_for(
@@ -136,7 +173,8 @@ def verdicts_for(
         report = compare_environments(predecessor_env, env, rules, renderer, attribute=False)
         violations = [f"{d.resource} {d.path} ({d.kind})".replace(" ()", "") for d in report.violations]
     findings = [f"{f.rule} on {f.resource}" for f in blocking(audit(env, renderer))]
-    return evaluate(env, request, predecessor_ledger(env, ledger_dir, mirror), violations, findings)
+    evidence = predecessor_ledger(env, ledger_dir, mirror)
+    return evaluate(env, request, evidence.entries, violations, findings, evidence.conflict)
 
 
 def program_variables(environments: Path, request: DeployRequest, deploy_id: str) -> dict[str, str]:

@@ -173,11 +173,21 @@ def check_issue(env: Environment, request: DeployRequest) -> Verdict:
     )
 
 
-def check_promotion(env: Environment, predecessor: Sequence[LedgerEntry] | None) -> Verdict:
-    """Protected tiers only receive versions deployed successfully to the predecessor environment."""
+def check_promotion(
+    env: Environment, predecessor: Sequence[LedgerEntry] | None, conflict: str | None = None
+) -> Verdict:
+    """Protected tiers only receive versions deployed successfully to the predecessor environment, by
+    the predecessor's own ledger copies (refused when they disagree)."""
     before = env.environment.predecessor
     if env.environment.tier not in env.release.protected_tiers or before is None:
         return Verdict("promotion", True, "no promotion rule for this environment")
+    if conflict is not None:
+        return Verdict(
+            "promotion",
+            False,
+            conflict,
+            f"find out which copy is right (`seawall ledger {before}`), then make both hold the same deploys",
+        )
     proven: dict[str, set[str]] = {}
     for entry in predecessor or []:
         if entry.result == "succeeded":
@@ -236,6 +246,7 @@ class GuardInputs:
     predecessor: Sequence[LedgerEntry] | None
     parity_violations: Sequence[str] | None
     audit_findings: Sequence[str]
+    evidence_conflict: str | None = None
 
 
 GuardRule = Callable[[GuardInputs], Verdict]
@@ -245,7 +256,7 @@ GUARD_RULES: tuple[tuple[str, GuardRule], ...] = (
     ("freeze-window", lambda given: check_freeze(given.env, given.request)),
     ("authorized-operator", lambda given: check_operator(given.env, given.request)),
     ("issue-reference", lambda given: check_issue(given.env, given.request)),
-    ("promotion", lambda given: check_promotion(given.env, given.predecessor)),
+    ("promotion", lambda given: check_promotion(given.env, given.predecessor, given.evidence_conflict)),
     ("parity", lambda given: check_parity(given.env, given.parity_violations)),
     ("audit", lambda given: check_audit(given.audit_findings)),
 )
@@ -257,7 +268,8 @@ def evaluate(
     predecessor: Sequence[LedgerEntry] | None,
     parity_violations: Sequence[str] | None,
     audit_findings: Sequence[str],
+    evidence_conflict: str | None = None,
 ) -> list[Verdict]:
     """Given everything the rules need, return every rule's verdict (all rules run, even after a refusal)."""
-    given = GuardInputs(env, request, predecessor, parity_violations, audit_findings)
+    given = GuardInputs(env, request, predecessor, parity_violations, audit_findings, evidence_conflict)
     return [rule(given) for _, rule in GUARD_RULES]

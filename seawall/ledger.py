@@ -124,7 +124,7 @@ class BucketMirror:
         try:
             found = self.client.get_object(Bucket=self.bucket, Key=self.key(env_name))
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "NoSuchBucket", "404"):
                 return "", None
             raise
         return found["Body"].read().decode("utf-8"), found.get("ETag")
@@ -163,6 +163,12 @@ class BucketMirror:
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
             if code in WRITTEN_IN_BETWEEN:
+                return False
+            if code == "NoSuchBucket":
+                # The first entry ever: the ledger's own bucket, private and versioned (the deployers' key).
+                logger.info("creating the ledger's bucket %s (private, versioned)", self.bucket)
+                self.client.create_bucket(Bucket=self.bucket)
+                self.client.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
                 return False
             if code not in NO_CONDITIONAL_WRITES:
                 raise

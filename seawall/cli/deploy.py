@@ -37,21 +37,29 @@ def ledger_dir(settings: Settings) -> Path:
 
 
 def _mirror(env: Environment, settings: Settings, required: bool) -> BucketMirror | None:
-    """Return the ledger's copy in the environment's bucket (with the environment's bucket keys); without
-    them, an error for a deploy, a warning otherwise; None when the repositories are not in a bucket."""
+    """Return the ledger's shared copy (``release.ledger``: its own bucket, with the deployers' key from
+    the variables it names); without the key, an error for a deploy, a warning otherwise; None when the
+    model names no ledger bucket."""
     import logging
+    import os
 
-    from seawall.backup.backends import S3Backend, environment_backend
+    from seawall.backup.storage import make_client
+    from seawall.errors import ConfigError
     from seawall.ledger import BucketMirror
 
-    storage = environment_backend(env, settings.project_root)
-    if not isinstance(storage, S3Backend) or not env.backup_sets:
+    del settings  # the ledger's bucket is the model's, not the checkout's
+    storage = env.release.ledger
+    if storage is None:
         return None
-    client = storage.client(required=required)
-    if client is None:
-        logging.getLogger(__name__).warning("no Spaces credentials: reading the local ledger copy only")
+    key, secret = os.environ.get(storage.access_key_id_env), os.environ.get(storage.secret_access_key_env)
+    if not key or not secret:
+        names = f"{storage.access_key_id_env} and {storage.secret_access_key_env}"
+        if required:
+            msg = f"the deploy ledger's bucket {storage.bucket} needs the deployers' key: set {names}"
+            raise ConfigError([msg])
+        logging.getLogger(__name__).warning("%s are not set: reading the local ledger copy only", names)
         return None
-    return BucketMirror(client, storage.bucket)
+    return BucketMirror(make_client(storage.endpoint, storage.region, key, secret), storage.bucket)
 
 
 def _request(
@@ -114,10 +122,12 @@ def _verdicts(
     before = env.environment.predecessor
     predecessor = load_environments(settings.environments, [before])[before] if before else None
     mirror = _mirror(env, settings, required=deploying)
+    # The predecessor's own evidence: its ledger bucket (never a copy in this environment's bucket).
+    evidence = _mirror(predecessor, settings, required=deploying) if predecessor is not None else None
     request = _with_incident(settings, env, request)
     rules = load_parity_rules(settings.environments)
     renderer = renderer or offline_renderer()
-    return env, verdicts_for(env, predecessor, request, ledger_dir(settings), mirror, rules, renderer), mirror
+    return env, verdicts_for(env, predecessor, request, ledger_dir(settings), evidence, rules, renderer), mirror
 
 
 def _verdict_table(env_name: str, verdicts: list[Verdict]) -> Table:

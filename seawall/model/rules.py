@@ -167,6 +167,16 @@ def _paths_are_absolute(env: Environment) -> Iterator[Finding]:
                 yield ("backup_sets", name, "paths", index), "paths on real hosts must be absolute"
 
 
+def _ledger_is_not_a_backup_bucket(env: Environment) -> Iterator[Finding]:
+    ledger = env.release.ledger
+    if ledger is not None and ledger.bucket == env.bucket_name:
+        msg = (
+            f"the ledger's bucket {ledger.bucket!r} is {env.name}'s backup bucket, whose key every backup host "
+            "holds: give the ledger a bucket of its own, written only with the deployers' key"
+        )
+        yield ("release", "ledger", "bucket"), msg
+
+
 def _local_provider_has_no_cloud(env: Environment) -> Iterator[Finding]:
     if env.environment.provider == "local" and env.services:
         yield ("services",), "the local provider runs no droplets: declare hosts under datacenter_hosts"
@@ -188,4 +198,5 @@ RULES: tuple[Rule, ...] = (
     _no_moving_versions,
     _paths_are_absolute,
     _local_provider_has_no_cloud,
+    _ledger_is_not_a_backup_bucket,
 )

@@ -469,12 +469,26 @@ def _production_only() -> list[Tier]:
     return ["production"]
 
 
+class LedgerStorage(StrictModel):
+    """Where the deploy ledger's shared copy lives (``ledger/<env>.jsonl``): a bucket of its own, written
+    with a key only deployers hold. Backup hosts hold their environment bucket's key, never this one, so
+    a host cannot forge the promotion evidence of any environment."""
+
+    endpoint: str = Field(pattern=r"^https?://[^\s/]+(:\d+)?/?$")
+    region: str = "us-east-1"
+    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    access_key_id_env: EnvVarName = "LEDGER_ACCESS_KEY_ID"
+    secret_access_key_env: EnvVarName = "LEDGER_SECRET_ACCESS_KEY"  # noqa: S105 - a variable's name
+
+
 class Release(StrictModel):
     timezone: TimeZone = "UTC"
     freeze: Freeze = Field(default_factory=Freeze)
     operators: list[str] = Field(default_factory=list)
     protected_tiers: list[Tier] = Field(default_factory=_production_only)
     require_issue: bool = True
+    # The ledger's shared copy; none: each deployer's local ledger only (promotion then reads that).
+    ledger: LedgerStorage | None = None
 
 
 class Environment(StrictModel):

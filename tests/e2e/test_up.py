@@ -68,9 +68,13 @@ def s3_environments(environments: Path, monkeypatch) -> Path:
     defaults["backup"]["repository"]["endpoint"] = f"http://{host}:{port}"
     prefix = f"up{next(_BUCKETS)}"
     defaults["backup"]["repository"]["bucket_prefix"] = prefix
+    # The ledger's own bucket, written with the deployers' key (the hosts' Spaces key is another).
+    defaults["release"]["ledger"] = {"endpoint": f"http://{host}:{port}", "bucket": f"{prefix}-ledger"}
     (environments / "defaults.yaml").write_text(yaml.safe_dump(defaults, sort_keys=False))
     monkeypatch.setenv("SPACES_ACCESS_KEY_ID", "up-key")
     monkeypatch.setenv("SPACES_SECRET_ACCESS_KEY", "up-secret")
+    monkeypatch.setenv("LEDGER_ACCESS_KEY_ID", "up-deployer-key")
+    monkeypatch.setenv("LEDGER_SECRET_ACCESS_KEY", "up-deployer-secret")
     import boto3
 
     client = boto3.client(
@@ -83,12 +87,14 @@ def s3_environments(environments: Path, monkeypatch) -> Path:
     client.create_bucket(Bucket=f"{prefix}-qanet-backups")
     monkeypatch.setattr("tests.e2e.test_up.S3", client, raising=False)
     monkeypatch.setattr("tests.e2e.test_up.BUCKET", f"{prefix}-qanet-backups", raising=False)
+    monkeypatch.setattr("tests.e2e.test_up.LEDGER_BUCKET", f"{prefix}-ledger", raising=False)
     yield environments
     server.stop()
 
 
 S3 = None
 BUCKET = ""
+LEDGER_BUCKET = ""
 _BUCKETS = itertools.count()
 
 
@@ -105,8 +111,10 @@ def test_a_passing_deploy_previews_applies_and_records_locally_and_in_the_bucket
     assert entry.identity == "ops-alice"
     assert entry.versions["api"] == "1.8.2"
     assert entry.summary["resource_changes"] == {"update": 3, "same": 70}
-    copy = S3.get_object(Bucket=BUCKET, Key="ledger/qanet.jsonl")["Body"].read().decode()
+    copy = S3.get_object(Bucket=LEDGER_BUCKET, Key="ledger/qanet.jsonl")["Body"].read().decode()
     assert json.loads(copy)["issue"] == "acme/ops#7"
+    # Never in the environment's bucket, whose key every backup host holds.
+    assert "Contents" not in S3.list_objects_v2(Bucket=BUCKET, Prefix="ledger/")
     shown = cli("--environments", s3_environments, "ledger", "qanet", "--format", "json")
     assert json.loads(shown.out)[0]["result"] == "succeeded"
     # The program runs with the model seawall up checked: --environments reaches it, and the request.
@@ -132,6 +140,7 @@ def test_a_refused_deploy_calls_nothing_and_writes_nothing(s3_environments: Path
     assert driver.calls == []
     assert not (s3_environments.parent / "ledger").exists()
     assert "Contents" not in S3.list_objects_v2(Bucket=BUCKET)
+    assert LEDGER_BUCKET not in [b["Name"] for b in S3.list_buckets()["Buckets"]]
 
 
 def test_mainnet_is_refused_without_a_testnet_record_and_nothing_runs(
