@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seawall.backup import records
 from seawall.backup.client import Restic, parse_time
 from seawall.backup.context import BackupContext
 from seawall.backup.diagnose import affected_snapshots, explain_restore_failure
@@ -140,6 +141,11 @@ def check_slice(context: BackupContext, set_name: str) -> CheckSlice:
     store = context.store
     slices = context.backup_set(set_name).drill.read_data_slices
     state = store.read("drills", set_name)
+    if (
+        problem := records.problem(state, records.CHECK_SLICES, dt.datetime.now(dt.UTC), dt.timedelta(0), ())
+    ) is not None:
+        logger.warning("the check slices of %s are not trusted (%s): starting again at slice 1", set_name, problem)
+        state = {}
     read = [k for k in state.get("slices_read", []) if 1 <= k <= slices] if state.get("slices") == slices else []
     k = int(state.get("next", 1)) if state.get("slices") == slices else 1
     restic = context.restic(set_name)

@@ -147,3 +147,32 @@ def test_hostile_drill_reports_are_left_out_of_the_page_which_stays_small_and_qu
     size, base = (s3_lab.root / "fleet.html").stat().st_size, (s3_lab.root / "base.html").stat().st_size
     assert size < base * 1.2
     assert "xxxxxxxxxx" not in (s3_lab.root / "fleet.html").read_text()
+
+
+def test_long_texts_in_a_well_formed_state_document_are_bounded_on_the_page(s3_lab: Lab, seawall) -> None:
+    _two_hosts(s3_lab)
+    assert seawall(s3_lab, "backup", "init", "lab").code == 0
+    assert seawall(s3_lab, "backup", "run", "lab", "--host", "lab-host").code == 0
+    assert seawall(s3_lab, "report", "lab", "--out", str(s3_lab.root / "base.html")).code == 0
+    now = dt.datetime.now(dt.UTC).isoformat()
+    long = "<script>" + "y" * 4000
+    forged = {"updated": now, "last_run": {"time": now, "result": long, "error": long},
+              "last_drill": {"time": now, "result": long, "detail": long}}  # fmt: skip
+    _plant(s3_lab, "state/lab/files/lab-empty.json", json.dumps(forged))
+    page = seawall(s3_lab, "report", "lab", "--out", str(s3_lab.root / "fleet.html"))
+    assert page.code == 0, page.err
+    text = (s3_lab.root / "fleet.html").read_text()
+    assert "<script>" not in text
+    assert "y" * 100 not in text
+    assert len(text) < (s3_lab.root / "base.html").stat().st_size * 1.2
+
+
+def test_a_hostile_check_slice_record_starts_the_rotation_again(local_lab: Lab, seawall) -> None:
+    assert seawall(local_lab, "backup", "init", "lab").code == 0
+    assert seawall(local_lab, "backup", "run", "lab").code == 0
+    record = local_lab.root / "state" / "lab" / "drills" / "files.json"
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"slices": 3, "next": "two", "slices_read": ["x"]}))
+    drill = seawall(local_lab, "drill", "lab", "--format", "json")
+    assert drill.code == 0, drill.err
+    assert json.loads(record.read_text())["next"] == 2
