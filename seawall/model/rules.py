@@ -167,6 +167,28 @@ def _paths_are_absolute(env: Environment) -> Iterator[Finding]:
                 yield ("backup_sets", name, "paths", index), "paths on real hosts must be absolute"
 
 
+def _monitoring_reaches_datacenter_hosts(env: Environment) -> Iterator[Finding]:
+    """Prometheus on the monitoring droplets scrapes data-center hosts over the data center's link to the
+    VPC: the link must exist, and each host's firewall admit node_exporter from the VPC."""
+    if env.monitoring.host not in env.services or not env.datacenter_hosts:
+        return
+    port = env.monitoring.node_exporter_port
+    if env.network.datacenter_link == "none":
+        msg = (
+            f"Prometheus runs on the {env.monitoring.host} droplets, which cannot reach the data-center hosts "
+            "without a link: route the VPC to the data center (datacenter_link: vpn) or run monitoring there"
+        )
+        yield ("network", "datacenter_link"), msg
+        return
+    for name, host in env.datacenter_hosts.items():
+        if not any(rule.port == port and rule.protocol == "tcp" and rule.source == "vpc" for rule in host.firewall):
+            msg = (
+                f"Prometheus on the {env.monitoring.host} droplets scrapes node_exporter here over the VPC link: "
+                f"add {{port: {port}, from: vpc}}"
+            )
+            yield ("datacenter_hosts", name, "firewall"), msg
+
+
 def _ledger_is_not_a_backup_bucket(env: Environment) -> Iterator[Finding]:
     ledger = env.release.ledger
     if ledger is not None and ledger.bucket == env.bucket_name:
@@ -199,4 +221,5 @@ RULES: tuple[Rule, ...] = (
     _paths_are_absolute,
     _local_provider_has_no_cloud,
     _ledger_is_not_a_backup_bucket,
+    _monitoring_reaches_datacenter_hosts,
 )

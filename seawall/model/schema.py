@@ -74,6 +74,10 @@ class Outbound(StrictModel):
 class Network(StrictModel):
     vpc_cidr: VpcCidr
     admin_cidrs: list[Cidr] = Field(min_length=1)
+    # How the data center reaches the VPC: "vpn" (a site-to-site VPN or peering routes the VPC range to the
+    # data-center hosts, so Prometheus on a droplet scrapes them at their address, admitted `from: vpc`),
+    # or "none" (then Prometheus must run in the data center to watch its hosts).
+    datacenter_link: Literal["vpn", "none"] = "vpn"
     ssh_keys: list[SshKeyRef] = Field(default_factory=list)
     outbound: list[Outbound] = Field(
         default_factory=lambda: [

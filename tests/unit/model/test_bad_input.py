@@ -360,3 +360,22 @@ def test_a_status_host_that_backs_up_nothing_is_refused(folder: Path) -> None:
     line = append(folder, "devnet", "backup:\n  status_host: faucet-1\n")
     found = problems(folder, ["devnet"])
     one(found, f"{folder / 'devnet.yaml'}:{line + 1}", "status_host 'faucet-1' backs up no set")
+
+
+def test_prometheus_on_a_droplet_must_reach_the_data_center_hosts(folder: Path) -> None:
+    line = append(folder, "qanet", "network:\n  vpc_cidr: 10.11.0.0/16\n  datacenter_link: none\n")
+    assert problems(folder, ["qanet"]) == [
+        f"{folder / 'qanet.yaml'}:{line + 2}: network.datacenter_link: Prometheus runs on the monitoring droplets, "
+        "which cannot reach the data-center hosts without a link: route the VPC to the data center "
+        "(datacenter_link: vpn) or run monitoring there"
+    ]
+
+
+def test_a_data_center_host_must_admit_node_exporter_from_the_vpc(folder: Path) -> None:
+    text = "datacenter_hosts:\n  dc-storage-1:\n    firewall:\n      - {port: 22, from: admin}\n"
+    line = append(folder, "qanet", text)
+    found = problems(folder, ["qanet"])
+    assert found == [
+        f"{folder / 'qanet.yaml'}:{line + 2}: datacenter_hosts.dc-storage-1.firewall: Prometheus on the monitoring "
+        "droplets scrapes node_exporter here over the VPC link: add {port: 9100, from: vpc}"
+    ]
