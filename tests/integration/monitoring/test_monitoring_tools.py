@@ -47,7 +47,8 @@ def test_promtool_and_amtool_accept_every_environment(tmp_path: Path, env_name: 
     checked = tool(PROMTOOL or "promtool", "check", "config", folder / "prometheus/prometheus.yml")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "2 rule files found" in checked.stdout
-    rules = tool(PROMTOOL or "promtool", "check", "rules", *sorted((folder / "prometheus/rules").glob("*.yml")))
+    rule_files = sorted((folder / "prometheus/rules").glob("*.yml"))
+    rules = tool(PROMTOOL or "promtool", "check", "rules", "--lint-fatal", *rule_files)
     assert rules.returncode == 0, rules.stdout + rules.stderr
     manager = tool(AMTOOL or "amtool", "check-config", folder / "alertmanager/alertmanager.yml")
     assert manager.returncode == 0, manager.stdout + manager.stderr
@@ -80,6 +81,19 @@ def test_each_severity_routes_to_its_own_receiver(tmp_path: Path, severity: str)
     )
     # The webhook is read from a file, never written into the configuration.
     assert all("api_url" not in c and c["api_url_file"].endswith(".url") for c in receiver.get("slack_configs", []))
+
+
+def test_an_alert_of_an_unknown_severity_goes_to_the_default_receiver_in_business_hours_only(tmp_path: Path) -> None:
+    env = load_environment(SHIPPED, "mainnet")
+    config = write(env, tmp_path) / "alertmanager/alertmanager.yml"
+    routed = tool(AMTOOL or "amtool", "config", "routes", "test", "--config.file", config,
+                  "--verify.receivers=unrouted", "severity=critical", "alertname=TeamsOwnRule")  # fmt: skip
+    assert routed.returncode == 0, routed.stdout + routed.stderr
+    document = yaml.safe_load(config.read_text())
+    fallback = document["route"]["routes"][-1]
+    assert fallback == {"receiver": "unrouted", "active_time_intervals": ["business"]}
+    tuesday_night = dt.datetime(2026, 12, 1, 23, 0, tzinfo=zoneinfo.ZoneInfo(env.release.timezone))
+    assert not active(document, fallback, tuesday_night)
 
 
 # Alertmanager's time-interval semantics (weekday names, [start, end) times in the interval's location),
@@ -370,7 +384,7 @@ def build_tests(env: Environment) -> dict[str, list[dict[str, Any]]]:
         [series("seawall_status_last_run_timestamp_seconds", status, f"0x{overdue // 10}")],
         [series("seawall_status_last_run_timestamp_seconds", status, f"0+600x{overdue // 10}")],
         overdue,
-        [status | {"severity": severity(env, "SeawallStatusOverdue")}],
+        [status | {"severity": severity(env, "SeawallStatusOverdue"), "reported": "stale"}],
         step="10m",
     )
     tests["SeawallStatusOverdue (never reported)"] = [
@@ -382,7 +396,13 @@ def build_tests(env: Environment) -> dict[str, list[dict[str, Any]]]:
                     "eval_time": f"{overdue}m",
                     "alertname": "SeawallStatusOverdue",
                     "exp_alerts": [
-                        {"exp_labels": {"environment": env.name, "severity": severity(env, "SeawallStatusOverdue")}}
+                        {
+                            "exp_labels": {
+                                "environment": env.name,
+                                "severity": severity(env, "SeawallStatusOverdue"),
+                                "reported": "never",
+                            }
+                        }
                     ],
                 }
             ],
