@@ -77,7 +77,7 @@ def test_ssh_beyond_the_admin_ranges_is_critical(tmp_path: Path, shipped: dict[s
     ports = [{"port": 443, "from": "public"}, {"port": 22, "from": "public"}, {"port": 9100, "from": "monitoring"}]
     public = fixture_env(tmp_path, "devnet", {"services": {"web": {"ports": ports}}})
     assert fired(public, "ssh-beyond-admin") == [("web", "Critical")]
-    firewall = [{"port": 2222, "from": "vpc"}]
+    firewall = [{"port": 2222, "from": "vpc"}, {"port": 9100, "from": "vpc"}]
     dc = fixture_env(tmp_path, "devnet", {"datacenter_hosts": {"dc-archive-1": {"firewall": firewall}}})
     assert fired(dc, "ssh-beyond-admin") == [("dc-archive-1", "Critical")]
     for env in shipped.values():
