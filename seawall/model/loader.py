@@ -50,21 +50,37 @@ class Problem:
 def list_environments(directory: Path) -> list[str]:
     """Given the environments folder, return the names of its environments, promotion order first.
 
-    Only ``<name>.yaml`` files whose name is an environment name count: editor droppings
-    (``.#devnet.yaml``, ``devnet.yaml~``, ``.devnet.yaml.swp``) are not environments.
+    Editor droppings (``.#devnet.yaml``, ``devnet.yaml~``, ``.devnet.yaml.swp``) are not environments;
+    any other ``.yaml`` or ``.yml`` file whose name is not an environment name is an error, never skipped.
     """
     if not directory.is_dir():
         msg = f"{directory}: no such environments folder (set --environments or SEAWALL_ENVIRONMENTS)"
         raise ConfigError([msg])
-    names = [
-        path.stem
-        for path in directory.glob("*.yaml")
-        if path.name not in NOT_ENVIRONMENTS and ENVIRONMENT_NAME.match(path.stem)
-    ]
+    names, misnamed = [], []
+    for path in sorted(directory.glob("*.y*ml")):
+        if path.name in NOT_ENVIRONMENTS or path.name.startswith((".", "#")):
+            continue  # an editor's dropping (.#devnet.yaml) is never an environment
+        if path.suffix == ".yaml" and ENVIRONMENT_NAME.match(path.stem):
+            names.append(path.stem)
+        elif path.suffix in (".yaml", ".yml"):
+            misnamed.append(path)
+    if misnamed:
+        # A misnamed file would be an environment nobody validates or deploys: say so on every command.
+        raise ConfigError([f"{path}:0: {_why_not_an_environment(path)}" for path in misnamed])
     if not names:
         msg = f"{directory}: no environment files (<name>.yaml beside defaults.yaml): nothing to load"
         raise ConfigError([msg])
     return sorted(names, key=lambda name: (CHAIN.index(name) if name in CHAIN else len(CHAIN), name))
+
+
+def _why_not_an_environment(path: Path) -> str:
+    if path.suffix == ".yml":
+        return f"an environment file ends in .yaml: rename it {path.stem}.yaml (or move it out of the folder)"
+    shown = path.stem if path.stem.isprintable() else path.stem.encode("unicode_escape").decode()
+    return (
+        f"{shown!r} is not an environment name (2-40 lowercase letters, digits and dashes, starting with a "
+        "letter): rename the file, or move it out of the folder"
+    )
 
 
 def require_environment_name(directory: Path, name: str) -> str:
@@ -112,7 +128,16 @@ def load_environments(directory: Path, names: list[str] | None = None) -> dict[s
         lines[name] = sources
         if env is not None:
             loaded[name] = env
-    problems += _check_across(directory, known, loaded, lines)
+    # The rules across environments see every environment, whichever were asked for: preview or audit of
+    # the one that overlaps another's VPC fails as validate does. Another file's own problems are its own.
+    others: dict[str, Environment] = {}
+    for name in known:
+        if name not in loaded and name not in wanted:
+            env, _, sources = _load_one(directory, name, defaults)
+            if env is not None:
+                others[name] = env
+                lines[name] = sources
+    problems += _check_across(directory, known, loaded | others, lines, set(wanted))
     problems += _parity_problems(directory, known, loaded)
     if problems:
         unique = list(dict.fromkeys(str(problem) for problem in sorted(problems, key=_reading_order)))
@@ -153,6 +178,12 @@ def _load_defaults(directory: Path) -> tuple[Located | None, list[Problem]]:
     except YamlProblem as exc:
         return None, [Problem(exc.where, "", f"{exc.message}; every environment builds on {DEFAULTS}")]
     problems = [Problem(p.where, "", p.message) for p in located.problems]
+    if located.data in (None, {}):
+        msg = (
+            f"the file is empty: every environment builds on {DEFAULTS}; restore it from version control, or "
+            "remove it when each environment file holds everything"
+        )
+        return None, [Problem(f"{path}:1", "", msg)]
     if not isinstance(located.data, dict):
         return None, [Problem(f"{path}:1", "", "the file must be a mapping of the model's sections")]
     data = {key: value for key, value in located.data.items() if key != "replace"}
@@ -297,10 +328,17 @@ def _set_aside(document: Any, path: PathKey, defaults: Any) -> None:
 
 
 def _check_across(
-    directory: Path, known: list[str], loaded: dict[str, Environment], lines: dict[str, list[Located]]
+    directory: Path,
+    known: list[str],
+    loaded: dict[str, Environment],
+    lines: dict[str, list[Located]],
+    wanted: set[str],
 ) -> list[Problem]:
+    """The rules across environments, for the ``wanted`` ones (``loaded`` holds every one that loads)."""
     problems: list[Problem] = []
     for name, env in loaded.items():
+        if name not in wanted:
+            continue
         sources = lines[name]
         predecessor = env.environment.predecessor
         if predecessor is not None and predecessor not in known:
@@ -322,11 +360,13 @@ def _check_across(
             if frozen not in known:
                 path = ("release", "freeze", "environments", index)
                 problems.append(Problem(_where(path, sources), _dotted(path), f"{frozen!r} is not an environment"))
-    problems += _overlapping_networks(loaded, lines)
+    problems += _overlapping_networks(loaded, lines, wanted)
     return problems
 
 
-def _overlapping_networks(loaded: dict[str, Environment], lines: dict[str, list[Located]]) -> list[Problem]:
+def _overlapping_networks(
+    loaded: dict[str, Environment], lines: dict[str, list[Located]], wanted: set[str]
+) -> list[Problem]:
     """Every environment's VPC range is its own: two that overlap would collide when peered."""
     problems = []
     names = sorted(name for name, env in loaded.items() if env.environment.provider != "local")  # no VPC
@@ -336,14 +376,15 @@ def _overlapping_networks(loaded: dict[str, Environment], lines: dict[str, list[
             theirs = ipaddress.ip_network(loaded[other].network.vpc_cidr)
             if mine.overlaps(theirs):
                 path: PathKey = ("network", "vpc_cidr")
-                message = (
-                    f"{mine} overlaps {other}'s {theirs}: every environment needs its own private range "
-                    "(parity.yaml says why: VPCs never overlap)"
-                )
-                problems.append(
-                    Problem(_where(path, lines[other]), _dotted(path), f"{theirs} overlaps {name}'s {mine}")
-                )
-                problems.append(Problem(_where(path, lines[name]), _dotted(path), message))
+                why = "every environment needs its own private range (parity.yaml says why: VPCs never overlap)"
+                if other in wanted:
+                    problems.append(
+                        Problem(_where(path, lines[other]), _dotted(path), f"{theirs} overlaps {name}'s {mine}: {why}")
+                    )
+                if name in wanted:
+                    problems.append(
+                        Problem(_where(path, lines[name]), _dotted(path), f"{mine} overlaps {other}'s {theirs}: {why}")
+                    )
     return problems
 
 

@@ -17,14 +17,17 @@ from seawall.model.types import (
     SEVERITIES,
     WEEKDAYS,
     AbsPath,
+    BackupPath,
     Cidr,
     ClockTime,
+    DrillCheck,
     Duration,
     Email,
     EnvVarName,
     HookCommand,
     Hostname,
     ImageSlug,
+    MountPoint,
     Name,
     OnCalendar,
     Owner,
@@ -96,7 +99,7 @@ class Port(StrictModel):
 
 class Volume(StrictModel):
     size_gb: int = Field(strict=True, ge=1, le=16384)
-    mount: AbsPath
+    mount: MountPoint
     filesystem: Literal["ext4", "xfs"] = "ext4"
     # Sets of the service that hold this volume's data another way (a dump written by a hook), when none
     # backs up a path inside the mount; the risk assessment calls a volume in neither unprotected.
@@ -194,7 +197,7 @@ class Retention(StrictModel):
 
 class Drill(StrictModel):
     schedule: OnCalendar
-    checks: list[HookCommand] = Field(default_factory=list)
+    checks: list[DrillCheck] = Field(default_factory=list)
     read_data_slices: int = Field(strict=True, default=12, ge=1, le=1000)
     sample_files: int = Field(strict=True, default=200, ge=0)
     min_files: int = Field(strict=True, default=1, ge=0)
@@ -223,8 +226,8 @@ class Repository(StrictModel):
 
 class BackupSet(StrictModel):
     description: str = ""
-    paths: list[str] = Field(min_length=1)
-    exclude: list[str] = Field(default_factory=list)
+    paths: list[BackupPath] = Field(min_length=1)
+    exclude: list[BackupPath] = Field(default_factory=list)
     hooks: Hooks = Field(default_factory=Hooks)
     schedule: OnCalendar
     retention: Retention

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import re
+import unicodedata
 import zoneinfo
 from typing import Annotated, Literal
 
@@ -161,6 +162,10 @@ def _check_hostname(value: str) -> str:
         return str(ipaddress.ip_address(value))
     except ValueError:
         pass
+    if re.fullmatch(r"[0-9.]+", value):
+        # No top-level domain is all digits: dotted numbers are a mistyped address, never a name.
+        msg = f"{value!r} is not an IP address (four numbers of 0 to 255, like 192.0.2.10)"
+        raise ValueError(msg)
     if not _HOSTNAME.match(value):
         msg = f"{value!r} is not a hostname or an IP address"
         raise ValueError(msg)
@@ -286,18 +291,75 @@ def _check_not_blank(value: str) -> str:
     return value.strip()
 
 
+def _check_path(value: str) -> str:
+    if any(unicodedata.category(character) == "Cc" for character in value):
+        shown = value.encode("unicode_escape").decode()
+        msg = f"'{shown}' holds a control character (a tab, a line break, an escape): no real path has one"
+        raise ValueError(msg)
+    return value
+
+
 def _check_abs_path(value: str) -> str:
-    if not value.startswith("/") or "\x00" in value:
+    _check_path(value)
+    if not value.startswith("/"):
         msg = f"{value!r} is not an absolute path"
         raise ValueError(msg)
     return value
 
 
+# Where a volume never goes: mounted there it hides the operating system's own files.
+SYSTEM_FOLDERS = frozenset(
+    ("/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/root", "/run", "/sbin", "/sys",
+     "/usr", "/var", "/var/lib")
+)  # fmt: skip
+
+
+def _check_mount(value: str) -> str:
+    _check_abs_path(value)
+    parts = value.split("/")[1:]
+    if any(part in ("", ".", "..") for part in parts) and value != "/":
+        msg = f"{value!r} is not a plain mount point: write it without '.', '..', '//' or a trailing '/'"
+        raise ValueError(msg)
+    if value in SYSTEM_FOLDERS:
+        msg = (
+            f"a volume mounted at {value} hides the system's own files there: mount it in a folder of its own "
+            "(like /srv/data)"
+        )
+        raise ValueError(msg)
+    return value
+
+
+DRILL_PLACEHOLDERS = ("restore", "path")
+
+
+def _check_drill_check(value: str) -> str:
+    _check_hook(value)
+    unknown = sorted(set(re.findall(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", value)) - set(DRILL_PLACEHOLDERS))
+    if unknown:
+        known = " and ".join("{" + name + "}" for name in DRILL_PLACEHOLDERS)
+        msg = f"{{{unknown[0]}}} is not a placeholder of drill checks (they know {known})"
+        raise ValueError(msg)
+    return value
+
+
+def _port_as_written(value: object) -> object:
+    # `ports: 443` reads as a number; a port, like a range, is the text as written.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 Name = Annotated[str, AfterValidator(_check_name)]
 Cidr = Annotated[str, AfterValidator(_check_cidr)]
 VpcCidr = Annotated[str, AfterValidator(_check_vpc_cidr)]
-PortRange = Annotated[str, Field(pattern=r"^(all|\d{1,5}(-\d{1,5})?)$"), AfterValidator(_check_port_range)]
+PortRange = Annotated[
+    str,
+    BeforeValidator(_port_as_written),
+    Field(pattern=r"^(all|\d{1,5}(-\d{1,5})?)$"),
+    AfterValidator(_check_port_range),
+]
 HookCommand = Annotated[str, AfterValidator(_check_hook)]
+DrillCheck = Annotated[str, AfterValidator(_check_drill_check)]
+BackupPath = Annotated[str, Field(min_length=1), AfterValidator(_check_path)]
+MountPoint = Annotated[str, AfterValidator(_check_mount)]
 Region = Annotated[str, AfterValidator(_check_region)]
 SizeSlug = Annotated[str, AfterValidator(_check_size)]
 ImageSlug = Annotated[str, AfterValidator(_check_image)]

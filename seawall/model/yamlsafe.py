@@ -91,7 +91,14 @@ def load_located_text(text: str, name: str) -> Located:
         unclosed = "end of stream" in str(exc.problem) and exc.context_mark is not None
         mark = exc.context_mark if unclosed else (exc.problem_mark or exc.context_mark)
         line = mark.line + 1 if mark else 0
-        what = f"{exc.context}, never closed" if unclosed else (exc.problem or exc.context)
+        what = f"{exc.context}, never closed" if unclosed else str(exc.problem or exc.context)
+        opened = None if unclosed or mark is None else _quote_closing_on(text, mark.line)
+        if opened is not None:
+            # A stray quote swallows the lines after it up to the next quote, where parsing then fails.
+            what += (
+                f" (a quoted value opened on line {opened} runs on to line {line}: is a quote on line {opened} stray?)"
+            )
+            line = opened
         raise YamlProblem(f"{name}:{line}", f"not valid YAML: {what}") from None
     except yaml.YAMLError as exc:
         raise YamlProblem(f"{name}:0", f"not valid YAML: {exc}") from None
@@ -106,6 +113,22 @@ def load_located_text(text: str, name: str) -> Located:
     except RecursionError:
         raise YamlProblem(f"{name}:0", "the document is nested too deeply") from None
     return located
+
+
+def _quote_closing_on(text: str, line: int) -> int | None:
+    """Given text that fails to parse at a 0-based line, return the 1-based line where a quoted value
+    that spans several lines and closes on that line opened, or None."""
+    opened = None
+    try:
+        for token in yaml.scan(text, Loader=_COMPOSER):
+            if token.start_mark.line > line:
+                break
+            quoted = isinstance(token, yaml.ScalarToken) and token.style in ("'", '"')
+            if quoted and token.start_mark.line < token.end_mark.line == line:
+                opened = token.start_mark.line + 1
+    except yaml.YAMLError:
+        pass
+    return opened
 
 
 def _construct(node: yaml.Node, path: PathKey, name: str, located: Located, counter: list[int]) -> Any:

@@ -119,7 +119,7 @@ def test_a_broken_parity_link_and_a_missing_or_broken_defaults_are_one_clear_err
     found = problems(folder, ["qanet"])
     one(found, f"{folder / 'parity.yaml'}:0", "the file is a broken link")
     (folder / "parity.yaml").unlink()
-    (folder / "defaults.yaml").rename(folder / "elsewhere.yml")
+    (folder / "defaults.yaml").rename(folder.parent / "elsewhere.yaml")
     missing = problems(folder, ["qanet"])
     assert len(missing) == 1
     assert f"{folder / 'defaults.yaml'} for them to come from" in missing[0]
@@ -379,3 +379,93 @@ def test_a_data_center_host_must_admit_node_exporter_from_the_vpc(folder: Path) 
         f"{folder / 'qanet.yaml'}:{line + 2}: datacenter_hosts.dc-storage-1.firewall: Prometheus on the monitoring "
         "droplets scrapes node_exporter here over the VPC link: add {port: 9100, from: vpc}"
     ]
+
+
+# --- The model's last gaps (#28) ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["Devnet.yaml", "dev_net.yaml", "mainnet.yml", "2net.yaml"])
+def test_a_misnamed_environment_file_is_an_error_on_every_command(folder: Path, name: str, cli) -> None:
+    (folder / name).write_text((folder / "devnet.yaml").read_text())
+    found = problems(folder, ["qanet"])
+    assert found == [one(found, f"{folder / name}:0", "rename")]
+    for command in (["validate"], ["preview", "qanet"], ["audit", "qanet"]):
+        result = cli("--environments", folder, *command)
+        assert result.code == 2, command
+        assert f"{folder / name}:0" in result.err
+
+
+def test_preview_and_audit_of_one_environment_see_its_vpc_overlap_another(folder: Path, cli) -> None:
+    text = (folder / "qanet.yaml").read_text()
+    (folder / "qanet.yaml").write_text(text.replace("10.11.0.0/16", "10.10.128.0/17"))
+    line = text.splitlines().index("  vpc_cidr: 10.11.0.0/16") + 1
+    found = problems(folder, ["qanet"])
+    assert found == [one(found, f"{folder / 'qanet.yaml'}:{line}", "overlaps devnet's 10.10.0.0/16")]
+    assert load_environments(folder, ["mainnet"])  # an environment that overlaps nothing is not blamed
+    for command in ("preview", "audit"):
+        result = cli("--environments", folder, command, "qanet")
+        assert result.code == 2
+        assert "overlaps devnet's" in result.err
+
+
+@pytest.mark.parametrize(
+    ("address", "contains"),
+    [("10.0.0.300", "is not an IP address"), ("192.0.2", "is not an IP address"), ("1.2.3.4.5", "not an IP")],
+)
+def test_an_address_that_is_not_an_address_is_refused(folder: Path, address: str, contains: str) -> None:
+    line = append(folder, "qanet", f"datacenter_hosts:\n  dc-storage-1:\n    address: {address}\n")
+    one(problems(folder, ["qanet"]), f"{folder / 'qanet.yaml'}:{line + 2}", contains)
+
+
+@pytest.mark.parametrize("mount", ["/", "/etc", "/usr", "/var/lib", "/srv/../etc", "/srv//data", "/srv/data/"])
+def test_a_volume_mounted_over_the_system_or_at_an_odd_path_is_refused(folder: Path, mount: str) -> None:
+    line = append(folder, "qanet", f"services:\n  db:\n    volume: {{size_gb: 20, mount: '{mount}'}}\n")
+    one(problems(folder, ["qanet"]), f"{folder / 'qanet.yaml'}:{line + 2}", "services.db.volume.mount")
+
+
+def test_a_volume_in_a_folder_of_its_own_is_accepted(folder: Path) -> None:
+    append(folder, "qanet", "services:\n  db:\n    volume: {size_gb: 20, mount: /var/log}\n")
+    assert load_environments(folder, ["qanet"])["qanet"].services["db"].volume.mount == "/var/log"
+
+
+@pytest.mark.parametrize("path", ["/srv/fl\\tists", "/srv/a\\nb", "/srv/\\e[31m"])
+def test_control_characters_in_backup_paths_are_refused(folder: Path, path: str) -> None:
+    defaults = folder / "defaults.yaml"
+    text = defaults.read_text()
+    defaults.write_text(text.replace("paths: [/srv/flists]", f'paths: ["{path}"]', 1))
+    line = text.splitlines().index("    paths: [/srv/flists]") + 1
+    one(problems(folder, ["qanet"]), f"{defaults}:{line}", "holds a control character")
+
+
+def test_a_misspelt_placeholder_in_a_drill_check_is_refused(folder: Path) -> None:
+    defaults = folder / "defaults.yaml"
+    text = defaults.read_text()
+    defaults.write_text(text.replace("{restore}/srv/storage", "{restor}/srv/storage", 1))
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "{restore}/srv/storage" in t)
+    found = one(problems(folder, ["qanet"]), f"{defaults}:{line}", "{restor} is not a placeholder")
+    assert "{restore} and {path}" in found
+
+
+def test_an_unquoted_outbound_port_is_a_port(folder: Path) -> None:
+    append(folder, "qanet", "services:\n  api:\n    outbound: [{protocol: tcp, ports: 443, to: public}]\n")
+    assert [rule.ports for rule in load_environments(folder, ["qanet"])["qanet"].services["api"].outbound] == ["443"]
+    line = append(folder, "qanet", "services:\n  api:\n    outbound: [{protocol: tcp, ports: 70000, to: public}]\n")
+    one(problems(folder, ["qanet"]), f"{folder / 'qanet.yaml'}:{line + 2}", "ports are 1 to 65535")
+
+
+def test_a_stray_quote_is_blamed_on_its_own_line_not_where_parsing_stopped(folder: Path) -> None:
+    text = (
+        "environment:\n"
+        "  description: 'the quote that never closes on its line\n"  # runs on to the next quote
+        "  domain: qanet.example.net\n"
+        "  tier: 'staging'\n"
+    )
+    line = append(folder, "qanet", text)
+    found = one(problems(folder, ["qanet"]), f"{folder / 'qanet.yaml'}:{line + 1}", "runs on to line")
+    assert f"line {line + 3}" in found
+
+
+def test_an_empty_defaults_file_is_one_error_naming_it(folder: Path) -> None:
+    for text in ("", "# emptied by mistake\n"):
+        (folder / "defaults.yaml").write_text(text)
+        assert problems(folder) == [one(problems(folder), f"{folder / 'defaults.yaml'}:1", "the file is empty")]
