@@ -33,7 +33,7 @@ def test_the_chain_json_has_one_report_per_pair(cli) -> None:
 def _copy_of_mainnet_with_an_extra_port(environments: Path) -> None:
     copy = (environments / "mainnet.yaml").read_text().replace("name: mainnet", "name: mainnet-copy")
     (environments / "mainnet-copy.yaml").write_text(
-        copy.replace("domain: mainnet.example.net", "domain: copy.example.net")
+        copy.replace("domain: mainnet.example.net", "domain: copy.example.net").replace("10.20.0.0/16", "10.99.0.0/16")
     )
     ports = [
         {"port": 443, "from": "public"},
