@@ -36,6 +36,7 @@ from seawall.model.types import (
     PortRange,
     Reason,
     Region,
+    RunbookUrl,
     Severity,
     SizeSlug,
     SlackChannel,
@@ -390,7 +391,7 @@ class Monitoring(StrictModel):
     host_alerts: Alerts = Field(default_factory=_host_alerts)
     disk_filling_hours: int = Field(strict=True, default=24, ge=1, le=24 * 30)
     network: NetworkThresholds = Field(default_factory=NetworkThresholds)
-    runbook_url: str = Field(default="docs/ops/runbooks", min_length=1)
+    runbook_url: RunbookUrl = "docs/ops/runbooks"
     group_wait: Duration = dt.timedelta(seconds=30)
     group_interval: Duration = dt.timedelta(minutes=5)
     repeat_interval: Duration = dt.timedelta(hours=4)

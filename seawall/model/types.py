@@ -342,6 +342,22 @@ def _check_drill_check(value: str) -> str:
     return value
 
 
+# A URL or path as RFC 3986 writes it (anything else percent-encoded): no space, quote, brace or control
+# character, so it goes into Prometheus's annotation templates and Markdown links as it is.
+_URL_TEXT = re.compile(r"^[A-Za-z0-9._~:/?#\[\]@!$&()*+,;=%-]+$")
+
+
+def _check_runbook_url(value: str) -> str:
+    if not _URL_TEXT.match(value):
+        shown = value.encode("unicode_escape").decode()
+        msg = (
+            f"'{shown}' is not a URL or path as written in a link: percent-encode spaces, quotes, braces and "
+            "other characters (a brace would open a template in every alert's annotations)"
+        )
+        raise ValueError(msg)
+    return value
+
+
 def _port_as_written(value: object) -> object:
     # `ports: 443` reads as a number; a port, like a range, is the text as written.
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
@@ -360,6 +376,7 @@ HookCommand = Annotated[str, AfterValidator(_check_hook)]
 DrillCheck = Annotated[str, AfterValidator(_check_drill_check)]
 BackupPath = Annotated[str, Field(min_length=1), AfterValidator(_check_path)]
 MountPoint = Annotated[str, AfterValidator(_check_mount)]
+RunbookUrl = Annotated[str, AfterValidator(_check_runbook_url)]
 Region = Annotated[str, AfterValidator(_check_region)]
 SizeSlug = Annotated[str, AfterValidator(_check_size)]
 ImageSlug = Annotated[str, AfterValidator(_check_image)]
