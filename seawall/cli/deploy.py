@@ -95,13 +95,13 @@ def _with_incident(settings: Settings, env: Environment, request: DeployRequest)
     import dataclasses
 
     from seawall.opsdocs.incidents import find_report, repository_of
-    from seawall.opsdocs.reports_repo import AmbiguousReport, ReportsError
+    from seawall.opsdocs.reports_repo import AmbiguousReport, ReportsError, UnmergedReports
 
     if not (request.emergency and request.incident):
         return request
     try:
         found = find_report(repository_of(env, settings.project_root), request.incident).incident
-    except AmbiguousReport:
+    except (AmbiguousReport, UnmergedReports):
         raise
     except ReportsError:
         return request

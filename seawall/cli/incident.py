@@ -8,12 +8,15 @@ import os
 import shlex
 import shutil
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from seawall.cli.context import OutputFormat, print_json, settings_of, stdout
+from seawall.opsdocs.reports_repo import LOCK_WAIT_SECONDS
 
 if TYPE_CHECKING:
     from seawall.cli.context import Settings
@@ -23,7 +26,12 @@ if TYPE_CHECKING:
     from seawall.opsdocs.measured import Measured
     from seawall.opsdocs.reports_repo import ReportsRepository
 
-app = typer.Typer(help="Incident reports: open, update, close, list and escalate incidents.", no_args_is_help=True)
+app = typer.Typer(
+    help="Incident reports: open, update, close, list and escalate incidents. Commands that change reports "
+    f"in one repository take turns: one waits up to {LOCK_WAIT_SECONDS:g} s for another, then exits 2 and "
+    "writes nothing.",
+    no_args_is_help=True,
+)
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="The incident (INC-2026-001).")]
 Author = Annotated[str | None, typer.Option("--author", help="Who does this (default: git's user.name, or $USER).")]
 # How far ahead of this machine's clock an --at may be: another machine's clock, read off a screen.
@@ -71,7 +79,7 @@ def _locate(settings: Settings, incident_id: str) -> tuple[Environment, ReportsR
     """Find an incident in the reports repositories the environments name."""
     from seawall.model import list_environments, load_environments
     from seawall.opsdocs.incidents import find_report, repository_of
-    from seawall.opsdocs.reports_repo import AmbiguousReport, ReportsError
+    from seawall.opsdocs.reports_repo import AmbiguousReport, ReportsError, UnmergedReports
 
     envs = load_environments(settings.environments, list_environments(settings.environments))
     seen: dict[Path, ReportsRepository] = {}
@@ -82,7 +90,7 @@ def _locate(settings: Settings, incident_id: str) -> tuple[Environment, ReportsR
     for repository in seen.values():
         try:
             report = find_report(repository, incident_id)
-        except AmbiguousReport:
+        except (AmbiguousReport, UnmergedReports):
             raise
         except ReportsError as exc:
             problem = exc
@@ -93,6 +101,17 @@ def _locate(settings: Settings, incident_id: str) -> tuple[Environment, ReportsR
         return envs[report.incident.environment], repository, report
     assert problem is not None
     raise problem
+
+
+@contextmanager
+def _located(settings: Settings, incident_id: str) -> Iterator[tuple[Environment, ReportsRepository, Report]]:
+    """Find an incident, then hold its repository's lock while the command changes it: the report is read
+    again once the lock is held, since the command that held it before may have changed it."""
+    from seawall.opsdocs.incidents import find_report
+
+    env, repository, _ = _locate(settings, incident_id)
+    with repository.locked():
+        yield env, repository, find_report(repository, incident_id)
 
 
 def _facts(settings: Settings, env: Environment) -> tuple[list[LedgerEntry], Measured]:
@@ -153,7 +172,13 @@ def update_command(
         typer.Option("--role", help="ROLE=NAME: commander, communications or scribe (repeatable)."),
     ] = None,
     severity: Annotated[str | None, typer.Option("--severity", help="A new severity.")] = None,
-    status: Annotated[str | None, typer.Option("--status", help="acknowledged or mitigated.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "--status",
+            help="acknowledged or mitigated: what `incident list` shows until another is given or it is closed.",
+        ),
+    ] = None,
     author: Author = None,
     at: At = None,
 ) -> None:
@@ -170,13 +195,12 @@ def update_command(
             raise ReportsError(msg)
         assigned[role] = name.strip()
     chosen = severity_named(severity) if severity is not None else None
-    env, repository, report = _locate(settings, incident_id)
     moment, who = _now(at), _author(author)
-    changed = updated(env, report, who, moment, note, assigned, chosen, status)
-    ledger, measured = _facts(settings, env)
-    change_incident(
-        env, repository, report, changed, f"{incident_id}: update by {who}", ledger, measured, _templates(settings)
-    )
+    with _located(settings, incident_id) as (env, repository, report):
+        changed = updated(env, report, who, moment, note, assigned, chosen, status)
+        ledger, measured = _facts(settings, env)
+        message = f"{incident_id}: update by {who}"
+        change_incident(env, repository, report, changed, message, ledger, measured, _templates(settings))
     typer.echo(f"{incident_id} {report.path}")
 
 
@@ -194,13 +218,12 @@ def close_command(
     from seawall.opsdocs.incidents import change_incident, closed, durations
 
     settings = settings_of(ctx)
-    env, repository, report = _locate(settings, incident_id)
-    who = _author(author)
-    changed = closed(report, who, _now(at), root_cause, resolution)
-    ledger, measured = _facts(settings, env)
-    change_incident(
-        env, repository, report, changed, f"{incident_id}: closed by {who}", ledger, measured, _templates(settings)
-    )
+    moment, who = _now(at), _author(author)
+    with _located(settings, incident_id) as (env, repository, report):
+        changed = closed(report, who, moment, root_cause, resolution)
+        ledger, measured = _facts(settings, env)
+        message = f"{incident_id}: closed by {who}"
+        change_incident(env, repository, report, changed, message, ledger, measured, _templates(settings))
     for row in durations(env, changed):
         typer.echo(f"time to {row['name']}: {row['took']} (target {row['target']}): {row['verdict']}")
     typer.echo(f"{incident_id} {report.path}")
@@ -212,7 +235,8 @@ def list_command(
     only_open: Annotated[bool, typer.Option("--open", help="Only open incidents.")] = False,
     output: Annotated[OutputFormat, typer.Option("--format", help="table, json or markdown.")] = OutputFormat.table,
 ) -> None:
-    """List the incidents of every reports repository, oldest first."""
+    """List the incidents of every reports repository, oldest first, each with its current status (the
+    last one an update gave; acknowledged once anyone answered)."""
     from seawall.markdown import markdown_table
     from seawall.model import list_environments, load_environments
     from seawall.opsdocs.incidents import all_reports, repository_of
@@ -251,13 +275,15 @@ def list_command(
 
 
 def _row(incident: Incident, path: Path, root: Path) -> dict[str, str | None]:
+    from seawall.opsdocs.incidents import current_status
+
     where = path.resolve()
     shown = str(where.relative_to(root)) if where.is_relative_to(root) else str(where)
     return {
         "id": incident.id,
         "environment": incident.environment,
         "severity": incident.severity,
-        "status": incident.status,
+        "status": current_status(incident),
         "title": incident.title,
         "opened": incident.opened,
         "resolved": incident.resolved,
@@ -281,20 +307,11 @@ def escalate_command(
     from seawall.opsdocs.escalation import escalate
 
     settings = settings_of(ctx)
-    env, repository, report = _locate(settings, incident_id)
-    ledger, measured = _facts(settings, env)
-    outcome = escalate(
-        env,
-        repository,
-        report,
-        file,
-        shutil.which("gh") is not None,
-        _author(author),
-        _now(at),
-        ledger,
-        measured,
-        _templates(settings),
-    )
+    moment, who = _now(at), _author(author)
+    with _located(settings, incident_id) as (env, repository, report):
+        ledger, measured = _facts(settings, env)
+        gh = shutil.which("gh") is not None
+        outcome = escalate(env, repository, report, file, gh, who, moment, ledger, measured, _templates(settings))
     typer.echo(f"body: {outcome.body_path}")
     typer.echo(shlex.join(outcome.command.argv))
     if outcome.filed:

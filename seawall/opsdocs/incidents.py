@@ -5,6 +5,10 @@ A report is Markdown with a YAML front matter that holds the incident's facts (i
 roles, timeline, times). The body is rendered from ``INCIDENT_REPORT_TEMPLATE.md``; an update renders it
 again and replaces only the blocks between ``<!-- seawall:NAME -->`` markers (summary, timeline,
 resolution, durations), so what people wrote anywhere else in the report stays as they wrote it.
+
+A command that changes a report holds the reports repository's lock (``ReportsRepository.locked``) from
+reading the report to committing it, so that commands run at once take turns and none writes over
+another's entry.
 """
 
 from __future__ import annotations
@@ -75,6 +79,19 @@ class Report:
 
     incident: Incident
     path: Path
+
+
+def current_status(incident: Incident) -> str:
+    """Given an incident, return where it stands: closed once resolved, else the last status an update
+    gave, else acknowledged once anyone answered, else open. Reports whose front matter an earlier Seawall
+    left at ``open`` read the same."""
+    if incident.resolved is not None or incident.status == "closed":
+        return "closed"
+    given = [event.get("text") for event in incident.timeline if event.get("kind") == "status"]
+    statuses = [text for text in given if text in STATUSES]
+    if statuses:
+        return statuses[-1]
+    return "acknowledged" if incident.acknowledged is not None else "open"
 
 
 def stamp(time: dt.datetime) -> str:
@@ -301,8 +318,14 @@ def write_and_commit(repository: ReportsRepository, files: dict[Path, str], mess
 
     A signal (``Interrupted``) while the files are written or git commits puts them back too, once git has
     ended, unless the commit landed first: then the repository keeps it, whole. Either way the reports
-    repository is left clean.
+    repository is left clean. The repository's lock is held throughout (taken here unless the caller,
+    who read what it changes, holds it already).
     """
+    with repository.locked():
+        return _write_and_commit(repository, files, message)
+
+
+def _write_and_commit(repository: ReportsRepository, files: dict[Path, str], message: str) -> str:
     # A link is in the way too: writing through it would change a file outside the repository.
     in_the_way = [path for path in files if path.is_symlink() or (path.exists() and not path.is_file())]
     if in_the_way:
@@ -362,18 +385,20 @@ def open_incident(
     measured: Measured,
     project_templates: Path | None,
 ) -> Report:
-    """Given a new incident, write its report from the template, prefilled, and commit it."""
-    repository.require_clean()
+    """Given a new incident, write its report from the template, prefilled, and commit it (holding the
+    repository's lock from giving out the id to the commit)."""
     check_services(env, services)
     if not title.strip():
         msg = "an incident needs a title: --title 'what is wrong, in a few words'"
         raise ReportsError(msg)
-    incident = Incident(next_id(repository, now), env.name, severity, title.strip(), stamp(now), author, services)
-    incident.event(now, author, "opened", f"opened as {severity}: {incident.title}")
-    local = now.astimezone(dt.UTC)
-    path = repository.folder / f"{local.year}" / f"{local.date().isoformat()}-{incident.id}-{slug(title)}.md"
-    text = render_report(report_context(env, incident, ledger, measured), project_templates)
-    write_and_commit(repository, {path: text}, f"{incident.id}: open ({severity}) {incident.title}")
+    with repository.locked():
+        repository.require_clean()
+        incident = Incident(next_id(repository, now), env.name, severity, title.strip(), stamp(now), author, services)
+        incident.event(now, author, "opened", f"opened as {severity}: {incident.title}")
+        local = now.astimezone(dt.UTC)
+        path = repository.folder / f"{local.year}" / f"{local.date().isoformat()}-{incident.id}-{slug(title)}.md"
+        text = render_report(report_context(env, incident, ledger, measured), project_templates)
+        write_and_commit(repository, {path: text}, f"{incident.id}: open ({severity}) {incident.title}")
     return Report(incident, path)
 
 
@@ -389,7 +414,8 @@ def change_incident(
     also: dict[Path, str] | None = None,
 ) -> Report:
     """Given a report and its changed incident, render the Seawall blocks again and commit (with ``also``,
-    more files of the repository in the same commit)."""
+    more files of the repository in the same commit). The caller holds the repository's lock since it
+    read ``report``, so that no other command changed it meanwhile."""
     repository.require_clean()
     fresh = render_report(report_context(env, changed, ledger, measured), project_templates)
     text = merge_report(report.path.read_text(encoding="utf-8"), fresh)
@@ -449,6 +475,7 @@ def updated(
     if incident.acknowledged is None:
         # Any answer acknowledges the incident: someone is on it.
         incident.acknowledged = stamp(now)
+    incident.status = current_status(incident)
     return incident
 
 
@@ -472,15 +499,15 @@ def closed(report: Report, author: str, now: dt.datetime, root_cause: str, resol
 def link_deploy(env: Environment, repository: ReportsRepository, entry: LedgerEntry, templates: Path | None) -> None:
     """Given an emergency deploy's ledger entry, add it to its incident's timeline and deploys (once per
     deploy id), in one commit: the ledger names the incident, the incident names the deploy."""
-    report = find_report(repository, entry.incident)
-    if entry.deploy_id in report.incident.deploys:
-        return
-    changed = replace(report.incident, timeline=list(report.incident.timeline))
-    changed.deploys = [*changed.deploys, entry.deploy_id]
-    text = (
-        f"emergency deploy of {entry.environment} {entry.result} (deploy {entry.deploy_id}, issue {entry.issue or '-'})"
-    )
-    who = entry.operator or entry.identity or "seawall"
-    changed.event(parse_time(entry.time), who, "deploy", text)
-    message = f"{entry.incident}: emergency deploy {entry.deploy_id}"
-    change_incident(env, repository, report, changed, message, [], Measured(), templates)
+    with repository.locked():
+        report = find_report(repository, entry.incident)
+        if entry.deploy_id in report.incident.deploys:
+            return
+        changed = replace(report.incident, timeline=list(report.incident.timeline))
+        changed.deploys = [*changed.deploys, entry.deploy_id]
+        what = f"(deploy {entry.deploy_id}, issue {entry.issue or '-'})"
+        text = f"emergency deploy of {entry.environment} {entry.result} {what}"
+        who = entry.operator or entry.identity or "seawall"
+        changed.event(parse_time(entry.time), who, "deploy", text)
+        message = f"{entry.incident}: emergency deploy {entry.deploy_id}"
+        change_incident(env, repository, report, changed, message, [], Measured(), templates)

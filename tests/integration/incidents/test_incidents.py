@@ -548,3 +548,170 @@ def test_when_one_file_cannot_be_written_every_file_is_put_back_and_nothing_comm
     assert not (reports / "2026" / "new.md").exists()
     assert git(reports, "rev-parse", "HEAD") == head
     assert git(reports, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+def update_process(project: Path, incident: str, *args: str) -> subprocess.Popen[str]:
+    """The real `seawall incident update`, in a process of its own."""
+    import sys
+
+    argv = [sys.executable, "-m", "seawall", "--environments", str(project / "environments"), "incident", "update"]
+    return subprocess.Popen(
+        [*argv, incident, "--author", "ops-alice", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def test_ten_updates_of_one_incident_at_once_are_each_kept_or_refused_never_lost(project: Path, cli) -> None:
+    incident, path = open_one(cli, project)
+    reports = project / "incident_reports"
+    before = git(reports, "log", "--format=%H").splitlines()
+    processes = {f"note {index}": update_process(project, incident, "--note", f"note {index}") for index in range(10)}
+    ended = {note: (process, process.communicate(timeout=300)[1]) for note, process in processes.items()}
+
+    kept = sorted(note for note, (process, _) in ended.items() if process.returncode == 0)
+    for note, (process, err) in ended.items():
+        assert process.returncode in (0, 2), (note, err)
+        assert "Traceback" not in err
+        if process.returncode == 2:  # refused, and why: never another failure passed off as one
+            assert "another incident command holds the lock" in err, (note, err)
+    notes = sorted(event["text"] for event in front(path)["timeline"] if event["kind"] == "note")
+    assert notes == kept, "an update that exited 0 lost its note, or a refused one wrote it"
+    log = git(reports, "log", "--format=%H").splitlines()
+    assert len(log) == len(before) + len(kept)
+    history = git(reports, "log", "-p", "-n", str(len(kept)))
+    assert all(f"text: {note}\n" in history for note in kept)
+    assert git(reports, "status", "--porcelain", "--untracked-files=all") == ""
+    assert len(kept) == 10, "an update was refused although the others take a few seconds in all: it waits 30 s"
+
+
+def hold_the_lock(reports: Path):
+    """Take the incident commands' lock as another `seawall incident` would; return the open file."""
+    import fcntl
+
+    common = git(reports, "rev-parse", "--git-common-dir").strip()
+    lock = (reports / common / "seawall-incidents.lock").open("a")
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return lock
+
+
+def test_an_incident_command_waits_for_the_lock_and_is_refused_with_exit_2_when_it_stays_taken(
+    project: Path, cli, monkeypatch
+) -> None:
+    import threading
+
+    from seawall.opsdocs import reports_repo
+
+    incident, path = open_one(cli, project)
+    reports = project / "incident_reports"
+    text, head = path.read_text(), git(reports, "rev-parse", "HEAD")
+    monkeypatch.setattr(reports_repo, "LOCK_WAIT_SECONDS", 0.5)
+
+    lock = hold_the_lock(reports)
+    for args in (
+        ("incident", "update", incident, "--note", "waited"),
+        ("incident", "new", "mainnet", "--severity", "minor", "--title", "Slow page"),
+        ("incident", "close", incident, "--root-cause", "a", "--resolution", "b"),
+        ("incident", "escalate", incident),
+    ):
+        refused = seawall(cli, project, *args)
+        assert refused.code == 2, args
+        assert "another incident command holds the lock on the incident reports repository" in refused.err
+        assert "run this command again" in refused.err
+        assert "Traceback" not in refused.err
+        assert path.read_text() == text
+        assert git(reports, "rev-parse", "HEAD") == head
+        assert git(reports, "status", "--porcelain", "--untracked-files=all") == ""
+
+    monkeypatch.setattr(reports_repo, "LOCK_WAIT_SECONDS", 30.0)
+    threading.Timer(1.0, lock.close).start()  # the other command ends: this one has waited for it
+    waited = seawall(cli, project, "incident", "update", incident, "--note", "waited")
+    assert waited.code == 0, waited.err
+    assert front(path)["timeline"][-1]["text"] == "waited"
+
+
+@pytest.mark.parametrize(
+    ("steps", "status"),
+    [
+        ((), "open"),
+        ((("--status", "acknowledged"),), "acknowledged"),
+        ((("--status", "mitigated"),), "mitigated"),
+        ((("--status", "acknowledged"), ("--status", "mitigated")), "mitigated"),
+        ((("--status", "mitigated"), ("--status", "acknowledged")), "acknowledged"),  # the mitigation did not hold
+        ((("--note", "looking at the store"),), "acknowledged"),  # the first answer acknowledges
+    ],
+)
+def test_list_and_the_report_show_the_status_the_updates_gave(
+    project: Path, cli, steps: tuple[tuple[str, ...], ...], status: str
+) -> None:
+    incident, path = open_one(cli, project)
+    for step in steps:
+        result = seawall(cli, project, "incident", "update", incident, *step)
+        assert result.code == 0, result.err
+    rows = json.loads(seawall(cli, project, "incident", "list", "--format", "json").out)
+    assert [(row["id"], row["status"]) for row in rows] == [(incident, status)]
+    assert front(path)["status"] == status
+    assert f"| status | {status} |" in path.read_text()
+    table = seawall(cli, project, "incident", "list", "--format", "markdown").out
+    assert f"| {incident} | mainnet | Critical | {status} |" in table
+
+
+def test_list_shows_the_status_of_a_report_an_earlier_seawall_left_open(project: Path, cli) -> None:
+    incident, path = open_one(cli, project)
+    seawall(cli, project, "incident", "update", incident, "--status", "mitigated", "--at", "2026-11-24T15:00:00+01:00")
+    reports = project / "incident_reports"
+    # What Seawall 0.x wrote: the status event and the time, but the front matter's status still open.
+    path.write_text(path.read_text().replace("status: mitigated\n", "status: open\n", 1))
+    git(reports, "commit", "-qa", "--allow-empty", "-m", "a report from an earlier seawall")
+    rows = json.loads(seawall(cli, project, "incident", "list", "--format", "json").out)
+    assert [row["status"] for row in rows] == ["mitigated"]
+
+
+def test_a_detached_head_is_refused_with_what_to_do_and_nothing_is_committed(project: Path, cli) -> None:
+    incident, path = open_one(cli, project)
+    reports = project / "incident_reports"
+    git(reports, "checkout", "-q", "--detach")
+    head, files = git(reports, "rev-parse", "HEAD"), sorted(reports.rglob("*.md"))
+    text = path.read_text()
+    for args in (
+        ("incident", "new", "mainnet", "--severity", "major", "--title", "Disk filling"),
+        ("incident", "update", incident, "--note", "on no branch"),
+    ):
+        result = seawall(cli, project, *args)
+        assert result.code == 2, args
+        assert f"the incident reports repository {reports} is on a detached HEAD" in result.err
+        assert f"git -C {reports} switch main" in result.err
+        assert "Traceback" not in result.err
+        assert git(reports, "rev-parse", "HEAD") == head
+        assert sorted(reports.rglob("*.md")) == files
+        assert path.read_text() == text
+    git(reports, "switch", "-q", "main")
+    assert seawall(cli, project, "incident", "update", incident, "--note", "on main").code == 0
+    assert git(reports, "branch", "--contains", "HEAD").strip() == "* main"
+
+
+def test_an_unmerged_index_is_refused_with_what_to_do_and_nothing_is_written(project: Path, cli) -> None:
+    incident, path = open_one(cli, project)
+    reports = project / "incident_reports"
+    git(reports, "switch", "-q", "-c", "other")
+    path.write_text(path.read_text().replace("Store unreachable from web", "Store down (other clone)"))
+    git(reports, "commit", "-qam", "edited in another clone")
+    git(reports, "switch", "-q", "main")
+    path.write_text(path.read_text().replace("Store unreachable from web", "Store down (this clone)"))
+    git(reports, "commit", "-qam", "edited here")
+    merged = subprocess.run(["git", "-C", str(reports), "merge", "-q", "other"], capture_output=True, text=True)
+    assert merged.returncode != 0  # a conflict
+    head, text = git(reports, "rev-parse", "HEAD"), path.read_text()
+    shown = str(path.relative_to(reports))
+    for args in (
+        ("incident", "update", incident, "--note", "in the middle of a merge"),
+        ("incident", "new", "mainnet", "--severity", "major", "--title", "Disk filling"),
+        ("incident", "list"),
+        # Not "not in the reports repository: open it", which would have a second report opened.
+        ("guard", "mainnet", "--at", "2026-11-28T12:00:00+01:00", "--emergency", "--incident", incident),
+    ):
+        result = seawall(cli, project, *args)
+        assert result.code == 2, args
+        assert f"{reports} has unmerged files ({shown})" in result.err
+        assert "Resolve the conflict and commit it, or abort it (`git -C" in result.err
+        assert "Traceback" not in result.err
+        assert git(reports, "rev-parse", "HEAD") == head
+        assert path.read_text() == text
