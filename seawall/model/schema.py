@@ -17,7 +17,6 @@ from seawall.model.types import (
     SEVERITIES,
     WEEKDAYS,
     AbsPath,
-    BackupPath,
     Cidr,
     ClockTime,
     DrillCheck,
@@ -31,6 +30,7 @@ from seawall.model.types import (
     Name,
     OnCalendar,
     Owner,
+    PathText,
     Percent,
     PortNumber,
     PortRange,
@@ -212,7 +212,7 @@ class Repository(StrictModel):
     bucket_prefix: str = Field(default="seawall", pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")
     region: str = "us-east-1"
     prefix: str = Field(default="restic", pattern=r"^[A-Za-z0-9._/-]*$")
-    path: str | None = None
+    path: PathText | None = None
 
     @model_validator(mode="after")
     def _has_its_location(self) -> Repository:
@@ -227,8 +227,8 @@ class Repository(StrictModel):
 
 class BackupSet(StrictModel):
     description: str = ""
-    paths: list[BackupPath] = Field(min_length=1)
-    exclude: list[BackupPath] = Field(default_factory=list)
+    paths: list[PathText] = Field(min_length=1)
+    exclude: list[PathText] = Field(default_factory=list)
     hooks: Hooks = Field(default_factory=Hooks)
     schedule: OnCalendar
     retention: Retention
@@ -243,14 +243,14 @@ class BackupSet(StrictModel):
 class BackupConfig(StrictModel):
     repository: Repository
     password_env: EnvVarName | None = None
-    password_file: str | None = None
+    password_file: PathText | None = None
     access_key_id_env: EnvVarName = "SPACES_ACCESS_KEY_ID"
     secret_access_key_env: EnvVarName = "SPACES_SECRET_ACCESS_KEY"  # noqa: S105 - a variable name
     healthcheck_url_env: EnvVarName | None = None
-    state_dir: str = "/var/lib/seawall"
-    metrics_dir: str = "/var/lib/prometheus/node-exporter"
-    reports_dir: str = "/var/lib/seawall/reports/drills"
-    restic_binary: str = Field(default="restic", min_length=1)
+    state_dir: PathText = "/var/lib/seawall"
+    metrics_dir: PathText = "/var/lib/prometheus/node-exporter"
+    reports_dir: PathText = "/var/lib/seawall/reports/drills"
+    restic_binary: PathText = "restic"
     command_timeout: Duration = dt.timedelta(hours=6)
     lock_wait: Duration = dt.timedelta(seconds=30)
     lock_attempts: int = Field(strict=True, default=6, ge=1, le=100)

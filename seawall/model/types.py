@@ -374,7 +374,8 @@ PortRange = Annotated[
 ]
 HookCommand = Annotated[str, AfterValidator(_check_hook)]
 DrillCheck = Annotated[str, AfterValidator(_check_drill_check)]
-BackupPath = Annotated[str, Field(min_length=1), AfterValidator(_check_path)]
+# A path as the model writes one (absolute or relative to the project): no control character.
+PathText = Annotated[str, Field(min_length=1), AfterValidator(_check_path)]
 MountPoint = Annotated[str, AfterValidator(_check_mount)]
 RunbookUrl = Annotated[str, AfterValidator(_check_runbook_url)]
 Region = Annotated[str, AfterValidator(_check_region)]

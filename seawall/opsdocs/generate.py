@@ -21,7 +21,7 @@ from seawall import __version__
 from seawall.backup.schedules import status_host, timer_names
 from seawall.errors import SeawallError
 from seawall.files import write_atomically
-from seawall.markdown import markdown_cell
+from seawall.markdown import markdown_cell, markdown_code, markdown_text
 from seawall.model.schema import DatacenterHost, Environment, Service, dns_names, droplet_names, private_dns_name
 from seawall.monitoring import ALERTS
 from seawall.opsdocs import facts
@@ -72,6 +72,8 @@ def template_environment(project_templates: Path | None, html: bool = False) -> 
     )
     environment.filters.update(
         cell=markdown_cell,
+        text=markdown_text,
+        code=markdown_code,
         duration=facts.duration,
         money=facts.money,
         sentence=_sentence,
