@@ -11,6 +11,9 @@ capacity and ledger code that read the fleet's state) asks a backend, never the 
 - ``stored_bytes()``: what the repository holds now, for capacity;
 - ``shared_copy()``: where every host's state, drill reports and the ledger are shared (a bucket), or
   None when the fleet view is this machine's only;
+- ``lock_ids()`` and ``remove_lock(id)``: restic's lock files (``locks/`` in the repository), listed and
+  removed one by one without the password, so that a run removes exactly the locks its host's dead
+  processes left (``seawall.backup.client``) and starts no restic when there are none;
 - ``shown``: the location as the model writes it, for documents.
 
 Two backends ship: ``local`` (a folder, for the ``local`` environment and tests) and ``s3`` (DigitalOcean
@@ -25,18 +28,30 @@ import dataclasses
 import functools
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from seawall.backup.state import BucketCopy
-from seawall.backup.storage import BucketSpec, bucket_exists, bucket_spec, ensure_bucket, make_client
+from seawall.backup.storage import (
+    BucketSpec,
+    StorageError,
+    bucket_exists,
+    bucket_spec,
+    ensure_bucket,
+    make_client,
+    object_names,
+    remove_object,
+)
 from seawall.errors import ConfigError
 from seawall.files import resolve
 from seawall.logs import register_secret
 from seawall.model.schema import Environment, Repository
 
 logger = logging.getLogger(__name__)
+LOCKS = "locks"  # restic's folder of lock files in a repository
+_LOCK_ID = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -83,6 +98,14 @@ class Backend(Protocol):
 
     def shared_copy(self) -> BucketCopy | None:
         """Return the store every host shares its state through, or None (this machine only)."""
+        ...
+
+    def lock_ids(self) -> list[str]:
+        """Return the ids of the repository's lock files (none where there is no repository yet)."""
+        ...
+
+    def remove_lock(self, lock_id: str) -> None:
+        """Remove one of the repository's lock files; one already gone is no error."""
         ...
 
 
@@ -132,6 +155,25 @@ class LocalBackend:
     def shared_copy(self) -> BucketCopy | None:
         """A folder is this machine's: there is no shared copy."""
         return None
+
+    def lock_ids(self) -> list[str]:
+        """Return the names of the files in the repository's ``locks`` folder."""
+        folder = Path(self.location()) / LOCKS
+        try:
+            names = [entry.name for entry in folder.iterdir()] if folder.is_dir() else []
+        except OSError as exc:
+            msg = f"the lock files in {folder} cannot be listed: {exc.strerror or exc}"
+            raise StorageError(msg) from None
+        return sorted(name for name in names if _LOCK_ID.match(name))
+
+    def remove_lock(self, lock_id: str) -> None:
+        """Remove the lock's file from the repository's ``locks`` folder."""
+        path = Path(self.location()) / LOCKS / _checked_lock_id(lock_id)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            msg = f"the lock file {path} cannot be removed: {exc.strerror or exc}"
+            raise StorageError(msg) from None
 
 
 @dataclass(frozen=True)
@@ -205,11 +247,31 @@ class S3Backend:
             return None
         return BucketCopy(client, self.bucket, self.env_name)
 
+    def _locks_folder(self) -> str:
+        return "/".join(part for part in (self.prefix.strip("/"), LOCKS) if part) + "/"
+
+    def lock_ids(self) -> list[str]:
+        """Return the names of the objects in the repository's ``locks/`` folder of the bucket."""
+        names = object_names(self.client(), self.bucket, self._locks_folder())
+        return sorted(name for name in names if _LOCK_ID.match(name))
+
+    def remove_lock(self, lock_id: str) -> None:
+        """Remove the lock's object from the bucket."""
+        remove_object(self.client(), self.bucket, self._locks_folder() + _checked_lock_id(lock_id))
+
 
 @functools.lru_cache(maxsize=8)
 def _client(endpoint: str, region: str, access_key: str, secret_key: str) -> Any:
     """One boto3 client per endpoint and keys for the whole command (clients are thread-safe)."""
     return make_client(endpoint, region, access_key, secret_key)
+
+
+def _checked_lock_id(lock_id: str) -> str:
+    """Given a lock id, return it; anything but restic's 64 hex digits is refused (it names a file)."""
+    if not _LOCK_ID.match(lock_id):
+        msg = f"{lock_id!r} is not a restic lock id (64 hexadecimal digits)"
+        raise StorageError(msg)
+    return lock_id
 
 
 def secret_from(variable: str) -> str:

@@ -1,8 +1,14 @@
 """A restic repository to talk to: runs commands, raises typed errors, and clears stale locks.
 
-A lock is stale when it is older than ``stale_after`` or was taken on this host by a process that no
-longer exists. Stale locks are cleared and logged; a live lock is waited for a bounded number of times,
-then reported.
+restic records the host name and pid of the process that took each lock. Only on that host can the pid
+be looked at, and there a lock whose pid runs no process (or a process started after the lock was
+written: the pid was reused) was provably left by a dead process. Such locks are removed one by one
+before and after a backup run (``dead_locks_removed``) and when a command is interrupted; another
+host's lock and a live one are never touched.
+
+A lock is stale when it is older than ``stale_after`` or was left by a dead process of this host. Stale
+locks are cleared and logged when they hold a command up; a live lock is waited for a bounded number of
+times, then reported.
 """
 
 from __future__ import annotations
@@ -17,9 +23,10 @@ import socket
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, TypeVar
+from pathlib import Path
+from typing import IO, Protocol, TypeVar
 
 from seawall.backup.restic import (
     RepositoryLocked,
@@ -33,11 +40,16 @@ from seawall.backup.restic import (
     make_unlock_command,
     storage_endpoint,
 )
+from seawall.errors import BackupError
 from seawall.runner import Command, Result, children, run, stream
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 ENDPOINT_PROBE_SECONDS = 5.0
+# A live process that started this long after a lock was written cannot have written it (its pid was
+# reused). The margin covers /proc's start times (boot time in whole seconds) and a clock stepped forward
+# while the owner runs (restic writes its lock again every 5 minutes, with a fresh time).
+PID_REUSE_MARGIN = dt.timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,19 @@ class LockInfo:
     exclusive: bool
 
 
+class LockFiles(Protocol):
+    """Where a repository's lock files are, read and removed without the repository's password (a
+    ``seawall.backup.backends.Backend``)."""
+
+    def lock_ids(self) -> list[str]:
+        """Return the ids of the repository's lock files."""
+        ...
+
+    def remove_lock(self, lock_id: str) -> None:
+        """Remove one lock file (one already gone is no error)."""
+        ...
+
+
 class Restic:
     """One repository, with the version of the restic binary that serves it.
 
@@ -71,11 +96,13 @@ class Restic:
     def __init__(
         self,
         target: Target,
+        lock_files: LockFiles,
         locks: LockPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         slots: threading.Semaphore | None = None,
     ):
         self.target = target
+        self.lock_files = lock_files
         self.locks = locks or LockPolicy()
         self.version = detect_version(target.binary)
         self._sleep = sleep
@@ -109,7 +136,7 @@ class Restic:
         in a local repository, but not always in a bucket.
         """
         if "--no-lock" not in command.argv:
-            children.on_interrupt(f"unlock {self.target.repository}", self._remove_dead_locks)
+            children.on_interrupt(f"unlock {self.target.repository}", self.remove_dead_locks)
         with self._slot():
             result = run(command, on_line)
         error = classify(result, self.version, self.target.repository)
@@ -156,22 +183,57 @@ class Restic:
                 self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _remove_dead_locks(self) -> None:
-        """Remove the locks of processes of this host that no longer exist (what an interruption leaves)."""
-        dead = [
-            lock
-            for lock in self.list_locks()
-            if lock.hostname == socket.gethostname() and not _process_exists(lock.pid)
-        ]
-        if dead:
-            self.execute(make_unlock_command(self.target))
+    def remove_dead_locks(self) -> None:
+        """Remove the locks this host's dead processes left in the repository, one by one.
+
+        The lock files are listed without restic (no restic process when there are none); each is read
+        with ``restic cat lock``. Another host's lock, a live process's lock and one that cannot be
+        read are left where they are.
+        """
+        ids = self.lock_files.lock_ids()
+        if not ids:
+            return
+        dead = [lock for lock in self.list_locks(ids) if left_by_dead_process(lock)]
+        for lock in dead:
+            self.lock_files.remove_lock(lock.lock_id)
             logger.warning(
-                "removed %d lock(s) of interrupted restic processes from %s", len(dead), self.target.repository
+                "removed lock %s of %s: pid %s on %s, which took it at %s, no longer runs",
+                lock.lock_id[:8],
+                self.target.repository,
+                lock.pid,
+                lock.hostname,
+                lock.created.isoformat(timespec="seconds"),
             )
 
-    def list_locks(self) -> list[LockInfo]:
-        """Return every lock of the repository; a lock removed while it is read is simply not listed."""
-        ids = self.execute(make_list_locks_command(self.target)).stdout.split()
+    @contextlib.contextmanager
+    def dead_locks_removed(self) -> Iterator[None]:
+        """Around a block: remove the locks this host's dead processes left, before it and after it (also
+        when it failed, which is when its own restic may have died holding one). Not being able to is a
+        warning, never the block's failure; an interruption removes them on its way out."""
+        self._try_to_remove_dead_locks()
+        try:
+            yield
+        except Exception:
+            self._try_to_remove_dead_locks()
+            raise
+        self._try_to_remove_dead_locks()
+
+    def _try_to_remove_dead_locks(self) -> None:
+        try:
+            self.remove_dead_locks()
+        except BackupError as exc:
+            logger.warning(
+                "could not remove the locks dead processes of this host left in %s: %s; the next run or "
+                "`seawall unlock` removes them once the storage answers",
+                self.target.repository,
+                exc,
+            )
+
+    def list_locks(self, ids: Sequence[str] | None = None) -> list[LockInfo]:
+        """Return every lock of the repository (or those of ``ids``); a lock removed while it is read is
+        simply not listed."""
+        if ids is None:
+            ids = self.execute(make_list_locks_command(self.target)).stdout.split()
         locks = []
         for lock_id in ids:
             try:
@@ -192,7 +254,7 @@ class Restic:
         now = now or dt.datetime.now(dt.UTC)
         if now - lock.created > self.locks.stale_after:
             return True
-        return lock.hostname == socket.gethostname() and not _process_exists(lock.pid)
+        return left_by_dead_process(lock)
 
     def clear_stale_locks(self) -> bool:
         """Remove the locks when every one is stale; return whether any was removed."""
@@ -212,16 +274,51 @@ class Restic:
         return True
 
 
-def _process_exists(pid: int) -> bool:
-    if pid <= 0:
+def left_by_dead_process(lock: LockInfo) -> bool:
+    """Given a lock, return whether this host can prove that the process that took it is gone: the lock
+    names this host (restic records the machine's host name), and its pid runs no process, or a zombie,
+    or a process that started more than ``PID_REUSE_MARGIN`` after the lock was written."""
+    if lock.hostname != socket.gethostname() or lock.pid <= 0:
         return False
     try:
-        os.kill(pid, 0)
+        os.kill(lock.pid, 0)
     except ProcessLookupError:
-        return False
-    except PermissionError:
         return True
-    return True
+    except PermissionError:
+        pass  # a process of another user runs: alive
+    if _process_state(lock.pid) == "Z":
+        return True
+    started = process_started(lock.pid)
+    return started is not None and started > lock.created + PID_REUSE_MARGIN
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Return the fields of ``/proc/PID/stat`` from the state on (the third field), or None."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text.rsplit(")", 1)[-1].split()
+
+
+def _process_state(pid: int) -> str | None:
+    fields = _proc_stat(pid)
+    return fields[0] if fields else None
+
+
+def process_started(pid: int) -> dt.datetime | None:
+    """Given a pid, return when its process started (to within a second: the kernel gives the boot time
+    in whole seconds), or None when /proc does not say."""
+    fields = _proc_stat(pid)
+    try:
+        stat = Path("/proc/stat").read_text().splitlines()
+        boot = int(next(line.split()[1] for line in stat if line.startswith("btime ")))
+        ticks = int(fields[19]) if fields else -1  # the 22nd field: start time, in clock ticks after boot
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+    if ticks < 0:
+        return None
+    return dt.datetime.fromtimestamp(boot + ticks / os.sysconf("SC_CLK_TCK"), dt.UTC)
 
 
 def _trim_nanoseconds(stamp: str) -> str:

@@ -67,7 +67,7 @@ class BackupContext:
 
     def restic(self, set_name: str) -> Restic:
         """Given a set, return a client for its repository with the environment's lock policy."""
-        return Restic(self.target(set_name), self.locks, slots=self.slots)
+        return Restic(self.target(set_name), self.backend(set_name), self.locks, slots=self.slots)
 
     def folder(self, path: str) -> Path:
         """Given a folder from the model, return it resolved against the project folder."""

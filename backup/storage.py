@@ -139,3 +139,38 @@ def bucket_exists(client: Any, bucket: str) -> bool:
         msg = f"the storage at {client.meta.endpoint_url} cannot be reached ({exc}): check the endpoint and the network"
         raise StorageError(msg) from None
     return True
+
+
+def object_names(client: Any, bucket: str, folder: str) -> list[str]:
+    """Given a bucket and a folder in it (``a/b/``), return the names of the objects in that folder; a
+    bucket that does not exist holds none. One that cannot be read is a StorageError that names it."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    names = []
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder):
+            names += [str(item["Key"])[len(folder) :] for item in page.get("Contents", [])]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket", "NotFound"):
+            return []
+        msg = f"the storage at {client.meta.endpoint_url} refused to list {bucket}/{folder}: {exc}"
+        raise StorageError(msg) from None
+    except BotoCoreError as exc:
+        msg = f"the storage at {client.meta.endpoint_url} cannot be reached ({exc}): check the endpoint and the network"
+        raise StorageError(msg) from None
+    return [name for name in names if name and "/" not in name]
+
+
+def remove_object(client: Any, bucket: str, key: str) -> None:
+    """Given a bucket and a key, remove the object (in a versioned bucket: hide it behind a delete marker,
+    as restic's own removals do); one that is not there is no error."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        client.delete_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        msg = f"the storage at {client.meta.endpoint_url} refused to remove {bucket}/{key}: {exc}"
+        raise StorageError(msg) from None
+    except BotoCoreError as exc:
+        msg = f"the storage at {client.meta.endpoint_url} cannot be reached ({exc}): check the endpoint and the network"
+        raise StorageError(msg) from None

@@ -14,11 +14,16 @@ import zoneinfo
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from seawall.errors import SeawallError
 from seawall.ledger import LedgerEntry
 from seawall.model.schema import Environment
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _ISSUE = re.compile(r"^(https?://\S+/(issues|pull|merge_requests)/\d+|[\w.-]+/[\w.-]+#\d+)$")
+
+
+class GuardError(SeawallError):
+    """The rules cannot judge a request: its time is not on the calendar of the release time zone."""
 
 
 @dataclass(frozen=True)
@@ -57,11 +62,36 @@ def minute_of_week(text: str) -> int:
     return WEEKDAYS.index(day) * 1440 + int(hours) * 60 + int(minutes)
 
 
+def release_time(env: Environment, now: dt.datetime) -> dt.datetime:
+    """Given an environment and an aware time, return that instant on the release time zone's clock; raise
+    GuardError when it falls outside the years 1 to 9999 there (the calendar Python represents).
+
+    ``astimezone`` goes through UTC, which can leave the calendar where the release zone does not (just
+    before 0001-01-01 in UTC is still year 1 in a zone ahead of it): then the time is moved a day inward,
+    converted, and moved back on the zone's clock; the result is kept only when it is the same instant.
+    """
+    zone = zoneinfo.ZoneInfo(env.release.timezone)
+    try:
+        return now.astimezone(zone)
+    except OverflowError:
+        pass
+    inward = dt.timedelta(days=1 if now.year == 1 else -1)
+    try:
+        local = (now + inward).astimezone(zone) - inward
+    except OverflowError:
+        local = None
+    if local is None or local != now:
+        msg = f"{now.isoformat()} is outside the years 1 to 9999 in {env.release.timezone} (the release time zone)"
+        raise GuardError(msg)
+    return local
+
+
 def in_freeze(env: Environment, now: dt.datetime) -> bool:
-    """Given an environment and an aware time, return whether the time falls in its freeze window."""
+    """Given an environment and an aware time, return whether the time falls in its freeze window (read on
+    the release time zone's clock; GuardError when the time is not on its calendar)."""
     if env.name not in env.release.freeze.environments:
         return False
-    local = now.astimezone(zoneinfo.ZoneInfo(env.release.timezone))
+    local = release_time(env, now)
     minute = local.weekday() * 1440 + local.hour * 60 + local.minute
     start, end = minute_of_week(env.release.freeze.starts), minute_of_week(env.release.freeze.ends)
     if start <= end:

@@ -47,7 +47,7 @@ def init_repositories(context: BackupContext, dry_run: bool = False) -> tuple[li
             outcome.actions += ready.actions
             prepared[backend.container] = ready.existed
         fresh = generated is not None or not prepared[backend.container]
-        outcome.actions += _ensure_repository(Restic(target), dry_run, fresh)
+        outcome.actions += _ensure_repository(Restic(target, backend), dry_run, fresh)
         outcomes.append(outcome)
     return outcomes, generated
 

@@ -2,7 +2,9 @@
 
 Every host of a set backs up into the set's repository, often at the same minute; ``restic backup``
 takes a shared lock, so they all can. Retention and prune take the exclusive lock, so they run in one
-job per set on one host (``seawall backup prune``, its own timer), never inside a run. After the backup
+job per set on one host (``seawall backup prune``, its own timer), never inside a run. A lock that a
+dead restic of this host left (killed, or cut off from the storage) blocks no backup but every other
+host's check and prune: the run removes such locks before and after its backup. After the backup
 the run lists its host's snapshots once: a snapshot dated in the future beyond the tolerance (a host
 whose clock ran ahead) is an alarm. SIGINT or SIGTERM stops restic, and the run is recorded as
 interrupted (state, metrics with ``success 0``, the ``/fail`` ping) before the command exits.
@@ -128,7 +130,9 @@ def _attempt(context: BackupContext, job: Job, progress: Progress | None, outcom
             msg = f"{', '.join(missing)} of set {job.set_name} does not exist on {job.host}: nothing was backed up"
             raise SourceMissing(msg)
         restic = context.restic(job.set_name)
-        with ThreadPoolExecutor(max_workers=1) as side:
+        # Before and after the backup, the locks this host's dead processes left (a restic killed or cut
+        # off mid-upload) go: other hosts' check and prune would take them for live ones.
+        with restic.dead_locks_removed(), ThreadPoolExecutor(max_workers=1) as side:
             # The host's snapshots are listed beside the backup, at a lower priority: the clock-skew check
             # costs the run no wall time.
             listing = side.submit(_list_snapshots, restic, job)

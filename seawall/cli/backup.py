@@ -62,7 +62,11 @@ def init_command(ctx: typer.Context, env_name: EnvArg, set_name: SetOpt = None, 
 def run_command(
     ctx: typer.Context, env_name: EnvArg, set_name: SetOpt = None, host: HostOpt = None, dry_run: DryRun = False
 ) -> None:
-    """Run pre-hooks, back up, run post-hooks. Exit 1 on any failure or alarm (a snapshot dated in the future)."""
+    """Run pre-hooks, back up, run post-hooks. Exit 1 on any failure or alarm (a snapshot dated in the future).
+
+    Before and after each backup, the locks this host's dead restic processes left in the repository (a
+    restic killed or cut off mid-upload) are removed; another host's lock and a live one never are.
+    """
     from seawall.backup.actions.run import run_backups
 
     context = backup_context(ctx, env_name, set_name, host)

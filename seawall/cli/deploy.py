@@ -74,20 +74,39 @@ def _request(
     from seawall.deploy import identity
     from seawall.guard import DeployRequest
 
-    now = dt.datetime.now(dt.UTC)
-    if at is not None:
-        try:
-            now = dt.datetime.fromisoformat(at)
-        except ValueError:
-            raise typer.BadParameter(f"{at!r} is not an ISO 8601 time (like 2026-12-03T10:00+01:00)") from None
-        if now.tzinfo is None:
-            raise typer.BadParameter("--at needs a time zone offset (like +01:00 or Z)")
+    now = dt.datetime.now(dt.UTC) if at is None else _time_at(at)
     who, source = identity()
     if priority is not None:
         from seawall.opsdocs.incidents import severity_named
 
         priority = severity_named(priority)
     return DeployRequest(env_name, now, operator, who, source, issue, emergency, incident, priority)
+
+
+def _time_at(at: str) -> dt.datetime:
+    """Given ``--at``'s text, return the aware time it names, or refuse it in one line (exit 2)."""
+    from seawall.errors import SeawallError
+
+    try:
+        moment = dt.datetime.fromisoformat(at)
+    except ValueError:
+        msg = f"--at {at!r} is not an ISO 8601 time: give one like 2026-12-03T10:00+01:00"
+        raise SeawallError(msg) from None
+    if moment.tzinfo is None:
+        msg = f"--at {at!r} needs a time zone offset: add one like +01:00 or Z"
+        raise SeawallError(msg)
+    return moment
+
+
+def _on_the_release_calendar(env: Environment, request: DeployRequest) -> None:
+    """Refuse, in one line (exit 2), a time the release time zone's calendar cannot show."""
+    from seawall.guard import GuardError, release_time
+
+    try:
+        release_time(env, request.now)
+    except GuardError as exc:
+        msg = f"--at {exc}: give a time between 0001-01-01T00:00 and 9999-12-31T23:59 there"
+        raise GuardError(msg) from None
 
 
 def _with_incident(settings: Settings, env: Environment, request: DeployRequest) -> DeployRequest:
@@ -119,6 +138,7 @@ def _verdicts(
 
     settings = settings_of(ctx)
     env = load_environments(settings.environments, [env_name])[env_name]
+    _on_the_release_calendar(env, request)
     before = env.environment.predecessor
     predecessor = load_environments(settings.environments, [before])[before] if before else None
     mirror = _mirror(env, settings, required=deploying)
@@ -146,7 +166,12 @@ def guard_command(
     ctx: typer.Context,
     env_name: Annotated[str, typer.Argument(metavar="ENV", help="Environment.")],
     at: Annotated[
-        str | None, typer.Option("--at", help="Ask for this time instead of now (ISO 8601 with offset).")
+        str | None,
+        typer.Option(
+            "--at",
+            help="Ask for this time instead of now (ISO 8601 with offset, in the years 1 to 9999 on the release "
+            "time zone's clock; exit 2 otherwise).",
+        ),
     ] = None,
     operator: Operator = None,
     issue: Issue = None,

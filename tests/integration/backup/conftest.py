@@ -298,3 +298,64 @@ def seawall_process(lab: Lab, *args: str, env: dict[str, str] | None = None) -> 
         text=True,
         env={**os.environ, **(env or {})},
     )
+
+
+def restic_children(pid: int) -> list[int]:
+    """Given a process, return the pids of the restic processes it started."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().split(b"\0")[0]
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == pid and command.endswith(b"restic"):
+            found.append(int(entry.name))
+    return found
+
+
+def lock_records(lab: Lab, set_name: str = "files") -> dict[str, dict[str, Any]]:
+    """Return the locks of a set's repository as restic wrote them (time, hostname, pid…), by lock id."""
+    import json
+
+    records = {}
+    for lock_id in lab.restic(set_name, "list", "locks", "--no-lock").stdout.split():
+        shown = lab.restic(set_name, "cat", "lock", lock_id, "--no-lock")
+        if shown.returncode == 0:
+            records[lock_id] = json.loads(shown.stdout)
+    return records
+
+
+OTHER_HOST = "other-host"
+
+
+def _can_be_another_host() -> bool:
+    """Whether this machine lets a process have a host name of its own (a UTS namespace: root)."""
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(["unshare", "--uts", "hostname", OTHER_HOST], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+CAN_BE_ANOTHER_HOST = _can_be_another_host()
+another_host = pytest.mark.skipif(
+    not CAN_BE_ANOTHER_HOST, reason="standing in for another host needs a UTS namespace (unshare --uts, as root)"
+)
+
+
+def as_another_host(argv: list[str]) -> list[str]:
+    """Given a command line, return it run as another machine of the fleet: in a UTS namespace whose host
+    name is ``OTHER_HOST``, so that restic records that host name in its locks and compares it with theirs
+    (the pid space stays this machine's; restic looks at pids only of locks of its own host name)."""
+    return ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', OTHER_HOST, *argv]
+
+
+def seawall_as_another_host(lab: Lab, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run ``seawall --environments <lab> ARGS`` to the end as another host of the fleet would."""
+    import sys
+
+    argv = [sys.executable, "-m", "seawall", "--environments", str(lab.environments), *args]
+    return subprocess.run(as_another_host(argv), capture_output=True, text=True, timeout=timeout, check=False)

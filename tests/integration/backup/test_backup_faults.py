@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -14,7 +15,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.backup.conftest import ACCESS_KEY, RESTIC, SECRET_KEY, Lab, make_lab
+from tests.integration.backup.conftest import (
+    ACCESS_KEY,
+    OTHER_HOST,
+    RESTIC,
+    SECRET_KEY,
+    Lab,
+    another_host,
+    as_another_host,
+    lock_records,
+    make_lab,
+    restic_children,
+    seawall_as_another_host,
+    seawall_process,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(RESTIC is None, reason="restic is not installed")]
 SETPRIV = shutil.which("setpriv")
@@ -42,8 +56,13 @@ def test_a_missing_repository_says_to_run_init(lab: Lab, seawall) -> None:
     assert "seawall backup init" in result.out + result.err
 
 
-def _hold_lock(lab: Lab) -> subprocess.Popen[str]:
-    """Start a restic backup from stdin that holds its (shared) lock until killed or fed."""
+def _lock_ids(lab: Lab) -> list[str]:
+    return lab.restic("files", "list", "locks", "--no-lock").stdout.split()
+
+
+def _hold_lock(lab: Lab, other_host: bool = False) -> subprocess.Popen[str]:
+    """Start a restic backup from stdin that holds its (shared) lock until killed or fed (on another host:
+    in a UTS namespace of its own host name, see ``as_another_host``)."""
     from seawall.backup.backends import set_backend
     from seawall.model import load_environment
 
@@ -55,8 +74,10 @@ def _hold_lock(lab: Lab) -> subprocess.Popen[str]:
         "PATH": "/usr/bin:/bin",
         "HOME": str(lab.root),
     }
+    before = set(_lock_ids(lab))
+    argv = [RESTIC or "restic", "--repo", location, "backup", "--stdin", "--host", "holder"]
     holder = subprocess.Popen(
-        [RESTIC or "restic", "--repo", location, "backup", "--stdin", "--host", "holder"],
+        as_another_host(argv) if other_host else argv,
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -64,7 +85,7 @@ def _hold_lock(lab: Lab) -> subprocess.Popen[str]:
         env=env,
     )
     for _ in range(100):
-        if lab.restic("files", "list", "locks", "--no-lock").stdout.strip():
+        if set(_lock_ids(lab)) - before:
             return holder
         time.sleep(0.1)
     holder.kill()
@@ -115,6 +136,170 @@ def test_a_stale_lock_left_by_kill_9_is_cleared_and_the_next_prune_succeeds(loca
     assert any("clearing stale lock" in record.getMessage() for record in caplog.records)
     assert local_lab.restic("files", "list", "locks", "--no-lock").stdout.strip() == ""
     assert len(local_lab.snapshots("files")) == 1
+
+
+BIG = 32 * 1024 * 1024  # random, uploaded at UPLOAD_KIB a second: restic is caught mid-upload
+UPLOAD_KIB = 2048
+
+
+def _big_and_slow(lab: Lab) -> None:
+    """Give the lab 32 MiB of random data and a restic that uploads it at 2 MiB/s (restic's own
+    ``--limit-upload``), so that a backup takes seconds to catch it in."""
+    (lab.data / "big.bin").write_bytes(os.urandom(BIG))
+    wrapper = lab.root / "restic-throttled"
+    wrapper.write_text(f'#!/bin/sh\nexec {RESTIC} --limit-upload {UPLOAD_KIB} "$@"\n')
+    wrapper.chmod(0o755)
+    lab.document["backup"]["restic_binary"] = str(wrapper)
+    lab.write()
+
+
+def _data_packs(lab: Lab) -> int:
+    """Return how many pack files the set's repository holds in its bucket (what restic uploaded so far)."""
+    import boto3
+
+    from seawall.backup.backends import set_backend
+    from seawall.model import load_environment
+
+    storage = set_backend(load_environment(lab.environments, "lab"), "files", lab.root)
+    client = boto3.client("s3", endpoint_url=lab.document["backup"]["repository"]["endpoint"], region_name="us-east-1",
+                          aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)  # fmt: skip
+    listed = client.list_objects_v2(Bucket=storage.container)
+    return sum("/data/" in item["Key"] for item in listed.get("Contents", []))
+
+
+def _wait_until_gone(pid: int) -> None:
+    """Wait until a process that is not this one's child is gone (its new parent, init, reaps it)."""
+    for _ in range(600):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} outlived SIGKILL")
+
+
+def _backup_mid_upload(lab: Lab) -> tuple[subprocess.Popen[str], int]:
+    """Start ``seawall backup run`` and wait until its restic has uploaded a pack; return both."""
+    packs = _data_packs(lab)
+    run = seawall_process(lab, "backup", "run", "lab")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        backups = [pid for pid in restic_children(run.pid) if b"backup" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        if backups and _data_packs(lab) > packs:
+            return run, backups[0]
+        time.sleep(0.05)
+    run.kill()
+    raise AssertionError(f"restic never got to upload: {run.communicate()}")
+
+
+@another_host
+def test_a_run_whose_restic_is_killed_mid_upload_removes_its_lock_so_another_host_checks_at_once(
+    s3_lab: Lab, seawall
+) -> None:
+    lab = s3_lab
+    assert seawall(lab, "backup", "init", "lab").code == 0
+    _big_and_slow(lab)
+    run, restic = _backup_mid_upload(lab)
+    taken = _lock_ids(lab)
+    os.kill(restic, signal.SIGKILL)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 1, err
+    assert [f"removed lock {lock_id[:8]}" in err for lock_id in taken] == [True]
+    assert lock_records(lab) == {}
+    checked = seawall_as_another_host(lab, "check", "lab")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@another_host
+def test_a_lock_left_when_the_run_and_its_restic_are_killed_goes_with_the_next_run_and_another_host_checks(
+    s3_lab: Lab, seawall
+) -> None:
+    lab = s3_lab
+    assert seawall(lab, "backup", "init", "lab").code == 0
+    _big_and_slow(lab)
+    run, restic = _backup_mid_upload(lab)
+    os.kill(run.pid, signal.SIGKILL)  # the OOM killer, `systemctl kill -s KILL`: nothing of Seawall's runs on
+    with contextlib.suppress(ProcessLookupError):  # restic may have died already, of its broken output pipe
+        os.kill(restic, signal.SIGKILL)
+    run.communicate(timeout=60)
+    _wait_until_gone(restic)
+    left = lock_records(lab)
+    assert [record["pid"] for record in left.values()] == [restic], "the killed restic left its lock in the bucket"
+    refused = seawall_as_another_host(lab, "check", "lab")
+    assert refused.returncode == 1, "another host takes a dead process's lock for a live one"
+    assert "is locked by another process" in refused.stdout + refused.stderr
+    (lab.data / "big.bin").write_bytes(b"small now")
+    rerun = seawall(lab, "backup", "run", "lab")
+    assert rerun.code == 0, rerun.out + rerun.err
+    assert f"removed lock {next(iter(left))[:8]}" in rerun.err
+    assert lock_records(lab) == {}
+    checked = seawall_as_another_host(lab, "check", "lab")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@another_host
+def test_a_lock_left_by_a_backup_cut_off_by_a_storage_outage_is_removed_by_the_next_run(
+    tmp_path: Path, monkeypatch, request, seawall
+) -> None:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    lab = make_lab("s3", tmp_path, monkeypatch, request)
+    lab.document["backup"]["repository"]["endpoint"] = f"http://{host}:{port}"
+    lab.write()
+    assert seawall(lab, "backup", "init", "lab").code == 0
+    _big_and_slow(lab)
+    lab.document["backup"]["command_timeout"] = "20s"
+    lab.write()
+    run, _ = _backup_mid_upload(lab)
+    server.stop()
+    _, err = run.communicate(timeout=300)
+    assert run.returncode == 1, err
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        assert len(lock_records(lab)) == 1, "the cut-off restic could not remove its lock"
+        (lab.data / "big.bin").write_bytes(b"small now")
+        lab.document["backup"]["command_timeout"] = "2m"
+        lab.write()
+        rerun = seawall(lab, "backup", "run", "lab")
+        assert rerun.code == 0, rerun.out + rerun.err
+        assert lock_records(lab) == {}
+        checked = seawall_as_another_host(lab, "check", "lab")
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    finally:
+        server.stop()
+
+
+@another_host
+def test_a_run_keeps_another_hosts_lock_and_a_live_processs_lock_and_removes_its_hosts_dead_one(
+    lab: Lab, seawall
+) -> None:
+    import socket
+
+    assert seawall(lab, "backup", "init", "lab").code == 0
+    elsewhere = _hold_lock(lab, other_host=True)
+    os.kill(elsewhere.pid, signal.SIGKILL)  # its pid is dead here too: only its host could tell
+    elsewhere.wait()
+    dead = _hold_lock(lab)
+    os.kill(dead.pid, signal.SIGKILL)
+    dead.wait()
+    live = _hold_lock(lab)
+    try:
+        before = lock_records(lab)
+        assert sorted((r["hostname"], r["pid"]) for r in before.values()) == sorted(
+            [(OTHER_HOST, elsewhere.pid), (socket.gethostname(), dead.pid), (socket.gethostname(), live.pid)]
+        )
+        result = seawall(lab, "backup", "run", "lab")
+        assert result.code == 0, result.out + result.err
+        after = lock_records(lab)
+    finally:
+        live.kill()
+        live.wait()
+    kept = {lock_id: before[lock_id] for lock_id in before if before[lock_id]["pid"] != dead.pid}
+    assert after == kept, "another host's lock and the live process's lock stay; this host's dead one goes"
 
 
 def test_a_missing_source_path_is_an_error_even_though_restic_would_skip_it(lab: Lab, seawall) -> None:

@@ -44,6 +44,17 @@ def test_a_drill_starts_five_restic_processes_for_a_set_of_one_host(local_lab: L
     assert _commands(log) == Counter({"version": 1, "check": 1, "ls": 1, "restore": 1, "dump": 1})
 
 
+def test_a_run_reads_locks_only_when_the_repository_has_some(lab: Lab, seawall, tmp_path: Path) -> None:
+    wrapper, log = _counting_restic(tmp_path)
+    assert seawall(lab, "backup", "init", "lab").code == 0
+    lab.document["backup"]["restic_binary"] = str(wrapper)
+    lab.write()
+    run = seawall_process(lab, "backup", "run", "lab")
+    assert run.wait(timeout=300) == 0, run.stderr.read() if run.stderr else ""
+    # The lock files are listed through the storage before and after the backup: with none, no restic.
+    assert _commands(log) == Counter({"version": 1, "backup": 1, "snapshots": 1})
+
+
 def test_status_starts_no_restic_and_deep_one_listing_per_repository(local_lab: Lab, seawall, tmp_path: Path) -> None:
     wrapper, log = _counting_restic(tmp_path)
     local_lab.document["datacenter_hosts"]["lab-empty"]["backup_sets"] = ["files"]

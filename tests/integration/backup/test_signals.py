@@ -12,34 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.backup.conftest import RESTIC, Lab, seawall_process
+from tests.integration.backup.conftest import RESTIC, Lab, restic_children, seawall_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(RESTIC is None, reason="restic is not installed")]
 BIG = 96 * 1024 * 1024
-
-
-def _restic_children(pid: int) -> list[int]:
-    """Given a process, return the pids of the restic processes it started."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes().split(b"\0")[0]
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        if parent == pid and command.endswith(b"restic"):
-            found.append(int(entry.name))
-    return found
 
 
 def _signal_when_restic_runs(process, signum: int, command: str) -> list[int]:
     """Wait until the seawall process runs restic ``command``, then signal the seawall process only."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        for child in _restic_children(process.pid):
+        for child in restic_children(process.pid):
             try:
                 argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
             except OSError:

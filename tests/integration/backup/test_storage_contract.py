@@ -204,3 +204,53 @@ def test_without_the_bucket_keys_restic_is_refused_by_name_and_the_fleet_view_is
         storage.restic_env()
     assert "LAB_SECRET_ACCESS_KEY" in str(refused.value)
     assert SECRET_KEY not in str(refused.value)
+
+
+def _dead_lock(lab: Lab, backend) -> str:
+    """Leave a lock in the repository the way a killed backup does (restic killed with SIGKILL while it
+    holds its lock); return the lock's id."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    before = set(restic_of(lab, backend, "list", "locks", "--no-lock").stdout.split())
+    variables = {"RESTIC_PASSWORD": lab.password, "PATH": "/usr/bin:/bin", "HOME": str(lab.root)}
+    holder = subprocess.Popen(
+        [RESTIC or "restic", "--repo", backend.location(), "backup", "--stdin"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=variables | backend.restic_env(),
+    )
+    try:
+        for _ in range(200):
+            taken = set(restic_of(lab, backend, "list", "locks", "--no-lock").stdout.split()) - before
+            if taken:
+                return taken.pop()
+            time.sleep(0.1)
+        raise AssertionError("restic never took its lock")
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_backend_lists_and_removes_restics_lock_files_one_by_one_without_the_password(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    lab = lab_on(backend, tmp_path, monkeypatch, request)
+    storage = backend_of_lab(lab)
+    storage.prepare(dry_run=False)
+    assert restic_of(lab, storage, "init").returncode == 0
+    assert storage.lock_ids() == []
+    first, second = _dead_lock(lab, storage), _dead_lock(lab, storage)
+    assert sorted(storage.lock_ids()) == sorted([first, second])
+    storage.remove_lock(first)
+    assert restic_of(lab, storage, "list", "locks", "--no-lock").stdout.split() == [second]
+    storage.remove_lock(first)  # already gone: another host removed it first
+    assert storage.lock_ids() == [second]
+    assert restic_of(lab, storage, "check").returncode == 1, "the other lock still holds the repository"
+    storage.remove_lock(second)
+    assert storage.lock_ids() == []
+    assert restic_of(lab, storage, "check").returncode == 0

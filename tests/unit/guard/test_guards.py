@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from functools import cache
 
 import pytest
@@ -182,3 +183,77 @@ def test_the_rule_table_names_each_rule_as_its_verdict_does_and_runs_them_all() 
     verdicts = evaluate(env("mainnet"), request, [], ["web-1 size (violation)"], ["audit-rule on x"])
     assert [v.rule for v in verdicts] == [name for name, _ in GUARD_RULES]
     assert [v.allowed for v in verdicts] == [False] * len(GUARD_RULES), "every rule answers, even after a refusal"
+
+
+# --at at the edges of the calendar (#28): Python's datetime spans the years 1 to 9999; a time whose instant
+# in the release time zone (Europe/Brussels: LMT +00:17:30 in year 1, CET +01:00 in 9999) is inside that
+# span is judged, even where the same instant in UTC falls outside it; any other is refused in one line.
+@pytest.mark.parametrize(
+    ("when", "local"),
+    [
+        ("0001-01-01T00:00:00Z", "0001-01-01T00:17:30"),
+        ("0001-01-01T00:10:00+00:17:30", "0001-01-01T00:10:00"),  # before 0001-01-01 00:00 in UTC
+        ("9999-12-31T22:59:59+00:00", "9999-12-31T23:59:59"),
+        ("9999-12-31T23:59:59+01:00", "9999-12-31T23:59:59"),
+    ],
+)
+def test_a_time_at_the_calendars_edge_is_read_in_the_release_time_zone(when: str, local: str) -> None:
+    from seawall.guard import release_time
+
+    shown = release_time(env("mainnet"), at(when))
+    assert shown.replace(tzinfo=None).isoformat() == local
+    assert shown == at(when)
+    assert isinstance(in_freeze(env("mainnet"), at(when)), bool)
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        "9999-12-31T23:59:59-12:00",  # in year 10000 in UTC and in Brussels
+        "0001-01-01T00:00:00+14:00",  # in year 0 in UTC and in Brussels
+        "9999-12-31T23:30:00+00:00",  # in year 9999 in UTC, in year 10000 in Brussels
+        "0001-01-01T00:00:00+00:30",  # in year 0 in UTC and in Brussels (its calendar starts at 23:42:30 UTC)
+        "9999-12-31T23:59:59.999999-23:59",
+    ],
+)
+def test_a_time_outside_the_calendar_in_the_release_time_zone_is_refused_in_one_line(when: str, cli) -> None:
+    result = cli("--environments", SHIPPED, "guard", "testnet", "--issue", "acme/ops#1", "--at", when)
+    assert result.code == 2, result.err
+    assert result.out == ""
+    assert result.err.count("\n") == 1, result.err
+    assert "Traceback" not in result.err
+    assert f"--at {when} is outside the years 1 to 9999 in Europe/Brussels" in result.err
+    assert "give a time between" in result.err
+
+
+@pytest.mark.parametrize(
+    ("when", "message"),
+    [
+        ("next thursday", "is not an ISO 8601 time"),
+        ("2026-12-03T10:00", "needs a time zone offset"),
+    ],
+)
+def test_an_unreadable_at_is_refused_in_one_line(when: str, message: str, cli) -> None:
+    result = cli("--environments", SHIPPED, "guard", "testnet", "--issue", "acme/ops#1", "--at", when)
+    assert result.code == 2
+    assert result.err.count("\n") == 1, result.err
+    assert message in result.err
+
+
+def test_the_guard_judges_the_last_second_python_can_represent(environments, cli) -> None:
+    from tests.conftest import patch_environment
+
+    last = "9999-12-31T23:59:59-12:00"  # a Friday, in the freeze window of a zone 12 hours behind UTC
+    judged = cli("--environments", environments, "guard", "testnet", "--issue", "acme/ops#1", "--format", "json",
+                 "--at", "9999-12-31T22:59:59+00:00")  # fmt: skip
+    assert judged.code == 1, judged.err
+    assert "Traceback" not in judged.err
+    verdicts = {v["rule"]: v for v in json.loads(judged.out)["verdicts"]}
+    assert verdicts["freeze-window"]["allowed"] is False
+    patch_environment(environments, "defaults", {"release": {"timezone": "Etc/GMT+12"}})
+    behind = cli("--environments", environments, "guard", "testnet", "--issue", "acme/ops#1", "--format", "json",
+                 "--at", last)  # fmt: skip
+    assert behind.code == 1, behind.err
+    answer = json.loads(behind.out)
+    assert answer["at"] == last
+    assert {v["rule"]: v for v in answer["verdicts"]}["freeze-window"]["allowed"] is False
