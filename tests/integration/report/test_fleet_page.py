@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import functools
+import html
 import json
 import os
 import re
@@ -233,3 +234,65 @@ def _colours(png: Path) -> int:
         offset += 12 + length
     raw = zlib.decompress(chunks)
     return len({raw[i : i + 3] for i in range(1, min(len(raw), 400_000), 97)})
+
+
+LAYOUT_PROBE = """<!doctype html><html><body style="margin:0">
+<iframe id="page" width="WIDTH" height="HEIGHT" style="border:0" srcdoc="PAGE"></iframe>
+<script>
+document.getElementById("page").addEventListener("load", (event) => {
+  const doc = event.target.contentDocument;
+  const width = doc.documentElement.clientWidth;
+  const wide = [...doc.querySelectorAll("body *")]
+    .filter((e) => e.getBoundingClientRect().right > width + 1 && !e.closest("svg"))
+    .map((e) => e.tagName.toLowerCase() + (typeof e.className === "string" && e.className ? "." + e.className : ""));
+  // A header row hidden for the eye (kept for screen readers) is clipped on purpose.
+  const hidden = (e) => e.closest("thead") && getComputedStyle(e.closest("thead")).position === "absolute";
+  const cut = [...doc.querySelectorAll("caption, th, td")]
+    .filter((e) => !hidden(e) && e.scrollWidth > e.clientWidth + 1);
+  document.body.setAttribute("data-layout", JSON.stringify({
+    width, scroll: doc.documentElement.scrollWidth, wide: [...new Set(wide)].slice(0, 10),
+    cut: cut.map((e) => `${e.tagName.toLowerCase()}: ${e.textContent.trim().slice(0, 40)}`).slice(0, 10),
+    scrolled: [...doc.querySelectorAll(".table-wrap")].filter((e) => e.scrollWidth > e.clientWidth + 1).length,
+  }));
+});
+</script></body></html>"""
+
+
+def _layout(tmp_path: Path, page: str, width: int, height: int) -> dict:
+    """Lay the page out in Chromium in a frame of the given size (headless windows are never narrower than
+    500 px; a frame's media queries see its own width) and return what overflows: the page's width, the
+    elements that reach past it, cells and captions cut, table wrappers that scroll sideways. The
+    measuring script lives in the frame's parent; the page itself has none."""
+    probe = tmp_path / f"layout-{width}.html"
+    framed = LAYOUT_PROBE.replace("WIDTH", str(width)).replace("HEIGHT", str(height))
+    probe.write_text(framed.replace("PAGE", html.escape(page, quote=True)))
+    dom = _chromium(tmp_path, "--window-size=1280,900", "--dump-dom", probe.as_uri())
+    found = re.search(r'data-layout="([^"]*)"', dom)
+    assert found, "the layout probe did not run"
+    return json.loads(html.unescape(found.group(1)))
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844)])
+def test_the_page_reads_without_sideways_scrolling_at_desktop_and_phone_width(
+    fleet: dict, tmp_path: Path, width: int, height: int
+) -> None:
+    layout = _layout(tmp_path, render_page(fleet), width, height)
+    assert layout["scroll"] <= layout["width"], layout
+    assert layout["wide"] == [], layout
+    assert layout["scrolled"] == 0, layout
+    assert layout["cut"] == [], layout
+
+
+def test_an_empty_trends_or_coverage_section_says_why(fleet: dict) -> None:
+    few = copy.deepcopy(fleet)
+    devnet, mainnet = few["environments"][0], few["environments"][1]
+    for trend in devnet["trends"]:
+        trend["rto"], trend["sizes"] = trend["rto"][:1], trend["sizes"][:1]
+    mainnet["trends"], mainnet["coverage"] = [], []
+    page = render_page(few)
+    trend = devnet["trends"][0]
+    assert f"{trend['set']} on {trend['host']}: no RTO trend yet (1 drill recorded, a trend needs 2)" in page
+    assert "no size trend yet (1 run recorded, a trend needs 2)" in page
+    assert "No trend yet: a trend needs at least two drills or two backup runs" in page
+    assert "No drill has read a slice of a repository here yet" in page
+    assert "<svg" not in page.split('id="title-mainnet"')[1].split("</section>")[0]
