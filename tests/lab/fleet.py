@@ -92,6 +92,8 @@ class Host:
     droplet: bool
     folder: Path
     process: subprocess.Popen | None = None
+    # Units that had failed when the host finished booting, before any step ran, with their journal.
+    failed_at_boot: dict[str, str] = field(default_factory=dict)
 
     @property
     def netns(self) -> str:
@@ -259,11 +261,26 @@ class Lab:
                 raise RuntimeError(msg)
             result = self.ssh(host, "systemctl is-system-running --wait", check=False, timeout=60)
             last = result.stdout.strip() + result.stderr.strip()
+            if result.stdout.strip() == "degraded":
+                self._record_boot_failures(host)
             if result.stdout.strip() in ("running", "degraded"):
                 return
             time.sleep(1)
         msg = f"{host.name} did not come up within {seconds:.0f} s: {last}"
         raise RuntimeError(msg)
+
+    def _record_boot_failures(self, host: Host) -> None:
+        """Keep what failed while the host booted (the stock image's units, under this machine's load) and
+        each one's journal, in the host's folder and on the host: a test tells those from what a step broke."""
+        listed = self.ssh(host, "systemctl --failed --no-legend --plain", check=False).stdout
+        for line in listed.splitlines():
+            unit = line.split()[0] if line.split() else ""
+            if unit:
+                journal = self.ssh(host, f"journalctl -b --no-pager -n 40 -u {unit}", check=False).stdout
+                host.failed_at_boot[unit] = journal
+        (host.folder / "failed-at-boot.txt").write_text(
+            "".join(f"== {unit}\n{journal}\n" for unit, journal in host.failed_at_boot.items())
+        )
 
     def ssh_argv(self, host: Host, user: str | None = None, source: str | None = None) -> list[str]:
         """The deployer's OpenSSH client towards a host (from ``source`` when given)."""

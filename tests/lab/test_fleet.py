@@ -9,6 +9,7 @@ import json
 import re
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -102,7 +103,13 @@ def test_timers_are_listed_units_verify_and_nothing_seawall_placed_has_failed(de
         verify = deployed.lab.ssh(deployed.lab.hosts[host], f"systemd-analyze verify {units}", check=False)
         assert verify.returncode == 0, (host, verify.stderr)
         assert verify.stderr.strip() == "", (host, verify.stderr)
-        assert on_host(deployed, host, "systemctl --failed --no-legend --plain").strip() == "", host
+        failed = on_host(deployed, host, "systemctl --failed --no-legend --plain").split("\n")
+        booted = deployed.lab.hosts[host].failed_at_boot
+        for unit, journal in booted.items():
+            # Failed before any step ran (the stock image at boot, on a loaded machine): named, not blamed.
+            warnings.warn(f"{host}: {unit} had failed at boot, before the deploy:\n{journal[-1500:]}", stacklevel=1)
+        after = [line for line in failed if line.split() and line.split()[0] not in booted]
+        assert after == [], (host, after)
 
 
 def test_each_backup_drill_and_prune_service_succeeds_against_the_lab_s3(deployed: Deployed) -> None:
