@@ -142,3 +142,25 @@ def test_a_restore_into_a_folder_says_where_each_path_landed(local_lab: Lab, sea
     result = seawall(local_lab, "restore", "lab", "--set", "files", "--target", str(target), "--issue", "x/y#1")
     assert result.code == 0, result.err
     assert f"{local_lab.data} -> {target / str(local_lab.data).lstrip('/')}" in result.out
+
+
+def test_a_restore_of_one_include_says_it_landed_under_the_folder_at_its_absolute_path(
+    local_lab: Lab, seawall, tmp_path: Path
+) -> None:
+    assert seawall(local_lab, "backup", "init", "lab").code == 0
+    assert seawall(local_lab, "backup", "run", "lab").code == 0
+    wanted, target = local_lab.data / "docs" / "file-2.txt", tmp_path / "restored"
+    result = seawall(local_lab, "restore", "lab", "--set", "files", "--include", str(wanted),
+                     "--target", str(target), "--issue", "x/y#1")  # fmt: skip
+    assert result.code == 0, result.err
+    landed = target / str(wanted).lstrip("/")
+    assert f"  {wanted} -> {landed}" in result.out.splitlines()
+    assert landed.read_text() == "content 2\n" * 3
+
+
+def test_an_in_place_restore_says_each_path_landed_where_it_lives(local_lab: Lab, seawall) -> None:
+    assert seawall(local_lab, "backup", "init", "lab").code == 0
+    assert seawall(local_lab, "backup", "run", "lab").code == 0
+    result = _in_place(seawall, local_lab)
+    assert result.code == 0, result.err
+    assert f"  {local_lab.data} -> {local_lab.data}" in result.out.splitlines()

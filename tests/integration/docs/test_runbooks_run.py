@@ -1,5 +1,7 @@
 """Runbooks cannot rot: every ``sh`` block of every runbook generated for ``local`` runs, as written, in
-a scratch copy of the project with real restic repositories, and succeeds."""
+a scratch copy of the project with real restic repositories, and succeeds; every other step there (a
+``text`` block) is marked as a hand step with the reason no test runs it, and a runbook with nothing to
+run says why (no silent skip)."""
 
 from __future__ import annotations
 
@@ -36,6 +38,9 @@ MUST_RUN = {
     "seawall-check-failing.md",
 }
 FENCE = re.compile(r"^( *)```sh\n(.*?)^\1```$", re.MULTILINE | re.DOTALL)
+TEXT_FENCE = re.compile(r"^( *)```text\n(.*?)^\1```$", re.MULTILINE | re.DOTALL)
+# A paragraph that opens with one of these says why what follows (or nothing) is not run.
+HAND = re.compile(r"^\*\*(By hand|Nothing to do here)\*\*: (?P<why>\S.{20,})", re.DOTALL)
 
 
 def seawall_env(**extra: str) -> dict[str, str]:
@@ -75,13 +80,42 @@ def sh_blocks(text: str) -> list[str]:
     return [textwrap.dedent(match.group(2)) for match in FENCE.finditer(text)]
 
 
+def paragraphs(text: str) -> list[str]:
+    return [block.strip() for block in re.split(r"\n\s*\n", text) if block.strip()]
+
+
+def reasons(text: str) -> list[str]:
+    """Given a runbook, return the reason of each hand-step or nothing-to-do mark in it."""
+    return [found["why"] for block in paragraphs(text) if (found := HAND.match(block))]
+
+
+def unmarked_hand_steps(text: str) -> list[str]:
+    """Given a runbook, return each ``text`` block whose paragraph before it gives no reason."""
+    unmarked = []
+    for match in TEXT_FENCE.finditer(text):
+        before = paragraphs(text[: match.start()])
+        if not before or not HAND.match(before[-1]):
+            unmarked.append(match.group(2))
+    return unmarked
+
+
+@pytest.mark.parametrize("runbook", RUNBOOKS)
+def test_every_step_of_locals_runbook_that_no_test_runs_says_why(runbook: str, runbooks: Path) -> None:
+    text = (runbooks / runbook).read_text()
+    assert not unmarked_hand_steps(text), f"{runbook}: hand steps for local without a **By hand**: reason"
+    if not sh_blocks(text):
+        assert reasons(text), f"{runbook}: local runs nothing and the runbook does not say why"
+
+
 @pytest.mark.parametrize("runbook", RUNBOOKS)
 def test_every_command_of_locals_runbook_runs(runbook: str, runbooks: Path, tmp_path: Path) -> None:
     blocks = sh_blocks((runbooks / runbook).read_text())
     if runbook in MUST_RUN:
         assert blocks, f"{runbook} has no command for local to run"
     if not blocks:
-        pytest.skip(f"{runbook}: local has only hand steps (text blocks)")
+        why = reasons((runbooks / runbook).read_text())
+        assert why, f"{runbook}: local runs nothing and the runbook does not say why"
+        pytest.skip(f"{runbook}: nothing for local to run: {' '.join(why[0].split())}")
     # Its own project with real repositories, backed up where the runbook runs (snapshots hold absolute paths).
     project = copy_project(tmp_path / "project")
     for step in (["backup", "init", "local"], ["backup", "run", "local"]):
