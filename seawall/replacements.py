@@ -5,14 +5,19 @@ provider replace the resource (the DigitalOcean provider's ``ForceNew`` fields, 
 ``triggers``); ``IGNORED_CHANGES`` lists the inputs Seawall declares with ``ignore_changes`` (the
 components read it from here), which never cause anything after creation. ``seawall preview --against``
 prints the plan; ``seawall up`` refuses to replace a stateful service's droplet or any volume unless
-``--allow-replace NAME`` names it.
+``--allow-replace NAME`` names it. ``stateful_changes`` says what each such resource is and which backup
+sets hold its data, so that both commands name them as such, with the flags ``up`` will demand.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
+
+from seawall.model.schema import Environment, Volume
 
 DROPLET = "digitalocean:index/droplet:Droplet"
 VOLUME = "digitalocean:index/volume:Volume"
@@ -115,6 +120,79 @@ def gated(plan: Plan, stateful_droplets: Iterable[str], allowed: Iterable[str]) 
         if change.name not in allowed
         and ((change.type == DROPLET and change.name in stateful) or change.type == VOLUME)
     ]
+
+
+@dataclass(frozen=True)
+class StatefulChange:
+    """A replaced or deleted droplet of a stateful service, or volume: what it is and what data it holds."""
+
+    change: Change
+    kind: str  # droplet or volume
+    service: str | None  # None: a volume of a service the model no longer declares
+    what: str
+    holds: str
+    backup_sets: tuple[str, ...] = ()
+
+
+def stateful_changes(env: Environment, plan: Plan) -> list[StatefulChange]:
+    """Given an environment and a plan, return every replacement or deletion ``seawall up`` refuses
+    unless ``--allow-replace`` names it: a stateful service's droplet (``db-1``) or any volume."""
+    found = []
+    for change in plan.of("replace") + plan.of("delete"):
+        if change.type == VOLUME:
+            found.append(_volume_change(env, change))
+        elif change.type == DROPLET:
+            service = _owner(env, change.name, r"-\d+")
+            if service is not None and env.services[service].is_stateful:
+                found.append(_droplet_change(env, change, service))
+    return found
+
+
+def allow_replace_names(changes: Iterable[StatefulChange]) -> list[str]:
+    """Given stateful changes, return the names ``seawall up`` needs, each once, in plan order."""
+    return list(dict.fromkeys(item.change.name for item in changes))
+
+
+def _owner(env: Environment, name: str, suffix: str) -> str | None:
+    """Given a resource name, return the service whose ``<service>-<index><suffix>`` it is, or None."""
+    for service in sorted(env.services, key=len, reverse=True):
+        if re.fullmatch(re.escape(service) + suffix, name):
+            return service
+    return None
+
+
+def _sets_text(env: Environment, sets: Iterable[str]) -> str:
+    return "; ".join(f"{name}: {', '.join(env.backup_sets[name].paths)}" for name in sets)
+
+
+def _droplet_change(env: Environment, change: Change, name: str) -> StatefulChange:
+    service = env.services[name]
+    what = f"the droplet of {name}, a stateful service" + (f": {service.description}" if service.description else "")
+    sets = tuple(s for s in service.backup_sets if s in env.backup_sets)
+    holds = f"backed up by {_sets_text(env, sets)}" if sets else "no backup set holds its data: it is lost with it"
+    return StatefulChange(change, "droplet", name, what, holds, sets)
+
+
+def _volume_change(env: Environment, change: Change) -> StatefulChange:
+    name = _owner(env, change.name, r"-\d+-volume")
+    service = env.services[name] if name is not None else None
+    if service is None or service.volume is None:
+        what = "a volume of a service this model no longer declares"
+        return StatefulChange(change, "volume", None, what, "whatever it holds is lost with it")
+    droplet = change.name.removesuffix("-volume")
+    volume = service.volume
+    what = f"the volume of {droplet} (service {name}), {volume.size_gb} GB at {volume.mount}"
+    sets = tuple(s for s in service.backup_sets if s in env.backup_sets and _holds(env, s, volume))
+    holds = f"backed up by {_sets_text(env, sets)}" if sets else "no backup set holds its data: it is lost with it"
+    return StatefulChange(change, "volume", name, what, holds, sets)
+
+
+def _holds(env: Environment, set_name: str, volume: Volume) -> bool:
+    """Given a set of the volume's service, return whether it holds the volume's data: a path inside the
+    mount, or the set named in ``protected_by`` (a dump its hook writes)."""
+    mount = PurePosixPath(volume.mount)
+    inside = any(PurePosixPath(path).is_relative_to(mount) for path in env.backup_sets[set_name].paths)
+    return inside or set_name in volume.protected_by
 
 
 def graph_resources(document: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:

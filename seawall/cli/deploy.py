@@ -214,19 +214,31 @@ def up_command(
 ) -> None:
     """Check the guard rails, show the plan against the last deploy, preview with the policy pack, confirm,
     and apply that plan; record it in the ledger. A stateful droplet or a volume is never replaced unless
-    --allow-replace names it."""
+    --allow-replace names it; the plan names each one, what data it holds, and the flags to give.
+    Without the Pulumi CLI, the verdicts and the plan are shown first, then how to install it.
+    Exit 0 when applied, 1 when refused or declined, 2 without the Pulumi CLI or on a configuration error."""
     from seawall import deploy as deploying
+    from seawall.deploy import DeployRefused
+    from seawall.errors import ToolMissing
     from seawall.model.schema import model_hash
 
     settings = settings_of(ctx)
-    deploying.require_pulumi_cli()
+    try:
+        deploying.require_pulumi_cli()
+        missing: ToolMissing | None = None
+    except ToolMissing as exc:
+        missing = exc  # the verdicts and the plan are still shown: they need no CLI
     request = _request(env_name, None, operator, issue, emergency, incident, priority)
     from seawall.stacks.program import offline_renderer
 
     renderer = offline_renderer()  # one render of each environment, shared by parity, audit and the plan
-    env, verdicts, mirror = _verdicts(ctx, env_name, request, deploying=True, renderer=renderer)
+    env, verdicts, mirror = _verdicts(ctx, env_name, request, deploying=missing is None, renderer=renderer)
     stdout().print(_verdict_table(env_name, verdicts))
-    _refuse_replacements(env, settings, allow_replace or [], renderer.graph(env))
+    refusal = _replacements_refused(env, settings, allow_replace or [], renderer.graph(env))
+    if missing is not None:
+        raise ToolMissing(_still_refused(str(missing), verdicts, refusal))
+    if refusal is not None:
+        raise DeployRefused(refusal)
 
     def confirm(preview: dict[str, Any]) -> bool:
         if yes:
@@ -280,26 +292,40 @@ def deployed_graph(settings: Settings, env_name: str) -> Path:
     return ledger_dir(settings) / f"{env_name}.deployed.json"
 
 
-def _refuse_replacements(env: Environment, settings: Settings, allowed: list[str], graph: Any) -> None:
-    """Print the plan against the last deployed graph; refuse replacing a stateful droplet or a volume."""
+def _replacements_refused(env: Environment, settings: Settings, allowed: list[str], graph: Any) -> str | None:
+    """Print the plan against the last deployed graph (each stateful replacement named, with the flags
+    ``up`` demands); return why it is refused when it replaces a stateful droplet or a volume that
+    ``--allow-replace`` does not name, else None."""
     from seawall.cli.preview import print_plan, read_graph_file
-    from seawall.deploy import DeployRefused
-    from seawall.model.schema import droplet_names
-    from seawall.replacements import gated, graph_resources, plan_changes
+    from seawall.replacements import allow_replace_names, graph_resources, plan_changes, stateful_changes
 
     previous = deployed_graph(settings, env.name)
     before = read_graph_file(previous) if previous.exists() else {}
     plan = plan_changes(before, graph_resources(json.loads(graph.to_json())))
-    print_plan(env.name, plan, TableOrJson.table)
-    stateful = [d for name, s in env.services.items() if s.is_stateful for d in droplet_names(name, s)]
-    refused = gated(plan, stateful, allowed)
-    if refused:
-        named = ", ".join(f"{c.name} ({c.action}: {', '.join(c.inputs) or 'removed'})" for c in refused)
-        msg = (
-            f"deploy refused: it would replace stateful resources: {named}; back them up, then add "
-            "--allow-replace NAME for each"
-        )
-        raise DeployRefused(msg)
+    print_plan(env, plan, TableOrJson.table)
+    stateful = stateful_changes(env, plan)
+    refused = [item for item in stateful if item.change.name not in allowed]
+    if not refused:
+        return None
+    named = "; ".join(
+        f"{item.change.name} ({item.change.action}: {', '.join(item.change.inputs) or 'removed'}; {item.what})"
+        for item in refused
+    )
+    flags = " ".join(f"--allow-replace {name}" for name in allow_replace_names(stateful))
+    return (
+        f"deploy refused: it would replace stateful resources: {named}; back up their data "
+        f"(the plan above names the backup sets), then run again with {flags}"
+    )
+
+
+def _still_refused(install: str, verdicts: list[Verdict], refusal: str | None) -> str:
+    """Given how to install the Pulumi CLI, return it with what would still refuse the deploy then."""
+    reasons = [f"{v.rule}: {v.reason}" for v in verdicts if not v.allowed]
+    if refusal is not None:
+        reasons.append(refusal.removeprefix("deploy refused: "))
+    if not reasons:
+        return install
+    return f"{install}; once it is installed, this deploy is still refused: " + "; ".join(reasons)
 
 
 def ledger_command(

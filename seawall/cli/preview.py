@@ -15,6 +15,7 @@ from rich.tree import Tree
 from seawall.cli.context import TableOrJson, print_json, settings_of, stdout
 
 if TYPE_CHECKING:
+    from seawall.model import Environment
     from seawall.render import Graph, ResourceRecord
     from seawall.replacements import Plan
 
@@ -63,7 +64,8 @@ def preview_command(
         typer.Option(
             "--against",
             help="An earlier `preview --format json` (or ledger/ENV.deployed.json): list each create, update, "
-            "replace and delete with the inputs that cause it.",
+            "replace and delete with the inputs that cause it, then each stateful droplet or volume replaced "
+            "(what data it holds) and the --allow-replace flags `seawall up` will demand.",
         ),
     ] = None,
 ) -> None:
@@ -88,7 +90,7 @@ def preview_command(
         from seawall.replacements import graph_resources, plan_changes
 
         plan = plan_changes(read_graph_file(against), graph_resources(json.loads(graph.to_json())))
-        print_plan(name, plan, output)
+        print_plan(env, plan, output)
         return
     if output is TableOrJson.json:
         typer.echo(graph.to_json(), nl=False)
@@ -113,12 +115,24 @@ def read_graph_file(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{path}: not a graph from `seawall preview --format json` ({exc})"]) from None
 
 
-def print_plan(env_name: str, plan: Plan, output: TableOrJson) -> None:
-    """Given a plan, print it as a table (or JSON): each change with the inputs that cause it."""
+def print_plan(env: Environment, plan: Plan, output: TableOrJson) -> None:
+    """Given a plan, print it as a table (or JSON): each change with the inputs that cause it, then each
+    stateful droplet or volume it replaces (what it is, which backup sets hold its data) and the exact
+    ``--allow-replace`` flags ``seawall up`` will demand."""
+    from seawall.replacements import allow_replace_names, stateful_changes
+
+    stateful = stateful_changes(env, plan)
     if output is TableOrJson.json:
-        print_json({"environment": env_name, "changes": [asdict(change) for change in plan.changes]})
+        print_json(
+            {
+                "environment": env.name,
+                "changes": [asdict(change) for change in plan.changes],
+                "stateful": [_stateful_item(item) for item in stateful],
+                "allow_replace": allow_replace_names(stateful),
+            }
+        )
         return
-    table = Table(title=f"planned changes to {env_name} ({len(plan.changes)})")
+    table = Table(title=f"planned changes to {env.name} ({len(plan.changes)})")
     for column in ("action", "resource", "type", "because of"):
         table.add_column(column, overflow="fold")
     styles = {"replace": "bold red", "delete": "bold red", "create": "green", "update": "yellow"}
@@ -128,6 +142,36 @@ def print_plan(env_name: str, plan: Plan, output: TableOrJson) -> None:
             f"[{style}]{change.action}[/]", change.name, change.type.rsplit(":", 1)[-1], ", ".join(change.inputs)
         )
     stdout().print(table)
+    _print_stateful(env.name, stateful)
+
+
+def _stateful_item(item: Any) -> dict[str, Any]:
+    return {
+        "name": item.change.name,
+        "action": item.change.action,
+        "inputs": list(item.change.inputs),
+        "kind": item.kind,
+        "service": item.service,
+        "what": item.what,
+        "holds": item.holds,
+        "backup_sets": list(item.backup_sets),
+    }
+
+
+def _print_stateful(env_name: str, stateful: list[Any]) -> None:
+    """Print each stateful replacement on a line of its own (what it is, what holds its data), then the
+    flags ``up`` demands on one line to copy."""
+    from seawall.replacements import allow_replace_names
+
+    if not stateful:
+        typer.echo(f"no stateful droplet or volume is replaced: `seawall up {env_name}` needs no --allow-replace")
+        return
+    typer.echo(f"stateful replacements ({len(stateful)}): the data on each is lost with it, so back it up first")
+    for item in stateful:
+        because = f"{item.change.action}: {', '.join(item.change.inputs)}" if item.change.inputs else "delete"
+        typer.echo(f"  {item.change.name} ({because}): {item.what}; {item.holds}")
+    flags = " ".join(f"--allow-replace {name}" for name in allow_replace_names(stateful))
+    typer.echo(f"`seawall up {env_name}` will refuse these unless run with: {flags}")
 
 
 def register(app: typer.Typer) -> None:

@@ -34,11 +34,16 @@ def validate_command(
     names: Annotated[list[str] | None, typer.Argument(metavar="[ENV]...", help="Environments (all when none).")] = None,
     output: Annotated[TableOrJson, typer.Option("--format", help="table or json.")] = TableOrJson.table,
 ) -> None:
-    """Validate environments and print a summary. Exit 2 with every error at once."""
-    from seawall.model import load_environments, load_parity_rules
+    """Validate environments and print a summary. Warnings (what a protected tier would refuse) go to
+    stderr, each at its FILE:LINE. Exit 0 when valid, warnings or not; 2 with every error at once."""
+    import logging
+
+    from seawall.model import environment_warnings, load_environments, load_parity_rules
 
     settings = settings_of(ctx)
     envs = load_environments(settings.environments, names or None)
+    for warning in environment_warnings(settings.environments, envs):
+        logging.getLogger(__name__).warning("%s", warning)
     parity = load_parity_rules(settings.environments)
     rows = [summarize_environment(env) for env in envs.values()]
     if output is TableOrJson.json:

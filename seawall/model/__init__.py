@@ -1,6 +1,7 @@
 """The environment model: schema, validated types and the loader."""
 
 from seawall.model.loader import (
+    environment_warnings,
     list_environments,
     load_environment,
     load_environments,
@@ -12,6 +13,7 @@ from seawall.model.schema import Environment, ParityRules
 __all__ = [
     "Environment",
     "ParityRules",
+    "environment_warnings",
     "list_environments",
     "load_environment",
     "load_environments",

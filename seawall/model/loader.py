@@ -18,7 +18,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 import pydantic
 
 from seawall.errors import ConfigError
-from seawall.model.rules import check_environment
+from seawall.model.rules import advise_environment, check_environment
 from seawall.model.schema import Environment, ParityRules
 from seawall.model.yamlsafe import Located, PathKey, YamlProblem, load_located
 
@@ -143,6 +143,18 @@ def load_environments(directory: Path, names: list[str] | None = None) -> dict[s
         unique = list(dict.fromkeys(str(problem) for problem in sorted(problems, key=_reading_order)))
         raise ConfigError(unique)
     return loaded
+
+
+def environment_warnings(directory: Path, envs: dict[str, Environment]) -> list[str]:
+    """Given the folder and environments it validated, return every warning as ``FILE:LINE: field: text``
+    (the line where the field is written, or the section it belongs in)."""
+    warnings: list[Problem] = []
+    for name, env in envs.items():
+        findings = advise_environment(env)
+        if findings:
+            _, sources = merged_document(directory, name)
+            warnings += [Problem(_where(path, sources), _dotted(path), message) for path, message in findings]
+    return [str(warning) for warning in warnings]
 
 
 def _reading_order(problem: Problem) -> tuple[str, int]:

@@ -1,4 +1,8 @@
-"""Rules that span fields of one environment. Each finding keeps the field path it is about."""
+"""Rules that span fields of one environment. Each finding keeps the field path it is about.
+
+``RULES`` are errors; ``ADVICE`` are warnings (``seawall validate`` prints them on stderr and exits 0):
+what is fine to leave open in a development or staging tier but is refused in a protected one.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,34 @@ def check_environment(env: Environment, file_stem: str) -> list[Finding]:
     for rule in RULES:
         findings.extend(rule(env))
     return findings
+
+
+def advise_environment(env: Environment) -> list[Finding]:
+    """Given a validated environment, return every warning: what works but will surprise someone."""
+    return [finding for rule in ADVICE for finding in rule(env)]
+
+
+def _escalation_has_a_repository(env: Environment) -> Iterator[Finding]:
+    if env.incidents.github_repository is not None:
+        return
+    tier = env.environment.tier
+    if tier in env.release.protected_tiers:
+        msg = (
+            f"escalation in a protected tier ({tier}) needs a target repository: set it to the owner/repo where "
+            "escalation issues are filed (`seawall incident escalate` gives it to `gh issue create --repo`)"
+        )
+        yield ("incidents", "github_repository"), msg
+
+
+def _escalation_names_a_repository(env: Environment) -> Iterator[Finding]:
+    protected = env.environment.tier in env.release.protected_tiers
+    if env.incidents.github_repository is None and not protected:
+        msg = (
+            "escalation has no target repository: `seawall incident escalate` prints `gh issue create` without "
+            "--repo, which files the issue in whatever repository gh finds in the current folder; set it to the "
+            "owner/repo where escalation issues are filed"
+        )
+        yield ("incidents", "github_repository"), msg
 
 
 def _backup_set_references(env: Environment) -> Iterator[Finding]:
@@ -222,4 +254,6 @@ RULES: tuple[Rule, ...] = (
     _local_provider_has_no_cloud,
     _ledger_is_not_a_backup_bucket,
     _monitoring_reaches_datacenter_hosts,
+    _escalation_has_a_repository,
 )
+ADVICE: tuple[Rule, ...] = (_escalation_names_a_repository,)

@@ -157,13 +157,41 @@ def test_mainnet_is_refused_without_a_testnet_record_and_nothing_runs(
     assert driver.calls == []
 
 
-def test_without_the_pulumi_cli_up_says_how_to_install_it(environments: Path, cli, monkeypatch) -> None:
-    monkeypatch.setenv("PATH", "/nonexistent")
+def test_without_the_pulumi_cli_up_shows_the_verdicts_and_the_plan_then_how_to_install_it(
+    environments: Path, cli, monkeypatch
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")  # no Pulumi CLI (nor anything else) to find
     monkeypatch.setattr("seawall.deploy.identity", lambda: ("ops-alice", "ci"))
     result = cli("--environments", environments, "up", "qanet", "--issue", "acme/ops#7", "--yes")
     assert result.code == 2
+    assert "may qanet be deployed?" in result.out
+    assert "issue-reference" in result.out
+    assert "planned changes to qanet" in result.out
     assert "the Pulumi CLI is not installed" in result.err
+    assert "https://www.pulumi.com/docs/install/" in result.err
     assert "Traceback" not in result.err
+
+
+def test_without_the_pulumi_cli_up_names_the_stateful_replacements_and_the_flags_it_will_demand(
+    environments: Path, cli, monkeypatch
+) -> None:
+    from tests.conftest import patch_environment
+
+    monkeypatch.setenv("PATH", "/nonexistent")  # no Pulumi CLI (nor anything else) to find
+    monkeypatch.setattr("seawall.deploy.identity", lambda: ("ops-alice", "ci"))
+    deployed = cli("--environments", environments, "preview", "qanet", "--format", "json")
+    ledger = environments.parent / "ledger"
+    ledger.mkdir()
+    (ledger / "qanet.deployed.json").write_text(deployed.out)
+    patch_environment(environments, "defaults", {"services": {"db": {"image": "ubuntu-26-04-x64"}}})
+    result = cli("--environments", environments, "up", "qanet", "--issue", "acme/ops#7", "--yes")
+    assert result.code == 2
+    assert "may qanet be deployed?" in result.out
+    assert "stateful replacements (1)" in result.out
+    assert "`seawall up qanet` will refuse these unless run with: --allow-replace db-1" in result.out.splitlines()
+    assert "the Pulumi CLI is not installed" in result.err
+    assert "once it is installed, this deploy is still refused: it would replace stateful resources: db-1" in result.err
+    assert "run again with --allow-replace db-1" in result.err
 
 
 def test_guard_answers_for_a_given_time(environments: Path, cli, monkeypatch) -> None:
@@ -204,7 +232,9 @@ def test_up_refuses_to_replace_a_stateful_droplet_unless_allowed_by_name(s3_envi
     patch_environment(s3_environments, "defaults", {"services": {"db": {"image": "ubuntu-26-04-x64"}}})
     refused = cli("--environments", s3_environments, "up", "qanet", "--issue", "acme/ops#10", "--yes")
     assert refused.code == 1
-    assert "it would replace stateful resources: db-1 (replace: image)" in refused.err
+    assert "it would replace stateful resources: db-1 (replace: image; the droplet of db" in refused.err
+    assert "run again with --allow-replace db-1" in refused.err
+    assert "`seawall up qanet` will refuse these unless run with: --allow-replace db-1" in refused.out.splitlines()
     assert driver.calls == []
     assert "replace" in refused.out
     allowed = cli(

@@ -277,7 +277,7 @@ def test_escalation_writes_the_issue_to_the_circle_owner_and_files_it_with_gh(pr
     body = path.with_name(path.stem + "-escalation.md")
     assert printed.out.splitlines()[1] == (
         f"gh issue create --title '[Critical] {incident} (mainnet): Store unreachable from web' "
-        f"--body-file {body} --label Critical"
+        f"--body-file {body} --label Critical --repo example-org/incident-reports"
     )
     assert body.read_text().startswith(f"@example-org/data-circle: {incident} in mainnet needs you.")
     assert git(project / "incident_reports", "status", "--porcelain") == ""  # body and timeline committed
@@ -293,7 +293,9 @@ def test_escalation_writes_the_issue_to_the_circle_owner_and_files_it_with_gh(pr
     filed = seawall(cli, project, "incident", "escalate", incident, "--file", project / "issue.md")
     assert filed.code == 0, filed.err
     assert "filed: https://github.com/acme/ops/issues/99" in filed.out
-    assert (fake.parent / "args").read_text().splitlines()[-2:] == ["--label", "Critical"]
+    assert (fake.parent / "args").read_text().splitlines()[-4:] == [
+        "--label", "Critical", "--repo", "example-org/incident-reports"
+    ]  # fmt: skip
     assert front(path)["escalations"][-1] == "https://github.com/acme/ops/issues/99"
 
 

@@ -32,6 +32,39 @@ def test_validate_prints_every_environment_as_json(cli) -> None:
     assert mainnet["versions"]["api"] == "1.8.1"
 
 
+def test_the_shipped_environments_validate_with_no_warning(cli) -> None:
+    result = cli("--environments", PROJECT / "environments", "validate")
+    assert result.code == 0
+    assert result.err == ""
+
+
+def test_validate_warns_where_escalation_has_no_target_repository_below_production(cli, environments: Path) -> None:
+    from tests.conftest import patch_environment
+
+    patch_environment(environments, "devnet", {"incidents": {"github_repository": None}})
+    result = cli("--environments", environments, "validate", "--format", "json")
+    assert result.code == 0
+    assert json.loads(result.out)["valid"] is True
+    (warning,) = result.err.splitlines()
+    line = (environments / "devnet.yaml").read_text().splitlines().index("  github_repository: null") + 1
+    assert warning.startswith(f"seawall: WARNING: {environments / 'devnet.yaml'}:{line}: incidents.github_repository: ")
+    assert "`seawall incident escalate` prints `gh issue create` without --repo" in warning
+    assert "set it to the owner/repo where escalation issues are filed" in warning
+
+
+def test_validate_refuses_a_production_environment_whose_escalation_has_no_target_repository(
+    cli, environments: Path
+) -> None:
+    from tests.conftest import patch_environment
+
+    patch_environment(environments, "mainnet", {"incidents": {"github_repository": None}})
+    result = cli("--environments", environments, "validate", "mainnet")
+    assert result.code == 2
+    line = (environments / "mainnet.yaml").read_text().splitlines().index("  github_repository: null") + 1
+    assert f"{environments / 'mainnet.yaml'}:{line}: incidents.github_repository: " in result.err
+    assert "Traceback" not in result.err
+
+
 def test_a_format_a_command_cannot_print_is_a_usage_error(cli) -> None:
     for command in (["validate"], ["preview", "devnet"], ["drill", "local"], ["backup", "status", "local"]):
         result = cli("--environments", PROJECT / "environments", *command, "--format", "markdown")

@@ -65,3 +65,51 @@ def test_a_live_preview_without_the_pulumi_cli_says_how_to_install_it(cli, monke
     assert result.code == 2
     assert "the Pulumi CLI is not installed" in result.err
     assert "https://www.pulumi.com/docs/install/" in result.err
+
+
+def test_preview_against_names_each_stateful_replacement_its_data_and_the_flags_up_requires(
+    environments, cli, tmp_path
+) -> None:
+    from tests.conftest import patch_environment
+
+    earlier = cli("--environments", environments, "preview", "qanet", "--format", "json")
+    (tmp_path / "before.json").write_text(earlier.out)
+    patch_environment(
+        environments,
+        "defaults",
+        {"services": {"db": {"image": "ubuntu-26-04-x64", "volume": {"filesystem": "xfs"}},
+                      "api": {"image": "ubuntu-26-04-x64"}}},
+    )  # fmt: skip
+    shown = cli("--environments", environments, "preview", "qanet", "--against", tmp_path / "before.json")
+    assert shown.code == 0, shown.err
+    out = shown.out
+    assert "stateful replacements (2)" in out
+    assert "db-1 (replace: image): the droplet of db, a stateful service: PostgreSQL primary holding the " in out
+    assert "db-1-volume (replace: initialFilesystemType): the volume of db-1 (service db), 20 GB at " in out
+    # The backup set that holds its data (named in protected_by: a dump its hook writes), and its paths.
+    assert "/var/lib/postgresql; backed up by postgres: /var/backups/postgres" in out
+    # One line, never wrapped, to copy: exactly what `up` will demand, and nothing for the stateless api.
+    assert "`seawall up qanet` will refuse these unless run with: --allow-replace db-1 --allow-replace db-1-volume" in (
+        shown.out.splitlines()
+    )
+    assert "--allow-replace api-1" not in shown.out
+    as_json = cli(
+        "--environments", environments, "preview", "qanet", "--against", tmp_path / "before.json", "--format", "json"
+    )
+    document = json.loads(as_json.out)
+    assert document["allow_replace"] == ["db-1", "db-1-volume"]
+    stateful = {item["name"]: item for item in document["stateful"]}
+    assert stateful["db-1-volume"]["service"] == "db"
+    assert stateful["db-1-volume"]["kind"] == "volume"
+    assert stateful["db-1-volume"]["backup_sets"] == ["postgres"]
+
+
+def test_preview_against_says_so_when_nothing_stateful_is_replaced(environments, cli, tmp_path) -> None:
+    from tests.conftest import patch_environment
+
+    earlier = cli("--environments", environments, "preview", "qanet", "--format", "json")
+    (tmp_path / "before.json").write_text(earlier.out)
+    patch_environment(environments, "defaults", {"services": {"api": {"image": "ubuntu-26-04-x64"}}})
+    shown = cli("--environments", environments, "preview", "qanet", "--against", tmp_path / "before.json")
+    assert shown.code == 0, shown.err
+    assert "no stateful droplet or volume is replaced: `seawall up qanet` needs no --allow-replace" in shown.out
