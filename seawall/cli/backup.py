@@ -1,4 +1,7 @@
-"""``seawall backup init|run|prune|status|schedule``."""
+"""``seawall backup init|run|prune|status|schedule|drill|restore|snapshots|check|unlock``.
+
+The last five are also top-level commands (``seawall drill`` is ``seawall backup drill``): their modules,
+``seawall.cli.drill`` and ``seawall.cli.repository``, register them in both places."""
 
 from __future__ import annotations
 
@@ -20,7 +23,11 @@ if TYPE_CHECKING:
     from seawall.backup.context import BackupContext
     from seawall.backup.plan import Job
 
-app = typer.Typer(help="Back up, prune, check and schedule restic backups.", no_args_is_help=True)
+BACKUP_HELP = """Create, back up, prune, drill, restore, list, check, unlock and schedule restic repositories.
+
+drill, restore, snapshots, check and unlock are also top-level commands: `seawall drill ENV` is
+`seawall backup drill ENV`."""
+app = typer.Typer(help=BACKUP_HELP, no_args_is_help=True)
 EnvArg = Annotated[str, typer.Argument(metavar="ENV", help="Environment.")]
 SetOpt = Annotated[str | None, typer.Option("--set", help="Only this backup set.")]
 HostOpt = Annotated[str | None, typer.Option("--host", help="Only this host (droplet or data-center host).")]
@@ -251,5 +258,11 @@ def _progress() -> Iterator[Any]:
 
 
 def register(root: typer.Typer) -> None:
-    """Add the ``backup`` group to the app."""
+    """Add the ``backup`` group to the app: its own commands and the repository commands it shares with the top
+    level."""
+    from seawall.cli import drill, repository
+
+    if "drill" not in {command.name for command in app.registered_commands}:
+        drill.register(app)
+        repository.register(app)
     root.add_typer(app, name="backup")

@@ -1,0 +1,67 @@
+"""One CLI grammar (#32): global options before or after the command, `backup --help` true to the group,
+the repository commands under `backup` as well as at the top level."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import PROJECT
+
+SHARED = ("drill", "restore", "snapshots", "check", "unlock")
+
+
+def _listed_commands(help_text: str) -> list[str]:
+    section = help_text.split("Commands:", 1)[1]
+    return [line.split()[0] for line in section.splitlines() if line.startswith("  ") and line.strip()]
+
+
+def test_backup_help_lists_exactly_the_subcommands_there_are(cli) -> None:
+    import typer
+    from typer import _click as click
+
+    from seawall.cli.app import app
+
+    group = typer.main.get_command(app)
+    backup = group.get_command(click.Context(group), "backup")
+    shown = cli("backup", "--help")
+    assert shown.code == 0
+    assert sorted(_listed_commands(shown.out)) == sorted(backup.commands)
+    assert set(SHARED) <= set(backup.commands)
+
+
+def test_the_repository_commands_are_the_same_under_backup_and_at_the_top_level(cli) -> None:
+    for name in SHARED:
+        top, under = cli(name, "--help"), cli("backup", name, "--help")
+        assert top.code == under.code == 0, name
+        assert top.out.replace(f"seawall {name}", "X") == under.out.replace(f"seawall backup {name}", "X"), name
+    assert "also under `seawall backup`" in " ".join(cli("--help").out.split())
+
+
+def test_a_backup_subcommand_runs_like_its_top_level_name(cli) -> None:
+    top = cli("--environments", PROJECT / "environments", "check", "prodnet")
+    under = cli("--environments", PROJECT / "environments", "backup", "check", "prodnet")
+    assert top.code == under.code == 2
+    assert top.err == under.err
+
+
+def test_verbose_and_quiet_work_after_the_command(cli) -> None:
+    where = ("--environments", PROJECT / "environments")
+    assert "INFO: dry run: would back up" in cli(*where, "backup", "run", "local", "--dry-run", "-v").err
+    assert "INFO: dry run: would back up" in cli("backup", "run", "local", "--dry-run", *where, "--verbose").err
+    assert "INFO:" not in cli(*where, "backup", "run", "local", "--dry-run").err
+    assert "INFO:" not in cli(*where, "-v", "backup", "run", "local", "--dry-run", "-q").err
+    assert "INFO:" not in cli(*where, "-q", "backup", "run", "local", "--dry-run", "-v").err
+
+
+def test_environments_works_after_the_command(cli, environments: Path) -> None:
+    (environments / "local.yaml").unlink()
+    result = cli("validate", "--format", "json", "--environments", environments)
+    assert result.code == 0, result.err
+    assert "local" not in [row["name"] for row in json.loads(result.out)["environments"]]
+
+
+def test_global_options_stay_out_of_each_commands_own_help(cli) -> None:
+    shown = cli("backup", "run", "--help").out
+    assert "--verbose" not in shown
+    assert "--environments" not in shown
