@@ -20,7 +20,7 @@ from seawall.backup.client import LockPolicy, Restic
 from seawall.backup.plan import make_target
 from seawall.backup.restic import Target
 from seawall.backup.state import StateStore
-from seawall.errors import ConfigError
+from seawall.errors import UsageError
 from seawall.files import resolve
 from seawall.model.schema import BackupSet, Environment
 
@@ -131,15 +131,15 @@ def select_pairs(env: Environment, set_name: str | None, host: str | None) -> li
     """Given the options, return every chosen (set, host) pair, or raise ConfigError saying why none is."""
     if set_name is not None and set_name not in env.backup_sets:
         known = ", ".join(sorted(env.backup_sets)) or "none"
-        raise ConfigError([f"{env.name} has no backup set {set_name!r} (known: {known})"])
+        raise UsageError(f"{env.name} has no backup set {set_name!r} (known: {known})")
     every_host = sorted({h for name in env.backup_sets for h in env.hosts_of_set(name)})
     if host is not None and host not in every_host:
-        raise ConfigError([f"{env.name} has no host {host!r} that backs up anything (known: {', '.join(every_host)})"])
+        raise UsageError(f"{env.name} has no host {host!r} that backs up anything (known: {', '.join(every_host)})")
     names = sorted(env.backup_sets) if set_name is None else [set_name]
     pairs = [(name, h) for name in names for h in env.hosts_of_set(name) if host is None or h == host]
     if not pairs:
         if set_name is not None and host is not None:
-            raise ConfigError([f"host {host!r} does not back up set {set_name!r} in {env.name}"])
+            raise UsageError(f"host {host!r} does not back up set {set_name!r} in {env.name}")
         scope = f"set {set_name!r}" if set_name else "any set"
-        raise ConfigError([f"{env.name} has no host that backs up {scope}: check the inventory"])
+        raise UsageError(f"{env.name} has no host that backs up {scope}: check the inventory")
     return pairs

@@ -65,3 +65,43 @@ def test_global_options_stay_out_of_each_commands_own_help(cli) -> None:
     shown = cli("backup", "run", "--help").out
     assert "--verbose" not in shown
     assert "--environments" not in shown
+
+
+ENV_COMMANDS = [
+    ("preview", "prodnet"),
+    ("audit", "prodnet"),
+    ("parity", "devnet", "prodnet"),
+    ("guard", "prodnet", "--issue", "acme/ops#1"),
+    ("ledger", "prodnet"),
+    ("validate", "prodnet"),
+    ("backup", "status", "prodnet"),
+    ("backup", "drill", "prodnet"),
+    ("drill", "prodnet"),
+    ("snapshots", "prodnet"),
+    ("monitoring", "render", "prodnet"),
+    ("docs", "prodnet", "--out", "unused"),
+    ("report", "prodnet", "--format", "json"),
+]
+
+
+def test_an_unknown_environment_is_a_usage_error_that_lists_the_known_ones(cli) -> None:
+    folder = PROJECT / "environments"
+    for command in ENV_COMMANDS:
+        result = cli("--environments", folder, *command)
+        assert result.code == 2, (command, result.err)
+        assert result.out == "", command
+        assert result.err == (
+            f"seawall: error: 'prodnet' is not an environment of {folder} "
+            "(known: devnet, qanet, testnet, mainnet, local): give one of those\n"
+        ), command
+
+
+def test_an_unknown_set_or_host_is_a_usage_error_that_lists_the_known_ones(cli) -> None:
+    where = ("--environments", PROJECT / "environments")
+    unknown_set = cli(*where, "backup", "run", "local", "--set", "nope", "--dry-run")
+    assert unknown_set.code == 2
+    assert unknown_set.err.startswith("seawall: error: local has no backup set 'nope' (known: project-config, ")
+    assert "configuration error" not in unknown_set.err
+    unknown_host = cli(*where, "snapshots", "local", "--host", "ghost")
+    assert unknown_host.code == 2
+    assert unknown_host.err == "seawall: error: local has no host 'ghost' that backs up anything (known: localhost)\n"
