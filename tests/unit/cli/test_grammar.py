@@ -105,3 +105,20 @@ def test_an_unknown_set_or_host_is_a_usage_error_that_lists_the_known_ones(cli) 
     unknown_host = cli(*where, "snapshots", "local", "--host", "ghost")
     assert unknown_host.code == 2
     assert unknown_host.err == "seawall: error: local has no host 'ghost' that backs up anything (known: localhost)\n"
+
+
+def test_dry_run_prints_the_plan_without_verbose_and_changes_nothing(cli, environments: Path) -> None:
+    result = cli("--environments", environments, "backup", "run", "local", "--dry-run")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["project-config on localhost", "project-docs on localhost"]
+    assert all(" would run 0 before hook(s), back up " in line for line in lines)
+    assert f"back up {environments} to {environments.parent / 'var/local/repositories/project-config'}" in lines[0]
+    assert result.err == ""
+    assert not (environments.parent / "var").exists()
+    out = environments.parent / "units"
+    scheduled = cli("--environments", environments, "backup", "schedule", "local", "--host", "localhost", "--out", out,
+                    "--dry-run")  # fmt: skip
+    assert scheduled.code == 0, scheduled.err
+    assert scheduled.out.splitlines()[0].startswith(f"would write {out}/")
+    assert not out.exists()
