@@ -29,13 +29,13 @@ drill, restore, snapshots, check and unlock are also top-level commands: `seawal
 `seawall backup drill ENV`."""
 app = typer.Typer(help=BACKUP_HELP, no_args_is_help=True)
 EnvArg = Annotated[str, typer.Argument(metavar="ENV", help="Environment.")]
-SetOpt = Annotated[str | None, typer.Option("--set", help="Only this backup set.")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Only this backup set (repeatable: each one given).")]
 HostOpt = Annotated[str | None, typer.Option("--host", help="Only this host (droplet or data-center host).")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print what would be done (no -v needed), change nothing.")]
 
 
 def backup_context(
-    ctx: typer.Context, name: str, set_name: str | None = None, host: str | None = None
+    ctx: typer.Context, name: str, set_name: list[str] | None = None, host: str | None = None
 ) -> BackupContext:
     """Given the command's context and options, load the environment and build the backup context once."""
     from seawall.backup.context import build_context

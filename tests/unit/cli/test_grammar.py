@@ -122,3 +122,23 @@ def test_dry_run_prints_the_plan_without_verbose_and_changes_nothing(cli, enviro
     assert scheduled.code == 0, scheduled.err
     assert scheduled.out.splitlines()[0].startswith(f"would write {out}/")
     assert not out.exists()
+
+
+def test_every_set_given_counts(cli, environments: Path) -> None:
+    where = ("--environments", environments)
+    both = ("--set", "project-docs", "--set", "project-config")
+    init = cli(*where, "backup", "init", "local", *both, "--dry-run")
+    assert init.code == 0, init.err
+    assert [line.split(":")[0] for line in init.out.splitlines()[:2]] == ["project-config", "project-docs"]
+    run = cli(*where, "backup", "run", "local", *both, "--dry-run")
+    assert [line.split(" ")[0] for line in run.out.splitlines()] == ["project-config", "project-docs"]
+    one = cli(*where, "backup", "run", "local", "--set", "project-docs", "--dry-run")
+    assert [line.split(" ")[0] for line in one.out.splitlines()] == ["project-docs"]
+    unknown = cli(*where, "backup", "run", "local", "--set", "project-docs", "--set", "nope", "--dry-run")
+    assert unknown.code == 2
+    assert unknown.err == "seawall: error: local has no backup set 'nope' (known: project-config, project-docs)\n"
+    restore = cli(*where, "restore", "local", *both, "--target", environments.parent / "out")
+    assert restore.code == 2
+    assert restore.err == (
+        "seawall: error: restore one set at a time: choose one of project-config, project-docs with --set\n"
+    )
