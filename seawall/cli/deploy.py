@@ -316,6 +316,11 @@ def ledger_command(
     if output is TableOrJson.json:
         print_json([{**entry.__dict__, "outcome": outcome} for entry, outcome in entries])
         return
+    if not entries:
+        typer.echo(
+            f"the deploy ledger of {env_name} has no entry yet (every deploy, `seawall up` or `pulumi up`, adds one)"
+        )
+        return
     table = Table(title=f"deploy ledger of {env_name} ({len(entries)} entries)")
     for column in ("time", "operator", "issue", "result", "versions", "incident", "model"):
         table.add_column(column, overflow="fold")

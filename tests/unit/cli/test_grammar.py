@@ -142,3 +142,17 @@ def test_every_set_given_counts(cli, environments: Path) -> None:
     assert restore.err == (
         "seawall: error: restore one set at a time: choose one of project-config, project-docs with --set\n"
     )
+
+
+def test_empty_results_are_a_sentence_not_an_empty_table(cli, environments: Path) -> None:
+    audit = cli("--environments", environments, "audit", "local")
+    assert audit.code == 0, audit.err
+    from seawall.policies import RULES
+
+    assert audit.out == f"audit passed: local meets all {len(RULES)} rules, no finding\n"
+    ledger = cli("--environments", environments, "ledger", "local")
+    assert ledger.code == 0, ledger.err
+    assert (
+        ledger.out
+        == "the deploy ledger of local has no entry yet (every deploy, `seawall up` or `pulumi up`, adds one)\n"
+    )
