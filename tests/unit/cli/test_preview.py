@@ -65,3 +65,17 @@ def test_a_live_preview_without_the_pulumi_cli_says_how_to_install_it(cli, monke
     assert result.code == 2
     assert "the Pulumi CLI is not installed" in result.err
     assert "https://www.pulumi.com/docs/install/" in result.err
+
+
+def test_the_header_counts_the_resources_the_table_totals(cli) -> None:
+    import re
+
+    from tests.conftest import SHIPPED
+
+    shown = cli("--environments", SHIPPED, "preview", "mainnet")
+    assert shown.code == 0, shown.err
+    header = re.search(r"mainnet \((\d+) resources in (\d+) components\)", shown.out)
+    total = re.search(r"total\s*│\s*(\d+)", shown.out)
+    assert header
+    assert total
+    assert header.group(1) == total.group(1)
