@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from seawall.backup.client import LockPolicy, Restic
 from seawall.backup.plan import make_target
 from seawall.backup.restic import Target
 from seawall.backup.state import StateStore
-from seawall.errors import ConfigError
+from seawall.errors import UsageError
 from seawall.files import resolve
 from seawall.model.schema import BackupSet, Environment
 
@@ -102,9 +103,10 @@ def prune_host(env: Environment, set_name: str) -> str:
 
 
 def build_context(
-    env: Environment, project_root: Path, set_name: str | None = None, host: str | None = None
+    env: Environment, project_root: Path, set_name: str | Sequence[str] | None = None, host: str | None = None
 ) -> BackupContext:
-    """Given an environment and the ``--set``/``--host`` options, check them and return the context.
+    """Given an environment and the ``--set`` (one name, or every one given)/``--host`` options, check them and
+    return the context.
 
     An unknown set or host, a host that does not run the set, or a selection with nothing in it is a
     configuration error (exit 2) that names what is known.
@@ -127,19 +129,24 @@ def build_context(
     )
 
 
-def select_pairs(env: Environment, set_name: str | None, host: str | None) -> list[tuple[str, str]]:
-    """Given the options, return every chosen (set, host) pair, or raise ConfigError saying why none is."""
-    if set_name is not None and set_name not in env.backup_sets:
+def select_pairs(env: Environment, set_name: str | Sequence[str] | None, host: str | None) -> list[tuple[str, str]]:
+    """Given the options (no set, one, or several: every one given counts), return every chosen (set, host)
+    pair, or raise UsageError saying why none is."""
+    wanted = sorted({set_name} if isinstance(set_name, str) else set(set_name or ()))
+    unknown = [name for name in wanted if name not in env.backup_sets]
+    if unknown:
         known = ", ".join(sorted(env.backup_sets)) or "none"
-        raise ConfigError([f"{env.name} has no backup set {set_name!r} (known: {known})"])
+        shown = ", ".join(repr(name) for name in unknown)
+        raise UsageError(f"{env.name} has no backup set{'s' if len(unknown) > 1 else ''} {shown} (known: {known})")
     every_host = sorted({h for name in env.backup_sets for h in env.hosts_of_set(name)})
     if host is not None and host not in every_host:
-        raise ConfigError([f"{env.name} has no host {host!r} that backs up anything (known: {', '.join(every_host)})"])
-    names = sorted(env.backup_sets) if set_name is None else [set_name]
+        raise UsageError(f"{env.name} has no host {host!r} that backs up anything (known: {', '.join(every_host)})")
+    names = wanted or sorted(env.backup_sets)
     pairs = [(name, h) for name in names for h in env.hosts_of_set(name) if host is None or h == host]
     if not pairs:
-        if set_name is not None and host is not None:
-            raise ConfigError([f"host {host!r} does not back up set {set_name!r} in {env.name}"])
-        scope = f"set {set_name!r}" if set_name else "any set"
-        raise ConfigError([f"{env.name} has no host that backs up {scope}: check the inventory"])
+        sets = ", ".join(repr(name) for name in wanted)
+        if wanted and host is not None:
+            raise UsageError(f"host {host!r} does not back up set {sets} in {env.name}")
+        scope = f"set {sets}" if wanted else "any set"
+        raise UsageError(f"{env.name} has no host that backs up {scope}: check the inventory")
     return pairs

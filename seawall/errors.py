@@ -19,6 +19,16 @@ class ConfigError(SeawallError):
         super().__init__(heading + ":\n" + "\n".join(self.problems))
 
 
+class UsageError(ConfigError):
+    """The command line names what is not there (an environment, a backup set, a host) or combines options
+    that cannot go together: one line that lists what exists or says what to add, exit 2. A ConfigError, so
+    code that catches those catches this too; never blamed on a file (no ``FILE:0``)."""
+
+    def __init__(self, message: str) -> None:
+        self.problems = [message]
+        SeawallError.__init__(self, message)
+
+
 class RenderError(SeawallError):
     """The Pulumi program failed while rendering an environment offline."""
 

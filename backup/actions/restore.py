@@ -40,7 +40,7 @@ from seawall.backup.restic import (
 )
 from seawall.backup.retention import SAFETY_TAG, newest_present
 from seawall.backup.verify import measure_tree
-from seawall.errors import BackupError, ConfigError
+from seawall.errors import BackupError, ConfigError, UsageError
 from seawall.files import resolve
 
 logger = logging.getLogger(__name__)
@@ -265,10 +265,10 @@ def _failed_files(error: ResticError) -> str:
 
 def _one_pair(context: BackupContext) -> tuple[str, str]:
     if len(context.sets) != 1:
-        raise ConfigError([f"restore one set at a time: choose one of {', '.join(context.sets)} with --set"])
+        raise UsageError(f"restore one set at a time: choose one of {', '.join(context.sets)} with --set")
     hosts = context.hosts(context.sets[0])
     if len(hosts) != 1:
-        raise ConfigError([f"set {context.sets[0]} is backed up by {', '.join(hosts)}: choose one with --host"])
+        raise UsageError(f"set {context.sets[0]} is backed up by {', '.join(hosts)}: choose one with --host")
     return context.sets[0], hosts[0]
 
 

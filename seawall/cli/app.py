@@ -30,7 +30,10 @@ from seawall.runner import children, clean_text
 HELP = """Seawall: infrastructure as code and backup drills for devnet → qanet → testnet → mainnet.
 
 Exit codes: 0 ok, 1 a check failed, 2 usage or configuration error (or the machine refused: a full disk, an
-unwritable folder), 130/143 interrupted by SIGINT/SIGTERM."""
+unwritable folder), 130/143 interrupted by SIGINT/SIGTERM.
+
+The options below (--environments, -v, -q) go before or after the command. drill, restore, snapshots, check
+and unlock are also under `seawall backup` (the same commands)."""
 
 # Every command: the module that registers it and its one-line help. A command's module (and what it
 # imports) loads only when that command runs; `--help` and `--version` load none. A test keeps the
@@ -57,7 +60,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "ledger": ("seawall.cli.deploy", "Show ENV's deploy ledger: who deployed what, when, why, and how it ended."),
     "ledger-record": ("seawall.cli.deploy", ""),
-    "backup": ("seawall.cli.backup", "Back up, prune, check and schedule restic backups."),
+    "backup": (
+        "seawall.cli.backup",
+        "Create, back up, prune, drill, restore, list, check, unlock and schedule restic repositories.",
+    ),
     "monitoring": ("seawall.cli.monitoring", "Write Prometheus and Alertmanager configuration from the model."),
     "capacity": (
         "seawall.cli.capacity",
@@ -105,7 +111,10 @@ class LazyGroup(typer.core.TyperGroup):
             return None
         holder = typer.Typer(add_completion=False, rich_markup_mode=None)
         importlib.import_module(COMMANDS[cmd_name][0]).register(holder)
-        return typer.main.get_group(holder).get_command(ctx, cmd_name)
+        command = typer.main.get_group(holder).get_command(ctx, cmd_name)
+        if command is not None:
+            accept_global_options(command)
+        return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """List the commands from the table, without importing any."""
@@ -155,6 +164,69 @@ def configure(
     verbosity = -1 if quiet else verbose
     configure_logging(verbosity)
     ctx.obj = Settings(environments=environments, verbosity=verbosity)
+
+
+def accept_global_options(command: click.Command) -> None:
+    """Given a command (or group), let it and every command under it take the global options too.
+
+    ``seawall backup run local -v`` is ``seawall -v backup run local``: the options are hidden from the
+    command's own help (the top-level help lists them) and, given after the command, add to what was given
+    before it (-v counts add up; -q anywhere wins; the last --environments holds).
+    """
+    if not any(param.name == "late_verbose" for param in command.params):
+        command.params += _late_global_options()
+    for sub in getattr(command, "commands", {}).values():
+        accept_global_options(sub)
+
+
+def _late_global_options() -> list[click.Parameter]:
+    """Return fresh, hidden copies of the global options that a command takes after its name."""
+    carrier = typer.Typer(add_completion=False, rich_markup_mode=None)
+    carrier.command()(_late_options)
+    return list(typer.main.get_command(carrier).params)
+
+
+def _take_late_option(ctx: click.Context, param: click.Parameter, value: object) -> None:
+    """Given a global option given after the command, update the settings the top-level callback made."""
+    from typer._click.core import ParameterSource
+
+    if not value or ctx.get_parameter_source(param.name or "") is not ParameterSource.COMMANDLINE:
+        return
+    settings = ctx.find_root().obj
+    if not isinstance(settings, Settings):  # pragma: no cover - the callback always sets it
+        return
+    if param.name == "late_environments":
+        settings.environments = Path(str(value))
+        return
+    if param.name == "late_quiet":
+        settings.verbosity = -1
+    elif settings.verbosity >= 0:
+        settings.verbosity += int(str(value))
+    configure_logging(settings.verbosity)
+
+
+def _late_options(
+    late_environments: Annotated[
+        Path | None,
+        typer.Option("--environments", hidden=True, expose_value=False, callback=_take_late_option),
+    ] = None,
+    late_verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose",
+            "-v",
+            count=True,
+            hidden=True,
+            expose_value=False,
+            callback=_take_late_option,
+        ),
+    ] = 0,
+    late_quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", hidden=True, expose_value=False, callback=_take_late_option),
+    ] = False,
+) -> None:
+    """Carry the global options a command takes after its name (never run)."""
 
 
 def main(argv: list[str] | None = None) -> int:

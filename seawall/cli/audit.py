@@ -49,6 +49,8 @@ def audit_command(
                 [(f.rule, f.severity, f.enforcement, f.resource, f.message, f.remediation) for f in findings],
             )
         typer.echo("\n".join(lines))
+    elif not findings:
+        typer.echo(f"audit passed: {env.name} meets all {len(RULES)} rules, no finding")
     else:
         table = Table(title=f"audit of {env.name}: {len(RULES)} rules, {len(findings)} findings")
         for column in ("rule", "severity", "enforcement", "resource", "finding", "remediation"):

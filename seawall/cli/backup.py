@@ -1,4 +1,7 @@
-"""``seawall backup init|run|prune|status|schedule``."""
+"""``seawall backup init|run|prune|status|schedule|drill|restore|snapshots|check|unlock``.
+
+The last five are also top-level commands (``seawall drill`` is ``seawall backup drill``): their modules,
+``seawall.cli.drill`` and ``seawall.cli.repository``, register them in both places."""
 
 from __future__ import annotations
 
@@ -20,15 +23,19 @@ if TYPE_CHECKING:
     from seawall.backup.context import BackupContext
     from seawall.backup.plan import Job
 
-app = typer.Typer(help="Back up, prune, check and schedule restic backups.", no_args_is_help=True)
+BACKUP_HELP = """Create, back up, prune, drill, restore, list, check, unlock and schedule restic repositories.
+
+drill, restore, snapshots, check and unlock are also top-level commands: `seawall drill ENV` is
+`seawall backup drill ENV`."""
+app = typer.Typer(help=BACKUP_HELP, no_args_is_help=True)
 EnvArg = Annotated[str, typer.Argument(metavar="ENV", help="Environment.")]
-SetOpt = Annotated[str | None, typer.Option("--set", help="Only this backup set.")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Only this backup set (repeatable: each one given).")]
 HostOpt = Annotated[str | None, typer.Option("--host", help="Only this host (droplet or data-center host).")]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="Say what would be done, change nothing.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print what would be done (no -v needed), change nothing.")]
 
 
 def backup_context(
-    ctx: typer.Context, name: str, set_name: str | None = None, host: str | None = None
+    ctx: typer.Context, name: str, set_name: list[str] | None = None, host: str | None = None
 ) -> BackupContext:
     """Given the command's context and options, load the environment and build the backup context once."""
     from seawall.backup.context import build_context
@@ -72,6 +79,10 @@ def run_command(
     context = backup_context(ctx, env_name, set_name, host)
     with _progress() as progress:
         outcomes = run_backups(context, dry_run, progress)
+    if dry_run:
+        for outcome in outcomes:
+            typer.echo(_planned_backup(outcome.job))
+        return
     table = Table(title=f"backups of {context.env.name}")
     for column in ("set", "host", "result", "snapshot", "added", "files", "seconds", "error"):
         table.add_column(column, overflow="fold")
@@ -117,6 +128,13 @@ def prune_command(
     context = backup_context(ctx, env_name, set_name)
     outcomes = prune_repositories(context, dry_run, issue, scheduled)
     for o in outcomes:
+        if dry_run and o.ok:
+            forgets = ", ".join(snapshot[:8] for snapshot in o.forgotten) or "none"
+            typer.echo(
+                f"{o.set_name}: {o.repository}: would check, forget {len(o.forgotten)} snapshot(s) ({forgets}), keep "
+                f"back {len(o.protected)} protected, then prune"
+            )
+            continue
         forgot = f"{'would forget' if dry_run else 'forgot'} {len(o.forgotten)}, kept back {len(o.protected)}"
         typer.echo(f"{o.set_name}: {o.repository}: {o.result} ({forgot})" + (f": {o.error}" if o.error else ""))
     if not all(o.ok for o in outcomes):
@@ -209,7 +227,16 @@ def schedule_command(
             typer.echo(f"# {rendered.path} (mode {rendered.mode})\n{rendered.content}")
         return
     for path in write_schedule(files, out, dry_run):
-        typer.echo(str(path))
+        typer.echo(f"would write {path}" if dry_run else str(path))
+
+
+def _planned_backup(job: Job) -> str:
+    """Given a job a dry run skipped, return the line that says what a run would do."""
+    hooks = job.backup_set.hooks
+    return (
+        f"{job.set_name} on {job.host}: would run {len(hooks.before)} before hook(s), back up "
+        f"{', '.join(job.paths)} to {job.target.repository}, then run {len(hooks.after)} after hook(s)"
+    )
 
 
 def _bytes(value: int | None) -> str:
@@ -251,5 +278,11 @@ def _progress() -> Iterator[Any]:
 
 
 def register(root: typer.Typer) -> None:
-    """Add the ``backup`` group to the app."""
+    """Add the ``backup`` group to the app: its own commands and the repository commands it shares with the top
+    level."""
+    from seawall.cli import drill, repository
+
+    if "drill" not in {command.name for command in app.registered_commands}:
+        drill.register(app)
+        repository.register(app)
     root.add_typer(app, name="backup")

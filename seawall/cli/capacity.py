@@ -16,12 +16,12 @@ if TYPE_CHECKING:
 
 def default_prometheus(env: Environment) -> str:
     """Given an environment, return its Prometheus' address from the model (monitoring.host)."""
-    from seawall.errors import ConfigError
+    from seawall.errors import UsageError
     from seawall.model.schema import droplet_names, private_dns_name
 
     host, port = env.monitoring.host, env.monitoring.prometheus_port
     if host is None:
-        raise ConfigError([f"{env.name} names no monitoring.host: give --prometheus URL"])
+        raise UsageError(f"{env.name} names no monitoring.host: give --prometheus URL")
     if host in env.datacenter_hosts:
         return f"http://{env.datacenter_hosts[host].address}:{port}"
     return f"http://{private_dns_name(env, droplet_names(host, env.services[host])[0])}:{port}"
@@ -46,7 +46,7 @@ def capacity_command(
     from seawall.capacity.plan import build_report, measure
     from seawall.capacity.prometheus import check_url
     from seawall.cli.deploy import ledger_dir
-    from seawall.errors import ConfigError
+    from seawall.errors import UsageError
     from seawall.model import load_environment
     from seawall.model.types import parse_duration
     from seawall.opsdocs.measured import read_measured
@@ -57,7 +57,7 @@ def capacity_command(
     try:
         window_span, horizon_span = parse_duration(window), parse_duration(horizon)
     except ValueError as exc:
-        raise ConfigError([f"--window/--horizon: {exc}"]) from None
+        raise UsageError(f"--window/--horizon: {exc}") from None
     url = check_url(prometheus or default_prometheus(env))
     now = dt.datetime.now(dt.UTC)
     sizes = size_table()

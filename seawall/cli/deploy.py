@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from seawall.cli.context import Settings, TableOrJson, print_json, settings_of, stdout
-from seawall.errors import ConfigError
+from seawall.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from seawall.guard import DeployRequest, Verdict
@@ -44,7 +44,6 @@ def _mirror(env: Environment, settings: Settings, required: bool) -> BucketMirro
     import os
 
     from seawall.backup.storage import make_client
-    from seawall.errors import ConfigError
     from seawall.ledger import BucketMirror
 
     del settings  # the ledger's bucket is the model's, not the checkout's
@@ -244,7 +243,7 @@ def up_command(
         if yes:
             return True
         if not sys.stdin.isatty():
-            raise ConfigError(["no terminal to confirm the deploy: run with --yes to apply the previewed plan"])
+            raise UsageError("no terminal to confirm the deploy: run with --yes to apply the previewed plan")
         return typer.confirm(f"apply this plan to {env_name}? {preview.get('change_summary', {})}", default=False)
 
     entry = deploying.deploy(
@@ -343,6 +342,11 @@ def ledger_command(
     if output is TableOrJson.json:
         print_json([{**entry.__dict__, "outcome": outcome} for entry, outcome in entries])
         return
+    if not entries:
+        typer.echo(
+            f"the deploy ledger of {env_name} has no entry yet (every deploy, `seawall up` or `pulumi up`, adds one)"
+        )
+        return
     table = Table(title=f"deploy ledger of {env_name} ({len(entries)} entries)")
     for column in ("time", "operator", "issue", "result", "versions", "incident", "model"):
         table.add_column(column, overflow="fold")
@@ -379,7 +383,7 @@ def record_command(
     from seawall.model.schema import model_hash
 
     if result not in ("started", "succeeded", "failed"):
-        raise ConfigError([f"--result {result!r} is not started, succeeded or failed"])
+        raise UsageError(f"--result {result!r} is not started, succeeded or failed")
     settings = settings_of(ctx)
     env = load_environment(settings.environments, env_name)
     request = _request(env_name, None, operator, issue, emergency, incident, priority)

@@ -34,7 +34,7 @@ def docs_command(
     """Write the inventory, service documents, runbooks, DR plans and risk assessment (same inputs, same
     bytes); --check exits 1 when the committed documents are not what the model generates."""
     from seawall.cli.deploy import ledger_dir
-    from seawall.errors import ConfigError
+    from seawall.errors import UsageError
     from seawall.model import list_environments, load_environments
     from seawall.opsdocs.generate import compare, render_documents, write_documents
     from seawall.opsdocs.measured import read_measured
@@ -44,7 +44,7 @@ def docs_command(
     names = env_names or every
     if out is None and sorted(set(names)) != sorted(every):
         msg = "docs/ops holds the documents of every environment: give --out DIR for a selection of them"
-        raise ConfigError([msg])
+        raise UsageError(msg)
     envs = load_environments(settings.environments, names)
     measured = (
         {}

@@ -11,14 +11,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from seawall.cli.backup import backup_context
+from seawall.cli.backup import SetOpt, backup_context
 from seawall.cli.context import TableOrJson, print_json, stdout
 
 
 def drill_command(
     ctx: typer.Context,
     env_name: Annotated[str, typer.Argument(metavar="ENV", help="Environment.")],
-    set_name: Annotated[str | None, typer.Option("--set", help="Only this backup set.")] = None,
+    set_name: SetOpt = None,
     host: Annotated[str | None, typer.Option("--host", help="Only this host.")] = None,
     snapshot: Annotated[
         str, typer.Option("--snapshot", help="latest, random (an older one, seeded) or an id.")

@@ -47,7 +47,7 @@ At = Annotated[
 
 
 def _now(at: str | None) -> dt.datetime:
-    from seawall.errors import ConfigError
+    from seawall.errors import ConfigError, UsageError
 
     if at is None:
         return dt.datetime.now(dt.UTC)
@@ -56,7 +56,7 @@ def _now(at: str | None) -> dt.datetime:
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
-        raise ConfigError([f"--at {at!r} is not an ISO 8601 time with an offset (2026-12-01T14:30:00+01:00)"])
+        raise UsageError(f"--at {at!r} is not an ISO 8601 time with an offset (2026-12-01T14:30:00+01:00)")
     now = dt.datetime.now(dt.UTC)
     if moment > now + AT_AHEAD:
         raise ConfigError(

@@ -27,7 +27,9 @@ def short_type(token: str) -> str:
 
 def graph_tree(graph: Graph) -> Tree:
     """Given a rendered graph, return a tree grouped by component."""
-    tree = Tree(f"[bold]{graph.environment}[/] ({len(graph.resources)} resources)")
+    custom = sum(1 for record in graph.resources.values() if record.custom)
+    components = len(graph.resources) - custom
+    tree = Tree(f"[bold]{graph.environment}[/] ({custom} resources in {components} components)")
     children: dict[str | None, list[ResourceRecord]] = {}
     for record in sorted(graph.resources.values(), key=lambda r: r.name):  # one pass: linear in resources
         children.setdefault(record.parent, []).append(record)

@@ -46,14 +46,12 @@ def restore_command(
     files newer than the snapshot are kept unless --delete."""
     from seawall.backup.actions.restore import RestoreRequest, restore
     from seawall.backup.diagnose import human_bytes
-    from seawall.errors import ConfigError
+    from seawall.errors import UsageError
 
     if in_place and not yes:
-        raise ConfigError(
-            [
-                "--in-place overwrites the live files of this host: run the set's before_restore hooks, take a safety "
-                "snapshot and restore only when you add --yes"
-            ]
+        raise UsageError(
+            "--in-place overwrites the live files of this host: run the set's before_restore hooks, take a safety "
+            "snapshot and restore only when you add --yes"
         )
     context = backup_context(ctx, env_name, set_name, host)
     request = RestoreRequest(snapshot, target, tuple(include or ()), in_place, issue, from_host, delete)

@@ -17,8 +17,13 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 import pydantic
 
+<<<<<<< HEAD
 from seawall.errors import ConfigError
 from seawall.model.rules import advise_environment, check_environment
+=======
+from seawall.errors import ConfigError, UsageError
+from seawall.model.rules import check_environment
+>>>>>>> w-cli
 from seawall.model.schema import Environment, ParityRules
 from seawall.model.yamlsafe import Located, PathKey, YamlProblem, load_located
 
@@ -88,9 +93,16 @@ def require_environment_name(directory: Path, name: str) -> str:
     command checks names this way (a path such as ``../evil`` is never read)."""
     known = list_environments(directory)
     if name not in known:
-        shown = name.encode("unicode_escape").decode() if not name.isprintable() else name
-        raise ConfigError([f"{shown!r} is not an environment of {directory} (known: {', '.join(known)})"])
+        raise UsageError(unknown_environments(directory, [name], known))
     return name
+
+
+def unknown_environments(directory: Path, names: list[str], known: list[str]) -> str:
+    """Given names from the command line that are not environments, return the one line that says so and
+    lists the environments there are."""
+    shown = ", ".join(repr(name if name.isprintable() else name.encode("unicode_escape").decode()) for name in names)
+    verb = "is not an environment" if len(names) == 1 else "are not environments"
+    return f"{shown} {verb} of {directory} (known: {', '.join(known) or 'none'}): give one of those"
 
 
 def load_environment(directory: Path, name: str) -> Environment:
@@ -108,13 +120,9 @@ def load_environments(directory: Path, names: list[str] | None = None) -> dict[s
     known = list_environments(directory)
     wanted = known if names is None else names
     problems: list[Problem] = []
-    for name in wanted:
-        if name not in known:
-            listed = ", ".join(known) or "none"
-            shown = name if name.isprintable() else name.encode("unicode_escape").decode()
-            problems.append(Problem(f"{directory / (shown + '.yaml')}:0", "", f"no such environment (known: {listed})"))
-    if problems:
-        raise ConfigError([str(problem) for problem in problems])
+    unknown = [name for name in dict.fromkeys(wanted) if name not in known]
+    if unknown:
+        raise UsageError(unknown_environments(directory, unknown, known))
     defaults, found = _load_defaults(directory)
     problems += found
     if defaults is None and os.path.lexists(directory / DEFAULTS):

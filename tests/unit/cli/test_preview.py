@@ -113,3 +113,17 @@ def test_preview_against_says_so_when_nothing_stateful_is_replaced(environments,
     shown = cli("--environments", environments, "preview", "qanet", "--against", tmp_path / "before.json")
     assert shown.code == 0, shown.err
     assert "no stateful droplet or volume is replaced: `seawall up qanet` needs no --allow-replace" in shown.out
+
+
+def test_the_header_counts_the_resources_the_table_totals(cli) -> None:
+    import re
+
+    from tests.conftest import SHIPPED
+
+    shown = cli("--environments", SHIPPED, "preview", "mainnet")
+    assert shown.code == 0, shown.err
+    header = re.search(r"mainnet \((\d+) resources in (\d+) components\)", shown.out)
+    total = re.search(r"total\s*│\s*(\d+)", shown.out)
+    assert header
+    assert total
+    assert header.group(1) == total.group(1)
