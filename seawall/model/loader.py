@@ -17,13 +17,8 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 import pydantic
 
-<<<<<<< HEAD
-from seawall.errors import ConfigError
-from seawall.model.rules import advise_environment, check_environment
-=======
 from seawall.errors import ConfigError, UsageError
-from seawall.model.rules import check_environment
->>>>>>> w-cli
+from seawall.model.rules import advise_environment, check_environment
 from seawall.model.schema import Environment, ParityRules
 from seawall.model.yamlsafe import Located, PathKey, YamlProblem, load_located
 
