@@ -56,6 +56,13 @@ class LedgerEntry:
         return json.dumps(asdict(self), sort_keys=True) + "\n"
 
 
+# A ledger is read whole by the guard: a line or a bucket copy beyond these is refused, never parsed.
+MAX_LINE_CHARACTERS = 64 * 1024
+MAX_LEDGER_BYTES = 64 * 1024 * 1024
+TEXT_FIELDS = ("time", "environment", "operator", "identity", "issue", "model_hash", "result", "incident",
+               "deploy_id", "priority")  # fmt: skip
+
+
 def ledger_path(folder: Path, env_name: str) -> Path:
     """Given the ledger folder and an environment, return its ledger file."""
     return folder / f"{env_name}.jsonl"
@@ -66,7 +73,15 @@ def read_ledger(folder: Path, env_name: str) -> list[LedgerEntry]:
     path = ledger_path(folder, env_name)
     if not path.exists():
         return []
-    return parse_ledger(path.read_text(encoding="utf-8"), str(path))
+    with path.open("rb") as stream:
+        raw = stream.read(MAX_LEDGER_BYTES + 1)
+    if len(raw) > MAX_LEDGER_BYTES:
+        raise LedgerError(f"{path} is beyond a ledger's {MAX_LEDGER_BYTES} bytes: it is not read; repair it by hand")
+    try:
+        return parse_ledger(raw.decode("utf-8"), str(path))
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise LedgerError(f"{path}:{line}: not UTF-8 text; repair it from the bucket copy or by hand") from None
 
 
 def parse_ledger(text: str, where: str) -> list[LedgerEntry]:
@@ -78,15 +93,39 @@ def parse_ledger(text: str, where: str) -> list[LedgerEntry]:
     elif lines:
         problems.append(f"{where}:{len(lines)}: the last line is truncated (no newline)")
     for number, line in enumerate(lines, start=1):
+        if len(line) > MAX_LINE_CHARACTERS:
+            problems.append(
+                f"{where}:{number}: a ledger line of {len(line)} characters (at most {MAX_LINE_CHARACTERS})"
+            )
+            continue
         try:
             data = json.loads(line)
             entries.append(LedgerEntry(**data))
-        except (json.JSONDecodeError, TypeError) as exc:
+        except (json.JSONDecodeError, TypeError, RecursionError) as exc:
             problems.append(f"{where}:{number}: unreadable ledger line ({exc.__class__.__name__})")
+            continue
+        wrong = _wrong_fields(entries[-1])
+        if wrong:
+            entries.pop()
+            problems.append(f"{where}:{number}: a ledger line whose {', '.join(wrong)} has the wrong type")
     if problems:
         msg = "the deploy ledger is damaged; repair it from the bucket copy or by hand:\n" + "\n".join(problems)
         raise LedgerError(msg)
     return entries
+
+
+def _wrong_fields(entry: LedgerEntry) -> list[str]:
+    """Given an entry read from a file or a bucket, return the fields whose values are not of their type."""
+    wrong = [name for name in TEXT_FIELDS if not isinstance(getattr(entry, name), str)]
+    if not isinstance(entry.versions, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in entry.versions.items()
+    ):
+        wrong.append("versions")
+    if not isinstance(entry.emergency, bool):
+        wrong.append("emergency")
+    if not isinstance(entry.summary, dict):
+        wrong.append("summary")
+    return wrong
 
 
 def append_entry(folder: Path, entry: LedgerEntry, mirror: Any | None = None) -> None:
@@ -127,7 +166,19 @@ class BucketMirror:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "NoSuchBucket", "404"):
                 return "", None
             raise
-        return found["Body"].read().decode("utf-8"), found.get("ETag")
+        size = int(found.get("ContentLength") or 0)
+        if size > MAX_LEDGER_BYTES:
+            found["Body"].close()
+            msg = (
+                f"s3://{self.bucket}/{self.key(env_name)} is {size} bytes, beyond a ledger's {MAX_LEDGER_BYTES}: "
+                "it is not read; check who wrote it (the bucket is versioned) and restore the last good version"
+            )
+            raise LedgerError(msg)
+        try:
+            return found["Body"].read(MAX_LEDGER_BYTES + 1).decode("utf-8"), found.get("ETag")
+        except UnicodeDecodeError:
+            msg = f"s3://{self.bucket}/{self.key(env_name)} is not UTF-8 text: restore its last good version"
+            raise LedgerError(msg) from None
 
     def append(self, entry: LedgerEntry) -> None:
         """Given an entry, append it to the bucket copy: read, check, append, and write only if nobody wrote

@@ -35,10 +35,14 @@ class StandInStorage:
             def __init__(self, data: bytes) -> None:
                 self.data = data
 
-            def read(self) -> bytes:
-                return self.data
+            def read(self, amount: int = -1) -> bytes:  # botocore's StreamingBody.read(amt)
+                return self.data if amount < 0 else self.data[:amount]
 
-        return {"Body": Body(self.objects[Key]), "ETag": f'"{len(self.objects[Key])}"'}
+            def close(self) -> None:
+                pass
+
+        data = self.objects[Key]
+        return {"Body": Body(data), "ETag": f'"{len(data)}"', "ContentLength": len(data)}
 
     def put_object(self, Bucket: str, Key: str, Body: bytes, **condition: str) -> dict[str, Any]:
         if condition and self.refuses:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from seawall.ledger import LedgerEntry, LedgerError, append_entry, read_ledger
+from seawall.ledger import LedgerEntry, LedgerError, append_entry, parse_ledger, read_ledger
 
 
 def _entry(result: str = "succeeded", issue: str = "acme/ops#1") -> LedgerEntry:
@@ -40,3 +40,28 @@ def test_a_truncated_last_line_is_reported(tmp_path: Path) -> None:
     with pytest.raises(LedgerError) as caught:
         read_ledger(tmp_path, "qanet")
     assert ":2: the last line is truncated" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("line", "contains"),
+    [
+        ('{"time": 5, "environment": "qanet", "operator": "o", "identity": "i", "issue": "x", "versions": {},'
+         ' "model_hash": "h", "result": "applied"}', "a ledger line whose time has the wrong type"),
+        ('{"time": "t", "environment": "qanet", "operator": "o", "identity": "i", "issue": "x",'
+         ' "versions": {"api": 1}, "model_hash": "h", "result": "applied", "emergency": "yes"}',
+         "a ledger line whose versions, emergency has the wrong type"),
+        ('{"time": "' + "t" * 70000 + '"}', "a ledger line of 70012 characters"),
+        ("[" * 50000, "unreadable ledger line"),
+    ],
+)  # fmt: skip
+def test_a_ledger_line_of_the_wrong_shape_or_size_is_named_never_trusted(line: str, contains: str) -> None:
+    with pytest.raises(LedgerError) as raised:
+        parse_ledger(line + "\n", "s3://seawall-deploy-ledger/ledger/qanet.jsonl")
+    assert f"s3://seawall-deploy-ledger/ledger/qanet.jsonl:1: {contains}" in str(raised.value)
+
+
+def test_a_local_ledger_that_is_not_utf8_is_named_at_its_line(tmp_path: Path) -> None:
+    (tmp_path / "qanet.jsonl").write_bytes(b'{"a": 1}\n{"time": "caf\xe9"}\n')
+    with pytest.raises(LedgerError) as raised:
+        read_ledger(tmp_path, "qanet")
+    assert f"{tmp_path / 'qanet.jsonl'}:2: not UTF-8 text" in str(raised.value)
