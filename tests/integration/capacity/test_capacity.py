@@ -127,7 +127,8 @@ def test_a_host_without_data_is_named_and_exit_1_and_an_unreachable_prometheus_i
     project = tmp_path / "environments"
     shutil.copytree(environments, project)
     patch_environment(project, "devnet", {"datacenter_hosts": {"dc-archive-2": {
-        "address": "192.0.2.41", "ssh_user": "seawall", "roles": ["archive"]}}})  # fmt: skip
+        "address": "192.0.2.41", "ssh_user": "seawall", "roles": ["archive"],
+        "firewall": [{"port": 9100, "from": "vpc"}]}}})  # fmt: skip
     result = capacity(project, url, "--format", "json")
     assert result.returncode == 1
     assert json.loads(result.stdout)["no_data"] == ["dc-archive-2"]
