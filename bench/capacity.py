@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from seawall.capacity.plan import build_report, measure, step_for  # noqa: E402
-from seawall.capacity.prometheus import queries  # noqa: E402
+from seawall.capacity.prometheus import Deadline, queries  # noqa: E402
 from seawall.model.schema import Environment  # noqa: E402
 from seawall.sizes import size_table  # noqa: E402
 from tests.integration.capacity.tsdb import GB, GIB, Host, noisy, openmetrics, prometheus_serving  # noqa: E402
@@ -74,7 +74,15 @@ def bare(url: str, env: Environment, now: dt.datetime, window: dt.timedelta) -> 
 def seawall(url: str, env: Environment, now: dt.datetime, window: dt.timedelta) -> float:
     """Seawall's whole report: the same queries, then the forecasts and the advice."""
     start = time.perf_counter()
-    report = build_report(env, measure(env, url, now, window), size_table(), now, window, dt.timedelta(days=90), url)
+    report = build_report(
+        env,
+        measure(env, url, now, window, Deadline.after(3600, "the benchmark's hour")),
+        size_table(),
+        now,
+        window,
+        dt.timedelta(days=90),
+        url,
+    )
     assert not report.no_data, report.no_data
     return time.perf_counter() - start
 

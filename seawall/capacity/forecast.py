@@ -7,10 +7,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+MIN_POINTS = 3  # the fewest points a line is fitted through
+
 
 @dataclass(frozen=True)
 class Fit:
-    """A line through a series: value = intercept + slope * (t - t0); r2 and the spread around it."""
+    """A line through a series: value = intercept + slope * (t - t0), t0 the points' mean time; r2 and the
+    spread around it."""
 
     slope: float  # per second
     intercept: float
@@ -34,27 +37,31 @@ class Fit:
 
 
 def fit_line(points: Sequence[tuple[float, float]]) -> Fit | None:
-    """Given (t, value) points, return their least-squares line (None for fewer than three points)."""
+    """Given (t, value) points, return their least-squares line (None for fewer than MIN_POINTS points).
+
+    The values are fitted divided by their largest magnitude, so values near the largest float (1e308)
+    neither overflow nor lose the line; what cannot be represented in the result is infinite, never NaN."""
     n = len(points)
-    if n < 3:
+    if n < MIN_POINTS:
         return None
-    t0 = points[0][0]
+    scale = max(abs(v) for _, v in points) or 1.0
+    t0 = sum(t for t, _ in points) / n
     xs = [t - t0 for t, _ in points]
-    ys = [v for _, v in points]
-    mean_x, mean_y = sum(xs) / n, sum(ys) / n
-    sxx = sum((x - mean_x) ** 2 for x in xs)
-    sxy = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True))
+    ys = [v / scale for _, v in points]
+    mean_y = sum(ys) / n
+    sxx = sum(x * x for x in xs)
+    sxy = sum(x * (y - mean_y) for x, y in zip(xs, ys, strict=True))
     slope = sxy / sxx if sxx else 0.0
-    intercept = mean_y - slope * mean_x
-    residuals = [y - (intercept + slope * x) for x, y in zip(xs, ys, strict=True)]
+    residuals = [y - (mean_y + slope * x) for x, y in zip(xs, ys, strict=True)]
     ss_res = sum(r * r for r in residuals)
     ss_tot = sum((y - mean_y) ** 2 for y in ys)
     r2 = 1.0 - ss_res / ss_tot if ss_tot else 1.0
-    return Fit(slope, intercept, t0, r2, math.sqrt(ss_res / n), n)
+    return Fit(slope * scale, mean_y * scale, t0, r2, math.sqrt(ss_res / n) * scale, n)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """Given values and a fraction, return that percentile (linear between the nearest ranks)."""
+    """Given values and a fraction, return that percentile (linear between the nearest ranks; never beyond
+    them, so finite values give a finite percentile)."""
     ordered = sorted(values)
     if not ordered:
         msg = "no values"
@@ -62,4 +69,5 @@ def percentile(values: Sequence[float], q: float) -> float:
     position = (len(ordered) - 1) * q
     low = math.floor(position)
     high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    weight = position - low
+    return ordered[low] * (1 - weight) + ordered[high] * weight

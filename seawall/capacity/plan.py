@@ -2,9 +2,11 @@
 its alert threshold and 100%, and per service the smallest size (and volume) that stays under the
 thresholds until the horizon, with the monthly cost change.
 
-Nothing is forecast from empty data: a host or service without series is reported as such. A series
-whose points swing far around their line (more than ``NOISE`` of its scale) is flagged: its trend is not
-used, only its p95.
+Nothing is forecast from empty data: a host or service without series is reported as such. No trend is
+used, only the p95, from a series with fewer than ``MIN_POINTS`` samples ("not enough data"), one whose
+points swing far around their line (more than ``NOISE`` of its scale: "too noisy"), or one whose line
+cannot be represented (values near the largest float). A resource already above a level says since when,
+from its samples, instead of forecasting the crossing.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from seawall.capacity.forecast import Fit, fit_line, percentile
-from seawall.capacity.prometheus import Series, queries, range_query
+from seawall.capacity.forecast import MIN_POINTS, Fit, fit_line, percentile
+from seawall.capacity.prometheus import Deadline, Series, queries, query_deadline, range_query
 from seawall.model.schema import Alerts, Environment, droplet_names
 from seawall.sizes import Size, SizeTable
 
@@ -24,11 +26,14 @@ MAX_POINTS = 2000
 GB = 1e9
 DAY = 86400.0
 VOLUME_STEP_GB = 10
+MAX_VOLUME_GB = 16384  # DigitalOcean's largest volume (the model's limit too)
+MAX_COUNT = 100  # the most droplets a service can have (the model's limit)
 
 
 @dataclass
 class Resource:
-    """One resource of one host: what it is now, its spread and trend, and when it crosses its levels."""
+    """One resource of one host: what it is now, its spread and trend, and when it crosses its levels (or
+    since when it has been above them); ``no_trend`` says why no trend is used (None: it is)."""
 
     host: str
     service: str
@@ -46,6 +51,10 @@ class Resource:
     crosses_threshold: str | None
     crosses_full: str | None
     points: int
+    first_sample: str
+    no_trend: str | None
+    above_threshold_since: str | None
+    full_since: str | None
 
     def as_json(self) -> dict[str, Any]:
         """Return the resource as JSON-able data (values rounded for reading)."""
@@ -125,12 +134,18 @@ def step_for(window: float) -> float:
     return max(60.0, math.ceil(window / MAX_POINTS / 60) * 60)
 
 
-def measure(env: Environment, url: str, now: dt.datetime, window: dt.timedelta) -> dict[str, list[Series]]:
-    """Given the environment's Prometheus, return every capacity query's series over the window."""
+def measure(
+    env: Environment, url: str, now: dt.datetime, window: dt.timedelta, deadline: Deadline
+) -> dict[str, list[Series]]:
+    """Given the environment's Prometheus and the deadline of all its answers, return every capacity
+    query's series over the window (each query also has its own deadline)."""
     end = now.timestamp()
     start = end - window.total_seconds()
     step = step_for(window.total_seconds())
-    return {name: range_query(url, query, start, end, step) for name, query in queries(env.name).items()}
+    return {
+        name: range_query(url, query, start, end, step, query_deadline(deadline))
+        for name, query in queries(env.name).items()
+    }
 
 
 def host_alerts(env: Environment, service: str, host: str) -> Alerts:
@@ -230,28 +245,70 @@ def _resource(
 ) -> Resource:
     values = [value for _, value in points]
     fit: Fit | None = fit_line(points)
-    noisy = fit is None or fit.residual_sd > NOISE * scale
-    slope = 0.0 if fit is None else fit.slope
-    at_horizon = values[-1] if fit is None or noisy else max(fit.at(until), 0.0)
+    no_trend = _no_trend(fit, len(points), scale, until)
+    trend = fit if no_trend is None else None
+    above = _since(points, threshold)
+    at_full = _since(points, full) if full is not None else None
     return Resource(
         host, service, kind, unit, values[-1], percentile(values, 0.5), percentile(values, 0.95), threshold, full,
-        slope * DAY, 0.0 if fit is None else fit.r2, noisy, at_horizon,
-        _when(fit, threshold, end, noisy), _when(fit, full, end, noisy) if full is not None else None, len(points),
+        _slope_per_day(fit), 0.0 if fit is None else fit.r2, no_trend == NOISY,
+        values[-1] if trend is None else max(trend.at(until), 0.0),
+        None if above else _when(trend, threshold, end), None if at_full or full is None else _when(trend, full, end),
+        len(points), _stamp(points[0][0]), no_trend, above, at_full,
     )  # fmt: skip
 
 
-def _when(fit: Fit | None, level: float, end: float, noisy: bool) -> str | None:
-    if fit is None or noisy:
+NOISY = "too noisy to trust a trend"
+
+
+def _no_trend(fit: Fit | None, points: int, scale: float, until: float) -> str | None:
+    """Why a series' line is not used (None: it is)."""
+    if fit is None:
+        return f"not enough data ({points} samples, {MIN_POINTS} needed)"
+    if not all(math.isfinite(value) for value in (fit.slope * DAY, fit.at(until))):
+        return "values too large for a trend"
+    if fit.residual_sd > NOISE * scale:
+        return NOISY
+    return None
+
+
+def _slope_per_day(fit: Fit | None) -> float:
+    """A line's slope per day, shown even when the line is not trusted (0 without one, or when too large)."""
+    slope = 0.0 if fit is None else fit.slope * DAY
+    return slope if math.isfinite(slope) else 0.0
+
+
+def _since(points: list[tuple[float, float]], level: float) -> str | None:
+    """Since when the samples have been at or above a level (None: the last one is below it)."""
+    if not points or points[-1][1] < level:
+        return None
+    index = len(points) - 1
+    while index > 0 and points[index - 1][1] >= level:
+        index -= 1
+    return _stamp(points[index][0])
+
+
+def _when(fit: Fit | None, level: float, end: float) -> str | None:
+    if fit is None:
         return None
     moment = fit.crossing(level, end)
-    if moment is None or moment > end + 10 * 365 * DAY:
+    if moment is None or not math.isfinite(moment) or moment > end + 10 * 365 * DAY:
         return None
+    return _stamp(moment)
+
+
+def _stamp(moment: float) -> str:
     return dt.datetime.fromtimestamp(moment, dt.UTC).isoformat(timespec="minutes")
 
 
 def _projected(resource: Resource) -> float:
     """What a resource is expected to reach by the horizon: its p95, or its trend's value if higher."""
-    return max(resource.p95, resource.at_horizon) if not resource.noisy else resource.p95
+    return resource.p95 if resource.no_trend else max(resource.p95, resource.at_horizon)
+
+
+def format_value(value: float) -> str:
+    """Given a measured value, return it for reading: one decimal, or three significant digits when huge."""
+    return f"{value:.1f}" if abs(value) < 1e6 else f"{value:.3g}"
 
 
 def family(slug: str) -> str:
@@ -270,7 +327,7 @@ def _advise(env: Environment, name: str, resources: list[Resource], sizes: SizeT
     if not own:
         return None
     advice.warnings = [
-        f"{r.host} {r.kind}: too noisy to trust a trend (p95 {r.p95:.1f} {r.unit} used instead)" for r in own if r.noisy
+        f"{r.host} {r.kind}: {r.no_trend} (p95 {format_value(r.p95)} {r.unit} used instead)" for r in own if r.no_trend
     ]
     if current is None:
         advice.warnings.append(f"{service.size} is not in the size table ({sizes.as_of}): no sizing advice")
@@ -287,6 +344,13 @@ def _advise(env: Environment, name: str, resources: list[Resource], sizes: SizeT
             (s for s in sizes.sizes.values() if family(s.slug) == family(service.size)), key=lambda s: s.price_monthly
         )
         factor = max(need_vcpus / largest.vcpus, need_memory / largest.memory_gib, 1.0)
+        if not service.count * factor <= MAX_COUNT:  # also when infinite
+            advice.warnings.append(
+                f"needs {format_value(need_vcpus)} vCPU and {format_value(need_memory)} GiB memory per droplet by "
+                f"the horizon, more than {MAX_COUNT} of {largest.slug} (the most a service can have): check the "
+                f"series (node_exporter on its hosts) or split the service; size and count left as they are"
+            )
+            return _with_volume(advice, own, sizes, current)
         chosen, advice.recommended_count = largest, math.ceil(service.count * factor)
         advice.reasons.append(
             f"no {family(service.size)} size is large enough: {advice.recommended_count} of {largest.slug}"
@@ -297,9 +361,14 @@ def _advise(env: Environment, name: str, resources: list[Resource], sizes: SizeT
             f"needs {need_vcpus:.1f} vCPU, {need_memory:.1f} GiB memory, {need_disk:.0f} GB root disk by the horizon: "
             f"{chosen.slug} ({chosen.vcpus} vCPU, {chosen.memory_gib:g} GiB, {chosen.disk_gb} GB)"
         )
-    if volume_gb is not None:
-        advice.recommended_volume_gb = _volume(own, volume_gb, advice)
-    advice.recommended_monthly_cost = _cost(sizes, chosen, advice.recommended_count, advice.recommended_volume_gb)
+    return _with_volume(advice, own, sizes, chosen)
+
+
+def _with_volume(advice: Advice, own: list[Resource], sizes: SizeTable, size: Size) -> Advice:
+    """Given the advice on size and count, add the volume's and the recommendation's cost."""
+    if advice.volume_gb is not None:
+        advice.recommended_volume_gb = _volume(own, advice.volume_gb, advice)
+    advice.recommended_monthly_cost = _cost(sizes, size, advice.recommended_count, advice.recommended_volume_gb)
     return advice
 
 
@@ -323,7 +392,13 @@ def _volume(resources: list[Resource], current: int, advice: Advice) -> int:
     if not used:
         return current
     needed = max(_projected(r) / (r.threshold / (r.full or 1.0)) for r in used)  # GB the volume must have
-    rounded = int(math.ceil(needed / VOLUME_STEP_GB) * VOLUME_STEP_GB)
+    if not needed <= MAX_VOLUME_GB:  # also when infinite
+        advice.warnings.append(
+            f"the volume would need {format_value(needed)} GB by the horizon, more than the largest volume "
+            f"({MAX_VOLUME_GB} GB): check the series (or move data off it); volume left as it is"
+        )
+        return current
+    rounded = min(int(math.ceil(needed / VOLUME_STEP_GB) * VOLUME_STEP_GB), MAX_VOLUME_GB)
     if rounded <= current:
         return current  # a volume never shrinks
     advice.reasons.append(

@@ -10,7 +10,7 @@ import typer
 from seawall.cli.context import OutputFormat, print_json, settings_of, stdout, write_output
 
 if TYPE_CHECKING:
-    from seawall.capacity.plan import CapacityReport
+    from seawall.capacity.plan import CapacityReport, Resource
     from seawall.model.schema import Environment
 
 
@@ -35,16 +35,26 @@ def capacity_command(
     ] = None,
     window: Annotated[str, typer.Option("--window", help="How far back to measure (a duration: 30d).")] = "30d",
     horizon: Annotated[str, typer.Option("--horizon", help="How far ahead to plan (a duration: 90d).")] = "90d",
+    timeout: Annotated[
+        str,
+        typer.Option(
+            "--timeout",
+            help="How long Prometheus' answers may take, all queries together (a duration: 10m); each query "
+            "also has its own 2-minute deadline.",
+        ),
+    ] = "10m",
     output: Annotated[OutputFormat, typer.Option("--format", help="table, json or markdown.")] = OutputFormat.table,
     propose: Annotated[
         bool, typer.Option("--propose", help="Write the recommendations as a patch to environments/ENV.yaml.")
     ] = False,
 ) -> None:
-    """Utilisation (p50/p95), trends and the dates each resource crosses its threshold and 100%, the size
-    each service needs until the horizon with its cost, and the backups' growth; exit 1 when a host has no data."""
+    """Utilisation (p50/p95), trends and the dates each resource crosses its threshold and 100% (or since when
+    it has been above them), the size each service needs until the horizon with its cost, and the backups'
+    growth; exit 1 when a host has no data, 2 when Prometheus cannot be reached, refuses a query, sends what
+    is not a range query's answer or no complete answer before the deadline."""
     from seawall.capacity.backups import backup_capacity
     from seawall.capacity.plan import build_report, measure
-    from seawall.capacity.prometheus import check_url
+    from seawall.capacity.prometheus import Deadline, check_url
     from seawall.cli.deploy import ledger_dir
     from seawall.errors import UsageError
     from seawall.model import load_environment
@@ -56,12 +66,17 @@ def capacity_command(
     env = load_environment(settings.environments, env_name)
     try:
         window_span, horizon_span = parse_duration(window), parse_duration(horizon)
+        timeout_span = parse_duration(timeout)
     except ValueError as exc:
-        raise UsageError(f"--window/--horizon: {exc}") from None
+        raise UsageError(f"--window/--horizon/--timeout: {exc}") from None
     url = check_url(prometheus or default_prometheus(env))
+    deadline = Deadline.after(
+        timeout_span.total_seconds(), f"the command's --timeout {timeout}", "give a longer --timeout or narrow --window"
+    )
     now = dt.datetime.now(dt.UTC)
     sizes = size_table()
-    report = build_report(env, measure(env, url, now, window_span), sizes, now, window_span, horizon_span, url)
+    data = measure(env, url, now, window_span, deadline)
+    report = build_report(env, data, sizes, now, window_span, horizon_span, url)
     states = read_measured(env, settings.project_root, ledger_dir(settings)).states
     report.backups, bucket = backup_capacity(env, states, settings.project_root, horizon_span, sizes)
     if output is OutputFormat.json:
@@ -79,14 +94,25 @@ def capacity_command(
 
 
 def _rows(report: CapacityReport) -> list[list[str]]:
-    rows = []
-    for r in report.resources:
-        note = "too noisy to trust a trend" if r.noisy else f"r² {r.r2:.2f}"
-        rows.append([
-            r.host, r.kind, f"{r.now:.1f}", f"{r.p50:.1f}", f"{r.p95:.1f}", f"{r.threshold:.1f} {r.unit}",
-            f"{r.slope_per_day:+.3f}/day", r.crosses_threshold or "-", r.crosses_full or "-", note,
-        ])  # fmt: skip
-    return rows
+    return [_row(resource) for resource in report.resources]
+
+
+def _row(r: Resource) -> list[str]:
+    from seawall.capacity.plan import format_value
+
+    values = [f"{format_value(value)} {r.unit}" for value in (r.now, r.p50, r.p95, r.threshold)]
+    trend = f"{r.slope_per_day:+.3f}" if abs(r.slope_per_day) < 1e6 else f"{r.slope_per_day:+.3g}"
+    return [
+        r.host, r.kind, *values, f"{trend} {r.unit}/day",
+        _crossing(r.crosses_threshold, r.above_threshold_since, r.first_sample, "already above threshold"),
+        _crossing(r.crosses_full, r.full_since, r.first_sample, "already full"), r.no_trend or f"r² {r.r2:.2f}",
+    ]  # fmt: skip
+
+
+def _crossing(when: str | None, since: str | None, first_sample: str, already: str) -> str:
+    if since is None:
+        return when or "-"
+    return f"{already} since {'at least ' if since == first_sample else ''}{since}"
 
 
 RESOURCE_HEADERS = ("host", "resource", "now", "p50", "p95", "threshold", "trend", "crosses threshold", "full", "fit")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import math
 import random
 import socket
 import subprocess
@@ -78,9 +79,18 @@ def openmetrics(env: str, hosts: list[Host], end: float, days: float, step: floa
                     sample = value(days_before, step)  # a counter counts on through a gap
                     if gap and gap[0] <= days_before < gap[1]:
                         continue
-                    lines.append(f"{family}{{{tag}}} {sample!r} {moment:.0f}\n")
+                    lines.append(f"{family}{{{tag}}} {openmetrics_number(sample)} {moment:.0f}\n")
         lines.append("# EOF\n")
         yield lines
+
+
+def openmetrics_number(value: float) -> str:
+    """Given a sample, return it as OpenMetrics spells it (``NaN``, ``+Inf``, ``-Inf``, or Python's repr)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(value)
 
 
 def _series(family: str, host: Host, labels: str) -> list[tuple[str, Callable[[float, float], float]]]:
