@@ -59,7 +59,7 @@ def docs_command(
             typer.echo(f"{difference.kind}: {folder / difference.path}")
         if differences:
             typer.echo(
-                f"{len(differences)} document(s) differ from the model: run `seawall docs` and commit them", err=True
+                f"{len(differences)} document(s) differ from the model: {_regenerate_hint(out, no_state)}", err=True
             )
             raise typer.Exit(1)
         typer.echo(f"{len(documents)} documents in {folder} are current")
@@ -68,6 +68,13 @@ def docs_command(
     for path in touched:
         typer.echo(str(folder / path))
     typer.echo(f"{len(documents)} documents in {folder}, {len(touched)} written or removed", err=True)
+
+
+def _regenerate_hint(out: Path | None, no_state: bool) -> str:
+    """The command that writes what --check compared: docs/ops is committed without any machine's state."""
+    if out is None:
+        return "run `seawall docs --no-state` and commit docs/ops (the committed documents carry no machine's state)"
+    return f"run `seawall docs --out {out}{' --no-state' if no_state else ''}` (the same options without --check)"
 
 
 def register(root: typer.Typer) -> None:

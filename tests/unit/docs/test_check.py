@@ -29,7 +29,7 @@ def test_check_passes_on_freshly_written_documents_and_fails_after_a_model_chang
     assert check.code == 1
     assert f"changed: {project / 'docs' / 'ops' / 'inventory.md'}" in check.out
     assert f"changed: {project / 'docs' / 'ops' / 'services' / 'web.md'}" in check.out
-    assert "run `seawall docs` and commit them" in check.err
+    assert "run `seawall docs --no-state` and commit docs/ops" in check.err
     unchanged = (project / "docs" / "ops" / "inventory.md").read_text()
     assert "| web-1 | web | s-2vcpu-4gb |" in unchanged.split("### mainnet", 1)[1], "--check wrote a file"
 

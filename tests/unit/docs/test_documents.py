@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -130,3 +131,23 @@ def test_the_shipped_templates_are_where_the_package_finds_them_and_in_its_packa
         if template.is_file():
             relative = "templates/" + template.relative_to(PROJECT / "templates").as_posix()
             assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns), f"{relative} is not installed"
+
+
+def test_the_check_hint_when_followed_makes_the_check_pass(cli, tmp_path: Path) -> None:
+    import shlex
+
+    project = tmp_path / "project"
+    shutil.copytree(SHIPPED, project / "environments")
+    shutil.copytree(PROJECT / "docs" / "ops", project / "docs" / "ops")
+    (project / "docs" / "ops" / "inventory.md").write_text("edited by hand\n")
+    (project / "docs" / "ops" / "stray.md").write_text("not generated\n")
+    checked = cli("--environments", project / "environments", "docs", "--check")
+    assert checked.code == 1
+    hint = re.search(r"run `(seawall [^`]+)`", checked.err)
+    assert hint, checked.err
+    words = shlex.split(hint.group(1))[1:]
+    assert cli("--environments", project / "environments", *words).code == 0
+    again = cli("--environments", project / "environments", "docs", "--check")
+    assert again.code == 0, again.out + again.err
+    assert (project / "docs" / "ops" / "inventory.md").read_text() == (PROJECT / "docs/ops/inventory.md").read_text()
+    assert not (project / "docs" / "ops" / "stray.md").exists()
