@@ -119,14 +119,16 @@ def _choose(context: BackupContext, restic: Restic, set_name: str, host: str, wa
         real = [s for s in listed if s.get("hostname") == host and SAFETY_TAG not in (s.get("tags") or [])]
         newest = newest_present(real, dt.datetime.now(dt.UTC), context.env.backup.clock_skew_tolerance)
         if newest is None:
-            msg = f"{host} has no snapshot of {set_name} yet: run `seawall backup run` first"
+            run = f"seawall backup run {context.env.name} --set {set_name} --host {host}"
+            msg = f"{host} has no snapshot of {set_name} yet: run `{run}` first"
             raise BackupError(msg)
         logger.info("the latest snapshot of %s on %s is %s", set_name, host, str(newest["id"])[:8])
         return dict(newest)
     found = [s for s in listed if str(s.get("id", "")).startswith(wanted) or s.get("short_id") == wanted]
     if len(found) != 1:
         what = "names several snapshots" if found else "is not a snapshot"
-        msg = f"snapshot {wanted!r} {what} of {set_name}: list them with `seawall snapshots` (--set, --host)"
+        listing = f"seawall snapshots {context.env.name} --set {set_name} --host {host}"
+        msg = f"snapshot {wanted!r} {what} of {set_name}: list them with `{listing}`"
         raise BackupError(msg)
     taken_on = str(found[0].get("hostname", ""))
     if taken_on != host:

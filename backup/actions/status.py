@@ -140,7 +140,8 @@ def _recorded_row(
     row.newest, row.snapshots = recorded.get("id"), int(bool(recorded))
     if not recorded.get("time"):
         row.status = NO_SNAPSHOT
-        row.detail = "no backup recorded for this host: run `seawall backup run` (or `status --deep` to ask restic)"
+        run = f"seawall backup run {context.env.name} --set {set_name} --host {host}"
+        row.detail = f"no backup recorded for this host: run `{run}` (or `status --deep` to ask restic)"
         return row
     row.age_seconds = max(0.0, (now - dt.datetime.fromisoformat(recorded["time"])).total_seconds())
     if last_run.get("alarms"):

@@ -29,8 +29,12 @@ drill, restore, snapshots, check and unlock are also top-level commands: `seawal
 `seawall backup drill ENV`."""
 app = typer.Typer(help=BACKUP_HELP, no_args_is_help=True)
 EnvArg = Annotated[str, typer.Argument(metavar="ENV", help="Environment.")]
-SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Only this backup set (repeatable: each one given).")]
-HostOpt = Annotated[str | None, typer.Option("--host", help="Only this host (droplet or data-center host).")]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", metavar="SET", help="Only this backup set (repeatable: each one given).")
+]
+HostOpt = Annotated[
+    str | None, typer.Option("--host", metavar="HOST", help="Only this host (droplet or data-center host).")
+]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print what would be done (no -v needed), change nothing.")]
 
 

@@ -88,7 +88,8 @@ def snapshots_command(
         print_json({"environment": context.env.name, "snapshots": [asdict(row) for row in rows]})
         return
     if not rows:
-        msg = f"no snapshot of {', '.join(context.sets)} in {context.env.name} yet: run `seawall backup run` first"
+        run = " ".join(["seawall backup run", context.env.name, *(f"--set {name}" for name in context.sets)])
+        msg = f"no snapshot of {', '.join(context.sets)} in {context.env.name} yet: run `{run}` first"
         raise BackupError(msg)
     table = Table(title=f"snapshots of {context.env.name}")
     for column in ("id", "time", "host", "set", "size", "tags", "verified"):

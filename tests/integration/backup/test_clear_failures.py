@@ -117,7 +117,7 @@ def test_an_empty_repository_and_an_unknown_snapshot_get_one_clear_line(local_la
     assert "lab-host has no snapshot of files yet: run `seawall backup run` first" in drill.err
     listing = seawall(local_lab, "snapshots", "lab")
     assert listing.code == 1
-    assert "no snapshot of files in lab yet: run `seawall backup run` first" in listing.err
+    assert "no snapshot of files in lab yet: run `seawall backup run lab --set files` first" in listing.err
     restore = seawall(local_lab, "restore", "lab", "--target", tmp_path / "r1", "--issue", "ops#1")
     assert restore.code == 1
     assert "lab-host has no snapshot of files yet" in restore.err
@@ -126,7 +126,7 @@ def test_an_empty_repository_and_an_unknown_snapshot_get_one_clear_line(local_la
         local_lab, "restore", "lab", "--snapshot", "deadbeef", "--target", tmp_path / "r2", "--issue", "ops#1"
     )
     assert wrong.code == 1
-    assert "snapshot 'deadbeef' is not a snapshot of files: list them with `seawall snapshots`" in wrong.err
+    assert "snapshot 'deadbeef' is not a snapshot of files: list them with `seawall snapshots lab" in wrong.err
     assert len(wrong.err.strip().splitlines()) == 1
 
 
@@ -232,3 +232,34 @@ def _fill(path: Path) -> None:
                 filler.write(b"x" * 4096)
         except OSError as exc:
             assert exc.errno == 28  # ENOSPC
+
+
+def _hint(err: str) -> list[str]:
+    """The command a message tells a person to run, as words after ``seawall``."""
+    import re
+    import shlex
+
+    found = re.search(r"`seawall ([^`]+)`", err)
+    assert found, err
+    return shlex.split(found.group(1))
+
+
+def test_each_hint_of_a_missing_backup_or_snapshot_does_what_it_says_when_followed(
+    local_lab: Lab, seawall, tmp_path: Path
+) -> None:
+    assert seawall(local_lab, "backup", "init", "lab").code == 0
+    listing = seawall(local_lab, "snapshots", "lab")
+    assert listing.code == 1
+    assert seawall(local_lab, *_hint(listing.err)).code == 0  # the backup it names
+    assert seawall(local_lab, "snapshots", "lab").code == 0
+    restore = seawall(local_lab, "restore", "lab", "--target", tmp_path / "r1", "--issue", "ops#1")
+    assert restore.code == 0, restore.err
+    wrong = seawall(
+        local_lab, "restore", "lab", "--snapshot", "deadbeef", "--target", tmp_path / "r2", "--issue", "ops#1"
+    )
+    assert wrong.code == 1
+    listed = seawall(local_lab, *_hint(wrong.err), "--format", "json")
+    assert listed.code == 0, listed.err
+    first = json.loads(listed.out)["snapshots"][0]["id"]
+    again = seawall(local_lab, "restore", "lab", "--snapshot", first, "--target", tmp_path / "r2", "--issue", "ops#1")
+    assert again.code == 0, again.err
