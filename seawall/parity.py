@@ -5,11 +5,15 @@ A difference is ``missing-in-B``, ``extra-in-B``, ``allowed`` or ``violation``. 
 rendered again with an allowance's fields copied from A (and environment-only items removed from both):
 the resource differences that disappear are explained by that allowance and carry its reason.
 A second level compares the models themselves, so a report names the service, set or rule that differs.
+A violation's reason says what differs and which parity.yaml entry would allow it; for a resource, B is
+rendered once more per suggested entry to find the model difference it follows from.
 """
 
 from __future__ import annotations
 
+import copy
 import fnmatch
+import itertools
 import re
 from dataclasses import asdict, dataclass, field, replace
 from itertools import pairwise
@@ -60,6 +64,7 @@ class ParityReport:
     differences: list[Difference] = field(default_factory=list)
     model: list[Difference] = field(default_factory=list)
     used: set[str] = field(default_factory=set)
+    unused: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
 
     @property
@@ -86,6 +91,7 @@ class ParityReport:
             "summary": self.summary(),
             "differences": [d.as_json() for d in self.differences],
             "model": [d.as_json() for d in self.model],
+            "unused_allowances": list(self.unused),
             "stale_allowances": list(self.stale),
         }
 
@@ -184,8 +190,10 @@ def compare_environments(
         d if _key(d) in remaining else replace(d, kind=ALLOWED, reason="; ".join(contributors.get(_key(d), [])))
         for d in raw
     ]
-    stale = [_rule_id(r) for r in _rules(rules) if _rule_id(r) not in used]
-    return ParityReport(a.name, b.name, len(graph_a.keys() | renderer.flat(b).keys()), differences, model, used, stale)
+    differences = explain_resource_violations(a, b, differences, model, renderer)
+    unused = [_rule_id(r) for r in _rules(rules) if _rule_id(r) not in used]
+    compared = len(graph_a.keys() | graph_b.keys())
+    return ParityReport(a.name, b.name, compared, differences, model, used, unused)
 
 
 def compare_chain(
@@ -193,7 +201,8 @@ def compare_chain(
 ) -> list[ParityReport]:
     """Given environments in promotion order, return each one compared with its predecessor.
 
-    Stale allowances are those that matched nothing anywhere along the chain.
+    Stale allowances are those that matched nothing anywhere along the chain: only a chain can say so, a
+    pair reports what it did not use as ``unused``.
     """
     reports = [compare_environments(a, b, rules, renderer, attribute) for a, b in pairwise(envs)]
     used = set().union(*(report.used for report in reports)) if reports else set()
@@ -201,6 +210,100 @@ def compare_chain(
     for report in reports:
         report.stale = stale
     return reports
+
+
+def explain_resource_violations(
+    a: Environment, b: Environment, differences: list[Difference], model: list[Difference], renderer: Renderer
+) -> list[Difference]:
+    """Given the classified resource differences and the model's, return them with each violation's reason:
+    what differs and the model difference it follows from, with the parity.yaml entry that would allow it.
+
+    Each model violation suggests an entry; B is rendered with it applied, as for a real allowance.
+    """
+    left = [d for d in differences if d.kind != ALLOWED]
+    if not left:
+        return differences
+    graph_a, graph_b = renderer.flat(a), renderer.flat(b)
+    causes: dict[tuple[str, str], list[str]] = {}
+    suggestions = {_rule_id(rule): (rule, d) for d in model if d.kind != ALLOWED for rule in [suggest_rule(d, a, b)]}
+    for rule, cause in suggestions.values():
+        aligned_a, aligned_b = align(a, b, _only(rule))
+        flat_a, flat_b = renderer.flat(aligned_a), renderer.flat(aligned_b)
+        for difference in left:
+            if _value(flat_b, difference) != _value(graph_b, difference) or (
+                _value(flat_a, difference) != _value(graph_a, difference)
+            ):
+                causes.setdefault(_key(difference), []).append(
+                    f"follows from {_cause_path(cause, rule)}: {_entry(rule)} would allow it"
+                )
+    return [
+        d if d.kind == ALLOWED else replace(d, reason=_what_differs(d, a.name, b.name) + "; " + _cause(d, causes))
+        for d in differences
+    ]
+
+
+def suggest_rule(difference: Difference, a: Environment, b: Environment) -> Allowance | EnvironmentOnly:
+    """Given a model violation, return the parity.yaml entry that would allow it: an ``allowed`` field with
+    every item name as ``*``, or an ``environment_only`` item held by the environment that has it."""
+    if difference.kind == VIOLATION:
+        return Allowance(field=_field_glob(difference.path), reason="suggested")
+    holder = a.name if difference.kind == MISSING else b.name
+    return EnvironmentOnly(item=difference.path, environments=[holder], reason="suggested")
+
+
+def _field_glob(path: str) -> str:
+    item = _model_item(path)
+    parts = path.split(".")
+    if item != parts[0]:
+        parts[len(item.split(".")) - 1] = "*"
+    kept = list(itertools.takewhile(lambda part: re.fullmatch(r"[A-Za-z0-9_*-]+", part), parts))
+    return ".".join(kept or parts[:1])
+
+
+def _cause_path(cause: Difference, rule: Allowance | EnvironmentOnly) -> str:
+    """Given a model violation and its suggested entry, return the model path the entry covers."""
+    if isinstance(rule, EnvironmentOnly):
+        return rule.item
+    return ".".join(cause.path.split(".")[: len(rule.field.split("."))])
+
+
+def _entry(rule: Allowance | EnvironmentOnly) -> str:
+    if isinstance(rule, Allowance):
+        return f"an allowed entry with field {rule.field}"
+    return f"an environment_only entry with item {rule.item} and environments [{', '.join(rule.environments)}]"
+
+
+def _model_reason(difference: Difference, a: Environment, b: Environment, rules: ParityRules) -> str:
+    """Given a model violation, return what differs and which parity.yaml entry would allow it."""
+    rule = suggest_rule(difference, a, b)
+    if isinstance(rule, Allowance):
+        return f"{difference.path} differs and no parity.yaml entry allows it: {_entry(rule)} would"
+    holder = rule.environments[0]
+    only = next((o for o in rules.environment_only if _is_within(difference.path, o.item)), None)
+    if only is not None:
+        listed = ", ".join(only.environments)
+        return (
+            f"{difference.path} exists only in {holder}, but its environment_only entry {only.item} lists "
+            f"[{listed}]: adding {holder} would allow it"
+        )
+    return f"{difference.path} exists only in {holder} and no parity.yaml entry allows it: {_entry(rule)} would"
+
+
+def _what_differs(difference: Difference, a: str, b: str) -> str:
+    if difference.kind == MISSING:
+        return f"resource only in {a}"
+    if difference.kind == EXTRA:
+        return f"resource only in {b}"
+    if difference.path in ("(type)", "(parent)"):
+        return f"{difference.path.strip('()')} differs"
+    return f"input {difference.path} differs"
+
+
+def _cause(difference: Difference, causes: dict[tuple[str, str], list[str]]) -> str:
+    found = causes.get(_key(difference))
+    if found:
+        return "; ".join(found)
+    return "it follows from no model field that differs, so no parity.yaml entry can allow it"
 
 
 def compare_models(a: Environment, b: Environment, rules: ParityRules) -> tuple[list[Difference], set[str]]:
@@ -216,7 +319,8 @@ def compare_models(a: Environment, b: Environment, rules: ParityRules) -> tuple[
             used.add(_rule_id(only))
             found.append(Difference(item, "model", item.split(".")[0], ALLOWED, item, reason=_reason(only)))
         else:
-            found.append(Difference(item, "model", item.split(".")[0], kind, item))
+            unexplained = Difference(item, "model", item.split(".")[0], kind, item)
+            found.append(replace(unexplained, reason=_model_reason(unexplained, a, b, rules)))
     skip = tuple(f"{item}." for item in _items(flat_a) ^ _items(flat_b))
     for path in sorted(flat_a.keys() | flat_b.keys()):
         left, right = flat_a.get(path, _ABSENT), flat_b.get(path, _ABSENT)
@@ -226,10 +330,9 @@ def compare_models(a: Environment, b: Environment, rules: ParityRules) -> tuple[
         kind = VIOLATION if allowance is None else ALLOWED
         if allowance is not None:
             used.add(_rule_id(allowance))
-        reason = "" if allowance is None else allowance.reason
-        found.append(
-            Difference(_model_item(path), "model", path.split(".")[0], kind, path, _show(left), _show(right), reason)
-        )
+        difference = Difference(_model_item(path), "model", path.split(".")[0], kind, path, _show(left), _show(right))
+        reason = _model_reason(difference, a, b, rules) if allowance is None else allowance.reason
+        found.append(replace(difference, reason=reason))
     return sorted(found, key=lambda d: (d.group, d.resource, d.path)), used
 
 
@@ -253,12 +356,18 @@ def align(a: Environment, b: Environment, rules: ParityRules) -> tuple[Environme
     doc_b["environment"]["description"] = doc_a["environment"]["description"]
     flat_a, flat_b = _flatten_plain(doc_a), _flatten_plain(doc_b)
     both = _items(flat_a) & _items(flat_b)
+    # An allowance copies the whole value its field names (a list of ports too, whatever its length).
+    copied: set[tuple[str, ...]] = set()
     for path in sorted(flat_b.keys() | flat_a.keys()):
         item = _model_item(path)
         if item.split(".")[0] in ("services", "datacenter_hosts", "backup_sets", "alerting") and item not in both:
             continue
-        if not path.startswith(IDENTITY) and any(_matches(allow.field, path) for allow in rules.allowed):
-            _set(doc_b, path.split("."), flat_a.get(path, _ABSENT))
+        if path.startswith(IDENTITY):
+            continue
+        for allow in (allow for allow in rules.allowed if _matches(allow.field, path)):
+            copied.add(tuple(path.split("."))[: len(allow.field.split("."))])
+    for parts in sorted(copied, key=len):
+        _set(doc_b, list(parts), copy.deepcopy(_get(doc_a, list(parts))))
     if not rules.environment_only and doc_b == b.model_dump(mode="json", by_alias=True):
         return a, b
     return (
@@ -371,6 +480,18 @@ def _remove(document: dict[str, Any], parts: list[str]) -> None:
         node = node.get(part) if isinstance(node, dict) else None
     if isinstance(node, dict):
         node.pop(parts[-1], None)
+
+
+def _get(document: dict[str, Any], parts: list[str]) -> Any:
+    node: Any = document
+    for part in parts:
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return _ABSENT
+    return node
 
 
 def _set(document: dict[str, Any], parts: list[str], value: Any) -> None:

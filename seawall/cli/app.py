@@ -95,6 +95,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "seawall.cli.repository",
         "Remove stale locks (older than stale_lock_after, or of a dead process on this host); --force removes all.",
     ),
+    "completion": (
+        "seawall.cli.completion",
+        'Print the completion script: `eval "$(seawall completion bash)"`, or save it where the shell looks.',
+    ),
 }
 
 
@@ -235,6 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     # (about 5 ms of every command that validates the model). Set the variable (even empty) to look.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     command = typer.main.get_command(app)
+    if os.environ.get("_SEAWALL_COMPLETE"):  # the shell asks for completions (`seawall completion`)
+        from typer._completion_classes import completion_init
+
+        completion_init()
     with _stopping_on_signals():
         try:
             command.main(args=argv, prog_name="seawall", standalone_mode=True)

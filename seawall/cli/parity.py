@@ -119,7 +119,7 @@ def parity_command(
 ) -> None:
     """Show every difference between environments, classified; exit 1 on any violation, 2 on bad config."""
     from seawall.model import load_environments, load_parity_rules
-    from seawall.parity import compare_chain
+    from seawall.parity import compare_chain, compare_environments
 
     settings = settings_of(ctx)
     names = names or []
@@ -134,7 +134,11 @@ def parity_command(
     from seawall.stacks.program import offline_renderer
 
     # Which allowance explains an allowed resource difference is shown only with --all or in JSON.
-    reports = compare_chain(envs, rules, offline_renderer(), attribute=everything or output is OutputFormat.json)
+    attribute = everything or output is OutputFormat.json
+    if chain:
+        reports = compare_chain(envs, rules, offline_renderer(), attribute)
+    else:  # one pair cannot call an allowance stale: another pair of the chain may need it
+        reports = [compare_environments(envs[0], envs[1], rules, offline_renderer(), attribute)]
     _print(reports, output, chain, everything)
     if any(report.violations for report in reports):
         raise typer.Exit(1)
@@ -168,7 +172,7 @@ def _print(reports: list[ParityReport], output: OutputFormat, chain: bool, every
         verdict = "in parity" if not any(r.violations for r in reports) else "NOT in parity"
         typer.echo(f"chain {chain_names}: {verdict}")
     for allowance in stale:
-        typer.echo(f"stale allowance (matched no difference): {allowance}", err=True)
+        typer.echo(f"stale allowance (no pair of the chain uses it): {allowance}", err=True)
 
 
 def register(app: typer.Typer) -> None:

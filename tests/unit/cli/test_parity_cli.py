@@ -74,3 +74,26 @@ def test_usage_errors_exit_2(cli) -> None:
     assert cli("--environments", ENVIRONMENTS, "parity", "testnet").code == 2
     assert cli("--environments", ENVIRONMENTS, "parity", "testnet", "mainnet", "--chain").code == 2
     assert cli("--environments", ENVIRONMENTS, "parity", "testnet", "prodnet").code == 2
+
+
+def test_a_violation_says_what_differs_and_which_parity_entry_would_allow_it(environments: Path, cli) -> None:
+    _copy_of_mainnet_with_an_extra_port(environments)
+    report = json.loads(
+        cli("--environments", environments, "parity", "testnet", "mainnet-copy", "--format", "json").out
+    )
+    rows = [d for d in report["differences"] + report["model"] if d["kind"] != "allowed"]
+    assert rows
+    assert all("an allowed entry with field services.*.ports" in d["reason"] for d in rows)
+    assert any(d["resource"] == "api-firewall" and "follows from services.api.ports" in d["reason"] for d in rows)
+
+
+def test_a_pair_never_calls_an_allowance_stale_only_the_chain_does(environments: Path, cli) -> None:
+    rules = (environments / "parity.yaml").read_text()
+    unused = "  - field: services.*.health.path\n    reason: Health endpoints may move\n"
+    (environments / "parity.yaml").write_text(rules.replace("allowed:\n", "allowed:\n" + unused, 1))
+    pair = cli("--environments", environments, "parity", "testnet", "mainnet")
+    assert pair.code == 0
+    assert "stale" not in pair.err
+    chain = cli("--environments", environments, "parity", "--chain")
+    assert "stale allowance (no pair of the chain uses it): services.*.health.path" in chain.err
+    assert "environment.tier" not in chain.err

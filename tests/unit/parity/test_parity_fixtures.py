@@ -3,8 +3,8 @@
 case.yaml: ``a`` (a shipped environment), ``base`` (the shipped file the candidate B starts from),
 ``patch`` (written over it; null removes a default), ``parity_add``/``parity_remove`` (changes to
 parity.yaml). expected.json: the exit code and, for exit 0/1, the summary, every non-allowed difference as
-[resource, kind, path], the reasons of allowed model differences and the stale allowances; for exit 2,
-a fragment of the error.
+[resource, kind, path, reason], the reasons of allowed model differences, the allowances this pair did not
+use and the stale ones (none: only ``--chain`` calls an allowance stale); for exit 2, a fragment of the error.
 """
 
 from __future__ import annotations
@@ -49,8 +49,11 @@ def observed(code: int, out: str, err: str) -> dict:
     return {
         "exit": code,
         "summary": report["summary"],
-        "not_allowed": sorted([d["resource"], d["kind"], d["path"]] for d in rows if d["kind"] != "allowed"),
+        "not_allowed": sorted(
+            [d["resource"], d["kind"], d["path"], d["reason"]] for d in rows if d["kind"] != "allowed"
+        ),
         "allowed_model_reasons": sorted({d["reason"] for d in report["model"] if d["kind"] == "allowed"}),
+        "unused_allowances": report["unused_allowances"],
         "stale_allowances": report["stale_allowances"],
     }
 
