@@ -67,8 +67,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "monitoring": ("seawall.cli.monitoring", "Write Prometheus and Alertmanager configuration from the model."),
     "capacity": (
         "seawall.cli.capacity",
-        "Utilisation (p50/p95), trends and the dates each resource crosses its threshold and 100%, the size each "
-        "service needs until the horizon with its cost, and the backups' growth; exit 1 when a host has no data.",
+        "Utilisation (p50/p95), trends and the dates each resource crosses its threshold and 100% (or since when "
+        "it has been above them), the size each service needs until the horizon with its cost, and the backups' "
+        "growth; exit 1 when a host has no data, 2 when Prometheus cannot be reached, refuses a query, sends what "
+        "is not a range query's answer or no complete answer before the deadline.",
     ),
     "report": (
         "seawall.cli.report",
