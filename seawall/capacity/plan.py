@@ -3,7 +3,8 @@ its alert threshold and 100%, and per service the smallest size (and volume) tha
 thresholds until the horizon, with the monthly cost change.
 
 Nothing is forecast from empty data: a host or service without series is reported as such. No trend is
-used, only the p95, from a series with fewer than ``MIN_POINTS`` samples ("not enough data"), one whose
+used, only the p95, from a series with fewer than ``MIN_POINTS`` samples or than ``MIN_COVERAGE`` of those
+the window holds at the query's step ("not enough data (N of M samples, K needed)"), one whose
 points swing far around their line (more than ``NOISE`` of its scale: "too noisy"), or one whose line
 cannot be represented (values near the largest float). A resource already above a level says since when,
 from its samples, instead of forecasting the crossing.
@@ -22,6 +23,7 @@ from seawall.model.schema import Alerts, Environment, droplet_names
 from seawall.sizes import Size, SizeTable
 
 NOISE = 0.08
+MIN_COVERAGE = 0.05  # a trend needs samples over at least this share of the window (1.5 of 30 days)
 MAX_POINTS = 2000
 GB = 1e9
 DAY = 86400.0
@@ -172,6 +174,7 @@ def build_report(
 ) -> CapacityReport:
     """Given what Prometheus returned, return the report: resources, advice, and what had no data."""
     end, until = now.timestamp(), now.timestamp() + horizon.total_seconds()
+    expected = expected_samples(window.total_seconds())
     by_host = _index(data)
     resources: list[Resource] = []
     no_data: list[str] = []
@@ -181,7 +184,7 @@ def build_report(
             no_data.append(host)
             continue
         alerts = host_alerts(env, service, host)
-        resources += _host_resources(env, service, host, found, alerts, end, until)
+        resources += _host_resources(env, service, host, found, alerts, (end, until, expected))
     advised = [_advise(env, name, resources, sizes, until) for name in sorted(env.services)]
     advice = [item for item in advised if item is not None]
     measured_at = now.astimezone(dt.UTC).isoformat(timespec="seconds")
@@ -201,19 +204,32 @@ def _index(data: dict[str, list[Series]]) -> dict[str, dict[str, list[Series]]]:
     return index
 
 
+def expected_samples(window: float) -> int:
+    """Given a window in seconds, return how many samples a series scraped throughout it has at the step."""
+    return int(window // step_for(window)) + 1
+
+
+def needed_samples(expected: int) -> int:
+    """Given the samples a window holds, return the fewest a trend is drawn from (MIN_COVERAGE of them)."""
+    return max(MIN_POINTS, math.ceil(expected * MIN_COVERAGE))
+
+
+Span = tuple[float, float, int]  # the window's end, the horizon (unix seconds), and the samples the window holds
+
+
 def _host_resources(
-    env: Environment, service: str, host: str, found: dict[str, list[Series]], alerts: Alerts, end: float, until: float
+    env: Environment, service: str, host: str, found: dict[str, list[Series]], alerts: Alerts, span: Span
 ) -> list[Resource]:
     resources = []
     for kind in ("cpu", "memory"):
         for series in found.get(kind, []):
             threshold = float(getattr(alerts, kind))
-            resources.append(_resource(host, service, kind, "%", series.points, threshold, 100.0, 100.0, end, until))
+            resources.append(_resource(host, service, kind, "%", series.points, threshold, 100.0, 100.0, span))
     network = env.monitoring.network
     for kind, limit in (("network_receive", network.receive_mbps), ("network_transmit", network.transmit_mbps)):
         for series in found.get(kind, []):
             resources.append(
-                _resource(host, service, kind, "Mbit/s", series.points, float(limit), None, float(limit), end, until)
+                _resource(host, service, kind, "Mbit/s", series.points, float(limit), None, float(limit), span)
             )
     sizes = {s.labels.get("mountpoint"): s for s in found.get("disk_size", [])}
     own = env.services.get(service)
@@ -227,7 +243,7 @@ def _host_resources(
         total = size_series.points[-1][1] / GB
         used = [(t, total - value / GB) for t, value in avail.points]
         threshold = total * alerts.disk / 100
-        resources.append(_resource(host, service, disk, "GB", used, threshold, total, total, end, until))
+        resources.append(_resource(host, service, disk, "GB", used, threshold, total, total, span))
     return resources
 
 
@@ -240,12 +256,12 @@ def _resource(
     threshold: float,
     full: float | None,
     scale: float,
-    end: float,
-    until: float,
+    span: Span,
 ) -> Resource:
+    end, until, expected = span
     values = [value for _, value in points]
     fit: Fit | None = fit_line(points)
-    no_trend = _no_trend(fit, len(points), scale, until)
+    no_trend = _no_trend(fit, (len(points), expected), scale, until)
     trend = fit if no_trend is None else None
     above = _since(points, threshold)
     at_full = _since(points, full) if full is not None else None
@@ -261,10 +277,11 @@ def _resource(
 NOISY = "too noisy to trust a trend"
 
 
-def _no_trend(fit: Fit | None, points: int, scale: float, until: float) -> str | None:
-    """Why a series' line is not used (None: it is)."""
-    if fit is None:
-        return f"not enough data ({points} samples, {MIN_POINTS} needed)"
+def _no_trend(fit: Fit | None, samples: tuple[int, int], scale: float, until: float) -> str | None:
+    """Why a series' line is not used (None: it is), given its samples and those the window holds."""
+    points, expected = samples
+    if fit is None or points < needed_samples(expected):
+        return f"not enough data ({points} of {expected} samples, {needed_samples(expected)} needed)"
     if not all(math.isfinite(value) for value in (fit.slope * DAY, fit.at(until))):
         return "values too large for a trend"
     if fit.residual_sd > NOISE * scale:

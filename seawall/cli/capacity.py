@@ -51,7 +51,12 @@ def capacity_command(
     """Utilisation (p50/p95), trends and the dates each resource crosses its threshold and 100% (or since when
     it has been above them), the size each service needs until the horizon with its cost, and the backups'
     growth; exit 1 when a host has no data, 2 when Prometheus cannot be reached, refuses a query, sends what
-    is not a range query's answer or no complete answer before the deadline."""
+    is not a range query's answer or no complete answer before the deadline.
+
+    Columns: now (latest sample), p50/p95 (over the window), threshold (alert level), trend (the fitted
+    line's change per day), crosses threshold / full (its dates, or since when), fit (r², or why no date:
+    not enough data (N of M samples, K needed), too noisy, values too large). Units: % for CPU and memory,
+    GB for disks, Mbit/s for network."""
     from seawall.capacity.backups import backup_capacity
     from seawall.capacity.plan import build_report, measure
     from seawall.capacity.prometheus import Deadline, check_url
@@ -116,10 +121,19 @@ def _crossing(when: str | None, since: str | None, first_sample: str, already: s
 
 
 RESOURCE_HEADERS = ("host", "resource", "now", "p50", "p95", "threshold", "trend", "crosses threshold", "full", "fit")
+RESOURCE_LEGEND = (
+    "now: the latest sample; p50, p95: the median and 95th percentile over the window; threshold: the alert "
+    "level (% for CPU and memory, GB for disks, Mbit/s for network); trend: the least-squares line's change "
+    "per day in that unit; crosses threshold, full: the date the line reaches the threshold and 100% (a "
+    "disk's size; none for network), or since when it has been there; fit: r² of the line (1 is a perfect "
+    "fit), or why no date is forecast (not enough data (N of M samples, K needed): N samples of the M the "
+    "window holds at the query's step; too noisy to trust a trend; values too large for a trend)"
+)
 ADVICE_HEADERS = ("service", "size", "count", "volume GB", "cost change/month", "why")
 
 
 def _arrow(old: object, new: object) -> str:
+    old, new = ("-" if value is None else value for value in (old, new))
     return f"{old} → {new}" if old != new else str(old)
 
 
@@ -162,6 +176,8 @@ def _tables(report: CapacityReport, bucket: dict[str, Any]) -> None:
         for row in rows:
             table.add_row(*row)
         console.print(table)
+        if headers is RESOURCE_HEADERS:
+            console.print(RESOURCE_LEGEND, markup=False)
     console.print(_bucket_line(bucket), markup=False)
 
 
@@ -181,7 +197,7 @@ def _markdown(report: CapacityReport, bucket: dict[str, Any]) -> str:
     from seawall.markdown import markdown_table
 
     lines = [f"# Capacity of {report.environment}", ""]
-    lines += [*markdown_table(RESOURCE_HEADERS, _rows(report)), "", "## Sizing", ""]
+    lines += [*markdown_table(RESOURCE_HEADERS, _rows(report)), "", RESOURCE_LEGEND, "", "## Sizing", ""]
     lines += [*markdown_table(ADVICE_HEADERS, _advice_rows(report)), "", "## Backups", ""]
     lines += [*markdown_table(BACKUP_HEADERS, _backup_rows(report)), "", _bucket_line(bucket)]
     return "\n".join(lines)

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from seawall.capacity.plan import expected_samples, needed_samples
 from seawall.capacity.prometheus import PrometheusError, parse_matrix, queries
 from tests.conftest import patch_environment
 from tests.integration.capacity.test_capacity import capacity, days_from
@@ -170,13 +171,16 @@ def test_huge_values_give_a_report_and_no_absurd_advice(served: tuple[str, Path,
 def test_a_series_with_too_few_samples_says_not_enough_data(served: tuple[str, Path, float]) -> None:
     found = resources(report_of(served))
     recent = [r for (host, _), r in found.items() if host == "monitoring-1"]
+    expected = expected_samples(10 * DAY)  # the 10-day window at its step
+    needed = needed_samples(expected)
     assert {r["kind"] for r in recent} >= {"cpu", "memory", "disk_root"}
     for resource in recent:
         assert 1 <= resource["points"] < 3
-        assert resource["no_trend"] == f"not enough data ({resource['points']} samples, 3 needed)"
+        assert resource["no_trend"] == f"not enough data ({resource['points']} of {expected} samples, {needed} needed)"
         assert resource["noisy"] is False
     rows = markdown_rows(served)
-    assert re.fullmatch(r"not enough data \([12] samples, 3 needed\)", rows[("monitoring-1", "cpu")][9])
+    pattern = rf"not enough data \([12] of {expected} samples, {needed} needed\)"
+    assert re.fullmatch(pattern, rows[("monitoring-1", "cpu")][9])
     assert "too noisy" not in " ".join(rows[("monitoring-1", "cpu")])
 
 
