@@ -139,7 +139,7 @@ class Restic:
             children.on_interrupt(f"unlock {self.target.repository}", self.remove_dead_locks)
         with self._slot():
             result = run(command, on_line)
-        error = classify(result, self.version, self.target.repository)
+        error = classify(result, self.version, self.target.repository, self.target.environment)
         if error is not None and result.timed_out and not isinstance(error, StorageUnreachable):
             error = self._unreachable(result) or error
         if error is not None:

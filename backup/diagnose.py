@@ -65,10 +65,11 @@ def explain_restore_failure(
         )
     if isinstance(error, SnapshotNotFound):
         if snapshot == "latest":
-            return f"{host} has no snapshot of {set_name} yet: run `seawall backup run` first"
+            run = f"seawall backup run {restic.target.environment} --set {set_name} --host {host}"
+            return f"{host} has no snapshot of {set_name} yet: run `{run}` first"
         return (
             f"snapshot {snapshot!r} is not a snapshot of {set_name} on {host}: "
-            "list them with `seawall snapshots` (--set, --host)"
+            f"list them with `seawall snapshots {restic.target.environment} --set {set_name} --host {host}`"
         )
     if isinstance(error, RepositoryDamaged):
         return f"{error}{affected_snapshots(restic, error)}"

@@ -209,10 +209,10 @@ def drill_one(
                 finally:
                     restored.set()
                 snapshots, sampled = sample.result()
-                chosen = _by_id(snapshots, holder.get("id", ""), set_name, host)
+                chosen = _by_id(snapshots, holder.get("id", ""), set_name, host, context.env.name)
             else:
                 snapshots = parse_snapshots(restic.execute(make_snapshots_command(target, set_name, host)).stdout)
-                chosen = _choose(snapshots, options.snapshot, seed, set_name, host)
+                chosen = _choose(snapshots, options.snapshot, seed, set_name, host, context.env.name)
                 pending = side.submit(_sample, restic, chosen["id"], (seed, most))
                 _restore(restic, chosen["id"], scratch, result)
                 sampled = pending.result()
@@ -296,16 +296,21 @@ def _list_and_sample(
     return [snapshot], _sample_listing(restic, holder["id"], lines[1:], draw)
 
 
-def _by_id(snapshots: list[dict[str, Any]], short_id: str, set_name: str, host: str) -> dict[str, Any]:
+def _by_id(
+    snapshots: list[dict[str, Any]], short_id: str, set_name: str, host: str, environment: str
+) -> dict[str, Any]:
     if not short_id:
         msg = f"restic did not say which snapshot of {set_name} on {host} it restored"
         raise BackupError(msg)
-    return _choose(snapshots, short_id, 0, set_name, host)
+    return _choose(snapshots, short_id, 0, set_name, host, environment)
 
 
-def _choose(snapshots: list[dict[str, Any]], wanted: str, seed: int, set_name: str, host: str) -> dict[str, Any]:
+def _choose(
+    snapshots: list[dict[str, Any]], wanted: str, seed: int, set_name: str, host: str, environment: str
+) -> dict[str, Any]:
     if not snapshots:
-        msg = f"{host} has no snapshot of {set_name} to drill: run `seawall backup run` first"
+        run = f"seawall backup run {environment} --set {set_name} --host {host}"
+        msg = f"{host} has no snapshot of {set_name} to drill: run `{run}` first"
         raise BackupError(msg)
     if wanted == "latest":
         return snapshots[-1]

@@ -51,6 +51,7 @@ def make_target(env: Environment, backend: Backend, project_root: Path) -> Targe
         credentials(env, backend, project_root),
         env.backup.restic_binary,
         env.backup.command_timeout.total_seconds(),
+        env.name,
     )
 
 

@@ -91,6 +91,8 @@ class Target:
     env: Mapping[str, str] = field(default_factory=dict)
     binary: str = "restic"
     timeout: float | None = None
+    # The environment whose repository this is: the commands a message tells a person to run name it.
+    environment: str = "ENV"
 
     def command(self, *args: str, timeout: float | None = None) -> Command:
         """Given restic arguments, return the command that runs them against this repository."""
@@ -331,7 +333,9 @@ _DAMAGED = (
 _NO_SNAPSHOT = ("no matching ID found", "no snapshot found", "latest snapshot for criteria not found")
 
 
-def classify(result: Result, version: tuple[int, int, int], repository: str) -> ResticError | None:
+def classify(
+    result: Result, version: tuple[int, int, int], repository: str, environment: str = "ENV"
+) -> ResticError | None:
     """Given a finished restic command, return the typed error it amounts to, or None when it succeeded."""
     if result.ok:
         return None
@@ -365,7 +369,7 @@ def classify(result: Result, version: tuple[int, int, int], repository: str) -> 
     if any(marker in stderr for marker in _NO_SNAPSHOT):
         return SnapshotNotFound(f"no such snapshot in {where} ({_telling_line(stderr, _NO_SNAPSHOT)})")
     if (modern and result.returncode == 10) or _missing_repository(stderr):
-        return RepositoryMissing(f"no repository at {where}: create it with `seawall backup init`")
+        return RepositoryMissing(f"no repository at {where}: create it with `seawall backup init {environment}`")
     if (modern and result.returncode == 11) or "already locked" in stderr or "unable to create lock" in stderr:
         return RepositoryLocked(f"{where} is locked by another process: {_lock_holder(stderr)}")
     if "all target directories/files do not exist" in stderr or "all source directories/files do not exist" in stderr:

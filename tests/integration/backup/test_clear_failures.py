@@ -114,7 +114,9 @@ def test_an_empty_repository_and_an_unknown_snapshot_get_one_clear_line(local_la
     assert seawall(local_lab, "backup", "init", "lab").code == 0
     drill = seawall(local_lab, "drill", "lab")
     assert drill.code == 1
-    assert "lab-host has no snapshot of files yet: run `seawall backup run` first" in drill.err
+    assert "lab-host has no snapshot of files yet: run `seawall backup run lab --set files --host lab-host` first" in (
+        drill.err
+    )
     listing = seawall(local_lab, "snapshots", "lab")
     assert listing.code == 1
     assert "no snapshot of files in lab yet: run `seawall backup run lab --set files` first" in listing.err
@@ -247,7 +249,17 @@ def _hint(err: str) -> list[str]:
 def test_each_hint_of_a_missing_backup_or_snapshot_does_what_it_says_when_followed(
     local_lab: Lab, seawall, tmp_path: Path
 ) -> None:
-    assert seawall(local_lab, "backup", "init", "lab").code == 0
+    missing = seawall(local_lab, "check", "lab")
+    assert missing.code != 0
+    said = missing.out + missing.err
+    assert "create it with `seawall backup init lab`" in said, said
+    assert seawall(local_lab, *_hint(said)).code == 0  # the repository it names
+    drill = seawall(local_lab, "drill", "lab")
+    assert drill.code == 1
+    assert seawall(local_lab, *_hint(drill.err)).code == 0  # the backup the drill lacked
+    assert seawall(local_lab, "drill", "lab").code == 0
+    every = [snapshot["id"] for snapshot in local_lab.snapshots("files")]
+    assert local_lab.restic("files", "forget", "--prune", *every).returncode == 0
     listing = seawall(local_lab, "snapshots", "lab")
     assert listing.code == 1
     assert seawall(local_lab, *_hint(listing.err)).code == 0  # the backup it names
