@@ -254,14 +254,14 @@ def check_parity(env: Environment, violations: Sequence[str] | None) -> Verdict:
     return Verdict("parity", True, f"in parity with {before}")
 
 
-def check_audit(findings: Sequence[str]) -> Verdict:
+def check_audit(findings: Sequence[str], env_name: str = "ENV") -> Verdict:
     """The audit has no mandatory violation."""
     if findings:
         return Verdict(
             "audit",
             False,
             f"{len(findings)} mandatory policy violation(s): {'; '.join(findings[:5])}",
-            "see `seawall audit ENV` and apply each rule's remediation",
+            f"see `seawall audit {env_name}` and apply each rule's remediation",
         )
     return Verdict("audit", True, "no mandatory policy violation")
 
@@ -288,7 +288,7 @@ GUARD_RULES: tuple[tuple[str, GuardRule], ...] = (
     ("issue-reference", lambda given: check_issue(given.env, given.request)),
     ("promotion", lambda given: check_promotion(given.env, given.predecessor, given.evidence_conflict)),
     ("parity", lambda given: check_parity(given.env, given.parity_violations)),
-    ("audit", lambda given: check_audit(given.audit_findings)),
+    ("audit", lambda given: check_audit(given.audit_findings, given.env.name)),
 )
 
 
