@@ -63,6 +63,8 @@ def host_environment(env: Environment, host: str) -> dict[str, Any]:
     }
     document["environment"]["predecessor"] = None
     document["environment"]["description"] = ""
+    # Where escalation issues go: a protected tier's file is refused without it (validate's rule).
+    document["incidents"] = {"github_repository": env.incidents.github_repository}
     return document
 
 
