@@ -63,8 +63,10 @@ def host_environment(env: Environment, host: str) -> dict[str, Any]:
     }
     document["environment"]["predecessor"] = None
     document["environment"]["description"] = ""
-    # Where escalation issues go: a protected tier's file is refused without it (validate's rule).
+    # Where escalation issues go, and which tiers are protected: the rule that a protected tier names its
+    # escalation repository judges the host's file as it judges the environment.
     document["incidents"] = {"github_repository": env.incidents.github_repository}
+    document["release"] = {"protected_tiers": list(env.release.protected_tiers)}
     return document
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from seawall.backup.schedules import render_bootstrap, render_units
 from seawall.model import load_environment
-from tests.conftest import SHIPPED
+from tests.conftest import SHIPPED, patch_environment
 
 CLOUD_INIT = shutil.which("cloud-init")
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
@@ -98,6 +98,21 @@ def test_the_environment_file_a_host_keeps_is_a_valid_environment(tmp_path: Path
     assert on_host.backup_sets["postgres"] == env.backup_sets["postgres"]
     assert on_host.repository_for("postgres") == env.repository_for("postgres")
     assert on_host.hosts_of_set("postgres") == ["db-1"]
+
+
+def test_a_host_file_is_judged_by_its_environments_protected_tiers(tmp_path: Path) -> None:
+    import yaml
+
+    from seawall.backup.schedules import host_environment
+
+    folder = tmp_path / "environments"
+    shutil.copytree(SHIPPED, folder)
+    patch_environment(
+        folder, "mainnet", {"incidents": {"github_repository": None}, "release": {"protected_tiers": ["staging"]}}
+    )
+    env = load_environment(folder, "mainnet")  # production is not protected here: no escalation repository needed
+    (tmp_path / "mainnet.yaml").write_text(yaml.safe_dump(host_environment(env, "db-1")))
+    assert load_environment(tmp_path, "mainnet").release.protected_tiers == ["staging"]
 
 
 NFT = shutil.which("nft")
