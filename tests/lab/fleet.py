@@ -251,8 +251,9 @@ class Lab:
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
-    def wait_until_up(self, host: Host, seconds: float = 120) -> None:
-        """Wait until the host answers SSH and systemd has finished booting (running or degraded)."""
+    def wait_until_up(self, host: Host, seconds: float = 300) -> None:
+        """Wait until the host answers SSH and systemd has finished booting (running or degraded); four hosts
+        booting at once on a loaded two-core machine have taken over two minutes."""
         deadline = time.monotonic() + seconds
         last = ""
         while time.monotonic() < deadline:
