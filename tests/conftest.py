@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -75,3 +76,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("artifacts kept for review")
         for path in sorted(set(artifacts)):
             terminalreporter.line(str(path))
+
+
+def with_each_field(fields: Iterable[str], value: str) -> Callable[[Any], Any]:
+    """A decorator for a hypothesis test of ``field`` and ``value``: every field also gets ``value`` on
+    every run, whatever the random examples draw."""
+    from hypothesis import example
+
+    def decorate(test: Any) -> Any:
+        for field in sorted(fields):
+            test = example(field=field, value=value)(test)
+        return test
+
+    return decorate

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seawall.errors import ConfigError
 from seawall.model import load_environment
 from seawall.monitoring import render_monitoring
-from tests.conftest import SHIPPED, patch_environment
+from tests.conftest import SHIPPED, patch_environment, with_each_field
 
 PROMTOOL = shutil.which("promtool")
 AMTOOL = shutil.which("amtool")
@@ -73,19 +73,8 @@ def _tool(*argv: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(a) for a in argv], capture_output=True, text=True, check=False, timeout=60)
 
 
-def _with_each_field(value: str) -> Any:
-    """Every field also gets ``value`` on every run, whatever the random examples draw."""
-
-    def decorate(test: Any) -> Any:
-        for field in sorted(FIELDS):
-            test = example(field=field, value=value)(test)
-        return test
-
-    return decorate
-
-
-@_with_each_field("a{{")  # an unclosed template action: promtool refused every rule before #28
-@_with_each_field('a"\\n')
+@with_each_field(FIELDS, "a{{")  # an unclosed template action: promtool refused every rule before #28
+@with_each_field(FIELDS, 'a"\\n')
 @settings(
     max_examples=40,
     deadline=None,

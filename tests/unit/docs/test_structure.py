@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from seawall.errors import ConfigError
 from seawall.model import load_environments
 from seawall.opsdocs.generate import render_documents
-from tests.conftest import patch_environment
+from tests.conftest import patch_environment, with_each_field
 from tests.unit.docs.fleet import ENVIRONMENTS, recorded
 
 PARSER = MarkdownIt("commonmark").enable("table").enable("strikethrough")
@@ -67,15 +67,6 @@ def _text() -> st.SearchStrategy[str]:
     )
 
 
-def _with_each_field(value: str) -> Any:
-    def decorate(test: Any) -> Any:
-        for field in sorted(FIELDS):
-            test = example(field=field, value=value)(test)
-        return test
-
-    return decorate
-
-
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, list[tuple[str, str]]]]:
     """Each field's documents with a plain value there: the outline every hostile value must keep."""
@@ -85,7 +76,7 @@ def plain(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, list[
     }
 
 
-@_with_each_field(MARKDOWN)
+@with_each_field(FIELDS, MARKDOWN)
 @settings(
     max_examples=30,
     deadline=None,
