@@ -14,6 +14,8 @@ capacity and ledger code that read the fleet's state) asks a backend, never the 
 - ``lock_ids()`` and ``remove_lock(id)``: restic's lock files (``locks/`` in the repository), listed and
   removed one by one without the password, so that a run removes exactly the locks its host's dead
   processes left (``seawall.backup.client``) and starts no restic when there are none;
+- ``protection()``: what keeps the stored objects from being deleted, read from the storage now (for
+  the off-site copy's record: Seawall never claims a protection it did not check);
 - ``shown``: the location as the model writes it, for documents.
 
 Two backends ship: ``local`` (a folder, for the ``local`` environment and tests) and ``s3`` (DigitalOcean
@@ -39,12 +41,14 @@ from seawall.backup.storage import (
     StorageError,
     bucket_exists,
     bucket_spec,
+    copy_bucket_spec,
     ensure_bucket,
     make_client,
     object_names,
+    protection,
     remove_object,
 )
-from seawall.errors import ConfigError
+from seawall.errors import ConfigError, UsageError
 from seawall.files import resolve
 from seawall.logs import register_secret
 from seawall.model.schema import Environment, Repository
@@ -106,6 +110,10 @@ class Backend(Protocol):
 
     def remove_lock(self, lock_id: str) -> None:
         """Remove one of the repository's lock files; one already gone is no error."""
+        ...
+
+    def protection(self) -> list[str]:
+        """Return what keeps the stored objects from being deleted, as the storage shows it now."""
         ...
 
 
@@ -174,6 +182,10 @@ class LocalBackend:
         except OSError as exc:
             msg = f"the lock file {path} cannot be removed: {exc.strerror or exc}"
             raise StorageError(msg) from None
+
+    def protection(self) -> list[str]:
+        """A folder of this machine: whoever can write it can delete it."""
+        return ["a folder of this machine: not versioned, no object lock"]
 
 
 @dataclass(frozen=True)
@@ -259,6 +271,10 @@ class S3Backend:
         """Remove the lock's object from the bucket."""
         remove_object(self.client(), self.bucket, self._locks_folder() + _checked_lock_id(lock_id))
 
+    def protection(self) -> list[str]:
+        """Return the bucket's versioning, how long it keeps removed versions, and its object lock."""
+        return protection(self.client(), self.bucket)
+
 
 @functools.lru_cache(maxsize=8)
 def _client(endpoint: str, region: str, access_key: str, secret_key: str) -> Any:
@@ -285,35 +301,56 @@ def secret_from(variable: str) -> str:
     return value
 
 
-def _local(env: Environment, repository: Repository, project_root: Path) -> Backend:
+def _local(
+    env: Environment, repository: Repository, project_root: Path, keys: Keys, spec: BucketSpec | None
+) -> Backend:
     return LocalBackend(repository.path or "", project_root, env.name)
 
 
-def _s3(env: Environment, repository: Repository, project_root: Path) -> Backend:
+def _s3(env: Environment, repository: Repository, project_root: Path, keys: Keys, spec: BucketSpec | None) -> Backend:
     bucket = repository.bucket or env.bucket_name
     return S3Backend(
         repository.endpoint or "",
         repository.region,
         bucket,
         repository.prefix,
-        dataclasses.replace(bucket_spec(env), name=bucket),
-        env.backup.access_key_id_env,
-        env.backup.secret_access_key_env,
+        dataclasses.replace(spec or bucket_spec(env), name=bucket),
+        *(keys or (env.backup.access_key_id_env, env.backup.secret_access_key_env)),
         env.name,
     )
 
 
+Keys = tuple[str, str] | None  # the variables that hold an S3 key pair; None: the backup hosts' pair
 BACKENDS = {"local": _local, "s3": _s3}
 
 
-def backend_of(env: Environment, repository: Repository, project_root: Path) -> Backend:
-    """Given a repository from the model, return its backend."""
-    return BACKENDS[repository.kind](env, repository, project_root)
+def backend_of(
+    env: Environment, repository: Repository, project_root: Path, keys: Keys = None, spec: BucketSpec | None = None
+) -> Backend:
+    """Given a repository from the model, return its backend (reached with the ``keys`` variables, when given)."""
+    return BACKENDS[repository.kind](env, repository, project_root, keys, spec)
 
 
-def set_backend(env: Environment, set_name: str, project_root: Path) -> Backend:
-    """Given a backup set, return the backend of its repository."""
-    return backend_of(env, env.repository_for(set_name), project_root)
+def set_backend(env: Environment, set_name: str, project_root: Path, keys: Keys = None) -> Backend:
+    """Given a backup set, return the backend of its repository (reached with the ``keys`` variables, when
+    given: the vault reads the primary with its own key)."""
+    return backend_of(env, env.repository_for(set_name), project_root, keys)
+
+
+def vault_keys(env: Environment) -> Keys:
+    """Given an environment with an off-site copy, return the variables of the vault's key."""
+    copy = env.backup.copy_
+    return None if copy is None else (copy.access_key_id_env, copy.secret_access_key_env)
+
+
+def copy_backend(env: Environment, set_name: str, project_root: Path) -> Backend:
+    """Given a backup set, return the backend of its off-site copy, reached with the vault's key; an
+    environment without a copy is a UsageError that says how to declare one."""
+    repository = env.copy_repository_for(set_name)
+    if repository is None:
+        msg = f"{env.name} has no off-site copy: declare backup.copy (docs/environment-model.md) to have one"
+        raise UsageError(msg)
+    return backend_of(env, repository, project_root, vault_keys(env), copy_bucket_spec(env))
 
 
 def environment_backend(env: Environment, project_root: Path) -> Backend:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from seawall.backup.backends import Backend, set_backend, shared_copy
+from seawall.backup.backends import Backend, BucketCopy, copy_backend, set_backend, shared_copy
 from seawall.backup.client import LockPolicy, Restic
 from seawall.backup.plan import make_target
 from seawall.backup.restic import Target
@@ -26,6 +26,7 @@ from seawall.files import resolve
 from seawall.model.schema import BackupSet, Environment
 
 logger = logging.getLogger(__name__)
+PRIMARY, COPY = "primary", "copy"  # the two places a set's snapshots live (``--from``)
 
 
 @dataclass
@@ -38,6 +39,9 @@ class BackupContext:
     store: StateStore
     locks: LockPolicy
     slots: threading.Semaphore | None = None  # bounds the restic processes at once (``--jobs``), when set
+    # ``primary``: the sets' own repositories; ``copy``: their off-site copies (``--from copy``), reached with
+    # the vault's key and the copy's password, with state, reports and metrics of their own
+    source: str = PRIMARY
     _backends: dict[str, Backend] = field(default_factory=dict, repr=False)
     _targets: dict[str, Target] = field(default_factory=dict, repr=False)
 
@@ -57,13 +61,16 @@ class BackupContext:
     def backend(self, set_name: str) -> Backend:
         """Given a set, return where its repository lives (built once per command)."""
         if set_name not in self._backends:
-            self._backends[set_name] = set_backend(self.env, set_name, self.project_root)
+            chosen = copy_backend if self.source == COPY else set_backend
+            self._backends[set_name] = chosen(self.env, set_name, self.project_root)
         return self._backends[set_name]
 
     def target(self, set_name: str) -> Target:
         """Given a set, return its repository's restic target (built once per command)."""
         if set_name not in self._targets:
-            self._targets[set_name] = make_target(self.env, self.backend(set_name), self.project_root)
+            password = self.env.backup.copy_ if self.source == COPY else self.env.backup
+            assert password is not None  # a copy context exists only where the model has a copy
+            self._targets[set_name] = make_target(self.env, self.backend(set_name), self.project_root, password)
         return self._targets[set_name]
 
     def restic(self, set_name: str) -> Restic:
@@ -81,8 +88,14 @@ class BackupContext:
 
     @property
     def reports_dir(self) -> Path:
-        """Return the folder of this environment's drill reports."""
-        return self.folder(self.env.backup.reports_dir) / self.env.name
+        """Return the folder of this environment's drill reports (the copy's: a folder of their own)."""
+        return self.folder(self.env.backup.reports_dir) / self.scope
+
+    @property
+    def scope(self) -> str:
+        """Return the name the state, reports and metrics of this context's repositories are kept under:
+        the environment's, or ``<env>/copy`` for the off-site copy."""
+        return self.env.name if self.source == PRIMARY else f"{self.env.name}/{COPY}"
 
     def hook_env(self, set_name: str, host: str) -> dict[str, str]:
         """Given a set and host, return the variables its hooks and checks get beyond the harmless ones
@@ -103,22 +116,31 @@ def prune_host(env: Environment, set_name: str) -> str:
 
 
 def build_context(
-    env: Environment, project_root: Path, set_name: str | Sequence[str] | None = None, host: str | None = None
+    env: Environment,
+    project_root: Path,
+    set_name: str | Sequence[str] | None = None,
+    host: str | None = None,
+    source: str = PRIMARY,
 ) -> BackupContext:
-    """Given an environment and the ``--set`` (one name, or every one given)/``--host`` options, check them and
-    return the context.
+    """Given an environment, the ``--set`` (one name, or every one given)/``--host`` options and which
+    repositories (``primary``, or the off-site ``copy``), check them and return the context.
 
-    An unknown set or host, a host that does not run the set, or a selection with nothing in it is a
-    configuration error (exit 2) that names what is known.
+    An unknown set or host, a host that does not run the set, a selection with nothing in it, or a copy
+    the model does not have is a usage error (exit 2) that names what is known.
     """
+    if source == COPY and env.backup.copy_ is None:
+        msg = f"{env.name} has no off-site copy: declare backup.copy (docs/environment-model.md) to have one"
+        raise UsageError(msg)
+    scope = env.name if source == PRIMARY else f"{env.name}/{COPY}"
+    bucket = shared_copy(env, project_root)
     return BackupContext(
         env,
         project_root,
         select_pairs(env, set_name, host),
         StateStore(
             resolve(project_root, env.backup.state_dir),
-            env.name,
-            shared_copy(env, project_root),
+            scope,
+            BucketCopy(bucket.client, bucket.bucket, scope) if bucket is not None else None,
             env.backup.clock_skew_tolerance,
         ),
         LockPolicy(
@@ -126,6 +148,7 @@ def build_context(
             attempts=env.backup.lock_attempts,
             wait=env.backup.lock_wait.total_seconds(),
         ),
+        source=source,
     )
 
 

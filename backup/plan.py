@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from seawall.backup.backends import Backend, secret_from
 from seawall.backup.restic import Target
 from seawall.files import resolve
-from seawall.model.schema import BackupSet, Environment
+from seawall.model.schema import BackupConfig, BackupSet, Environment, OffsiteCopy
 
 if TYPE_CHECKING:
     from seawall.backup.context import BackupContext
@@ -32,23 +32,31 @@ class Job:
     target: Target
 
 
-def credentials(env: Environment, backend: Backend, project_root: Path) -> dict[str, str]:
-    """Given a set's backend, return the environment restic needs for its repository: the password and
-    what the backend needs; secrets are masked from now on."""
-    backup = env.backup
-    variables: dict[str, str] = {}
-    if backup.password_file:
-        variables["RESTIC_PASSWORD_FILE"] = str(resolve(project_root, backup.password_file))
-    else:
-        variables["RESTIC_PASSWORD"] = secret_from(backup.password_env or "")
-    return variables | backend.restic_env()
+def password_variables(
+    project_root: Path, source: BackupConfig | OffsiteCopy, prefix: str = "RESTIC"
+) -> dict[str, str]:
+    """Given where a repository's password comes from, return restic's variable for it (``RESTIC_FROM``: the
+    source repository of a ``restic copy``); a password read from the environment is masked from now on."""
+    if source.password_file:
+        return {f"{prefix}_PASSWORD_FILE": str(resolve(project_root, source.password_file))}
+    return {f"{prefix}_PASSWORD": secret_from(source.password_env or "")}
 
 
-def make_target(env: Environment, backend: Backend, project_root: Path) -> Target:
+def credentials(
+    env: Environment, backend: Backend, project_root: Path, password: BackupConfig | OffsiteCopy | None = None
+) -> dict[str, str]:
+    """Given a set's backend, return the environment restic needs for its repository: the password (the
+    primary's, or ``password``'s) and what the backend needs; secrets are masked from now on."""
+    return password_variables(project_root, password or env.backup) | backend.restic_env()
+
+
+def make_target(
+    env: Environment, backend: Backend, project_root: Path, password: BackupConfig | OffsiteCopy | None = None
+) -> Target:
     """Given a set's backend, return the restic target for its repository."""
     return Target(
         backend.location(),
-        credentials(env, backend, project_root),
+        credentials(env, backend, project_root, password),
         env.backup.restic_binary,
         env.backup.command_timeout.total_seconds(),
         env.name,

@@ -16,6 +16,8 @@ from typing import Any
 MAX_DOCUMENT_BYTES = 256 * 1024  # a host's state document is a few KiB; a drill report tens of KiB
 MAX_TEXT = 4096  # any one string a reader shows
 _HEX = re.compile(r"^[0-9a-f]{8,64}$")
+MAX_FORGOTTEN_IDS = 2000  # a prune's record names at most this many forgotten snapshots (the rest would alarm)
+MAX_SNAPSHOT_IDS = 3000  # snapshots of one set a copy's record lists (more: the record is refused, prune holds)
 Check = Callable[[Any], str | None]
 
 
@@ -40,6 +42,10 @@ def _optional(check: Check) -> Check:
 def _number(value: Any) -> str | None:
     ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1e18
     return None if ok else "not a number of at least 0"
+
+
+def _bool(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "not true or false"
 
 
 def _snapshot_id(value: Any) -> str | None:
@@ -92,7 +98,7 @@ STATE = _fields(
     sizes=_mapping_of(_number),
     growth=_list_of(_fields(time=_time, added=_number)),
     last_restore=_fields(time=_time),
-    last_prune=_fields(time=_time),
+    last_prune=_fields(time=_time, forgotten_ids=_list_of(_snapshot_id, MAX_FORGOTTEN_IDS)),
 )
 _SLICE = re.compile(r"^\d{1,4}/\d{1,4}$")
 
@@ -111,6 +117,27 @@ DRILL_REPORT = _fields(
 )
 # What the deep status saw in the repository, per set: host → when, the newest snapshot, the row's status.
 CONFIRMED = _mapping_of(_fields(time=_time, snapshot=_optional(_text), status=_text))
+# The vault's record of one set's off-site copy (``state/<env>/copy/copies/<set>``).
+COPIES = _fields(
+    updated=_time,
+    last_copy=_fields(time=_time, result=_text, error=_text, copied=_optional(_number)),
+    originals=_list_of(_snapshot_id, MAX_SNAPSHOT_IDS),
+    newest=_mapping_of(_time),
+    protection=_list_of(_text, 10),
+    protection_checked=_time,
+    vanished=_list_of(
+        _fields(id=_snapshot_id, host=_text, time=_text, detected=_time, in_copy=_bool), MAX_SNAPSHOT_IDS
+    ),
+)
+COPIES_TIMES = ("updated", "last_copy.time")
+# The vault's last listing of one set's primary (``state/<env>/copy/listings/<set>``): what vanished is
+# judged against it.
+LISTING = _fields(
+    updated=_time,
+    listed=_time,
+    snapshots=_list_of(_fields(id=_snapshot_id, host=_text, time=_text), MAX_SNAPSHOT_IDS),
+)
+LISTING_TIMES = ("updated", "listed")
 CHECK_SLICES = _fields(slices=_number, next=_number, slices_read=_list_of(_number))
 
 

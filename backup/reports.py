@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from seawall.backup.context import PRIMARY
 from seawall.backup.metrics import render_metrics, write_metrics
 from seawall.files import write_atomically
 from seawall.markdown import markdown_table
@@ -166,5 +167,8 @@ def _drill_metrics(context: BackupContext, set_name: str, host: str, result: Dri
         "last_run_timestamp_seconds": dt.datetime.now(dt.UTC).timestamp(),
     }
     labels = {"environment": context.env.name, "host": host, "set": set_name}
+    # A drill of the off-site copy is a series (and a file) of its own, beside the primary's.
+    labels |= {"repository": context.source} if context.source != PRIMARY else {}
     text = render_metrics("seawall_drill", labels, values, HELP)
-    write_metrics(context.metrics_dir, f"seawall_drill_{context.env.name}_{host}_{set_name}", text)
+    name = "_".join(("seawall_drill", *context.scope.split("/"), host, set_name))
+    write_metrics(context.metrics_dir, name, text)

@@ -141,9 +141,29 @@ def detect_version(binary: str = "restic") -> tuple[int, int, int]:
         return _versions[binary]
 
 
-def make_init_command(target: Target) -> Command:
-    """Return the command that creates the repository."""
-    return target.command("init")
+def make_init_command(target: Target, chunker_from: Target | None = None) -> Command:
+    """Return the command that creates the repository (an off-site copy: with the chunker parameters of
+    ``chunker_from``, its primary, so that copied data deduplicates as in the primary)."""
+    if chunker_from is None:
+        return target.command("init")
+    return _from(target.command("init", "--copy-chunker-params", "--from-repo", chunker_from.repository), chunker_from)
+
+
+def make_copy_command(target: Target, source: Target, set_name: str) -> Command:
+    """Return the command that copies the set's snapshots of ``source`` into ``target``; restic skips the
+    snapshots ``target`` holds already."""
+    return _from(target.command("copy", "--from-repo", source.repository, "--tag", f"set:{set_name}"), source)
+
+
+def _from(command: Command, source: Target) -> Command:
+    """The command with ``source``'s password as restic's ``RESTIC_FROM_PASSWORD*`` (its other variables, the
+    S3 keys, are the ones both repositories are read with)."""
+    passwords = {
+        name.replace("RESTIC_", "RESTIC_FROM_", 1): value
+        for name, value in source.env.items()
+        if name.startswith("RESTIC_PASSWORD")
+    }
+    return dataclasses.replace(command, env={**command.env, **passwords})
 
 
 def make_cat_config_command(target: Target) -> Command:

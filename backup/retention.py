@@ -6,7 +6,10 @@ its plan (``forget --dry-run``), takes out every protected snapshot, and forgets
 
 - each host's newest snapshot that is not in the future (beyond the tolerance);
 - the snapshot the last passed drill of each host verified (kept in Seawall's state, not a restic tag);
-- safety snapshots taken before an in-place restore, for ``safety_snapshot_keep``.
+- safety snapshots taken before an in-place restore, for ``safety_snapshot_keep``;
+- where the environment has an off-site copy, every snapshot the copy has not received yet (the vault's
+  record says what it holds; no record: every snapshot is kept back), so prune and copy never race to
+  lose one.
 """
 
 from __future__ import annotations
@@ -63,8 +66,10 @@ def protect(
     tolerance: dt.timedelta,
     verified: Iterable[str],
     safety_keep: dt.timedelta,
+    copied: set[str] | None = None,
 ) -> dict[str, str]:
-    """Given every snapshot of a set, return the ids retention must not forget, each with the reason."""
+    """Given every snapshot of a set (and, where there is an off-site copy, the ids it holds), return the ids
+    retention must not forget, each with the reason."""
     reasons: dict[str, str] = {}
     verified = set(verified)
     for host in sorted({str(s.get("hostname", "")) for s in snapshots}):
@@ -78,6 +83,8 @@ def protect(
         tags = snapshot.get("tags") or []
         if SAFETY_TAG in tags and parse_time(str(snapshot["time"])) > now - safety_keep:
             reasons.setdefault(snapshot_id, "a safety snapshot taken before an in-place restore")
+        if copied is not None and snapshot_id not in copied:
+            reasons.setdefault(snapshot_id, "not in the off-site copy yet")
     return reasons
 
 
@@ -99,13 +106,15 @@ def plan_retention(
     now: dt.datetime,
     tolerance: dt.timedelta,
     safety_keep: dt.timedelta,
+    copied: set[str] | None = None,
 ) -> RetentionPlan:
-    """Given a set's repository and rules, return what retention would forget (read-only)."""
+    """Given a set's repository and rules (and what its off-site copy holds, where there is one), return what
+    retention would forget (read-only)."""
     output = restic.execute(make_forget_plan_command(restic.target, set_name, keep_arguments(retention))).stdout
     groups = _groups(output)
     keep = [s for group in groups for s in group.get("keep") or []]
     remove = [s for group in groups for s in group.get("remove") or []]
-    protected = protect(keep + remove, now, tolerance, verified, safety_keep)
+    protected = protect(keep + remove, now, tolerance, verified, safety_keep, copied)
     plan = RetentionPlan(kept=len(keep))
     for snapshot in remove:
         snapshot_id = str(snapshot["id"])

@@ -26,6 +26,8 @@ BUCKET_ROOT = "seawall"
 # status read the same word: a reader never spells what its writer writes).
 RUN_SUCCEEDED = "ok"
 CONFIRMED = "confirmed"  # the deep status's record of what each repository holds: state/<env>/confirmed/<set>
+COPIES = "copies"  # the vault's record of each set's off-site copy: state/<env>/copy/copies/<set>
+LISTINGS = "listings"  # the vault's last listing of each set's primary: state/<env>/copy/listings/<set>
 
 
 class BucketCopy:
@@ -50,6 +52,21 @@ class BucketCopy:
             logger.warning("could not write s3://%s/%s (the local copy is kept): %s", self.bucket, key, exc)
             return False
         return True
+
+    def get(self, key: str) -> bytes | None:
+        """Given a key, return the object's first bytes beyond ``MAX_DOCUMENT_BYTES`` at most (so a larger one
+        is seen to be too large), or None when it is absent or cannot be read (logged)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            return bytes(body.read(MAX_DOCUMENT_BYTES + 1))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                logger.warning("could not read s3://%s/%s: %s", self.bucket, key, exc)
+        except BotoCoreError as exc:
+            logger.warning("could not read s3://%s/%s: %s", self.bucket, key, exc)
+        return None
 
     def read_all(self, kind: str, refused: dict[str, str] | None = None) -> dict[str, str]:
         """Given a kind, return every object under it as key (relative to the kind's folder) → text; an
@@ -163,6 +180,22 @@ class StateStore:
                     found.update({(set_name, host): entry for host, entry in data.items()})
                     break
         return found
+
+    def read_shared(
+        self, check: records.Check, times: tuple[str, ...], *parts: str
+    ) -> tuple[dict[str, Any], str | None]:
+        """Given a document's kind check, its time fields and name parts, return it from this machine (its
+        writer's own copy) or else from the bucket, with None; or {} and where it is and what is wrong with it."""
+        now = dt.datetime.now(dt.UTC)
+        path = self._path(*parts)
+        data, problem = self._checked(path.read_bytes() if path.is_file() else None, now, check, times)
+        if data or problem:
+            return data, None if problem is None else f"{path}: {problem}"
+        if self.bucket is None:
+            return {}, None
+        key = self.bucket.key("state", *parts[:-1], f"{parts[-1]}.json")
+        data, problem = self._checked(self.bucket.get(key), now, check, times)
+        return data, None if problem is None else f"s3://{self.bucket.bucket}/{key}: {problem}"
 
     def record_confirmed(self, set_name: str, rows: dict[str, dict[str, Any]]) -> None:
         """Given a set and what the deep status saw for each host, keep it (here and in the bucket)."""

@@ -7,12 +7,13 @@ errors are retried by botocore's standard retry mode, with backoff.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 from seawall.errors import BackupError
-from seawall.model.schema import Environment
+from seawall.model.schema import Environment, Retention
 
 logger = logging.getLogger(__name__)
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
@@ -34,11 +35,41 @@ class BucketSpec:
     name: str
     noncurrent_version_days: int
     abort_multipart_days: int
+    object_lock_days: int = 0  # lock every new object (COMPLIANCE) this long; 0: no lock asked for
 
 
 def bucket_spec(env: Environment) -> BucketSpec:
     """Given an environment, return the spec of its backup bucket."""
     return BucketSpec(env.bucket_name, env.backup.noncurrent_version_days, env.backup.abort_multipart_days)
+
+
+def copy_bucket_spec(env: Environment) -> BucketSpec | None:
+    """Given an environment, return the spec of its off-site copy's bucket (None without an S3 copy): a
+    removed object's version is kept, and where asked each new object locked, at least as long as the
+    copy's longest keep-rule, so that whatever retention still keeps can be recovered."""
+    copy, name = env.backup.copy_, env.copy_bucket_name
+    if copy is None or name is None:
+        return None
+    days = longest_keep_days(copy.retention, copy.schedule)
+    kept = max(env.backup.noncurrent_version_days, days)
+    return BucketSpec(name, kept, env.backup.abort_multipart_days, days if copy.object_lock else 0)
+
+
+def longest_keep_days(retention: Retention, schedule: str) -> int:
+    """Given keep-rules and how often snapshots arrive, return how many days the oldest kept snapshot can be."""
+    from seawall.model.calendar import longest_interval, parse_calendar
+
+    every = longest_interval(parse_calendar(schedule))
+    spans = [
+        every * (retention.keep_last or 0),
+        dt.timedelta(hours=retention.keep_hourly or 0),
+        dt.timedelta(days=retention.keep_daily or 0),
+        dt.timedelta(weeks=retention.keep_weekly or 0),
+        dt.timedelta(days=31 * (retention.keep_monthly or 0)),
+        dt.timedelta(days=366 * (retention.keep_yearly or 0)),
+        retention.keep_within or dt.timedelta(0),
+    ]
+    return max(1, -(-int(max(spans).total_seconds()) // 86400))
 
 
 def make_client(endpoint: str, region: str, access_key: str, secret_key: str) -> Any:
@@ -81,9 +112,11 @@ def ensure_bucket(client: Any, spec: BucketSpec, dry_run: bool = False) -> list[
     done = []
     try:
         if not bucket_exists(client, spec.name):
-            done.append(f"create bucket {spec.name}")
+            done.append(f"create bucket {spec.name}" + (" with object lock" if spec.object_lock_days else ""))
             if not dry_run:
-                client.create_bucket(Bucket=spec.name)
+                client.create_bucket(
+                    Bucket=spec.name, **({"ObjectLockEnabledForBucket": True} if spec.object_lock_days else {})
+                )
         report: dict[str, Any] = (
             bucket_report(client, spec.name) if not done else {"private": False, "versioning": "", "lifecycle": []}
         )
@@ -101,12 +134,79 @@ def ensure_bucket(client: Any, spec: BucketSpec, dry_run: bool = False) -> list[
                 client.put_bucket_lifecycle_configuration(
                     Bucket=spec.name, LifecycleConfiguration={"Rules": lifecycle_rules(spec)}
                 )
+        if spec.object_lock_days and lock_days(client, spec.name) != spec.object_lock_days:
+            done.append(_locked(client, spec, dry_run))
     except (ClientError, BotoCoreError) as exc:
         msg = f"object storage refused or could not be reached for bucket {spec.name}: {exc}"
         raise StorageError(msg) from None
     for action in done:
         logger.info("%s%s", "dry run: would " if dry_run else "", action)
     return done
+
+
+def _locked(client: Any, spec: BucketSpec, dry_run: bool) -> str:
+    """Lock the bucket's new objects for the spec's days; return what was done, or why the storage could not."""
+    from botocore.exceptions import ClientError
+
+    action = f"lock new objects for {spec.object_lock_days} days (COMPLIANCE)"
+    if dry_run:
+        return action
+    retention = {"Mode": "COMPLIANCE", "Days": spec.object_lock_days}
+    try:
+        client.put_object_lock_configuration(
+            Bucket=spec.name,
+            ObjectLockConfiguration={"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": retention}},
+        )
+    except ClientError as exc:
+        logger.warning("the storage refused the object lock of %s: %s", spec.name, exc)
+        code = exc.response.get("Error", {}).get("Code", exc)
+        return f"could not {action}: the storage refused ({code}); versioning alone protects the copy"
+    return action
+
+
+def lock_days(client: Any, bucket: str) -> int | None:
+    """Given a bucket, return how many days its default object lock keeps a new object, or None when the
+    bucket locks nothing (or its storage has no object lock)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        found = client.get_object_lock_configuration(Bucket=bucket).get("ObjectLockConfiguration", {})
+    except ClientError:
+        return None
+    if found.get("ObjectLockEnabled") != "Enabled":
+        return None
+    retention = found.get("Rule", {}).get("DefaultRetention", {})
+    days = retention.get("Days") or (365 * retention["Years"] if retention.get("Years") else None)
+    return int(days) if days else None
+
+
+def protection(client: Any, bucket: str) -> list[str]:
+    """Given a bucket, return what protects its objects from deletion, as read from the storage now:
+    versioning with how long a removed object's version is kept, and the object lock."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        versioning = client.get_bucket_versioning(Bucket=bucket).get("Status", "")
+        try:
+            rules = client.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
+        except ClientError:
+            rules = []
+        locked = lock_days(client, bucket)
+    except (ClientError, BotoCoreError) as exc:
+        msg = f"the storage at {client.meta.endpoint_url} refused to show the protection of {bucket}: {exc}"
+        raise StorageError(msg) from None
+    kept = [
+        rule["NoncurrentVersionExpiration"]["NoncurrentDays"]
+        for rule in rules
+        if rule.get("Status") == "Enabled" and "NoncurrentDays" in rule.get("NoncurrentVersionExpiration", {})
+    ]
+    found = []
+    if versioning == "Enabled":
+        found.append(f"versioned: a removed object's version is kept {min(kept)} days" if kept else "versioned")
+    else:
+        found.append("not versioned: a removed object is gone")
+    found.append(f"object lock: every new object locked {locked} days (COMPLIANCE)" if locked else "no object lock")
+    return found
 
 
 def bucket_report(client: Any, bucket: str) -> dict[str, Any]:

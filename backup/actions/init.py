@@ -13,11 +13,12 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from seawall.backup.actions.copy import primary_client
 from seawall.backup.client import Restic
-from seawall.backup.context import BackupContext
-from seawall.backup.restic import RepositoryMissing, make_cat_config_command, make_init_command
+from seawall.backup.context import COPY, BackupContext
+from seawall.backup.restic import RepositoryMissing, Target, make_cat_config_command, make_init_command
 from seawall.files import resolve, write_atomically
-from seawall.model.schema import Environment
+from seawall.model.schema import BackupConfig, OffsiteCopy
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,8 @@ def init_repositories(context: BackupContext, dry_run: bool = False) -> tuple[li
     """Given a context, make each chosen set's repository exist; return what was done, and the path of a
     password generated now (None when one existed)."""
     env = context.env
-    generated = _ensure_local_password(env, context.project_root, dry_run)
+    copy = env.backup.copy_ if context.source == COPY else None
+    generated = _ensure_local_password(copy or env.backup, context.project_root, dry_run)
     outcomes = []
     prepared: dict[str, bool] = {}
     for name in context.sets:
@@ -47,13 +49,16 @@ def init_repositories(context: BackupContext, dry_run: bool = False) -> tuple[li
             outcome.actions += ready.actions
             prepared[backend.container] = ready.existed
         fresh = generated is not None or not prepared[backend.container]
-        outcome.actions += _ensure_repository(Restic(target, backend), dry_run, fresh)
+        # An off-site copy takes its primary's chunker parameters, so that copied data deduplicates as there.
+        primary = primary_client(context, name).target if copy is not None else None
+        outcome.actions += _ensure_repository(Restic(target, backend), dry_run, fresh, primary)
         outcomes.append(outcome)
     return outcomes, generated
 
 
-def _ensure_repository(restic: Restic, dry_run: bool, fresh: bool) -> list[str]:
-    """Create the repository unless it exists; on a dry run of a fresh set-up, ask restic nothing."""
+def _ensure_repository(restic: Restic, dry_run: bool, fresh: bool, primary: Target | None = None) -> list[str]:
+    """Create the repository unless it exists (an off-site copy: with its ``primary``'s chunker parameters);
+    on a dry run of a fresh set-up, ask restic nothing."""
     action = f"create repository {restic.target.repository}"
     if dry_run and fresh:
         logger.info("dry run: would %s", action)
@@ -63,16 +68,16 @@ def _ensure_repository(restic: Restic, dry_run: bool, fresh: bool) -> list[str]:
     except RepositoryMissing:
         logger.info("%s%s", "dry run: would " if dry_run else "", action)
         if not dry_run:
-            restic.execute(make_init_command(restic.target))
+            restic.execute(make_init_command(restic.target, primary))
         return [action]
     return []
 
 
-def _ensure_local_password(env: Environment, project_root: Path, dry_run: bool) -> str | None:
+def _ensure_local_password(source: BackupConfig | OffsiteCopy, project_root: Path, dry_run: bool) -> str | None:
     """Generate the password file when the set-up names one that does not exist; return its path."""
-    if not env.backup.password_file:
+    if not source.password_file:
         return None
-    path = resolve(project_root, env.backup.password_file)
+    path = resolve(project_root, source.password_file)
     if path.exists():
         return None
     logger.info("%sgenerate a repository password in %s (mode 0600)", "dry run: would " if dry_run else "", path)

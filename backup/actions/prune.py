@@ -10,9 +10,12 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
-from seawall.backup.context import BackupContext
+from seawall.backup import records
+from seawall.backup.context import COPY, BackupContext, build_context
+from seawall.backup.records import MAX_FORGOTTEN_IDS
 from seawall.backup.restic import make_check_command, make_prune_command
 from seawall.backup.retention import apply_retention, plan_retention
+from seawall.backup.state import COPIES
 from seawall.errors import BackupError, ConfigError
 
 logger = logging.getLogger(__name__)
@@ -48,9 +51,17 @@ def prune_repositories(
         now = dt.datetime.now(dt.UTC).isoformat()
         for outcome in outcomes:
             record = {"time": now, "result": outcome.result, "forgotten": len(outcome.forgotten)}
+            # What was forgotten, by id: the vault tells these from snapshots that vanished otherwise.
+            record["forgotten_ids"] = outcome.forgotten[:MAX_FORGOTTEN_IDS]
             record["issue"] = issue or ("scheduled" if scheduled else None)
-            context.store.update({"last_prune": record}, outcome.set_name, context.prune_host(outcome.set_name))
+            context.store.update({"last_prune": record}, outcome.set_name, _recorded_on(context, outcome.set_name))
     return outcomes
+
+
+def _recorded_on(context: BackupContext, set_name: str) -> str:
+    """The host whose state records a prune: the set's prune host, or the vault for the off-site copy."""
+    copy = context.env.backup.copy_
+    return copy.vault if context.source == COPY and copy is not None else context.prune_host(set_name)
 
 
 def _prune(context: BackupContext, set_name: str, dry_run: bool) -> PruneOutcome:
@@ -66,14 +77,16 @@ def _prune(context: BackupContext, set_name: str, dry_run: bool) -> PruneOutcome
                 outcome.result, outcome.error = "check-failed", f"{exc}; nothing was forgotten or pruned"
                 logger.error("check of %s failed; nothing was forgotten or pruned: %s", where, exc)
                 return outcome
+        copy = context.env.backup.copy_
         plan = plan_retention(
             restic,
             set_name,
-            context.backup_set(set_name).retention,
+            copy.retention if context.source == COPY and copy is not None else context.backup_set(set_name).retention,
             _verified(context, set_name),
             dt.datetime.now(dt.UTC),
             context.env.backup.clock_skew_tolerance,
             context.env.backup.safety_snapshot_keep,
+            _copied(context, set_name),
         )
         outcome.forgotten, outcome.protected = plan.forget, plan.protected
         if dry_run:
@@ -88,6 +101,23 @@ def _prune(context: BackupContext, set_name: str, dry_run: bool) -> PruneOutcome
     logger.info("forgot %d snapshot(s) of %s and pruned %s", len(plan.forget), set_name, where)
     outcome.result = "pruned"
     return outcome
+
+
+def _copied(context: BackupContext, set_name: str) -> set[str] | None:
+    """Given a primary set of an environment with an off-site copy, return the primary's ids of what the copy
+    holds, from the vault's record (none readable: an empty set, so that every snapshot is kept back); None
+    where there is no copy to wait for (no copy, or this is the copy's own prune)."""
+    if context.env.backup.copy_ is None or context.source == COPY:
+        return None
+    copies = build_context(context.env, context.project_root, set_name, source=COPY).store
+    record, problem = copies.read_shared(records.COPIES, records.COPIES_TIMES, COPIES, set_name)
+    if problem or not record.get("originals"):
+        logger.warning(
+            "retention keeps every snapshot of %s: the off-site copy's record of what it holds is %s",
+            set_name,
+            problem or "not there yet (has the vault's `seawall backup copy` run?)",
+        )
+    return set(record.get("originals") or [])
 
 
 def _verified(context: BackupContext, set_name: str) -> list[str]:

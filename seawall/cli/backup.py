@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -38,8 +39,28 @@ HostOpt = Annotated[
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print what would be done (no -v needed), change nothing.")]
 
 
+class Source(StrEnum):
+    """Which repositories a command works on."""
+
+    primary = "primary"
+    copy = "copy"
+
+
+FromOpt = Annotated[
+    Source,
+    typer.Option(
+        "--from",
+        help="primary: the sets' own repositories; copy: their off-site copies (the vault's key and password).",
+    ),
+]
+
+
 def backup_context(
-    ctx: typer.Context, name: str, set_name: list[str] | None = None, host: str | None = None
+    ctx: typer.Context,
+    name: str,
+    set_name: list[str] | None = None,
+    host: str | None = None,
+    source: Source = Source.primary,
 ) -> BackupContext:
     """Given the command's context and options, load the environment and build the backup context once."""
     from seawall.backup.context import build_context
@@ -47,15 +68,25 @@ def backup_context(
 
     settings = settings_of(ctx)
     env = load_environment(settings.environments, name)
-    return build_context(env, settings.project_root, set_name, host)
+    return build_context(env, settings.project_root, set_name, host, source.value)
 
 
 @app.command("init")
-def init_command(ctx: typer.Context, env_name: EnvArg, set_name: SetOpt = None, dry_run: DryRun = False) -> None:
-    """Create the repositories (and make the S3/Spaces bucket private, versioned, with lifecycle rules)."""
+def init_command(
+    ctx: typer.Context,
+    env_name: EnvArg,
+    set_name: SetOpt = None,
+    dry_run: DryRun = False,
+    source: FromOpt = Source.primary,
+) -> None:
+    """Create the repositories (and make the S3/Spaces bucket private, versioned, with lifecycle rules).
+
+    With --from copy (on the vault): the off-site copies, with their primaries' chunker parameters, in a
+    bucket that keeps removed versions (and, where asked and supported, locks objects) for the copy's
+    longest keep-rule."""
     from seawall.backup.actions.init import init_repositories
 
-    context = backup_context(ctx, env_name, set_name)
+    context = backup_context(ctx, env_name, set_name, source=source)
     outcomes, generated = init_repositories(context, dry_run)
     for outcome in outcomes:
         done = "; ".join(("would " if dry_run else "") + action for action in outcome.actions) or "already in place"
@@ -122,14 +153,17 @@ def prune_command(
     scheduled: Annotated[
         bool, typer.Option("--scheduled", help="Run by the prune timer (recorded as scheduled, no issue needed).")
     ] = False,
+    source: FromOpt = Source.primary,
 ) -> None:
     """Check each repository; only when the check passed, apply retention (protected snapshots stay), then prune.
 
-    One job per set, on one host of the set (the set's prune_host). Exit 1 when a check, retention or prune failed.
+    One job per set, on one host of the set (the set's prune_host); where there is an off-site copy, a
+    snapshot the copy has not received is kept back. --from copy prunes the copies with the copy's own
+    retention, on the vault. Exit 1 when a check, retention or prune failed.
     """
     from seawall.backup.actions.prune import prune_repositories
 
-    context = backup_context(ctx, env_name, set_name)
+    context = backup_context(ctx, env_name, set_name, source=source)
     outcomes = prune_repositories(context, dry_run, issue, scheduled)
     for o in outcomes:
         if dry_run and o.ok:
@@ -141,6 +175,50 @@ def prune_command(
             continue
         forgot = f"{'would forget' if dry_run else 'forgot'} {len(o.forgotten)}, kept back {len(o.protected)}"
         typer.echo(f"{o.set_name}: {o.repository}: {o.result} ({forgot})" + (f": {o.error}" if o.error else ""))
+    if not all(o.ok for o in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command("copy")
+def copy_command(
+    ctx: typer.Context,
+    env_name: EnvArg,
+    set_name: SetOpt = None,
+    dry_run: DryRun = False,
+    acknowledge: Annotated[
+        bool, typer.Option("--acknowledge", help="Clear the vanished-snapshot alarm of the sets (needs --issue).")
+    ] = False,
+    issue: Annotated[str | None, typer.Option("--issue", help="The issue that logs the acknowledgement.")] = None,
+) -> None:
+    """On the vault: copy every set's new snapshots into its off-site copy, and raise the alarm for snapshots
+    that vanished from a primary without a recorded prune.
+
+    Exit 1 when a copy failed or an alarm stands (it stays until --acknowledge --issue URL)."""
+    from seawall.backup.actions.copy import copy_sets
+    from seawall.errors import UsageError
+
+    if acknowledge and not issue:
+        raise UsageError("--acknowledge needs --issue URL: the issue that says what happened to the vanished snapshots")
+    context = backup_context(ctx, env_name, set_name, source=Source.copy)
+    outcomes = copy_sets(context, dry_run, issue if acknowledge else None)
+    for o in outcomes:
+        done = f"would copy {o.copied} snapshot(s)" if dry_run else f"{o.result}, {o.copied} new snapshot(s)"
+        typer.echo(f"{o.set_name}: {o.repository}: {done}" + (f": {o.error}" if o.error else ""))
+        if o.protection:
+            typer.echo(f"{o.set_name}: protection: {'; '.join(o.protection)}")
+        if o.vanished:
+            hosts = ", ".join(sorted({entry["host"] for entry in o.vanished}))
+            shown = ", ".join(
+                f"{entry['id'][:8]}{'' if entry['in_copy'] else ' (not in the copy)'}" for entry in o.vanished
+            )
+            typer.echo(
+                f"alarm: {len(o.vanished)} snapshot(s) of {o.set_name} (hosts {hosts}) vanished from the primary "
+                f"without a recorded prune: {shown}; the copy keeps them: list them with `seawall snapshots "
+                f"{context.env.name} --set {o.set_name} --from copy`, restore with `seawall restore ... --from copy`, "
+                f"and once understood acknowledge with `seawall backup copy {context.env.name} --set {o.set_name} "
+                "--acknowledge --issue URL`",
+                err=True,
+            )
     if not all(o.ok for o in outcomes):
         raise typer.Exit(1)
 
@@ -170,10 +248,12 @@ def status_command(
     """
     import os
 
+    from seawall.backup.actions.copy import copy_status
     from seawall.backup.actions.status import fleet_status, write_status_metrics
 
     context = backup_context(ctx, env_name, set_name, host)
     rows = fleet_status(context, jobs=jobs or os.cpu_count() or 2, deep=deep)
+    copies = copy_status(context)
     if metrics:
         write_status_metrics(context, rows, deep)
     if output is TableOrJson.json:
@@ -181,7 +261,8 @@ def status_command(
             {
                 "environment": context.env.name,
                 "rows": [row.as_json() for row in rows],
-                "alarms": sum(r.alarm for r in rows),
+                "copies": [row.as_json() for row in copies],
+                "alarms": sum(r.alarm for r in rows) + sum(r.alarm for r in copies),
             }
         )
     else:
@@ -207,8 +288,30 @@ def status_command(
                 escape(r.detail),
             )
         stdout().print(table)
-    if any(row.alarm for row in rows):
+        if copies:
+            stdout().print(_copy_table(context.env.name, copies))
+    if any(row.alarm for row in rows) or any(row.alarm for row in copies):
         raise typer.Exit(1)
+
+
+def _copy_table(env_name: str, copies: list[Any]) -> Table:
+    table = Table(title=f"off-site copy of {env_name} (the vault's record)")
+    for column in ("set", "status", "newest", "age", "target", "last copy", "protection (as read)", "detail"):
+        table.add_column(column, overflow="fold")
+    for c in copies:
+        style = "green" if not c.alarm else "bold red"
+        checked = f" (read {c.protection_checked[:16].replace('T', ' ')})" if c.protection_checked else ""
+        table.add_row(
+            c.set_name,
+            f"[{style}]{c.status}[/]",
+            (c.newest or "-")[:19].replace("T", " "),
+            _age(c.age_seconds),
+            _age(c.target_seconds),
+            (c.last_copy or "-")[:16].replace("T", " "),
+            escape("; ".join(c.protection) + checked) or "never read",
+            escape(c.detail),
+        )
+    return table
 
 
 @app.command("schedule")

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from seawall.cli.backup import SetOpt, backup_context
+from seawall.cli.backup import FromOpt, SetOpt, Source, backup_context
 from seawall.cli.context import TableOrJson, print_json, stdout
 
 
@@ -34,12 +34,16 @@ def drill_command(
     ] = None,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the restored files for inspection.")] = False,
     output: Annotated[TableOrJson, typer.Option("--format", help="table or json.")] = TableOrJson.table,
+    source: FromOpt = Source.primary,
 ) -> None:
-    """Restore snapshots into scratch, verify them, measure RPO and RTO; exit 1 when anything failed."""
+    """Restore snapshots into scratch, verify them, measure RPO and RTO; exit 1 when anything failed.
+
+    --from copy drills the off-site copies (on the vault): the same steps and targets, reports and metrics
+    of their own."""
     from seawall.backup.actions.drill import DrillOptions, run_drills
     from seawall.backup.reports import report_json
 
-    context = backup_context(ctx, env_name, set_name, host)
+    context = backup_context(ctx, env_name, set_name, host, source)
     options = DrillOptions(snapshot, seed, jobs, target, keep)
     console = Console(file=sys.stderr)
     with console.status("drilling", spinner="dots") if console.is_terminal else contextlib.nullcontext() as status:

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from seawall.cli.backup import EnvArg, HostOpt, SetOpt, backup_context
+from seawall.cli.backup import EnvArg, FromOpt, HostOpt, SetOpt, Source, backup_context
 from seawall.cli.context import TableOrJson, print_json, stdout
 
 
@@ -38,6 +38,7 @@ def restore_command(
     delete: Annotated[
         bool, typer.Option("--delete", help="In place: remove files the snapshot does not have (kept by default).")
     ] = False,
+    source: FromOpt = Source.primary,
 ) -> None:
     """Restore a snapshot into a new folder (verified), or in place with hooks and a safety snapshot first.
 
@@ -53,7 +54,7 @@ def restore_command(
             "--in-place overwrites the live files of this host: run the set's before_restore hooks, take a safety "
             "snapshot and restore only when you add --yes"
         )
-    context = backup_context(ctx, env_name, set_name, host)
+    context = backup_context(ctx, env_name, set_name, host, source)
     request = RestoreRequest(snapshot, target, tuple(include or ()), in_place, issue, from_host, delete)
     console = Console(file=sys.stderr)
     with console.status("restoring", spinner="dots") if console.is_terminal else contextlib.nullcontext():
@@ -74,6 +75,7 @@ def snapshots_command(
     set_name: SetOpt = None,
     host: HostOpt = None,
     output: Annotated[TableOrJson, typer.Option("--format", help="table or json.")] = TableOrJson.table,
+    source: FromOpt = Source.primary,
 ) -> None:
     """List snapshots: id, time, host, size, tags, and which drill verified it."""
     from dataclasses import asdict
@@ -82,7 +84,7 @@ def snapshots_command(
     from seawall.backup.diagnose import human_bytes
     from seawall.errors import BackupError
 
-    context = backup_context(ctx, env_name, set_name, host)
+    context = backup_context(ctx, env_name, set_name, host, source)
     rows = list_snapshots(context)
     if output is TableOrJson.json:
         print_json({"environment": context.env.name, "snapshots": [asdict(row) for row in rows]})
@@ -116,11 +118,12 @@ def check_command(
         str | None, typer.Option("--read-data-subset", help="Also read this part of the packs (K/N, or a %).")
     ] = None,
     read_data: Annotated[bool, typer.Option("--read-data", help="Read every pack.")] = False,
+    source: FromOpt = Source.primary,
 ) -> None:
     """Check each repository; damage names the packs and the snapshots they affect. Exit 1 on damage."""
     from seawall.backup.actions.repository import check_repositories
 
-    context = backup_context(ctx, env_name, set_name)
+    context = backup_context(ctx, env_name, set_name, source=source)
     outcomes = check_repositories(context, subset, read_data)
     for o in outcomes:
         typer.echo(
@@ -135,11 +138,12 @@ def unlock_command(
     env_name: EnvArg,
     set_name: SetOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Remove live locks too.")] = False,
+    source: FromOpt = Source.primary,
 ) -> None:
     """Remove stale locks (older than stale_lock_after, or of a dead process on this host); --force removes all."""
     from seawall.backup.actions.repository import unlock_repositories
 
-    context = backup_context(ctx, env_name, set_name)
+    context = backup_context(ctx, env_name, set_name, source=source)
     held = False
     for o in unlock_repositories(context, force):
         typer.echo(f"{o.set_name}: {o.repository}: removed {len(o.removed)} stale lock(s)")

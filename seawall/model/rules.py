@@ -231,6 +231,53 @@ def _ledger_is_not_a_backup_bucket(env: Environment) -> Iterator[Finding]:
         yield ("release", "ledger", "bucket"), msg
 
 
+def _copy_is_elsewhere(env: Environment) -> Iterator[Finding]:
+    """The off-site copy is somewhere else, with keys and a password of its own, kept by a host that exists."""
+    copy = env.backup.copy_
+    if copy is None:
+        return
+    hosts = sorted(env.datacenter_hosts) + [d for s, svc in env.services.items() for d in droplet_names(s, svc)]
+    if copy.vault not in hosts:
+        yield (
+            ("backup", "copy", "vault"),
+            f"vault {copy.vault!r} is not a host of {env.name} (known: {', '.join(hosts)})",
+        )
+    where, primary = copy.repository, env.backup.repository
+    if where.kind == "s3":
+        buckets = {env.bucket_name} | {
+            own.bucket for own in (s.repository for s in env.backup_sets.values()) if own and own.bucket
+        }
+        if env.copy_bucket_name in buckets:
+            msg = f"the copy's bucket {env.copy_bucket_name!r} holds a primary repository: give the copy its own bucket"
+            yield ("backup", "copy", "repository", "bucket"), msg
+        if (
+            primary.kind == "s3"
+            and (where.endpoint or "").rstrip("/") == (primary.endpoint or "").rstrip("/")
+            and (where.region == primary.region)
+        ):
+            msg = (
+                f"the copy is in the primary's region ({where.region} at {where.endpoint}): a lost region would lose "
+                "both; put it in another region's endpoint or the data center's object storage"
+            )
+            yield ("backup", "copy", "repository", "endpoint"), msg
+    elif primary.kind == "local" and where.path and primary.path:
+        first, second = where.path.rstrip("/") + "/", primary.path.rstrip("/") + "/"
+        if first.startswith(second) or second.startswith(first):
+            msg = f"the copy's folder {where.path} overlaps the primary's {primary.path}: give it a folder apart"
+            yield ("backup", "copy", "repository", "path"), msg
+    keys = {env.backup.access_key_id_env, env.backup.secret_access_key_env}
+    for field in ("access_key_id_env", "secret_access_key_env"):
+        if getattr(copy, field) in keys:
+            msg = f"{getattr(copy, field)} is the backup hosts' key: the vault's key must be one no backup host holds"
+            yield ("backup", "copy", field), msg
+    same_file = copy.password_file is not None and copy.password_file == env.backup.password_file
+    if same_file or (copy.password_env is not None and copy.password_env == env.backup.password_env):
+        yield (
+            ("backup", "copy", "password_file" if same_file else "password_env"),
+            ("the copy needs a password of its own (the backup hosts hold the primary's)"),
+        )
+
+
 def _local_provider_has_no_cloud(env: Environment) -> Iterator[Finding]:
     if env.environment.provider == "local" and env.services:
         yield ("services",), "the local provider runs no droplets: declare hosts under datacenter_hosts"
@@ -255,5 +302,6 @@ RULES: tuple[Rule, ...] = (
     _ledger_is_not_a_backup_bucket,
     _monitoring_reaches_datacenter_hosts,
     _escalation_has_a_repository,
+    _copy_is_elsewhere,
 )
 ADVICE: tuple[Rule, ...] = (_escalation_names_a_repository,)

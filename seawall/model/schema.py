@@ -240,6 +240,36 @@ class BackupSet(StrictModel):
     prune_host: Name | None = None
 
 
+class OffsiteCopy(StrictModel):
+    """The second copy of every set, elsewhere: another region's bucket or the data center's own object
+    storage. The vault host alone runs ``restic copy`` into it, with a key that reads the primary bucket
+    and writes the copy's (restic gives both repositories of one copy the same S3 keys); backup hosts
+    never hold that key or the copy's password, so a stolen backup-host key cannot delete the copy."""
+
+    repository: Repository
+    vault: Name
+    password_env: EnvVarName | None = None
+    password_file: PathText | None = None
+    access_key_id_env: EnvVarName = "VAULT_ACCESS_KEY_ID"
+    secret_access_key_env: EnvVarName = "VAULT_SECRET_ACCESS_KEY"  # noqa: S105 - a variable's name
+    schedule: OnCalendar = "*-*-* *:40:00"
+    # How much later than the primary's newest snapshot the copy's may be before it is late (alerts).
+    delay: Duration = dt.timedelta(hours=2)
+    retention: Retention
+    prune_schedule: OnCalendar = "Sun *-*-* 09:00:00"
+    drill_schedule: OnCalendar = "Sat *-*-* 13:00:00"
+    # Where the storage supports S3 Object Lock: lock every copied object (COMPLIANCE mode) for the
+    # copy's longest keep-rule, so that not even the vault's key can delete it before then.
+    object_lock: bool = False
+
+    @model_validator(mode="after")
+    def _has_a_password_source(self) -> OffsiteCopy:
+        if not (self.password_env or self.password_file):
+            msg = "the copy's repository password needs a source: set password_env or password_file"
+            raise ValueError(msg)
+        return self
+
+
 class BackupConfig(StrictModel):
     repository: Repository
     password_env: EnvVarName | None = None
@@ -264,6 +294,7 @@ class BackupConfig(StrictModel):
     status_host: Name | None = None
     noncurrent_version_days: int = Field(strict=True, default=30, ge=1)
     abort_multipart_days: int = Field(strict=True, default=7, ge=1)
+    copy_: OffsiteCopy | None = Field(default=None, alias="copy")
 
     @model_validator(mode="after")
     def _has_a_password_source(self) -> BackupConfig:
@@ -535,6 +566,26 @@ class Environment(StrictModel):
             return base.model_copy(update={"path": f"{base.path}/{set_name}"})
         prefix = "/".join(part for part in (base.prefix.strip("/"), set_name) if part)
         return base.model_copy(update={"prefix": prefix, "bucket": self.bucket_name})
+
+    @property
+    def copy_bucket_name(self) -> str | None:
+        """Return the off-site copy's bucket (named, or ``<prefix>-<env>-copy``), None without an S3 copy."""
+        copy = self.backup.copy_
+        if copy is None or copy.repository.kind != "s3":
+            return None
+        return copy.repository.bucket or f"{copy.repository.bucket_prefix}-{self.name}-copy"
+
+    def copy_repository_for(self, set_name: str) -> Repository | None:
+        """Given a backup set name, return its off-site copy's repository (one per set, as in the primary), or
+        None when the environment has no copy."""
+        copy = self.backup.copy_
+        if copy is None:
+            return None
+        base = copy.repository
+        if base.kind == "local":
+            return base.model_copy(update={"path": f"{base.path}/{set_name}"})
+        prefix = "/".join(part for part in (base.prefix.strip("/"), set_name) if part)
+        return base.model_copy(update={"prefix": prefix, "bucket": self.copy_bucket_name})
 
     def hosts_of_set(self, set_name: str) -> list[str]:
         """Given a backup set name, return every host (droplet or data-center host) that runs it."""
