@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from seawall.backup.backends import Backend, BucketCopy, copy_backend, set_backend, shared_copy
+from seawall.backup.backends import Backend, copy_backend, set_backend, shared_copy, vault_keys
 from seawall.backup.client import LockPolicy, Restic
 from seawall.backup.plan import make_target
 from seawall.backup.restic import Target
-from seawall.backup.state import StateStore
+from seawall.backup.state import BucketCopy, StateStore
 from seawall.errors import UsageError
 from seawall.files import resolve
 from seawall.model.schema import BackupSet, Environment
@@ -76,6 +76,12 @@ class BackupContext:
     def restic(self, set_name: str) -> Restic:
         """Given a set, return a client for its repository with the environment's lock policy."""
         return Restic(self.target(set_name), self.backend(set_name), self.locks, slots=self.slots)
+
+    def vault_primary(self, set_name: str) -> Restic:
+        """Given a set, return a client of its primary repository as the vault reads it: with the vault's key
+        (restic gives both repositories of one ``copy`` the same S3 keys) and the primary's password."""
+        backend = set_backend(self.env, set_name, self.project_root, vault_keys(self.env))
+        return Restic(make_target(self.env, backend, self.project_root), backend, self.locks, slots=self.slots)
 
     def folder(self, path: str) -> Path:
         """Given a folder from the model, return it resolved against the project folder."""

@@ -151,8 +151,11 @@ def make_init_command(target: Target, chunker_from: Target | None = None) -> Com
 
 def make_copy_command(target: Target, source: Target, set_name: str) -> Command:
     """Return the command that copies the set's snapshots of ``source`` into ``target``; restic skips the
-    snapshots ``target`` holds already."""
-    return _from(target.command("copy", "--from-repo", source.repository, "--tag", f"set:{set_name}"), source)
+    snapshots ``target`` holds already. Without restic's locks (``--no-lock``): the vault's key only reads
+    the source, so it cannot write a lock there; the vault serialises its own jobs on the copy itself
+    (``seawall.backup.actions.copy``), and the source's prune never removes what a snapshot references."""
+    argv = ("--no-lock", "copy", "--from-repo", source.repository, "--tag", f"set:{set_name}")
+    return _from(target.command(*argv), source)
 
 
 def _from(command: Command, source: Target) -> Command:

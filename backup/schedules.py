@@ -20,6 +20,8 @@ from seawall.model.schema import Environment, droplet_names
 SEAWALL_BIN = "/opt/seawall/bin/seawall"
 HOST_ENVIRONMENTS = "/etc/seawall/environments"
 CREDENTIALS_FILE = "/etc/seawall/credentials.env"
+# The vault's key and the off-site copy's password: on the vault host only, never on a backup host.
+VAULT_CREDENTIALS_FILE = "/etc/seawall/vault.env"
 UNIT_DIR = "/etc/systemd/system"
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -48,10 +50,15 @@ def host_environment(env: Environment, host: str) -> dict[str, Any]:
     exclude = {"services", "datacenter_hosts", "release", "monitoring", "availability", "incidents"}
     document = env.model_dump(mode="json", by_alias=True, exclude=exclude)
     watched = {host: sets}
-    if host == status_host(env):
+    if host in (status_host(env), vault_host(env)):
         for name in sorted(env.backup_sets):
             for other in env.hosts_of_set(name):
                 watched.setdefault(other, host_sets(env, other))
+    vault = vault_host(env)
+    if vault is not None:
+        # Every host's file names the vault (so it validates) and the copy (so that its prune keeps back what
+        # the copy lacks); the vault's key and the copy's password are in no such file.
+        watched.setdefault(vault, [])
     named = sorted({name for its_sets in watched.values() for name in its_sets})
     # The file names only the hosts above, so a prune_host or status_host elsewhere would not validate
     # there; the prune and status timers themselves are rendered for the designated hosts only.
@@ -68,6 +75,43 @@ def host_environment(env: Environment, host: str) -> dict[str, Any]:
     document["incidents"] = {"github_repository": env.incidents.github_repository}
     document["release"] = {"protected_tiers": list(env.release.protected_tiers)}
     return document
+
+
+def vault_host(env: Environment) -> str | None:
+    """Given an environment, return the host that makes its off-site copy, or None without a copy."""
+    return env.backup.copy_.vault if env.backup.copy_ is not None else None
+
+
+def _vault_jobs(env: Environment, host: str, common: list[str]) -> list[tuple[str, list[str], str]]:
+    """The vault's copy, the copy's prune and the copy's drill, on the vault only: (calendar, argv, unit)."""
+    copy = env.backup.copy_
+    if copy is None or host != copy.vault or not env.backup_sets:
+        return []
+    return [
+        (copy.schedule, [*common, "backup", "copy", env.name], "seawall-copy"),
+        (
+            copy.prune_schedule,
+            [*common, "backup", "prune", env.name, "--from", "copy", "--scheduled"],
+            "seawall-copy-prune",
+        ),
+        (copy.drill_schedule, [*common, "drill", env.name, "--from", "copy"], "seawall-copy-drill"),
+    ]
+
+
+def render_vault_units(
+    env: Environment, host: str, seawall_bin: str = SEAWALL_BIN, environments: str = HOST_ENVIRONMENTS
+) -> list[RenderedFile]:
+    """Given a host, return the off-site copy's ``.service`` + ``.timer`` units when it is the vault: they read
+    the vault's credentials beside the host's own."""
+    files = []
+    delay = int(env.backup.randomized_delay.total_seconds())
+    timeout = int(env.backup.command_timeout.total_seconds())
+    for calendar, argv, unit in _vault_jobs(env, host, [seawall_bin, "--environments", environments]):
+        description = f"Seawall {unit.removeprefix('seawall-')} of {env.name} on the vault {host}"
+        service = _service(description, argv, timeout, (CREDENTIALS_FILE, VAULT_CREDENTIALS_FILE))
+        files.append(RenderedFile(f"{UNIT_DIR}/{unit}.service", service))
+        files.append(RenderedFile(f"{UNIT_DIR}/{unit}.timer", _timer(description, unit, calendar, delay)))
+    return files
 
 
 def render_units(
@@ -94,7 +138,10 @@ def render_units(
     return files
 
 
-def _service(description: str, argv: list[str], timeout: int) -> str:
+def _service(
+    description: str, argv: list[str], timeout: int, credentials: tuple[str, ...] = (CREDENTIALS_FILE,)
+) -> str:
+    environment = "".join(f"EnvironmentFile=-{path}\n" for path in credentials)
     return (
         "[Unit]\n"
         f"Description={description}\n"
@@ -103,7 +150,7 @@ def _service(description: str, argv: list[str], timeout: int) -> str:
         "\n[Service]\n"
         "Type=oneshot\n"
         f"ExecStart={shlex.join(argv)}\n"
-        f"EnvironmentFile=-{CREDENTIALS_FILE}\n"
+        f"{environment}"
         "Nice=10\n"
         # SIGTERM reaches seawall only; it stops restic with SIGINT, so restic removes its own lock.
         "KillMode=mixed\n"
@@ -208,7 +255,8 @@ def render_host_files(
     files = [RenderedFile(f"{environments}/{env.name}.yaml", document, "0640")]
     for set_name in host_sets(env, host):
         files += render_units(env, host, set_name, seawall_bin, environments)
-    return files + render_status_units(env, host, seawall_bin, environments)
+    files += render_status_units(env, host, seawall_bin, environments)
+    return files + render_vault_units(env, host, seawall_bin, environments)
 
 
 def init_commands(env: Environment, host: str, seawall_bin: str = SEAWALL_BIN) -> list[list[str]]:
@@ -224,12 +272,16 @@ def init_commands(env: Environment, host: str, seawall_bin: str = SEAWALL_BIN) -
 
 def timer_names(env: Environment, host: str) -> list[str]:
     """Given a host, return the names of the timers to enable on it."""
-    return [
-        f"seawall-{kind}-{name}.timer"
-        for name in host_sets(env, host)
-        for kind in ("backup", "drill", "prune")
-        if kind != "prune" or prune_host(env, name) == host
-    ] + [f"seawall-{kind}.timer" for _, _, kind in _status_job(env, host, [])]
+    return (
+        [
+            f"seawall-{kind}-{name}.timer"
+            for name in host_sets(env, host)
+            for kind in ("backup", "drill", "prune")
+            if kind != "prune" or prune_host(env, name) == host
+        ]
+        + [f"seawall-{kind}.timer" for _, _, kind in _status_job(env, host, [])]
+        + [f"{unit}.timer" for _, _, unit in _vault_jobs(env, host, [])]
+    )
 
 
 def render_bootstrap(volume: tuple[str, str, str] | None = None) -> str:

@@ -9,10 +9,12 @@ never fails the backup or drill it records.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ RUN_SUCCEEDED = "ok"
 CONFIRMED = "confirmed"  # the deep status's record of what each repository holds: state/<env>/confirmed/<set>
 COPIES = "copies"  # the vault's record of each set's off-site copy: state/<env>/copy/copies/<set>
 LISTINGS = "listings"  # the vault's last listing of each set's primary: state/<env>/copy/listings/<set>
+VAULT_LOCK = "vault"  # held by the vault's copy and the copy's prune, so that they never overlap
 
 
 class BucketCopy:
@@ -141,6 +144,16 @@ class StateStore:
             data["updated"] = dt.datetime.now(dt.UTC).isoformat()
             self.write(data, *parts)
         return data
+
+    @contextlib.contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Given a name, hold ``<name>.lock`` of this store (``flock``) for the block: jobs of one machine that
+        must not overlap (the vault's copy, which takes no restic lock, and the copy's prune) wait for each other."""
+        path = self.root / f"{name}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
 
     def read_hosts(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """Given (set, host) pairs, return each one's document, so one machine sees the whole fleet: this

@@ -120,7 +120,9 @@ def ensure_bucket(client: Any, spec: BucketSpec, dry_run: bool = False) -> list[
         report: dict[str, Any] = (
             bucket_report(client, spec.name) if not done else {"private": False, "versioning": "", "lifecycle": []}
         )
-        if not report["private"]:
+        if report["private"] is None:
+            logger.warning("this key may not read the ACL of bucket %s: check that it is private", spec.name)
+        elif not report["private"]:
             done.append("make the bucket private")
             if not dry_run:
                 client.put_bucket_acl(Bucket=spec.name, ACL="private")
@@ -134,7 +136,7 @@ def ensure_bucket(client: Any, spec: BucketSpec, dry_run: bool = False) -> list[
                 client.put_bucket_lifecycle_configuration(
                     Bucket=spec.name, LifecycleConfiguration={"Rules": lifecycle_rules(spec)}
                 )
-        if spec.object_lock_days and lock_days(client, spec.name) != spec.object_lock_days:
+        if spec.object_lock_days and _lock_differs(client, spec):
             done.append(_locked(client, spec, dry_run))
     except (ClientError, BotoCoreError) as exc:
         msg = f"object storage refused or could not be reached for bucket {spec.name}: {exc}"
@@ -142,6 +144,17 @@ def ensure_bucket(client: Any, spec: BucketSpec, dry_run: bool = False) -> list[
     for action in done:
         logger.info("%s%s", "dry run: would " if dry_run else "", action)
     return done
+
+
+def _lock_differs(client: Any, spec: BucketSpec) -> bool:
+    """Whether the bucket's object lock is not the spec's; one this key may not read is left as it is."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return lock_days(client, spec.name) != spec.object_lock_days
+    except ClientError:
+        logger.warning("this key may not read the object lock of bucket %s: it is left as it is", spec.name)
+        return False
 
 
 def _locked(client: Any, spec: BucketSpec, dry_run: bool) -> str:
@@ -166,12 +179,15 @@ def _locked(client: Any, spec: BucketSpec, dry_run: bool) -> str:
 
 def lock_days(client: Any, bucket: str) -> int | None:
     """Given a bucket, return how many days its default object lock keeps a new object, or None when the
-    bucket locks nothing (or its storage has no object lock)."""
+    bucket locks nothing (or its storage has no object lock). A key that may not read the configuration
+    raises the ClientError: that is not knowing, not "no lock"."""
     from botocore.exceptions import ClientError
 
     try:
         found = client.get_object_lock_configuration(Bucket=bucket).get("ObjectLockConfiguration", {})
-    except ClientError:
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("AccessDenied", "Forbidden", "403"):
+            raise
         return None
     if found.get("ObjectLockEnabled") != "Enabled":
         return None
@@ -191,7 +207,10 @@ def protection(client: Any, bucket: str) -> list[str]:
             rules = client.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
         except ClientError:
             rules = []
-        locked = lock_days(client, bucket)
+        try:
+            locked: int | str | None = lock_days(client, bucket)
+        except ClientError:
+            locked = "unknown"
     except (ClientError, BotoCoreError) as exc:
         msg = f"the storage at {client.meta.endpoint_url} refused to show the protection of {bucket}: {exc}"
         raise StorageError(msg) from None
@@ -205,7 +224,10 @@ def protection(client: Any, bucket: str) -> list[str]:
         found.append(f"versioned: a removed object's version is kept {min(kept)} days" if kept else "versioned")
     else:
         found.append("not versioned: a removed object is gone")
-    found.append(f"object lock: every new object locked {locked} days (COMPLIANCE)" if locked else "no object lock")
+    if locked == "unknown":
+        found.append("object lock: not known (this key may not read it)")
+    else:
+        found.append(f"object lock: every new object locked {locked} days (COMPLIANCE)" if locked else "no object lock")
     return found
 
 
@@ -213,14 +235,20 @@ def bucket_report(client: Any, bucket: str) -> dict[str, Any]:
     """Given a bucket, return whether it is private, its versioning status and lifecycle rule ids."""
     from botocore.exceptions import ClientError
 
-    grants = client.get_bucket_acl(Bucket=bucket).get("Grants", [])
-    public = any(grant.get("Grantee", {}).get("URI") == ALL_USERS for grant in grants)
+    try:
+        grants = client.get_bucket_acl(Bucket=bucket).get("Grants", [])
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "AccessDenied":
+            raise
+        grants = None  # a key scoped to the bucket's objects (the vault's) may not read its ACL
+    public = None if grants is None else any(grant.get("Grantee", {}).get("URI") == ALL_USERS for grant in grants)
     versioning = client.get_bucket_versioning(Bucket=bucket).get("Status", "")
     try:
         rules = client.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
     except ClientError:
         rules = []
-    return {"private": not public, "versioning": versioning, "lifecycle": [rule.get("ID", "") for rule in rules]}
+    private = None if public is None else not public
+    return {"private": private, "versioning": versioning, "lifecycle": [rule.get("ID", "") for rule in rules]}
 
 
 def bucket_exists(client: Any, bucket: str) -> bool:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_command import remote
 
-from seawall.backup.schedules import CREDENTIALS_FILE
+from seawall.backup.schedules import CREDENTIALS_FILE, VAULT_CREDENTIALS_FILE
 from seawall.hostfiles import EXPORTER_STEP, INSTALL_STEP, STAGED, RenderedFile, file_lines, step_name
 
 SEAWALL_HOME = "/opt/seawall"
@@ -145,6 +145,43 @@ class HostSecrets:
         )
 
 
+@dataclass
+class VaultSecrets:
+    """What the vault alone holds, as Pulumi secrets: the off-site copy's password and the vault's key (it
+    reads the primary bucket and writes the copy's). No backup host's step ever carries them."""
+
+    copy_password: pulumi.Input[str]
+    access_key_id: pulumi.Input[str]
+    secret_access_key: pulumi.Input[str]
+    password_file: str
+    access_key_id_env: str
+    secret_access_key_env: str
+
+    @functools.cached_property
+    def credentials_file(self) -> pulumi.Output[str]:
+        """Return the vault's credentials file's content."""
+        return pulumi.Output.format(
+            "{0}={1}\n{2}={3}\n",
+            self.access_key_id_env,
+            self.access_key_id,
+            self.secret_access_key_env,
+            self.secret_access_key,
+        )
+
+    def files(self) -> list[tuple[str, str, pulumi.Input[str], pulumi.Output[str]]]:
+        """Return the vault's two secret files: (step, path, content, trigger)."""
+        password = pulumi.Output.from_input(self.copy_password)
+        return [
+            ("copy-password", self.password_file, password, password.apply(content_hash)),
+            (
+                "vault-credentials",
+                VAULT_CREDENTIALS_FILE,
+                self.credentials_file,
+                self.credentials_file.apply(content_hash),
+            ),
+        ]
+
+
 @dataclass(frozen=True)
 class FirewallRule:
     """One inbound allowance: protocol, port and source networks."""
@@ -187,6 +224,7 @@ class HostConfig:
     exporter: Exporter | None = None
     monitoring: MonitoringServer | None = None
     commands: Sequence[Sequence[str]] = ()
+    vault: VaultSecrets | None = None  # the off-site copy's secrets, on the vault host only
 
 
 def content_hash(*parts: str) -> str:
@@ -409,6 +447,8 @@ def configure_host(
     install = step(INSTALL_STEP, script, copies, script, delivery.identity)
     steps: list[pulumi.Resource] = [*copies, install]
     secrets = credential_commands(name, connection, user, config.secrets, parent, child) if config.secrets else []
+    if config.vault is not None:
+        secrets += _secret_files(name, connection, user, config.vault.files(), parent, child)
     steps += secrets
     if config.files:
         units = write_files_script(config.files, config.timers, config.commands)
@@ -469,10 +509,23 @@ def credential_commands(
 ) -> list[remote.Command]:
     """Given a host connection, return the commands that place the repository password and S3 keys."""
     password_trigger, credentials_trigger = secrets.triggers
-    files = [
+    files: list[tuple[str, str, pulumi.Input[str], pulumi.Output[str]]] = [
         ("restic-password", secrets.password_file, secrets.restic_password, password_trigger),
         ("s3-credentials", CREDENTIALS_FILE, secrets.credentials_file, credentials_trigger),
     ]
+    return _secret_files(name, connection, user, files, parent, opts)
+
+
+def _secret_files(
+    name: str,
+    connection: remote.ConnectionArgs,
+    user: str,
+    files: Sequence[tuple[str, str, pulumi.Input[str], pulumi.Output[str]]],
+    parent: pulumi.Resource,
+    opts: pulumi.ResourceOptions | None = None,
+) -> list[remote.Command]:
+    """Given (step, path, content, trigger) of secret files, return the commands that write them (mode 0600)
+    from their standard input, so that no secret is in a command line."""
     return [
         remote.Command(
             f"{name}-{step}",

@@ -14,10 +14,18 @@ from typing import Any
 
 import pulumi
 
-from seawall.backup.schedules import init_commands, render_bootstrap, render_host_files, timer_names
-from seawall.backup.storage import bucket_spec
+from seawall.backup.schedules import init_commands, render_bootstrap, render_host_files, timer_names, vault_host
+from seawall.backup.storage import bucket_spec, copy_bucket_spec
 from seawall.build import Build, build_wheel, checkout_root, sha256_of, source_identity
-from seawall.components._host import Delivery, Exporter, FirewallRule, HostConfig, HostSecrets, MonitoringServer
+from seawall.components._host import (
+    Delivery,
+    Exporter,
+    FirewallRule,
+    HostConfig,
+    HostSecrets,
+    MonitoringServer,
+    VaultSecrets,
+)
 from seawall.components.backup_bucket import BackupBucket, BackupBucketArgs
 from seawall.components.datacenter_host import DatacenterHost, DatacenterHostArgs
 from seawall.components.monitoring import Notify, ServiceMonitoringArgs
@@ -60,6 +68,8 @@ from seawall.render import Program
 from seawall.stacks.release import check_release, record_start, record_success_step, release_request
 
 SECRET_CONFIG = ("resticPassword", "spacesAccessKeyId", "spacesSecretAccessKey", "sshPrivateKey")
+# The off-site copy's password and the vault's key: read only where the model has a copy, given to the vault only.
+VAULT_CONFIG = ("copyResticPassword", "vaultAccessKeyId", "vaultSecretAccessKey")
 # The DigitalOcean provider's own: the API token, and the Spaces keys it manages the bucket with.
 PROVIDER_SECRETS = ("digitalocean:token", "digitalocean:spacesAccessId", "digitalocean:spacesSecretKey")
 
@@ -105,6 +115,7 @@ def build(
         access_key_id_env=env.backup.access_key_id_env,
         secret_access_key_env=env.backup.secret_access_key_env,
     )
+    vault = _vault_secrets(env, config)
     ssh_key = config.require_secret("sshPrivateKey")
     info = env.environment
     network = Network("network", NetworkArgs(env.name, info.region, env.network.vpc_cidr, info.domain))
@@ -115,13 +126,22 @@ def build(
             env.backup.repository.region if env.backup.repository.region != "us-east-1" else info.region,
         ),
     )
+    copy_spec = copy_bucket_spec(env)
+    copy_repository = env.backup.copy_.repository if env.backup.copy_ is not None else None
+    copy_bucket = None
+    if copy_spec is not None and copy_repository is not None and _is_spaces(copy_repository.endpoint):
+        # Spaces in another region: the deployers make it as they make the primary; another S3 storage (the data
+        # center's) is made by the vault's first copy (`seawall backup init --from copy`).
+        copy_bucket = BackupBucket("copy-storage", BackupBucketArgs(copy_spec, copy_repository.region))
     exporter = Exporter(RenderedFile(EXPORTER_SETTINGS, exporter_settings(env)), env.backup.metrics_dir)
     server = _monitoring_server(env, config)
     monitors = set(monitoring_hosts(env))
     fleets = {
         name: ServiceFleet(
             name,
-            _fleet_args(env, name, service, network, secrets, ssh_key, config, delivery, exporter, server, monitors),
+            _fleet_args(
+                env, name, service, network, secrets, ssh_key, config, delivery, exporter, server, monitors, vault
+            ),
         )
         for name, service in sorted(env.services.items())
     }
@@ -144,17 +164,19 @@ def build(
                         exporter,
                         server if host_name in monitors else None,
                         init_commands(env, host_name),
+                        vault if host_name == vault_host(env) else None,
                     ),
                 ),
             )
         )
     resources: list[pulumi.Input[str]] = [network.domain.domain_urn, bucket.bucket.bucket_urn]
+    resources += [copy_bucket.bucket.bucket_urn] if copy_bucket is not None else []
     for fleet in fleets.values():
         resources += [droplet.droplet_urn for droplet in fleet.droplets]
         resources += [volume.volume_urn for volume in fleet.volumes]
     project = EnvironmentProject("project", EnvironmentProjectArgs(env.name, info.tier, info.description, resources))
     if components is not None:
-        components += [network, bucket, *fleets.values(), *hosts, project]
+        components += [network, bucket, *([copy_bucket] if copy_bucket else []), *fleets.values(), *hosts, project]
     return {
         "environment": env.name,
         "model_hash": model_hash(env),
@@ -164,6 +186,28 @@ def build(
         "dns_names": {name: _dns_names(env, name, service) for name, service in sorted(env.services.items())},
         "versions": {name: service.version for name, service in sorted(env.services.items())},
     }
+
+
+def _vault_secrets(env: Environment, config: pulumi.Config) -> VaultSecrets | None:
+    """Given an environment, return the vault's secrets from the stack's configuration (None without a copy)."""
+    copy = env.backup.copy_
+    if copy is None:
+        return None
+    return VaultSecrets(
+        copy_password=config.require_secret("copyResticPassword"),
+        access_key_id=config.require_secret("vaultAccessKeyId"),
+        secret_access_key=config.require_secret("vaultSecretAccessKey"),
+        password_file=copy.password_file or "/etc/seawall/restic-copy-password",
+        access_key_id_env=copy.access_key_id_env,
+        secret_access_key_env=copy.secret_access_key_env,
+    )
+
+
+def _is_spaces(endpoint: str | None) -> bool:
+    """Given an S3 endpoint, return whether it is DigitalOcean Spaces (whose buckets the provider manages)."""
+    from urllib.parse import urlsplit
+
+    return (urlsplit(endpoint or "").hostname or "").endswith(".digitaloceanspaces.com")
 
 
 def _fleet_args(
@@ -178,6 +222,7 @@ def _fleet_args(
     exporter: Exporter,
     server: MonitoringServer,
     monitors: set[str],
+    vault: VaultSecrets | None,
 ) -> ServiceFleetArgs:
     volume = None
     user_data = []
@@ -190,10 +235,11 @@ def _fleet_args(
             HostConfig(
                 render_host_files(env, droplet),
                 timer_names(env, droplet),
-                secrets if service.backup_sets else None,
+                secrets if service.backup_sets or droplet == vault_host(env) else None,
                 exporter=exporter,
                 monitoring=server if droplet in monitors else None,
                 commands=init_commands(env, droplet),
+                vault=vault if droplet == vault_host(env) else None,
             )
         )
     backups = service.droplet_backups
@@ -252,7 +298,7 @@ def _offline(env: Environment) -> dict[str, Any]:
 
 
 # What the offline engine runs (``seawall.render.render(env, OFFLINE)``); the core never imports this module.
-OFFLINE = Program(_offline, SECRET_CONFIG)
+OFFLINE = Program(_offline, SECRET_CONFIG + VAULT_CONFIG)
 
 
 def offline_renderer() -> Renderer:

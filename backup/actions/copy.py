@@ -16,20 +16,19 @@ the next run copies what this one missed.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from seawall.backup import records
-from seawall.backup.backends import set_backend, vault_keys
 from seawall.backup.client import Restic, parse_time
 from seawall.backup.context import BackupContext
 from seawall.backup.metrics import render_metrics, write_metrics
-from seawall.backup.plan import make_target
 from seawall.backup.restic import RepositoryMissing, make_copy_command, make_snapshots_command, parse_snapshots
 from seawall.backup.retention import newest_present
-from seawall.backup.state import COPIES, LISTINGS
+from seawall.backup.state import COPIES, LISTINGS, VAULT_LOCK
 from seawall.errors import BackupError, ConfigError
 
 logger = logging.getLogger(__name__)
@@ -67,14 +66,8 @@ def copy_sets(context: BackupContext, dry_run: bool = False, acknowledge: str | 
     copy = context.env.backup.copy_
     if copy is None:  # pragma: no cover - build_context refuses a copy context without a copy
         raise ConfigError([f"{context.env.name} has no off-site copy"])
-    return [_copy(context, name, dry_run, acknowledge) for name in context.sets]
-
-
-def primary_client(context: BackupContext, set_name: str) -> Restic:
-    """Given a copy context and a set, return a client of the set's primary as the vault reads it: with the
-    vault's key (restic gives both repositories of one ``copy`` the same S3 keys) and the primary's password."""
-    backend = set_backend(context.env, set_name, context.project_root, vault_keys(context.env))
-    return Restic(make_target(context.env, backend, context.project_root), backend, context.locks)
+    with context.store.exclusive(VAULT_LOCK):
+        return [_copy(context, name, dry_run, acknowledge) for name in context.sets]
 
 
 def _copy(context: BackupContext, set_name: str, dry_run: bool, acknowledge: str | None) -> CopyOutcome:
@@ -90,7 +83,7 @@ def _copy(context: BackupContext, set_name: str, dry_run: bool, acknowledge: str
     now = _now()
     changes: dict[str, Any] = {}
     try:
-        source = primary_client(context, set_name)
+        source = context.vault_primary(set_name)
         primary = parse_snapshots(source.execute(make_snapshots_command(source.target, set_name)).stdout)
         # Judged before the copy is reached: a vanished snapshot is an alarm also when the copy cannot be.
         outcome.vanished = list(record.get("vanished") or [])
@@ -103,7 +96,7 @@ def _copy(context: BackupContext, set_name: str, dry_run: bool, acknowledge: str
                 for s in primary
             ]
             context.store.update({"snapshots": rows, "listed": now}, LISTINGS, set_name)
-        held = _listing(restic, set_name)
+        held = _listing(context, restic, set_name, dry_run)
         originals = {_original(s) for s in held}
         missing = [s for s in primary if str(s["id"]) not in originals]
         if dry_run:
@@ -112,7 +105,7 @@ def _copy(context: BackupContext, set_name: str, dry_run: bool, acknowledge: str
             return outcome
         if missing:
             restic.execute_waiting_for_locks(lambda: make_copy_command(restic.target, source.target, set_name))
-            held = _listing(restic, set_name)
+            held = _listing(context, restic, set_name, dry_run)
         outcome.copied = len(missing)
         outcome.newest = _newest(held, context)
         changes |= {"originals": sorted(_original(s) for s in held), "newest": outcome.newest}
@@ -143,17 +136,26 @@ def _original(snapshot: dict[str, Any]) -> str:
     return str(snapshot.get("original") or snapshot.get("id"))
 
 
-def _listing(restic: Restic, set_name: str) -> list[dict[str, Any]]:
-    """The copy's snapshots of the set; a copy without its repository yet is an error that says how to create it."""
+def _listing(context: BackupContext, restic: Restic, set_name: str, dry_run: bool) -> list[dict[str, Any]]:
+    """The copy's snapshots of the set. A copy without its repository yet gets one first (its bucket made as
+    ``init --from copy`` makes it), so that the first copy needs no step of its own on any host."""
+    from seawall.backup.actions.init import init_repositories
+
+    copy = context.env.backup.copy_
+    assert copy is not None
     try:
+        if copy.password_file and not context.folder(copy.password_file).exists():
+            # A password file the model names that is not there yet: init generates it, as for the primary.
+            raise RepositoryMissing(f"no password file {copy.password_file} yet")
         return parse_snapshots(restic.execute(make_snapshots_command(restic.target, set_name)).stdout)
     except RepositoryMissing:
-        environment = restic.target.environment
-        msg = (
-            f"the off-site copy has no repository at {restic.target.repository}: create it on the vault with "
-            f"`seawall backup init {environment} --set {set_name} --from copy`"
-        )
-        raise RepositoryMissing(msg) from None
+        if dry_run:
+            logger.info("dry run: would create the off-site copy's repository %s", restic.target.repository)
+            return []
+        logger.warning("the off-site copy has no repository at %s yet: creating it", restic.target.repository)
+    one = dataclasses.replace(context, pairs=[pair for pair in context.pairs if pair[0] == set_name])
+    init_repositories(one)
+    return parse_snapshots(restic.execute(make_snapshots_command(restic.target, set_name)).stdout)
 
 
 def _vanished(

@@ -13,7 +13,6 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from seawall.backup.actions.copy import primary_client
 from seawall.backup.client import Restic
 from seawall.backup.context import COPY, BackupContext
 from seawall.backup.restic import RepositoryMissing, Target, make_cat_config_command, make_init_command
@@ -50,7 +49,7 @@ def init_repositories(context: BackupContext, dry_run: bool = False) -> tuple[li
             prepared[backend.container] = ready.existed
         fresh = generated is not None or not prepared[backend.container]
         # An off-site copy takes its primary's chunker parameters, so that copied data deduplicates as there.
-        primary = primary_client(context, name).target if copy is not None else None
+        primary = context.vault_primary(name).target if copy is not None else None
         outcome.actions += _ensure_repository(Restic(target, backend), dry_run, fresh, primary)
         outcomes.append(outcome)
     return outcomes, generated

