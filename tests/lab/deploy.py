@@ -18,7 +18,20 @@ from seawall.build import Build, build_wheel
 from seawall.model import load_environment
 from seawall.model.schema import Environment
 from seawall.render import FakeCloud, Graph, Program, render
-from tests.lab.fleet import ACCESS_KEY, DEPLOYER, RESTIC_PASSWORD, ROOT, SECRET_KEY, WEBHOOK_PORT, Lab, in_lab, sh
+from tests.lab.fleet import (
+    ACCESS_KEY,
+    COPY_PASSWORD,
+    DEPLOYER,
+    RESTIC_PASSWORD,
+    ROOT,
+    SECRET_KEY,
+    VAULT_KEY,
+    VAULT_SECRET,
+    WEBHOOK_PORT,
+    Lab,
+    in_lab,
+    sh,
+)
 
 # The lab's hosts: name, address, SSH user (dc-storage-1 keeps the shipped non-root ``seawall``).
 DATACENTER = {"dc-storage-1": ("10.213.2.10", "seawall"), "dc-build-1": ("10.213.2.11", "root")}
@@ -92,6 +105,9 @@ def secrets(lab: Lab) -> dict[str, str]:
         "resticPassword": RESTIC_PASSWORD,
         "spacesAccessKeyId": ACCESS_KEY,
         "spacesSecretAccessKey": SECRET_KEY,
+        "copyResticPassword": COPY_PASSWORD,
+        "vaultAccessKeyId": VAULT_KEY,
+        "vaultSecretAccessKey": VAULT_SECRET,
         "sshPrivateKey": lab.key.read_text(),
         "slackCriticalUrl": f"{hook}/critical",
         "slackMajorUrl": f"{hook}/major",
@@ -108,7 +124,8 @@ def render_lab(env: Environment, lab: Lab, shipped: Build) -> Graph:
     """Render the lab environment's graph with the build and the lab's secrets and addresses."""
     from seawall.stacks import program
 
-    return render(env, Program(lambda e: program.build(e, shipped), program.SECRET_CONFIG), secrets(lab), LabCloud())
+    config = program.SECRET_CONFIG + program.VAULT_CONFIG
+    return render(env, Program(lambda e: program.build(e, shipped), config), secrets(lab), LabCloud())
 
 
 def load(environments: Path) -> Environment:
@@ -117,15 +134,17 @@ def load(environments: Path) -> Environment:
 
 def make_bucket(env: Environment) -> None:
     """Make the environment's bucket as Pulumi's BackupBucket would (private, versioned, lifecycle rules),
-    from the deploying machine, with the deployer's key."""
-    from seawall.backup.storage import bucket_spec
+    and the off-site copy's as the data center's operators would (versioned for the copy's longest
+    keep-rule, objects locked where the model asks), from the deploying machine, with the deployer's key."""
+    from seawall.backup.storage import bucket_spec, copy_bucket_spec
 
-    spec = bucket_spec(env)
+    copy = copy_bucket_spec(env)
+    specs = [bucket_spec(env), *([copy] if copy is not None else [])]
     script = (
         "import boto3\n"
         "from seawall.backup.storage import ensure_bucket, BucketSpec\n"
         f"c=boto3.client('s3',endpoint_url={env.backup.repository.endpoint!r},region_name='us-east-1',"
         f"aws_access_key_id={ACCESS_KEY!r},aws_secret_access_key={SECRET_KEY!r})\n"
-        f"ensure_bucket(c, BucketSpec(**{spec.__dict__!r}))\n"
+        + "".join(f"ensure_bucket(c, BucketSpec(**{spec.__dict__!r}))\n" for spec in specs)
     )
     sh(*in_lab(sys.executable, "-c", script), timeout=120)

@@ -44,6 +44,10 @@ WEBHOOK_PORT = 9099
 ACCESS_KEY = "LABACCESSKEY0000"
 SECRET_KEY = "lab-secret-key-0000000000000000000000000"
 RESTIC_PASSWORD = "lab-restic-password"
+# The vault's key (reads the backup bucket, writes the copy's) and the copy's password: on dc-storage-1 only.
+VAULT_KEY = "LABVAULTKEY00000"
+VAULT_SECRET = "lab-vault-secret-00000000000000000000000"
+COPY_PASSWORD = "lab-copy-password-never-on-a-backup-host"
 
 
 def lab_unavailable() -> str | None:
@@ -144,7 +148,12 @@ class Lab:
         data.mkdir()
         identity = {"name": "lab", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
                     "actions": ["Admin", "Read", "Write", "List", "Tagging"]}  # fmt: skip
-        (self.folder / "s3.json").write_text(json.dumps({"identities": [identity]}))
+        # The one SeaweedFS stands for the data center's object storage too (the copy's region "dc1"): the
+        # vault's identity reads the backup bucket and writes only the copy's.
+        vault = {"name": "vault", "credentials": [{"accessKey": VAULT_KEY, "secretKey": VAULT_SECRET}],
+                 "actions": ["Read:seawall-lab-backups", "List:seawall-lab-backups",
+                             *(f"{a}:seawall-lab-copy" for a in ("Admin", "Read", "Write", "List"))]}  # fmt: skip
+        (self.folder / "s3.json").write_text(json.dumps({"identities": [identity, vault]}))
         argv = [
             str(weed), "server", f"-dir={data}", f"-ip={DEPLOYER}", f"-ip.bind={DEPLOYER}", "-s3",
             f"-s3.port={S3_PORT}", f"-s3.config={self.folder / 's3.json'}", "-master.volumeSizeLimitMB=64",

@@ -137,6 +137,33 @@ def test_the_status_host_deep_status_sees_every_host_ok(deployed: Deployed) -> N
     assert {row["status"] for row in rows} == {"ok"}, rows
 
 
+def test_the_vault_copies_every_set_and_no_backup_host_holds_its_key_or_the_copys_password(
+    deployed: Deployed,
+) -> None:
+    from tests.lab.fleet import COPY_PASSWORD, VAULT_SECRET
+
+    copy = deployed.env.backup.copy_
+    assert copy is not None
+    vault = copy.vault
+    for unit in ("seawall-copy", "seawall-copy-drill", "seawall-copy-prune"):
+        result = deployed.lab.ssh(deployed.lab.hosts[vault], f"systemctl start {unit}.service", check=False)
+        journal = on_host(deployed, vault, f"journalctl --no-pager -n 60 -u {unit}.service")
+        assert result.returncode == 0, (unit, result.stderr, journal)
+    seawall = "/opt/seawall/bin/seawall --environments /etc/seawall/environments"
+    load = "set -a; . /etc/seawall/credentials.env; . /etc/seawall/vault.env; set +a"
+    listed = json.loads(on_host(deployed, vault, f"{load}; {seawall} snapshots lab --from copy --format json"))
+    copied = {(row["set_name"], row["host"]) for row in listed["snapshots"]}
+    assert copied == {(s, h) for s in deployed.env.backup_sets for h in deployed.env.hosts_of_set(s)}
+    for host in HOSTS:
+        found = deployed.lab.ssh(
+            deployed.lab.hosts[host], f"grep -rlF -e {VAULT_SECRET} -e {COPY_PASSWORD} /etc /opt/seawall", check=False
+        ).stdout.split()
+        if host == vault:
+            assert sorted(found) == sorted(["/etc/seawall/vault.env", copy.password_file or ""]), found
+        else:
+            assert found == [], (host, found)
+
+
 def test_the_firewall_admits_exactly_the_declared_sources(deployed: Deployed) -> None:
     lab = deployed.lab
     host = lab.hosts["dc-storage-1"]

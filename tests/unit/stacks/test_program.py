@@ -8,7 +8,7 @@ from functools import cache
 import pytest
 
 from seawall.model import Environment, load_environment
-from seawall.render import Graph, render
+from seawall.render import Graph, Program, render
 from seawall.stacks.program import OFFLINE
 from tests.conftest import SHIPPED
 
@@ -183,3 +183,55 @@ def test_everything_that_targets_a_service_tag_waits_for_the_tag() -> None:
     rendered = graph("mainnet")
     for name in ("api-1", "api-firewall", "api-monitoring-cpu", "api-monitoring-disk", "api-monitoring-memory"):
         assert "api-tag" in rendered.dependencies[name], name
+
+
+def test_only_the_vault_gets_the_copys_password_and_key() -> None:
+    from seawall.stacks.program import SECRET_CONFIG, VAULT_CONFIG, build
+
+    secrets = {key: f"value-of-{key}-0123456789" for key in (*SECRET_CONFIG, *VAULT_CONFIG)}
+    env = environment("mainnet")
+    assert env.backup.copy_ is not None
+    rendered = render(env, Program(build, SECRET_CONFIG + VAULT_CONFIG), secrets)
+    vault = env.backup.copy_.vault
+    held = {
+        name: json.dumps(record.inputs)
+        for name, record in rendered.resources.items()
+        if record.type.startswith("command:remote")
+    }
+    for key in VAULT_CONFIG:
+        holders = sorted(name for name, text in held.items() if secrets[key] in text)
+        assert holders, key
+        assert all(name.startswith(f"{vault}-") for name in holders), (key, holders)
+    copy_password = rendered.resources[f"{vault}-copy-password"].inputs
+    assert copy_password["stdin"] == secrets["copyResticPassword"]
+    assert env.backup.copy_.password_file in copy_password["create"]
+    credentials = rendered.resources[f"{vault}-vault-credentials"].inputs["stdin"]
+    assert f"VAULT_ACCESS_KEY_ID={secrets['vaultAccessKeyId']}" in credentials
+    # Every backup host gets the primary's key; none of them the vault's, in any file, unit or command.
+    backup_hosts = {host for name in env.backup_sets for host in env.hosts_of_set(name)} - {vault}
+    assert backup_hosts
+    for name, text in held.items():
+        if any(name.startswith(f"{host}-") for host in backup_hosts):
+            assert secrets["resticPassword"] in text or "restic-password" not in name, name
+            assert secrets["vaultSecretAccessKey"] not in text, name
+            assert secrets["copyResticPassword"] not in text, name
+    units = rendered.resources[f"{vault}-backup-units"].inputs["create"]
+    assert "seawall-copy.timer" in units
+    assert "EnvironmentFile=-/etc/seawall/vault.env" in units
+
+
+def test_the_copys_bucket_is_made_by_the_program_only_where_it_is_spaces(tmp_path) -> None:
+    import shutil
+
+    from tests.conftest import patch_environment
+
+    assert not [name for name in graph("mainnet").resources if name.startswith("copy-storage")]  # the DC's storage
+    shutil.copytree(SHIPPED, tmp_path / "environments")
+    spaces = {"endpoint": "https://fra1.digitaloceanspaces.com", "region": "fra1"}
+    patch_environment(tmp_path / "environments", "mainnet", {"backup": {"copy": {"repository": spaces}}})
+    env = load_environment(tmp_path / "environments", "mainnet")
+    bucket = render(env, OFFLINE).resources["copy-storage-bucket"].inputs
+    assert (bucket["name"], bucket["region"]) == ("seawall-mainnet-copy", "fra1")
+    assert bucket["versioning"]["enabled"] is True
+    (kept,) = [rule for rule in bucket["lifecycleRules"] if "noncurrentVersionExpiration" in rule]
+    assert kept["noncurrentVersionExpiration"]["days"] >= 24 * 31  # the copy's keep_monthly: 24
