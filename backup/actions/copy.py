@@ -20,6 +20,7 @@ import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from seawall.backup import records
@@ -30,6 +31,7 @@ from seawall.backup.restic import RepositoryMissing, make_copy_command, make_sna
 from seawall.backup.retention import newest_present
 from seawall.backup.state import COPIES, LISTINGS, VAULT_LOCK
 from seawall.errors import BackupError, ConfigError
+from seawall.model.schema import Environment
 
 logger = logging.getLogger(__name__)
 HELP = {
@@ -269,52 +271,60 @@ class CopyRow:
 
 def copy_status(context: BackupContext) -> list[CopyRow]:
     """Given a context of an environment with an off-site copy, return each chosen set's copy as the vault
-    recorded it: the oldest of the hosts' newest copied snapshots against the set's RPO plus the copy's
-    delay, the last copy's result, vanished snapshots, and the protection the vault read from the storage."""
+    recorded it (``copy_row``); none where the environment has no copy."""
+    if context.env.backup.copy_ is None:
+        return []
+    records_of = read_copy_records(context.env, context.project_root, context.sets)
+    now = dt.datetime.now(dt.UTC)
+    return [copy_row(context.env, name, *records_of[name], now) for name in context.sets]
+
+
+def read_copy_records(
+    env: Environment, project_root: Path, sets: list[str]
+) -> dict[str, tuple[dict[str, Any], str | None]]:
+    """Given an environment with an off-site copy and sets, return the vault's record of each (this machine's
+    or the bucket's), with what makes it untrusted (None when it is not)."""
     from seawall.backup.context import build_context
 
-    copy = context.env.backup.copy_
-    if copy is None:
-        return []
-    store = build_context(context.env, context.project_root, context.sets, source="copy").store
-    now = dt.datetime.now(dt.UTC)
-    rows = []
-    for set_name in context.sets:
-        record, problem = store.read_shared(records.COPIES, records.COPIES_TIMES, COPIES, set_name)
-        target = (context.backup_set(set_name).rpo + copy.delay).total_seconds()
-        newest = record.get("newest") or {}
-        hosts = context.env.hosts_of_set(set_name)
-        age = copy_age(newest, hosts, now)
-        last = record.get("last_copy") or {}
-        vanished = list(record.get("vanished") or [])
-        status, detail = "ok", ""
-        if problem:
-            status, detail = "untrusted-state", problem
-        elif not last:
-            status, detail = "never-copied", f"no copy recorded: is `seawall backup copy` running on {copy.vault}?"
-        elif vanished:
-            shown = ", ".join(f"{entry['id'][:8]} ({entry['host']})" for entry in vanished[:10])
-            status, detail = "vanished", f"{len(vanished)} snapshot(s) gone from the primary without a prune: {shown}"
-        elif last.get("result") != "copied":
-            status, detail = "copy-failed", str(last.get("error", ""))
-        elif age is None or age > target:
-            lacking = [host for host in hosts if host not in newest]
-            status = "late"
-            detail = (
-                f"no snapshot of {', '.join(lacking)} in the copy" if lacking else "the copy is older than its target"
-            )
-        rows.append(
-            CopyRow(
-                set_name,
-                status,
-                last.get("time"),
-                min(newest.values()) if newest else None,
-                age,
-                target,
-                len(vanished),
-                list(record.get("protection") or []),
-                record.get("protection_checked"),
-                detail,
-            )
-        )
-    return rows
+    store = build_context(env, project_root, sets, source="copy").store
+    return {name: store.read_shared(records.COPIES, records.COPIES_TIMES, COPIES, name) for name in sets}
+
+
+def copy_row(env: Environment, set_name: str, record: dict[str, Any], problem: str | None, now: dt.datetime) -> CopyRow:
+    """Given a set and the vault's record of its copy, return the row: the oldest of the hosts' newest copied
+    snapshots against the set's RPO plus the copy's delay, the last copy's result, vanished snapshots, and the
+    protection the vault read from the storage."""
+    copy = env.backup.copy_
+    assert copy is not None
+    target = (env.backup_sets[set_name].rpo + copy.delay).total_seconds()
+    newest = record.get("newest") or {}
+    hosts = env.hosts_of_set(set_name)
+    age = copy_age(newest, hosts, now)
+    last = record.get("last_copy") or {}
+    vanished = list(record.get("vanished") or [])
+    status, detail = "ok", ""
+    if problem:
+        status, detail = "untrusted-state", problem
+    elif not last:
+        status, detail = "never-copied", f"no copy recorded: is `seawall backup copy` running on {copy.vault}?"
+    elif vanished:
+        shown = ", ".join(f"{entry['id'][:8]} ({entry['host']})" for entry in vanished[:10])
+        status, detail = "vanished", f"{len(vanished)} snapshot(s) gone from the primary without a prune: {shown}"
+    elif last.get("result") != "copied":
+        status, detail = "copy-failed", str(last.get("error", ""))
+    elif age is None or age > target:
+        lacking = [host for host in hosts if host not in newest]
+        status = "late"
+        detail = f"no snapshot of {', '.join(lacking)} in the copy" if lacking else "the copy is older than its target"
+    return CopyRow(
+        set_name,
+        status,
+        last.get("time"),
+        min(newest.values()) if newest else None,
+        age,
+        target,
+        len(vanished),
+        list(record.get("protection") or []),
+        record.get("protection_checked"),
+        detail,
+    )

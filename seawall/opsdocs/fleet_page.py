@@ -21,6 +21,7 @@ from typing import Any
 import pygal
 from pygal.style import Style
 
+from seawall.backup.actions.copy import copy_row
 from seawall.backup.state import RUN_SUCCEEDED
 from seawall.guard import Verdict, in_freeze, minute_of_week
 from seawall.ledger import LedgerEntry
@@ -89,9 +90,10 @@ def _text(value: Any) -> str | None:
 def _environment(item: EnvironmentInputs, links: list[dict[str, Any]], now: dt.datetime) -> dict[str, Any]:
     env = item.env
     backups = _backups(item, now)
+    copies = _copies(item, now)
     readiness = _readiness(env, item.verdicts, now)
     violations = sum(len(link["violations"]) for link in links if link["to"] == env.name)
-    status, reasons = _status(backups, readiness, violations)
+    status, reasons = _status(backups, readiness, violations, copies)
     totals = facts.totals(env, size_table())
     return {
         "name": env.name,
@@ -99,6 +101,7 @@ def _environment(item: EnvironmentInputs, links: list[dict[str, Any]], now: dt.d
         "status": status,
         "reasons": reasons,
         "backups": backups,
+        "copies": copies,
         "trends": _trends(item),
         "coverage": _coverage(item),
         "readiness": readiness,
@@ -144,6 +147,20 @@ def _backups(item: EnvironmentInputs, now: dt.datetime) -> list[dict[str, Any]]:
             if untrusted is not None:
                 row["status"], row["problem"] = ALARM, f"untrusted state: {bounded(untrusted)}"
             rows.append(row)
+    return rows
+
+
+def _copies(item: EnvironmentInputs, now: dt.datetime) -> list[dict[str, Any]]:
+    """Each set's off-site copy as the vault recorded it (none where the environment has no copy)."""
+    if item.env.backup.copy_ is None:
+        return []
+    rows = []
+    for set_name in sorted(item.env.backup_sets):
+        record, problem = item.measured.copies.get(set_name, ({}, None))
+        row = copy_row(item.env, set_name, record, problem, now).as_json()
+        row["detail"] = bounded(row["detail"])
+        row["protection"] = [bounded(text) for text in row["protection"]]
+        rows.append(row)
     return rows
 
 
@@ -255,8 +272,13 @@ def _deploy(entry: LedgerEntry, outcome: str) -> dict[str, Any]:
     }
 
 
-def _status(backups: list[dict[str, Any]], readiness: dict[str, Any], violations: int) -> tuple[str, list[str]]:
+def _status(
+    backups: list[dict[str, Any]], readiness: dict[str, Any], violations: int, copies: Sequence[dict[str, Any]] = ()
+) -> tuple[str, list[str]]:
     alarms = [f"{row['set']} on {row['host']}: {row['problem']}" for row in backups if row["status"] == ALARM]
+    alarms += [
+        f"off-site copy of {row['set_name']}: {row['status']}: {row['detail']}" for row in copies if row["alarm"]
+    ]
     warnings = [f"{row['set']} on {row['host']}: {row['problem']}" for row in backups if row["status"] == WARNING]
     if violations:
         alarms.append(f"{violations} parity violation(s) against its predecessor")

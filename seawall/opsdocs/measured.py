@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seawall.backup.actions.copy import read_copy_records
 from seawall.backup.backends import shared_copy
 from seawall.backup.state import StateStore
 from seawall.files import resolve
@@ -30,6 +31,8 @@ class Measured:
     untrusted: dict[tuple[str, str], str] = field(default_factory=dict)
     # (set, host) → what the deep status last saw in the repository ({time, snapshot, status})
     confirmed: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # set → the vault's record of its off-site copy, and what makes it untrusted (None: nothing)
+    copies: dict[str, tuple[dict[str, Any], str | None]] = field(default_factory=dict)
 
     @property
     def newest(self) -> dt.datetime | None:
@@ -91,4 +94,7 @@ def read_measured(env: Environment, project_root: Path, ledger_dir: Path) -> Mea
     states = {pair: state for pair, state in store.read_hosts(pairs).items() if state}
     sources = ["this machine's state"] + (["the bucket's copy"] if bucket is not None else [])
     deploys = outcomes(read_ledger(ledger_dir, env.name))
-    return Measured(states, deploys, sources, store.untrusted, store.confirmed)
+    copies = (
+        read_copy_records(env, project_root, sorted(env.backup_sets)) if env.backup.copy_ and env.backup_sets else {}
+    )
+    return Measured(states, deploys, sources, store.untrusted, store.confirmed, copies)

@@ -124,19 +124,6 @@ def test_each_backup_drill_and_prune_service_succeeds_against_the_lab_s3(deploye
             assert result.returncode == 0, (host, kind, result.stderr, journal)
 
 
-def test_the_status_host_deep_status_sees_every_host_ok(deployed: Deployed) -> None:
-    from seawall.backup.schedules import status_host
-
-    host = status_host(deployed.env)
-    assert host is not None
-    on_host(deployed, host, "systemctl start seawall-status.service")
-    rows = _status_rows(on_host(deployed, host, "journalctl --no-pager -o cat -u seawall-status.service"))
-    seen = {(row["set_name"], row["host"]) for row in rows}
-    expected = {(s, h) for s in deployed.env.backup_sets for h in deployed.env.hosts_of_set(s)}
-    assert seen == expected
-    assert {row["status"] for row in rows} == {"ok"}, rows
-
-
 def test_the_vault_copies_every_set_and_no_backup_host_holds_its_key_or_the_copys_password(
     deployed: Deployed,
 ) -> None:
@@ -162,6 +149,21 @@ def test_the_vault_copies_every_set_and_no_backup_host_holds_its_key_or_the_copy
             assert sorted(found) == sorted(["/etc/seawall/vault.env", copy.password_file or ""]), found
         else:
             assert found == [], (host, found)
+
+
+def test_the_status_host_deep_status_sees_every_host_ok(deployed: Deployed) -> None:
+    from seawall.backup.schedules import status_host
+
+    host = status_host(deployed.env)
+    assert host is not None
+    on_host(deployed, host, "systemctl start seawall-status.service")
+    rows = _status_rows(on_host(deployed, host, "journalctl --no-pager -o cat -u seawall-status.service"))
+    seen = {(row["set_name"], row["host"]) for row in rows}
+    expected = {(s, h) for s in deployed.env.backup_sets for h in deployed.env.hosts_of_set(s)}
+    assert seen == expected
+    assert {row["status"] for row in rows} == {"ok"}, rows
+    copies = _status_document(on_host(deployed, host, "journalctl --no-pager -o cat -u seawall-status.service"))
+    assert {row["set_name"]: row["status"] for row in copies["copies"]} == dict.fromkeys(deployed.env.backup_sets, "ok")
 
 
 def test_the_firewall_admits_exactly_the_declared_sources(deployed: Deployed) -> None:
@@ -256,8 +258,13 @@ def _deployer_env() -> list[str]:
 
 def _status_rows(journal: str) -> list[dict]:
     """The rows of the last JSON document the deep status printed to its journal."""
+    return _status_document(journal)["rows"]
+
+
+def _status_document(journal: str) -> dict:
+    """The last JSON document the deep status printed to its journal."""
     text = journal[journal.rfind('{\n  "') :] if '{\n  "' in journal else journal[journal.find("{") :]
-    return json.JSONDecoder().raw_decode(text)[0]["rows"]
+    return json.JSONDecoder().raw_decode(text)[0]
 
 
 def _prometheus(deployed: Deployed, path: str) -> str:

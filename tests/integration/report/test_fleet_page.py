@@ -38,19 +38,38 @@ MiB = 1024**2
 
 
 @functools.cache
-def _written() -> dict:
-    """The state document a real ``backup run`` and ``drill`` wrote (local repositories, real restic): the
-    page is tested on what its writer writes; only the times and sizes below are the test's own."""
+def _documents() -> tuple[dict, dict]:
+    """The state document a real ``backup run`` and ``drill`` wrote, and the vault's record a real ``backup
+    copy`` wrote (local repositories, real restic): the page is tested on what its writers write; only the
+    times, sizes and hosts below are the test's own."""
     folder = Path(tempfile.mkdtemp(prefix="seawall-page-"))
     shutil.copytree(PROJECT / "environments", folder / "environments")
     environments = folder / "environments"
-    for step in (("backup", "init", "local"), ("backup", "run", "local"), ("drill", "local")):
+    steps = (("backup", "init", "local"), ("backup", "run", "local"), ("drill", "local"), ("backup", "copy", "local"))
+    for step in steps:
         code = main(["--environments", str(environments), *step, "--set", "project-config"])
         assert code == 0, step
-    path = folder / "var/local/state/local/project-config/localhost.json"
-    document = json.loads(path.read_text())
+    state = json.loads((folder / "var/local/state/local/project-config/localhost.json").read_text())
+    copied = json.loads((folder / "var/local/state/local/copy/copies/project-config.json").read_text())
     shutil.rmtree(folder)
-    return document
+    return state, copied
+
+
+def _written() -> dict:
+    return _documents()[0]
+
+
+def _copied(last: str, newest: dict[str, str], vanished: int = 0) -> dict:
+    """The real copy's record with this row's times and hosts (and, for an alarm, vanished snapshots)."""
+    record = copy.deepcopy(_documents()[1])
+    record["updated"] = record["last_copy"]["time"] = record["protection_checked"] = last
+    record["newest"] = newest
+    host = next(iter(newest))
+    record["vanished"] = [
+        {"id": f"{index:08x}" * 8, "host": host, "time": last, "detected": last, "in_copy": True}
+        for index in range(vanished)
+    ]
+    return record
 
 
 def _state(backup: str, run: str | None = None, drill: tuple[str, str, float] | None = None, sizes=()) -> dict:
@@ -85,6 +104,13 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> dict:
     shutil.copytree(ENVIRONMENTS, folder)
     # A difference parity.yaml does not allow: mainnet's monitoring runs another image.
     patch_environment(folder, "mainnet", {"services": {"monitoring": {"image": "debian-12-x64"}}})
+    # Both keep an off-site copy: devnet's one set copied in time, the other with snapshots gone from its
+    # primary; mainnet's vault has recorded no copy yet.
+    where = {"kind": "s3", "endpoint": "https://fra1.digitaloceanspaces.com", "region": "fra1"}
+    copied = {"repository": where, "vault": "dc-archive-1", "password_file": "/etc/seawall/restic-copy-password",
+              "retention": {"keep_daily": 30}}  # fmt: skip
+    for name in ("devnet", "mainnet"):
+        patch_environment(folder, name, {"backup": {"copy": copied}})
     envs = load_environments(folder)
     rules, renderer = load_parity_rules(folder), offline_renderer()
     recorded = {
@@ -98,7 +124,14 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> dict:
                 ("archive-etc", "dc-archive-1"): _state(
                     "2026-12-05T01:00:00+00:00", drill=("2026-11-28T09:10:00+00:00", "failed", 400.0)
                 ),
-            }
+            },
+            copies={
+                "store-data": (_copied("2026-12-05T09:40:00+00:00", {"store-1": "2026-12-05T09:00:00+00:00"}), None),
+                "archive-etc": (
+                    _copied("2026-12-05T09:40:00+00:00", {"dc-archive-1": "2026-12-05T01:00:00+00:00"}, vanished=2),
+                    None,
+                ),
+            },
         ),
         "mainnet": Measured(
             {
