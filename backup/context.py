@@ -137,24 +137,30 @@ def build_context(
     if source == COPY and env.backup.copy_ is None:
         msg = f"{env.name} has no off-site copy: declare backup.copy (docs/environment-model.md) to have one"
         raise UsageError(msg)
-    scope = env.name if source == PRIMARY else f"{env.name}/{COPY}"
-    bucket = shared_copy(env, project_root)
     return BackupContext(
         env,
         project_root,
         select_pairs(env, set_name, host),
-        StateStore(
-            resolve(project_root, env.backup.state_dir),
-            scope,
-            BucketCopy(bucket.client, bucket.bucket, scope) if bucket is not None else None,
-            env.backup.clock_skew_tolerance,
-        ),
+        state_store(env, project_root, source),
         LockPolicy(
             stale_after=env.backup.stale_lock_after,
             attempts=env.backup.lock_attempts,
             wait=env.backup.lock_wait.total_seconds(),
         ),
         source=source,
+    )
+
+
+def state_store(env: Environment, project_root: Path, source: str = PRIMARY) -> StateStore:
+    """Given an environment and which repositories, return the store of their state: this machine's folder
+    (``state_dir/<env>``, the copy's ``state_dir/<env>/copy``) and the bucket's copy when its keys are set."""
+    scope = env.name if source == PRIMARY else f"{env.name}/{COPY}"
+    bucket = shared_copy(env, project_root)
+    return StateStore(
+        resolve(project_root, env.backup.state_dir),
+        scope,
+        BucketCopy(bucket.client, bucket.bucket, scope) if bucket is not None else None,
+        env.backup.clock_skew_tolerance,
     )
 
 

@@ -61,8 +61,13 @@ def host_environment(env: Environment, host: str) -> dict[str, Any]:
         watched.setdefault(vault, [])
     named = sorted({name for its_sets in watched.values() for name in its_sets})
     # The file names only the hosts above, so a prune_host or status_host elsewhere would not validate
-    # there; the prune and status timers themselves are rendered for the designated hosts only.
-    document["backup_sets"] = {name: {**document["backup_sets"][name], "prune_host": None} for name in named}
+    # there; the prune and status timers themselves are rendered for the designated hosts only. A prune host
+    # the file names stays named: the file lists its hosts sorted, so "the first host of the set" there is not
+    # the model's, and a prune (or the vault's reading of what a prune forgot) must find the real one.
+    document["backup_sets"] = {
+        name: {**document["backup_sets"][name], "prune_host": _named(prune_host(env, name), name, watched)}
+        for name in named
+    }
     document["backup"]["status_host"] = None
     document["datacenter_hosts"] = {
         name: {"address": "127.0.0.1", "ssh_user": "root", "roles": ["backup"], "backup_sets": its_sets}
@@ -75,6 +80,11 @@ def host_environment(env: Environment, host: str) -> dict[str, Any]:
     document["incidents"] = {"github_repository": env.incidents.github_repository}
     document["release"] = {"protected_tiers": list(env.release.protected_tiers)}
     return document
+
+
+def _named(host: str, set_name: str, watched: dict[str, list[str]]) -> str | None:
+    """The prune host when the host file names it as a host of the set, else None (it would not validate)."""
+    return host if set_name in watched.get(host, []) else None
 
 
 def vault_host(env: Environment) -> str | None:

@@ -25,7 +25,7 @@ from typing import Any
 
 from seawall.backup import records
 from seawall.backup.client import Restic, parse_time
-from seawall.backup.context import BackupContext
+from seawall.backup.context import COPY, BackupContext, prune_host, state_store
 from seawall.backup.metrics import render_metrics, write_metrics
 from seawall.backup.restic import RepositoryMissing, make_copy_command, make_snapshots_command, parse_snapshots
 from seawall.backup.retention import newest_present
@@ -194,10 +194,8 @@ def _vanished(
 
 def _forgotten(context: BackupContext, set_name: str) -> set[str]:
     """The snapshots the set's prune host recorded forgetting (its last prune)."""
-    from seawall.backup.context import build_context
-
-    primary = build_context(context.env, context.project_root, set_name)
-    documents = primary.store.read_hosts([(set_name, primary.prune_host(set_name))])
+    store = state_store(context.env, context.project_root)
+    documents = store.read_hosts([(set_name, prune_host(context.env, set_name))])
     return {str(i) for doc in documents.values() for i in (doc.get("last_prune") or {}).get("forgotten_ids") or []}
 
 
@@ -284,9 +282,7 @@ def read_copy_records(
 ) -> dict[str, tuple[dict[str, Any], str | None]]:
     """Given an environment with an off-site copy and sets, return the vault's record of each (this machine's
     or the bucket's), with what makes it untrusted (None when it is not)."""
-    from seawall.backup.context import build_context
-
-    store = build_context(env, project_root, sets, source="copy").store
+    store = state_store(env, project_root, COPY)
     return {name: store.read_shared(records.COPIES, records.COPIES_TIMES, COPIES, name) for name in sets}
 
 

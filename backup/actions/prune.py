@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 
 from seawall.backup import records
-from seawall.backup.context import COPY, BackupContext, build_context
+from seawall.backup.context import COPY, BackupContext, state_store
 from seawall.backup.records import MAX_FORGOTTEN_IDS
 from seawall.backup.restic import make_check_command, make_prune_command
 from seawall.backup.retention import apply_retention, plan_retention
@@ -112,7 +112,7 @@ def _copied(context: BackupContext, set_name: str) -> set[str] | None:
     where there is no copy to wait for (no copy, or this is the copy's own prune)."""
     if context.env.backup.copy_ is None or context.source == COPY:
         return None
-    copies = build_context(context.env, context.project_root, set_name, source=COPY).store
+    copies = state_store(context.env, context.project_root, COPY)
     record, problem = copies.read_shared(records.COPIES, records.COPIES_TIMES, COPIES, set_name)
     if problem or not record.get("originals"):
         logger.warning(

@@ -62,7 +62,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ledger-record": ("seawall.cli.deploy", ""),
     "backup": (
         "seawall.cli.backup",
-        "Create, back up, prune, drill, restore, list, check, unlock and schedule restic repositories.",
+        "Create, back up, prune, copy off-site, drill, restore, list, check, unlock and schedule repositories.",
     ),
     "monitoring": ("seawall.cli.monitoring", "Write Prometheus and Alertmanager configuration from the model."),
     "capacity": (

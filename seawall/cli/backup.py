@@ -1,4 +1,4 @@
-"""``seawall backup init|run|prune|status|schedule|drill|restore|snapshots|check|unlock``.
+"""``seawall backup init|run|prune|copy|status|schedule|drill|restore|snapshots|check|unlock``.
 
 The last five are also top-level commands (``seawall drill`` is ``seawall backup drill``): their modules,
 ``seawall.cli.drill`` and ``seawall.cli.repository``, register them in both places."""
@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from seawall.backup.context import BackupContext
     from seawall.backup.plan import Job
 
-BACKUP_HELP = """Create, back up, prune, drill, restore, list, check, unlock and schedule restic repositories.
+BACKUP_HELP = """Create, back up, prune, copy off-site, drill, restore, list, check, unlock and schedule repositories.
+
+--from copy makes init, prune, drill, restore, snapshots, check and unlock work on the sets' off-site copies.
 
 drill, restore, snapshots, check and unlock are also top-level commands: `seawall drill ENV` is
 `seawall backup drill ENV`."""

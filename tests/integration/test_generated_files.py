@@ -95,7 +95,7 @@ def test_the_environment_file_a_host_keeps_is_a_valid_environment(tmp_path: Path
     (tmp_path / "mainnet.yaml").write_text(yaml.safe_dump(host_environment(env, "db-1")))
     on_host = load_environment(tmp_path, "mainnet")
     assert list(on_host.backup_sets) == ["postgres"]
-    assert on_host.backup_sets["postgres"] == env.backup_sets["postgres"]
+    assert on_host.backup_sets["postgres"] == env.backup_sets["postgres"].model_copy(update={"prune_host": "db-1"})
     assert on_host.repository_for("postgres") == env.repository_for("postgres")
     assert on_host.hosts_of_set("postgres") == ["db-1"]
 
@@ -209,3 +209,31 @@ def test_the_status_hosts_file_holds_the_whole_fleet_and_the_others_stay_their_o
     named = env.model_copy(update={"backup": env.backup.model_copy(update={"status_host": watcher})})
     (tmp_path / "mainnet.yaml").write_text(yaml.safe_dump(host_environment(named, "db-1")))
     assert load_environment(tmp_path, "mainnet").hosts_of_set("postgres") == ["db-1"]
+
+
+@pytest.mark.parametrize("env_name", ["devnet", "mainnet", "local"])
+def test_every_hosts_file_validates_and_names_the_models_prune_host_wherever_it_names_that_host(
+    tmp_path: Path, env_name: str
+) -> None:
+    import yaml
+
+    from seawall.backup.context import prune_host
+    from seawall.backup.schedules import host_environment, vault_host
+
+    env = load_environment(SHIPPED, env_name)
+    hosts = sorted({host for name in env.backup_sets for host in env.hosts_of_set(name)} | {vault_host(env) or ""})
+    for host in filter(None, hosts):
+        (tmp_path / f"{env_name}.yaml").write_text(yaml.safe_dump(host_environment(env, host)))
+        on_host = load_environment(tmp_path, env_name)  # validates, rules included
+        assert on_host.backup.copy_ == env.backup.copy_, host  # every host's prune keeps back what the copy lacks
+        for name in on_host.backup_sets:
+            if prune_host(env, name) in on_host.hosts_of_set(name):
+                # The file lists hosts sorted: its "first host of the set" is not the model's, the prune host is.
+                assert prune_host(on_host, name) == prune_host(env, name), (host, name)
+    vault = vault_host(env)
+    assert vault is not None
+    (tmp_path / f"{env_name}.yaml").write_text(yaml.safe_dump(host_environment(env, vault)))
+    on_vault = load_environment(tmp_path, env_name)
+    assert {name: prune_host(on_vault, name) for name in env.backup_sets} == {
+        name: prune_host(env, name) for name in env.backup_sets
+    }

@@ -236,7 +236,9 @@ def test_status_and_the_fleet_page_from_the_deploying_machine_name_the_one_broke
     rows = json.loads(status.stdout)["rows"]
     assert len(rows) == sum(len(deployed.env.hosts_of_set(s)) for s in deployed.env.backup_sets)
     bad = [(r["set_name"], r["host"], r["status"]) for r in rows if r["status"] != "ok"]
-    assert bad == [("flists", "dc-build-1", "run-failed")], rows
+    assert bad == [("flists", "dc-build-1", "run-failed")], [
+        (r["set_name"], r["host"], r["status"], r["detail"]) for r in rows
+    ]
     page = sh(*in_lab("env", *env, *seawall, "report", "lab", "--format", "json"), check=False)
     assert page.returncode == 0, page.stderr
     data = json.loads(page.stdout)
