@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,44 +85,52 @@ def _copy(context: BackupContext, set_name: str, dry_run: bool, acknowledge: str
             record = context.store.update({"vanished": [], "acknowledged": acknowledged}, COPIES, set_name)
     now = _now()
     changes: dict[str, Any] = {}
-    try:
-        source = context.vault_primary(set_name)
-        primary = parse_snapshots(source.execute(make_snapshots_command(source.target, set_name)).stdout)
-        # Judged before the copy is reached: a vanished snapshot is an alarm also when the copy cannot be.
-        outcome.vanished = list(record.get("vanished") or [])
-        copied_before = set(record.get("originals") or [])
-        outcome.vanished += _vanished(context, set_name, listing, outcome.vanished, primary, copied_before, now)
-        changes["vanished"] = outcome.vanished
-        if not dry_run:
-            rows = [
-                {"id": str(s["id"]), "host": str(s.get("hostname", "")), "time": str(s.get("time", ""))}
-                for s in primary
-            ]
-            context.store.update({"snapshots": rows, "listed": now}, LISTINGS, set_name)
-        held = _listing(context, restic, set_name, dry_run)
-        originals = {_original(s) for s in held}
-        missing = [s for s in primary if str(s["id"]) not in originals]
-        if dry_run:
-            logger.info("dry run: would copy %d snapshot(s) of %s into %s", len(missing), set_name, outcome.repository)
-            outcome.result, outcome.copied = "dry-run", len(missing)
-            return outcome
-        if missing:
-            restic.execute_waiting_for_locks(lambda: make_copy_command(restic.target, source.target, set_name))
-            held = _listing(context, restic, set_name, dry_run)
-        outcome.copied = len(missing)
-        outcome.newest = _newest(held, context)
-        changes |= {"originals": sorted(_original(s) for s in held), "newest": outcome.newest}
-        outcome.protection = context.backend(set_name).protection()
-        changes |= {"protection": outcome.protection, "protection_checked": _now()}
-        outcome.result = "copied"
-    except BackupError as exc:
-        outcome.error = str(exc)
-        logger.error("copy of %s into %s failed: %s", set_name, outcome.repository, exc)
-    finally:
-        if not dry_run:
-            last = {"time": _now(), "result": outcome.result, "error": outcome.error, "copied": outcome.copied}
-            context.store.update({**changes, "last_copy": last}, COPIES, set_name)
-            _metrics(context, set_name, outcome, record)
+    # The copy's listing runs beside the primary's (each restic process spends most of its time deriving
+    # the repository's key); the primary's is judged first, so vanished snapshots alarm also when the copy
+    # cannot be reached.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        in_copy = pool.submit(_listing, context, restic, set_name, dry_run)
+        try:
+            source = context.vault_primary(set_name)
+            primary = parse_snapshots(source.execute(make_snapshots_command(source.target, set_name)).stdout)
+            outcome.vanished = list(record.get("vanished") or [])
+            copied_before = set(record.get("originals") or [])
+            outcome.vanished += _vanished(context, set_name, listing, outcome.vanished, primary, copied_before, now)
+            changes["vanished"] = outcome.vanished
+            if not dry_run:
+                rows = [
+                    {"id": str(s["id"]), "host": str(s.get("hostname", "")), "time": str(s.get("time", ""))}
+                    for s in primary
+                ]
+                context.store.update({"snapshots": rows, "listed": now}, LISTINGS, set_name)
+            held = in_copy.result()
+            originals = {_original(s) for s in held}
+            missing = [s for s in primary if str(s["id"]) not in originals]
+            if dry_run:
+                logger.info(
+                    "dry run: would copy %d snapshot(s) of %s into %s", len(missing), set_name, outcome.repository
+                )
+                outcome.result, outcome.copied = "dry-run", len(missing)
+                return outcome
+            if missing:
+                restic.execute_waiting_for_locks(lambda: make_copy_command(restic.target, source.target, set_name))
+                # restic copy succeeds only when every chosen snapshot is in the copy: it now holds what it held
+                # and what was missing (with the primary's hosts and times), with no listing to ask again.
+                held = held + [{**s, "original": s["id"]} for s in missing]
+            outcome.copied = len(missing)
+            outcome.newest = _newest(held, context)
+            changes |= {"originals": sorted(_original(s) for s in held), "newest": outcome.newest}
+            outcome.protection = context.backend(set_name).protection()
+            changes |= {"protection": outcome.protection, "protection_checked": _now()}
+            outcome.result = "copied"
+        except BackupError as exc:
+            outcome.error = str(exc)
+            logger.error("copy of %s into %s failed: %s", set_name, outcome.repository, exc)
+        finally:
+            if not dry_run:
+                last = {"time": _now(), "result": outcome.result, "error": outcome.error, "copied": outcome.copied}
+                context.store.update({**changes, "last_copy": last}, COPIES, set_name)
+                _metrics(context, set_name, outcome, record)
     return outcome
 
 
