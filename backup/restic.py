@@ -91,12 +91,19 @@ class Target:
     env: Mapping[str, str] = field(default_factory=dict)
     binary: str = "restic"
     timeout: float | None = None
-    # The environment whose repository this is: the commands a message tells a person to run name it.
+    # The environment whose repository this is and the options that choose it (``--set S``, and
+    # ``--from copy`` for an off-site copy): the commands a message tells a person to run name them.
     environment: str = "ENV"
+    selection: tuple[str, ...] = ()
 
     def command(self, *args: str, timeout: float | None = None) -> Command:
         """Given restic arguments, return the command that runs them against this repository."""
         return Command((self.binary, "--repo", self.repository, *args), self.env, timeout=timeout or self.timeout)
+
+    def seawall(self, command: str, *options: str) -> str:
+        """Given a seawall command and options, return it as a person runs it on this repository
+        (``seawall check ENV --set S --read-data``)."""
+        return " ".join(("seawall", command, self.environment, *self.selection, *options))
 
 
 @dataclass
@@ -333,7 +340,9 @@ def parse_snapshots(text: str) -> list[dict[str, Any]]:
     return sorted(snapshots, key=lambda snapshot: str(snapshot.get("time", "")))
 
 
-_PACK = re.compile(r"(?:<data/|\bpack |data/[0-9a-f]{2}/)([0-9a-f]{8,64})")
+# A pack restic names: a missing or unreadable one, and (``check --read-data``, restic 0.14) one whose
+# contents no longer hash to its name: "Pack ID does not match, want ID, got …".
+_PACK = re.compile(r"(?:<data/|\bpack |data/[0-9a-f]{2}/|Pack ID does not match, want )([0-9a-f]{8,64})")
 _INDEX = re.compile(r"(?:<index/|\bindex |index/)([0-9a-f]{8,64})")
 _UNREACHABLE = (
     "connection refused",
@@ -356,14 +365,12 @@ _DAMAGED = (
 _NO_SNAPSHOT = ("no matching ID found", "no snapshot found", "latest snapshot for criteria not found")
 
 
-def classify(
-    result: Result, version: tuple[int, int, int], repository: str, environment: str = "ENV"
-) -> ResticError | None:
+def classify(result: Result, version: tuple[int, int, int], target: Target) -> ResticError | None:
     """Given a finished restic command, return the typed error it amounts to, or None when it succeeded."""
     if result.ok:
         return None
     stderr = clean_text(result.stderr)
-    where = repository
+    where = target.repository
     # Unreachable storage first: its retry lines look like damage, and nothing is known of the data.
     if any(marker in stderr for marker in _UNREACHABLE):
         return StorageUnreachable(
@@ -373,7 +380,7 @@ def classify(
     # restic 0.14 retries a lock file that another process removed for about 45 s: that is lock
     # contention, never damage, so lock lines are not read as evidence of damage.
     lock_lines, data_lines = _split_lock_lines(stderr)
-    damaged = _damage(data_lines, where)
+    damaged = _damage(data_lines, target)
     if damaged is not None:
         return damaged
     if result.timed_out:
@@ -392,7 +399,7 @@ def classify(
     if any(marker in stderr for marker in _NO_SNAPSHOT):
         return SnapshotNotFound(f"no such snapshot in {where} ({_telling_line(stderr, _NO_SNAPSHOT)})")
     if (modern and result.returncode == 10) or _missing_repository(stderr):
-        return RepositoryMissing(f"no repository at {where}: create it with `seawall backup init {environment}`")
+        return RepositoryMissing(f"no repository at {where}: create it with `{target.seawall('backup init')}`")
     if (modern and result.returncode == 11) or "already locked" in stderr or "unable to create lock" in stderr:
         return RepositoryLocked(f"{where} is locked by another process: {_lock_holder(stderr)}")
     if "all target directories/files do not exist" in stderr or "all source directories/files do not exist" in stderr:
@@ -438,7 +445,7 @@ def _split_lock_lines(stderr: str) -> tuple[list[str], str]:
     return locks, "\n".join(others)
 
 
-def _damage(stderr: str, where: str) -> RepositoryDamaged | None:
+def _damage(stderr: str, target: Target) -> RepositoryDamaged | None:
     """Given restic's stderr, return the damage it reports (packs and index files named), or None."""
     if not any(marker in stderr for marker in _DAMAGED):
         return None
@@ -447,9 +454,9 @@ def _damage(stderr: str, where: str) -> RepositoryDamaged | None:
     named = [f"pack {pack[:10]}" for pack in packs] + [f"index file {index[:10]}" for index in indexes]
     what = ", ".join(named) if named else _telling_line(stderr, _DAMAGED)
     return RepositoryDamaged(
-        f"{where} is damaged: {what} is missing or unreadable, so snapshots that use it cannot be fully "
-        "restored; run `seawall check` with `--read-data` to see all of the damage, then `restic rebuild-index` "
-        "and `seawall backup run` on the affected hosts to write the lost data again",
+        f"{target.repository} is damaged: {what} is missing or unreadable, so snapshots that use it cannot be "
+        f"fully restored; run `{target.seawall('check', '--read-data')}` to see all of the damage, then "
+        "`restic rebuild-index` and `seawall backup run` on the affected hosts to write the lost data again",
         packs,
         indexes,
     )
