@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import patch_environment
+from tests.conftest import hint, patch_environment
 from tests.unit.docs.fleet import ENVIRONMENTS
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -268,6 +268,24 @@ def test_an_emergency_deploy_needs_an_open_critical_or_major_incident_and_links_
         "2026-11-24T16:00:00+01:00",
     )
     assert freeze(critical)["reason"] == f"incident {critical} is closed"
+
+
+def test_the_hint_for_an_unknown_incident_opens_one_that_the_emergency_deploy_then_answers(project: Path, cli) -> None:
+    def freeze(incident: str) -> dict:
+        result = seawall(cli, project, "guard", "mainnet", "--at", "2026-11-28T12:00:00+01:00", "--format", "json",
+                         "--emergency", "--incident", incident)  # fmt: skip
+        return {v["rule"]: v for v in json.loads(result.out)["verdicts"]}["freeze-window"]
+
+    unknown = freeze("INC-2026-099")
+    assert unknown["allowed"] is False
+    assert "open it with `seawall incident new mainnet --severity critical --title TITLE`" in unknown["reason"]
+    opened = seawall(cli, project, *hint(unknown["reason"]))
+    assert opened.code == 0, opened.err
+    incident, path = opened.out.split()
+    assert front(Path(path))["severity"] == "Critical"
+    answered = freeze(incident)  # "give the id it prints to --incident"
+    assert answered["allowed"] is True, answered
+    assert f"bypassed for incident {incident}" in answered["reason"]
 
 
 def test_escalation_writes_the_issue_to_the_circle_owner_and_files_it_with_gh(project: Path, cli, monkeypatch) -> None:
