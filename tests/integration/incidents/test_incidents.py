@@ -516,6 +516,43 @@ def test_two_reports_with_one_id_are_named_and_never_updated_blindly(project: Pa
     assert f"{incident}: two clones gave out the same id" in listed.err
 
 
+def test_the_hint_for_two_reports_with_one_id_names_a_free_id_that_ends_the_ambiguity(project: Path, cli) -> None:
+    import re
+
+    incident, path = open_one(cli, project)
+    reports = project / "incident_reports"
+    twin = path.with_name(path.name.replace("store-unreachable-from-web", "web-errors"))
+    twin.write_text(path.read_text().replace("Store unreachable from web", "Web errors"))
+    git(reports, "add", ".")
+    git(reports, "commit", "-q", "-m", "a report from another clone")
+    update = seawall(cli, project, "incident", "update", incident, "--note", "which one?")
+    assert update.code == 2
+
+    listed = seawall(cli, project, *hint(update.err))
+    assert listed.code == 0, listed.err
+    kept, other = (str(p.relative_to(reports)) for p in (path, twin))
+    assert f"{incident}: two clones gave out the same id ({kept}, {other}): {kept} keeps it" in listed.err
+    given = re.search(
+        rf"give {re.escape(other)} the id (INC-\d{{4}}-\d{{3}}), in its file name and its front", listed.err
+    )
+    assert given, listed.err
+    free = given.group(1)
+    assert free == "INC-2026-002"
+    renamed = twin.with_name(twin.name.replace(incident, free))  # what it says: the file name and the front matter
+    git(reports, "mv", str(twin), str(renamed))
+    renamed.write_text(renamed.read_text().replace(f"id: {incident}\n", f"id: {free}\n", 1))
+    git(reports, "commit", "-qam", f"{free}: the id {incident} was given out twice")
+
+    again = seawall(cli, project, "incident", "list", "--format", "json")
+    assert "two clones" not in again.err
+    assert [(row["id"], row["title"]) for row in json.loads(again.out)] == [
+        (incident, "Store unreachable from web"),
+        (free, "Web errors"),
+    ]
+    for each in (incident, free):
+        assert seawall(cli, project, "incident", "update", each, "--note", "one report each").code == 0
+
+
 @pytest.mark.parametrize("obstacle", ["folder", "link to nowhere", "link out of the repository"])
 def test_a_report_whose_place_is_taken_is_one_error_and_nothing_is_written(project: Path, cli, obstacle: str) -> None:
     incident, path = open_one(cli, project)
