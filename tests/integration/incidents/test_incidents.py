@@ -389,6 +389,25 @@ def test_a_closed_incident_a_dirty_missing_or_non_git_repository_are_refused(pro
     assert list((project / "incident_reports").iterdir()) == []
 
 
+def test_the_git_init_hints_of_a_missing_or_plain_reports_folder_work_when_followed(project: Path, cli) -> None:
+    reports = project / "incident_reports"
+    opening = ("incident", "new", "mainnet", "--severity", "major", "--title", "Disk filling", "--author", "ops-alice")
+    shutil.rmtree(reports)
+    missing = seawall(cli, project, *opening)
+    assert missing.code == 2
+    subprocess.run(["git", *hint(missing.err, "git")], check=True, capture_output=True)
+    assert seawall(cli, project, *opening).code == 0, "the repository it said to create takes the report"
+    shutil.rmtree(reports)
+    reports.mkdir()
+    plain = seawall(cli, project, *opening)
+    assert plain.code == 2
+    assert "is not a git repository of its own" in plain.err
+    subprocess.run(["git", *hint(plain.err, "git")], check=True, capture_output=True)
+    opened = seawall(cli, project, *opening)
+    assert opened.code == 0, opened.err
+    assert git(reports, "log", "--format=%s").strip()
+
+
 # A stand-in for git (the real one does the work) that sleeps around `commit`, so that the test can send
 # its signal to seawall while git commits: "before" the real commit, or "after" it has landed.
 SLOW_GIT = """#!{python}
@@ -740,7 +759,7 @@ def test_a_detached_head_is_refused_with_what_to_do_and_nothing_is_committed(pro
         assert git(reports, "rev-parse", "HEAD") == head
         assert sorted(reports.rglob("*.md")) == files
         assert path.read_text() == text
-    git(reports, "switch", "-q", "main")
+    subprocess.run(["git", *hint(result.err, "git")], check=True, capture_output=True)  # what it says
     assert seawall(cli, project, "incident", "update", incident, "--note", "on main").code == 0
     assert git(reports, "branch", "--contains", "HEAD").strip() == "* main"
 
@@ -772,3 +791,6 @@ def test_an_unmerged_index_is_refused_with_what_to_do_and_nothing_is_written(pro
         assert "Traceback" not in result.err
         assert git(reports, "rev-parse", "HEAD") == head
         assert path.read_text() == text
+    subprocess.run(["git", *hint(result.err, "git")], check=True)  # abort the merge, as it says
+    assert seawall(cli, project, "incident", "update", incident, "--note", "after the merge").code == 0
+    assert "Store down (this clone)" in path.read_text()
