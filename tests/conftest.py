@@ -64,12 +64,13 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
     return run
 
 
-def hint(message: str, command: str = "seawall") -> list[str]:
+def hint(message: str, command: str = "seawall", fill: dict[str, str] | None = None) -> list[str]:
     """Given a message, return the first backquoted command in it that starts with ``command`` (what it
-    tells a person to run), as the words after the program's name: a test runs them, as the person would."""
+    tells a person to run), as the words after the program's name, with the placeholders a person fills in
+    (``DIR``, ``URL``) filled from ``fill``: a test runs them, as the person would."""
     found = re.search(rf"`({re.escape(command)}(?: [^`]*)?)`", message)
     assert found, f"no `{command} …` in: {message}"
-    return shlex.split(found.group(1))[1:]
+    return [(fill or {}).get(word, word) for word in shlex.split(found.group(1))[1:]]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
