@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import shlex
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -380,7 +381,7 @@ def classify(result: Result, version: tuple[int, int, int], target: Target) -> R
     # restic 0.14 retries a lock file that another process removed for about 45 s: that is lock
     # contention, never damage, so lock lines are not read as evidence of damage.
     lock_lines, data_lines = _split_lock_lines(stderr)
-    damaged = _damage(data_lines, target)
+    damaged = _damage(data_lines, target, version)
     if damaged is not None:
         return damaged
     if result.timed_out:
@@ -445,7 +446,7 @@ def _split_lock_lines(stderr: str) -> tuple[list[str], str]:
     return locks, "\n".join(others)
 
 
-def _damage(stderr: str, target: Target) -> RepositoryDamaged | None:
+def _damage(stderr: str, target: Target, version: tuple[int, int, int]) -> RepositoryDamaged | None:
     """Given restic's stderr, return the damage it reports (packs and index files named), or None."""
     if not any(marker in stderr for marker in _DAMAGED):
         return None
@@ -456,9 +457,22 @@ def _damage(stderr: str, target: Target) -> RepositoryDamaged | None:
     return RepositoryDamaged(
         f"{target.repository} is damaged: {what} is missing or unreadable, so snapshots that use it cannot be "
         f"fully restored; run `{target.seawall('check', '--read-data')}` to see all of the damage, then "
-        "`restic rebuild-index` and `seawall backup run` on the affected hosts to write the lost data again",
+        f"{_repair(target, version)}",
         packs,
         indexes,
+    )
+
+
+def _repair(target: Target, version: tuple[int, int, int]) -> str:
+    """Given a damaged repository, return how to write its lost data again: an index of what is left, then
+    a backup on the hosts that still have the files (a copy's data comes from its primary: no backup run)."""
+    rebuild = "repair index" if version >= (0, 16, 0) else "rebuild-index"
+    index = f"`restic --repo {shlex.quote(target.repository)} {rebuild}` (with the set's password and keys)"
+    if "--from" in target.selection:
+        return index
+    return (
+        f"{index} and `{target.seawall('backup run')}` on the affected hosts to write the lost data again (restic "
+        "counts each file it stores again as unreadable: that run says incomplete, the next one is clean)"
     )
 
 

@@ -174,7 +174,7 @@ def test_a_missing_pack_is_named_with_the_snapshots_and_files_it_affects(local_l
     assert f"pack {biggest.name[:10]} is missing or unreadable" in result.out
     assert f"Affected snapshots: {before[0][:8]}" in result.out
     assert "big.bin" in result.out
-    assert "restic rebuild-index" in result.out
+    assert f"`restic --repo {local_lab.root / 'repositories' / 'files'} rebuild-index`" in result.out
     biggest.write_bytes(saved)
     assert seawall(local_lab, "check", "lab").code == 0
     assert [s["id"] for s in local_lab.snapshots("files")] == before
@@ -211,6 +211,29 @@ def test_the_damage_hint_when_followed_names_all_of_the_damage(local_lab: Lab, s
     assert followed.code == 1
     assert f"pack {missing.name[:10]}" in followed.out
     assert f"pack {flipped.name[:10]}" in followed.out, followed.out
+
+
+def test_the_repair_hint_of_a_lost_pack_when_followed_writes_the_lost_data_again(
+    local_lab: Lab, seawall, tmp_path: Path
+) -> None:
+    before = _ready(local_lab, seawall)
+    max(_packs(local_lab), key=lambda p: p.stat().st_size).unlink()  # big.bin's contents
+    checked = seawall(local_lab, "check", "lab")
+    assert checked.code == 1
+    rebuilt = local_lab.restic_command(*hint(checked.out, "restic"))  # with the set's password and keys
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    again = seawall(local_lab, *hint(checked.out, "seawall backup run"))
+    assert again.code == 1  # as it says: restic counts the files it stored again as unreadable
+    assert "incomplete" in again.out + again.err
+    assert seawall(local_lab, "check", "lab").code == 0
+    assert seawall(local_lab, "backup", "run", "lab").code == 0  # the next one is clean
+    restored = seawall(
+        local_lab, "restore", "lab", "--snapshot", before[0], "--target", tmp_path / "old", "--issue", "ops#1"
+    )
+    assert restored.code == 0, restored.err  # the snapshot that used the lost pack restores, verified
+    assert (tmp_path / "old" / str(local_lab.data).lstrip("/") / "big.bin").read_bytes() == (
+        local_lab.data / "big.bin"
+    ).read_bytes()
 
 
 def test_a_lost_directory_pack_is_affected_until_the_check_it_names_passes(local_lab: Lab, seawall) -> None:

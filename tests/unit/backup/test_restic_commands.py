@@ -198,7 +198,13 @@ def test_damage_names_the_pack_and_what_to_run_next() -> None:
     assert isinstance(error, RepositoryDamaged)
     assert error.packs == ["970dbf7b6dbfb3473d1f10896e688315ffab86bda682512258318605096d6aaa"]
     assert "pack 970dbf7b6d" in str(error)
-    assert "restic rebuild-index" in str(error)
+    assert "`restic --repo repo rebuild-index` (with the set's password and keys)" in str(error)
+    newer = classify(_result(1, stderr, timed_out=True), (0, 17, 3), Target("repo", environment="lab"))
+    assert "`restic --repo repo repair index`" in str(newer)  # rebuild-index's name since restic 0.16
+    copy = Target("repo", environment="lab", selection=("--set", "files", "--from", "copy"))
+    in_copy = str(classify(_result(1, stderr, timed_out=True), OLD, copy))
+    assert "`seawall check lab --set files --from copy --read-data`" in in_copy
+    assert "backup run" not in in_copy  # a copy's data comes from its primary
 
 
 # What restic 0.14 printed when a lock file was removed between its listing and its reading (another
