@@ -402,7 +402,7 @@ def classify(result: Result, version: tuple[int, int, int], target: Target) -> R
     if (modern and result.returncode == 10) or _missing_repository(stderr):
         return RepositoryMissing(f"no repository at {where}: create it with `{target.seawall('backup init')}`")
     if (modern and result.returncode == 11) or "already locked" in stderr or "unable to create lock" in stderr:
-        return RepositoryLocked(f"{where} is locked by another process: {_lock_holder(stderr)}")
+        return RepositoryLocked(f"{where} is locked by another process: {_lock_holder(stderr, where)}")
     if "all target directories/files do not exist" in stderr or "all source directories/files do not exist" in stderr:
         return SourceMissing(f"none of the paths to back up exist ({result.last_error_line()})")
     if result.returncode == 3:
@@ -498,8 +498,8 @@ def _missing_repository(stderr: str) -> bool:
     )
 
 
-def _lock_holder(stderr: str) -> str:
+def _lock_holder(stderr: str, repository: str) -> str:
     for line in stderr.splitlines():
         if "locked" in line:
             return line.strip().removeprefix("Fatal: ")
-    return "see `restic list locks`"
+    return f"see `restic --repo {shlex.quote(repository)} list locks` (with the set's password and keys)"

@@ -267,3 +267,9 @@ def test_terminal_escapes_never_reach_a_message() -> None:
     error = classify(_result(1, "Fatal: \x1b[31mboom\x1b]0;title\x07 here\x1b[0m\n"), OLD, Target("repo"))
     assert "\x1b" not in str(error)
     assert "boom here" in str(error)
+
+
+def test_a_lock_restic_does_not_describe_names_the_whole_command_that_lists_the_locks() -> None:
+    error = classify(_result(11, "Fatal: no detail\n"), (0, 17, 3), Target("s3:http://h:9/b/r/files"))
+    assert isinstance(error, RepositoryLocked)
+    assert "see `restic --repo s3:http://h:9/b/r/files list locks` (with the set's password and keys)" in str(error)
