@@ -332,8 +332,9 @@ def ledger_command(
     env_name: Annotated[str, typer.Argument(metavar="ENV", help="Environment.")],
     output: Annotated[TableOrJson, typer.Option("--format", help="table or json.")] = TableOrJson.table,
 ) -> None:
-    """Show ENV's deploy ledger: who deployed what, when, why, and how it ended; with the deployers' key,
-    the ledger bucket's copy too, and which copy holds each entry."""
+    """Show ENV's deploy ledger: who deployed what, when, why, and how it ended.
+
+    With the deployers' key, the ledger bucket's copy too, and which copy holds each entry."""
     from seawall.model import load_environment, require_environment_name
 
     settings = settings_of(ctx)
