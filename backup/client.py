@@ -139,7 +139,7 @@ class Restic:
             children.on_interrupt(f"unlock {self.target.repository}", self.remove_dead_locks)
         with self._slot():
             result = run(command, on_line)
-        error = classify(result, self.version, self.target.repository, self.target.environment)
+        error = classify(result, self.version, self.target)
         if error is not None and result.timed_out and not isinstance(error, StorageUnreachable):
             error = self._unreachable(result) or error
         if error is not None:
@@ -224,9 +224,10 @@ class Restic:
         except BackupError as exc:
             logger.warning(
                 "could not remove the locks dead processes of this host left in %s: %s; the next run or "
-                "`seawall unlock` removes them once the storage answers",
+                "`%s` removes them once the storage answers",
                 self.target.repository,
                 exc,
+                self.target.seawall("unlock"),
             )
 
     def list_locks(self, ids: Sequence[str] | None = None) -> list[LockInfo]:

@@ -70,7 +70,8 @@ class BackupContext:
         if set_name not in self._targets:
             password = self.env.backup.copy_ if self.source == COPY else self.env.backup
             assert password is not None  # a copy context exists only where the model has a copy
-            self._targets[set_name] = make_target(self.env, self.backend(set_name), self.project_root, password)
+            chosen = ("--set", set_name, *(("--from", COPY) if self.source == COPY else ()))
+            self._targets[set_name] = make_target(self.env, self.backend(set_name), self.project_root, password, chosen)
         return self._targets[set_name]
 
     def restic(self, set_name: str) -> Restic:
@@ -81,7 +82,8 @@ class BackupContext:
         """Given a set, return a client of its primary repository as the vault reads it: with the vault's key
         (restic gives both repositories of one ``copy`` the same S3 keys) and the primary's password."""
         backend = set_backend(self.env, set_name, self.project_root, vault_keys(self.env))
-        return Restic(make_target(self.env, backend, self.project_root), backend, self.locks, slots=self.slots)
+        target = make_target(self.env, backend, self.project_root, selection=("--set", set_name))
+        return Restic(target, backend, self.locks, slots=self.slots)
 
     def folder(self, path: str) -> Path:
         """Given a folder from the model, return it resolved against the project folder."""

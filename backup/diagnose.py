@@ -69,7 +69,7 @@ def explain_restore_failure(
             return f"{host} has no snapshot of {set_name} yet: run `{run}` first"
         return (
             f"snapshot {snapshot!r} is not a snapshot of {set_name} on {host}: "
-            f"list them with `seawall snapshots {restic.target.environment} --set {set_name} --host {host}`"
+            f"list them with `{restic.target.seawall('snapshots', '--host', host)}`"
         )
     if isinstance(error, RepositoryDamaged):
         return f"{error}{affected_snapshots(restic, error)}"
@@ -92,7 +92,7 @@ def affected_snapshots(restic: Restic, error: RepositoryDamaged) -> str:
     if not snapshots:
         return (
             ". The packs hold directory data, not file contents: treat every snapshot that includes them as "
-            "affected until `seawall check --read-data` passes"
+            f"affected until `{restic.target.seawall('check', '--read-data')}` passes"
         )
     more = f" and {len(files) - MOST_FILES_NAMED} more" if len(files) > MOST_FILES_NAMED else ""
     return f". Affected snapshots: {', '.join(snapshots)}; files: {', '.join(files[:MOST_FILES_NAMED])}{more}"

@@ -51,15 +51,21 @@ def credentials(
 
 
 def make_target(
-    env: Environment, backend: Backend, project_root: Path, password: BackupConfig | OffsiteCopy | None = None
+    env: Environment,
+    backend: Backend,
+    project_root: Path,
+    password: BackupConfig | OffsiteCopy | None = None,
+    selection: tuple[str, ...] = (),
 ) -> Target:
-    """Given a set's backend, return the restic target for its repository."""
+    """Given a set's backend (and the options that choose it: ``--set S``, ``--from copy``), return the
+    restic target for its repository."""
     return Target(
         backend.location(),
         credentials(env, backend, project_root, password),
         env.backup.restic_binary,
         env.backup.command_timeout.total_seconds(),
         env.name,
+        selection,
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import shlex
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -91,12 +92,19 @@ class Target:
     env: Mapping[str, str] = field(default_factory=dict)
     binary: str = "restic"
     timeout: float | None = None
-    # The environment whose repository this is: the commands a message tells a person to run name it.
+    # The environment whose repository this is and the options that choose it (``--set S``, and
+    # ``--from copy`` for an off-site copy): the commands a message tells a person to run name them.
     environment: str = "ENV"
+    selection: tuple[str, ...] = ()
 
     def command(self, *args: str, timeout: float | None = None) -> Command:
         """Given restic arguments, return the command that runs them against this repository."""
         return Command((self.binary, "--repo", self.repository, *args), self.env, timeout=timeout or self.timeout)
+
+    def seawall(self, command: str, *options: str) -> str:
+        """Given a seawall command and options, return it as a person runs it on this repository
+        (``seawall check ENV --set S --read-data``)."""
+        return " ".join(("seawall", command, self.environment, *self.selection, *options))
 
 
 @dataclass
@@ -333,7 +341,9 @@ def parse_snapshots(text: str) -> list[dict[str, Any]]:
     return sorted(snapshots, key=lambda snapshot: str(snapshot.get("time", "")))
 
 
-_PACK = re.compile(r"(?:<data/|\bpack |data/[0-9a-f]{2}/)([0-9a-f]{8,64})")
+# A pack restic names: a missing or unreadable one, and (``check --read-data``, restic 0.14) one whose
+# contents no longer hash to its name: "Pack ID does not match, want ID, got …".
+_PACK = re.compile(r"(?:<data/|\bpack |data/[0-9a-f]{2}/|Pack ID does not match, want )([0-9a-f]{8,64})")
 _INDEX = re.compile(r"(?:<index/|\bindex |index/)([0-9a-f]{8,64})")
 _UNREACHABLE = (
     "connection refused",
@@ -356,14 +366,12 @@ _DAMAGED = (
 _NO_SNAPSHOT = ("no matching ID found", "no snapshot found", "latest snapshot for criteria not found")
 
 
-def classify(
-    result: Result, version: tuple[int, int, int], repository: str, environment: str = "ENV"
-) -> ResticError | None:
+def classify(result: Result, version: tuple[int, int, int], target: Target) -> ResticError | None:
     """Given a finished restic command, return the typed error it amounts to, or None when it succeeded."""
     if result.ok:
         return None
     stderr = clean_text(result.stderr)
-    where = repository
+    where = target.repository
     # Unreachable storage first: its retry lines look like damage, and nothing is known of the data.
     if any(marker in stderr for marker in _UNREACHABLE):
         return StorageUnreachable(
@@ -373,7 +381,7 @@ def classify(
     # restic 0.14 retries a lock file that another process removed for about 45 s: that is lock
     # contention, never damage, so lock lines are not read as evidence of damage.
     lock_lines, data_lines = _split_lock_lines(stderr)
-    damaged = _damage(data_lines, where)
+    damaged = _damage(data_lines, target, version)
     if damaged is not None:
         return damaged
     if result.timed_out:
@@ -392,9 +400,9 @@ def classify(
     if any(marker in stderr for marker in _NO_SNAPSHOT):
         return SnapshotNotFound(f"no such snapshot in {where} ({_telling_line(stderr, _NO_SNAPSHOT)})")
     if (modern and result.returncode == 10) or _missing_repository(stderr):
-        return RepositoryMissing(f"no repository at {where}: create it with `seawall backup init {environment}`")
+        return RepositoryMissing(f"no repository at {where}: create it with `{target.seawall('backup init')}`")
     if (modern and result.returncode == 11) or "already locked" in stderr or "unable to create lock" in stderr:
-        return RepositoryLocked(f"{where} is locked by another process: {_lock_holder(stderr)}")
+        return RepositoryLocked(f"{where} is locked by another process: {_lock_holder(stderr, where)}")
     if "all target directories/files do not exist" in stderr or "all source directories/files do not exist" in stderr:
         return SourceMissing(f"none of the paths to back up exist ({result.last_error_line()})")
     if result.returncode == 3:
@@ -438,7 +446,7 @@ def _split_lock_lines(stderr: str) -> tuple[list[str], str]:
     return locks, "\n".join(others)
 
 
-def _damage(stderr: str, where: str) -> RepositoryDamaged | None:
+def _damage(stderr: str, target: Target, version: tuple[int, int, int]) -> RepositoryDamaged | None:
     """Given restic's stderr, return the damage it reports (packs and index files named), or None."""
     if not any(marker in stderr for marker in _DAMAGED):
         return None
@@ -447,11 +455,24 @@ def _damage(stderr: str, where: str) -> RepositoryDamaged | None:
     named = [f"pack {pack[:10]}" for pack in packs] + [f"index file {index[:10]}" for index in indexes]
     what = ", ".join(named) if named else _telling_line(stderr, _DAMAGED)
     return RepositoryDamaged(
-        f"{where} is damaged: {what} is missing or unreadable, so snapshots that use it cannot be fully "
-        "restored; run `seawall check` with `--read-data` to see all of the damage, then `restic rebuild-index` "
-        "and `seawall backup run` on the affected hosts to write the lost data again",
+        f"{target.repository} is damaged: {what} is missing or unreadable, so snapshots that use it cannot be "
+        f"fully restored; run `{target.seawall('check', '--read-data')}` to see all of the damage, then "
+        f"{_repair(target, version)}",
         packs,
         indexes,
+    )
+
+
+def _repair(target: Target, version: tuple[int, int, int]) -> str:
+    """Given a damaged repository, return how to write its lost data again: an index of what is left, then
+    a backup on the hosts that still have the files (a copy's data comes from its primary: no backup run)."""
+    rebuild = "repair index" if version >= (0, 16, 0) else "rebuild-index"
+    index = f"`restic --repo {shlex.quote(target.repository)} {rebuild}` (with the set's password and keys)"
+    if "--from" in target.selection:
+        return index
+    return (
+        f"{index} and `{target.seawall('backup run')}` on the affected hosts to write the lost data again (restic "
+        "counts each file it stores again as unreadable: that run says incomplete, the next one is clean)"
     )
 
 
@@ -477,8 +498,8 @@ def _missing_repository(stderr: str) -> bool:
     )
 
 
-def _lock_holder(stderr: str) -> str:
+def _lock_holder(stderr: str, repository: str) -> str:
     for line in stderr.splitlines():
         if "locked" in line:
             return line.strip().removeprefix("Fatal: ")
-    return "see `restic list locks`"
+    return f"see `restic --repo {shlex.quote(repository)} list locks` (with the set's password and keys)"

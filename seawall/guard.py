@@ -110,7 +110,7 @@ def check_freeze(env: Environment, request: DeployRequest) -> Verdict:
             "--emergency needs the incident it answers",
             "add --incident ID (the incident issue); the bypass is recorded in the ledger",
         )
-    if request.emergency and (refusal := _incident_refusal(request)):
+    if request.emergency and (refusal := _incident_refusal(env, request)):
         return Verdict(
             "freeze-window", False, refusal, "an emergency deploy answers an open Critical or Major incident"
         )
@@ -136,10 +136,14 @@ def check_freeze(env: Environment, request: DeployRequest) -> Verdict:
     )
 
 
-def _incident_refusal(request: DeployRequest) -> str:
+def _incident_refusal(env: Environment, request: DeployRequest) -> str:
     """Return why the emergency's incident does not allow it ('' when it does)."""
     if request.incident_severity is None:
-        return f"incident {request.incident} is not in the reports repository: open it with `seawall incident new`"
+        opening = f"seawall incident new {env.name} --severity critical --title TITLE"
+        return (
+            f"incident {request.incident} is not in the reports repository: open it with `{opening}` (or "
+            "--severity major) and give the id it prints to --incident"
+        )
     if not request.incident_open:
         return f"incident {request.incident} is closed"
     if request.incident_severity not in ("Critical", "Major"):
@@ -216,7 +220,8 @@ def check_promotion(
             "promotion",
             False,
             conflict,
-            f"find out which copy is right (`seawall ledger {before}`), then make both hold the same deploys",
+            f"find out which copy is right (`seawall ledger {before}` shows which copy holds each entry), then make "
+            "both hold the same deploys",
         )
     proven: dict[str, set[str]] = {}
     for entry in predecessor or []:
@@ -254,7 +259,7 @@ def check_parity(env: Environment, violations: Sequence[str] | None) -> Verdict:
     return Verdict("parity", True, f"in parity with {before}")
 
 
-def check_audit(findings: Sequence[str], env_name: str = "ENV") -> Verdict:
+def check_audit(findings: Sequence[str], env_name: str) -> Verdict:
     """The audit has no mandatory violation."""
     if findings:
         return Verdict(

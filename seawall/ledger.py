@@ -241,6 +241,18 @@ def outcomes(entries: list[LedgerEntry]) -> list[tuple[LedgerEntry, str]]:
     ]
 
 
+def held_by(local: list[LedgerEntry], shared: list[LedgerEntry] | None) -> list[tuple[LedgerEntry, tuple[str, ...]]]:
+    """Given the local ledger and the bucket's copy (None when it was not read), return every entry once,
+    in time order, with the copies that hold it (``local``, ``bucket``): where they disagree, the entries
+    only one of them holds."""
+    copies: dict[str, tuple[LedgerEntry, list[str]]] = {}
+    for name, entries in (("local", local), ("bucket", shared or [])):
+        for entry in entries:
+            copies.setdefault(entry.as_line(), (entry, []))[1].append(name)
+    held = [(entry, tuple(dict.fromkeys(names))) for entry, names in copies.values()]
+    return sorted(held, key=lambda item: item[0].time)
+
+
 def now_iso(now: dt.datetime) -> str:
     """Given a time, return it as ISO 8601 UTC text."""
     return now.astimezone(dt.UTC).isoformat(timespec="seconds")

@@ -390,7 +390,8 @@ RULES: tuple[Rule, ...] = (
         "Every backup set has backup-failed, RPO, drill-failed and drill-overdue alerts",
         "Major",
         "mandatory",
-        "Render the rules with `seawall monitoring render`; give every set hosts and a drill schedule.",
+        "Deploy through the program and set `monitoring.host` to a host: the program installs there the alert "
+        "rules it renders from the model, which alert on every set a host backs up.",
         check_stack=backup_sets_have_alerts,
     ),
     Rule(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -60,6 +62,15 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
         return Result(code, captured.out, captured.err)
 
     return run
+
+
+def hint(message: str, command: str = "seawall", fill: dict[str, str] | None = None) -> list[str]:
+    """Given a message, return the first backquoted command in it that starts with ``command`` (what it
+    tells a person to run), as the words after the program's name, with the placeholders a person fills in
+    (``DIR``, ``URL``) filled from ``fill``: a test runs them, as the person would."""
+    found = re.search(rf"`({re.escape(command)}(?: [^`]*)?)`", message)
+    assert found, f"no `{command} …` in: {message}"
+    return [(fill or {}).get(word, word) for word in shlex.split(found.group(1))[1:]]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

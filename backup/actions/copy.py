@@ -311,7 +311,8 @@ def copy_row(env: Environment, set_name: str, record: dict[str, Any], problem: s
     if problem:
         status, detail = "untrusted-state", problem
     elif not last:
-        status, detail = "never-copied", f"no copy recorded: is `seawall backup copy` running on {copy.vault}?"
+        making = f"seawall backup copy {env.name} --set {set_name}"
+        status, detail = "never-copied", f"no copy recorded: `{making}` on {copy.vault} makes it (is its timer on?)"
     elif vanished:
         shown = ", ".join(f"{entry['id'][:8]} ({entry['host']})" for entry in vanished[:10])
         status, detail = "vanished", f"{len(vanished)} snapshot(s) gone from the primary without a prune: {shown}"

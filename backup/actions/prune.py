@@ -118,7 +118,8 @@ def _copied(context: BackupContext, set_name: str) -> set[str] | None:
         logger.warning(
             "retention keeps every snapshot of %s: the off-site copy's record of what it holds is %s",
             set_name,
-            problem or "not there yet (has the vault's `seawall backup copy` run?)",
+            problem
+            or f"not there yet (the vault's `seawall backup copy {context.env.name} --set {set_name}` makes it)",
         )
     return set(record.get("originals") or [])
 

@@ -127,7 +127,7 @@ def _choose(context: BackupContext, restic: Restic, set_name: str, host: str, wa
     found = [s for s in listed if str(s.get("id", "")).startswith(wanted) or s.get("short_id") == wanted]
     if len(found) != 1:
         what = "names several snapshots" if found else "is not a snapshot"
-        listing = f"seawall snapshots {context.env.name} --set {set_name} --host {host}"
+        listing = restic.target.seawall("snapshots", "--host", host)
         msg = f"snapshot {wanted!r} {what} of {set_name}: list them with `{listing}`"
         raise BackupError(msg)
     taken_on = str(found[0].get("hostname", ""))

@@ -141,7 +141,8 @@ def _recorded_row(
     if not recorded.get("time"):
         row.status = NO_SNAPSHOT
         run = f"seawall backup run {context.env.name} --set {set_name} --host {host}"
-        row.detail = f"no backup recorded for this host: run `{run}` (or `status --deep` to ask restic)"
+        deep = f"seawall backup status {context.env.name} --set {set_name} --host {host} --deep"
+        row.detail = f"no backup recorded for this host: run `{run}` (or `{deep}` to ask restic)"
         return row
     row.age_seconds = max(0.0, (now - dt.datetime.fromisoformat(recorded["time"])).total_seconds())
     if last_run.get("alarms"):
@@ -221,6 +222,7 @@ def _row(
         row.status = DISAGREES
         row.detail = (
             f"the repository's newest snapshot is {newest.get('short_id')}, but the last run recorded "
-            f"{recorded['id']}: a run's record was lost or the repository changed; check it with `seawall check`"
+            f"{recorded['id']}: a run's record was lost or the repository changed; check it with "
+            f"`{context.target(set_name).seawall('check')}`"
         )
     return row

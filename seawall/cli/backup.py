@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from seawall.backup.context import BackupContext
     from seawall.backup.plan import Job
+    from seawall.model.schema import Environment
 
 BACKUP_HELP = """Create, back up, prune, copy off-site, drill, restore, list, check, unlock and schedule repositories.
 
@@ -209,20 +210,26 @@ def copy_command(
         if o.protection:
             typer.echo(f"{o.set_name}: protection: {'; '.join(o.protection)}")
         if o.vanished:
-            hosts = ", ".join(sorted({entry["host"] for entry in o.vanished}))
-            shown = ", ".join(
-                f"{entry['id'][:8]}{'' if entry['in_copy'] else ' (not in the copy)'}" for entry in o.vanished
-            )
-            typer.echo(
-                f"alarm: {len(o.vanished)} snapshot(s) of {o.set_name} (hosts {hosts}) vanished from the primary "
-                f"without a recorded prune: {shown}; the copy keeps them: list them with `seawall snapshots "
-                f"{context.env.name} --set {o.set_name} --from copy`, restore with `seawall restore ... --from copy`, "
-                f"and once understood acknowledge with `seawall backup copy {context.env.name} --set {o.set_name} "
-                "--acknowledge --issue URL`",
-                err=True,
-            )
+            typer.echo(_vanished_alarm(context.env, o.set_name, o.vanished), err=True)
     if not all(o.ok for o in outcomes):
         raise typer.Exit(1)
+
+
+def _vanished_alarm(env: Environment, set_name: str, vanished: list[dict[str, Any]]) -> str:
+    """Given snapshots that vanished from a set's primary, return the alarm with the commands that list them
+    in the copy, restore one host's from there and, once understood, acknowledge them."""
+    hosts = sorted({entry["host"] for entry in vanished})
+    shown = ", ".join(f"{entry['id'][:8]}{'' if entry['in_copy'] else ' (not in the copy)'}" for entry in vanished)
+    chosen = f"{env.name} --set {set_name}"
+    issue = " --issue URL" if env.release.require_issue else ""
+    each = " (each host's with its --host)" if len(hosts) > 1 else ""
+    kept = "them" if all(entry["in_copy"] for entry in vanished) else "the others"
+    return (
+        f"alarm: {len(vanished)} snapshot(s) of {set_name} (hosts {', '.join(hosts)}) vanished from the primary "
+        f"without a recorded prune: {shown}; the copy keeps {kept}: list them with `seawall snapshots {chosen} --from "
+        f"copy`, restore with `seawall restore {chosen} --host {hosts[0]} --from copy --target DIR{issue}`{each}, "
+        f"and once understood acknowledge with `seawall backup copy {chosen} --acknowledge --issue URL`"
+    )
 
 
 @app.command("status")

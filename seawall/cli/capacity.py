@@ -92,10 +92,22 @@ def capacity_command(
         _tables(report, bucket)
     if propose:
         _propose(settings.environments, settings.project_root, env.name, report)
-    for host in report.no_data:
-        typer.echo(f"no data: {host} has no series in {url} (is it scraped? `seawall monitoring render`)", err=True)
+    _say_no_data(env, report.no_data, url)
     if report.no_data:
         raise typer.Exit(1)
+
+
+def _say_no_data(env: Environment, hosts: list[str], url: str) -> None:
+    """Given the hosts without series, say so, each with the command that writes what scrapes it."""
+    from seawall.monitoring import scrape_targets
+
+    targets = {target.labels["host"]: target.address for target in scrape_targets(env)}
+    for host in hosts:
+        typer.echo(
+            f"no data: {host} has no series in {url}: is it scraped? `seawall monitoring render {env.name}` writes "
+            f"the configuration that scrapes it ({targets.get(host, host)})",
+            err=True,
+        )
 
 
 def _rows(report: CapacityReport) -> list[list[str]]:

@@ -16,7 +16,7 @@ from seawall.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from seawall.guard import DeployRequest, Verdict
-    from seawall.ledger import BucketMirror
+    from seawall.ledger import BucketMirror, LedgerEntry
     from seawall.model import Environment
 
 Operator = Annotated[str | None, typer.Option("--operator", help="Who deploys (checked against release.operators).")]
@@ -332,36 +332,58 @@ def ledger_command(
     env_name: Annotated[str, typer.Argument(metavar="ENV", help="Environment.")],
     output: Annotated[TableOrJson, typer.Option("--format", help="table or json.")] = TableOrJson.table,
 ) -> None:
-    """Show ENV's deploy ledger: who deployed what, when, why, and how it ended."""
-    from seawall.ledger import outcomes, read_ledger
-    from seawall.model import require_environment_name
+    """Show ENV's deploy ledger: who deployed what, when, why, and how it ended.
+
+    With the deployers' key, the ledger bucket's copy too, and which copy holds each entry."""
+    from seawall.model import load_environment, require_environment_name
 
     settings = settings_of(ctx)
-    env_name = require_environment_name(settings.environments, env_name)
-    entries = outcomes(read_ledger(ledger_dir(settings), env_name))
+    env = load_environment(settings.environments, require_environment_name(settings.environments, env_name))
+    entries, both = _ledger_entries(env, settings)
     if output is TableOrJson.json:
-        print_json([{**entry.__dict__, "outcome": outcome} for entry, outcome in entries])
+        print_json([{**e.__dict__, "outcome": outcome, "copies": list(copies)} for e, outcome, copies in entries])
         return
     if not entries:
         typer.echo(
-            f"the deploy ledger of {env_name} has no entry yet (every deploy, `seawall up` or `pulumi up`, adds one)"
+            f"the deploy ledger of {env.name} has no entry yet (every deploy, `seawall up` or `pulumi up`, adds one)"
         )
         return
-    table = Table(title=f"deploy ledger of {env_name} ({len(entries)} entries)")
-    for column in ("time", "operator", "issue", "result", "versions", "incident", "model"):
+    table = Table(title=f"deploy ledger of {env.name} ({len(entries)} entries)")
+    for column in (
+        "time",
+        "operator",
+        "issue",
+        "result",
+        "versions",
+        "incident",
+        "model",
+        *(["copies"] if both else []),
+    ):
         table.add_column(column, overflow="fold")
-    for e, outcome in entries:
+    for e, outcome, copies in entries:
         versions = ", ".join(f"{k} {v}" for k, v in e.versions.items())
-        table.add_row(
-            e.time,
-            e.operator,
-            e.issue,
-            outcome,
-            versions,
-            (e.incident + " (emergency)") if e.emergency else "",
-            e.model_hash,
-        )
+        incident = (e.incident + " (emergency)") if e.emergency else ""
+        held = [" and ".join(copies) + ("" if len(copies) > 1 else " only")] if both else []
+        table.add_row(e.time, e.operator, e.issue, outcome, versions, incident, e.model_hash, *held)
     stdout().print(table)
+
+
+def _ledger_entries(
+    env: Environment, settings: Settings
+) -> tuple[list[tuple[LedgerEntry, str, tuple[str, ...]]], bool]:
+    """Given an environment, return its ledger's entries, each with its outcome and the copies that hold it
+    (the local one, and the ledger bucket's where the deployers' key reads it), and whether the bucket's
+    copy was read."""
+    from seawall.ledger import held_by, outcomes, parse_ledger, read_ledger
+
+    mirror = _mirror(env, settings, required=False)
+    shared = None
+    if mirror is not None:
+        shared = parse_ledger(mirror.read_text(env.name), f"s3://{mirror.bucket}/{mirror.key(env.name)}")
+    held = held_by(read_ledger(ledger_dir(settings), env.name), shared)
+    shown = outcomes([entry for entry, _ in held])
+    entries = [(entry, outcome, copies) for (entry, outcome), (_, copies) in zip(shown, held, strict=True)]
+    return entries, shared is not None
 
 
 def record_command(

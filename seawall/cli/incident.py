@@ -7,7 +7,6 @@ import logging
 import os
 import shlex
 import shutil
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -239,7 +238,7 @@ def list_command(
     last one an update gave; acknowledged once anyone answered)."""
     from seawall.markdown import markdown_table
     from seawall.model import list_environments, load_environments
-    from seawall.opsdocs.incidents import all_reports, repository_of
+    from seawall.opsdocs.incidents import all_reports, renumbering, repository_of
 
     settings = settings_of(ctx)
     envs = load_environments(settings.environments, list_environments(settings.environments))
@@ -248,14 +247,11 @@ def list_command(
     for _, env in sorted(folders.items()):
         repository = repository_of(env, settings.project_root)
         repository.require_readable()
-        reports += all_reports(repository)
+        found = all_reports(repository)
+        for advice in renumbering(repository, found):
+            logging.getLogger(__name__).warning("%s", advice)
+        reports += found
     rows = [_row(report.incident, report.path, settings.project_root) for report in reports]
-    counts = Counter(report.incident.id for report in reports)
-    twice = sorted(incident_id for incident_id, count in counts.items() if count > 1)
-    if twice:
-        logging.getLogger(__name__).warning(
-            "%s: two clones gave out the same id; give one report the next free id", ", ".join(twice)
-        )
     rows = [row for row in rows if row["status"] != "closed" or not only_open]
     if output is OutputFormat.json:
         print_json(rows)

@@ -146,8 +146,8 @@ def find_report(repository: ReportsRepository, incident_id: str) -> Report:
         names = ", ".join(str(path.relative_to(repository.folder)) for path in found)
         msg = (
             f"{incident_id} names {len(found)} reports ({names}): two clones gave out the same id. Keep the "
-            f"first; give the other the next free id (`seawall incident list`) in its file name and its front "
-            f"matter's id, and commit that"
+            f"first; give the other the next free id (`seawall incident list` names it) in its file name and its "
+            f"front matter's id, and commit that"
         )
         raise AmbiguousReport(msg)
     if found:
@@ -161,10 +161,40 @@ def next_id(repository: ReportsRepository, now: dt.datetime) -> str:
     """Given the repository and the time, return the next id of that year (``INC-2026-007``): after every
     id of this clone and of the branch it tracks, fetched first, so that clones do not give out one id
     twice once each pushes what it opened."""
-    year = now.astimezone(dt.UTC).year
+    return free_ids(repository, now.astimezone(dt.UTC).year, 1)[0]
+
+
+def free_ids(repository: ReportsRepository, year: int, count: int) -> list[str]:
+    """Given the repository, a year and how many, return the next ``count`` free ids of that year (after
+    every id of this clone and of the branch it tracks, fetched first)."""
     ids = [report.incident.id for report in all_reports(repository)] + repository.upstream_ids()
     numbers = [int(match.group(2)) for found in ids if (match := ID.match(found)) and int(match.group(1)) == year]
-    return f"INC-{year}-{max(numbers, default=0) + 1:03d}"
+    first = max(numbers, default=0) + 1
+    return [f"INC-{year}-{number:03d}" for number in range(first, first + count)]
+
+
+def renumbering(repository: ReportsRepository, reports: list[Report]) -> list[str]:
+    """Given the repository and its reports, return what to do about each id that several reports carry
+    (two clones gave it out): the first report keeps it, each other one gets its own next free id."""
+    by_id: dict[str, list[Report]] = {}
+    for report in reports:
+        by_id.setdefault(report.incident.id, []).append(report)
+    advice = []
+    for incident_id, carrying in sorted(by_id.items()):
+        match = ID.match(incident_id)
+        if len(carrying) < 2 or match is None:
+            continue
+        others = carrying[1:]
+        named = [str(report.path.relative_to(repository.folder)) for report in carrying]
+        given = ", ".join(
+            f"{name} the id {free}"
+            for name, free in zip(named[1:], free_ids(repository, int(match.group(1)), len(others)), strict=True)
+        )
+        advice.append(
+            f"{incident_id}: two clones gave out the same id ({', '.join(named)}): {named[0]} keeps it; give "
+            f"{given}, in its file name and its front matter's id, and commit that"
+        )
+    return advice
 
 
 def slug(title: str) -> str:

@@ -16,6 +16,7 @@ import fcntl
 import logging
 import os
 import re
+import shlex
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -76,14 +77,14 @@ class ReportsRepository:
         if not self.folder.is_dir():
             msg = (
                 f"the incident reports repository {self.folder} does not exist: clone the team's reports "
-                f"repository there, or create it with `git init {self.folder}`"
+                f"repository there, or create it with `git init {shlex.quote(str(self.folder))}`"
             )
             raise ReportsError(msg)
         top = self._git("rev-parse", "--show-toplevel")
         if not top.ok or Path(top.stdout.strip()).resolve() != self.folder.resolve():
             msg = (
                 f"{self.folder} is not a git repository of its own: clone the reports repository there, or "
-                f"`git init {self.folder}` (incidents.repository in the model names it)"
+                f"`git init {shlex.quote(str(self.folder))}` (incidents.repository in the model names it)"
             )
             raise ReportsError(msg)
         self._require_merged()
@@ -95,7 +96,8 @@ class ReportsRepository:
             msg = (
                 f"the incident reports repository {self.folder} has unmerged files ({', '.join(names[:3])}): a "
                 "merge, rebase or pull stopped on a conflict. Resolve the conflict and commit it, or abort it "
-                f"(`git -C {self.folder} merge --abort` or `rebase --abort`), then run this command again"
+                f"(`git -C {shlex.quote(str(self.folder))} merge --abort` or `git -C {shlex.quote(str(self.folder))} "
+                "rebase --abort`), then run this command again"
             )
             raise UnmergedReports(msg)
 
@@ -106,10 +108,11 @@ class ReportsRepository:
         at = self._git("rev-parse", "--short", "HEAD").stdout.strip() or "no commit"
         branches = self._git("for-each-ref", "--format=%(refname:short)", "refs/heads").stdout.split()
         branch = branches[0] if len(branches) == 1 else "BRANCH"
+        which = "" if len(branches) == 1 else f" (one of: {', '.join(branches) or 'none yet'})"
         msg = (
             f"the incident reports repository {self.folder} is on a detached HEAD (at {at}): a commit there "
-            f"would be on no branch. Switch to its branch first (`git -C {self.folder} switch {branch}`), or "
-            "finish the rebase or bisect that left it there, then run this command again"
+            f"would be on no branch. Switch to its branch first (`git -C {shlex.quote(str(self.folder))} switch "
+            f"{branch}`{which}), or finish the rebase or bisect that left it there, then run this command again"
         )
         raise ReportsError(msg)
 

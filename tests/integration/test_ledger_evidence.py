@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import patch_environment
+from tests.conftest import hint, patch_environment
 from tests.integration.backup.conftest import ACCESS_KEY, SECRET_KEY
 from tests.integration.seaweedfs import SeaweedFS, identity
 
@@ -127,4 +127,10 @@ def test_local_and_bucket_copies_that_disagree_are_refused_naming_both(ev: Path,
     assert str(local / "testnet.jsonl") in promotion["reason"]
     assert f"s3://{LEDGER}/ledger/testnet.jsonl" in promotion["reason"]
     assert "d2" in promotion["reason"]
+    followed = cli("--environments", ev, *hint(promotion["how"]), "--format", "json")
+    assert followed.code == 0, followed.err
+    held = {entry["deploy_id"]: entry["copies"] for entry in json.loads(followed.out)}
+    assert held == {"d1": ["local", "bucket"], "d2": ["local"]}  # the deploy the bucket's copy lacks
+    table = cli("--environments", ev, *hint(promotion["how"]))
+    assert "local only" in table.out
     shutil.rmtree(local)

@@ -74,6 +74,10 @@ class Lab:
 
         env = load_environment(self.environments, "lab")
         location = set_backend(env, set_name, self.root).location()
+        return self.restic_command("--repo", location, *args, password=password)
+
+    def restic_command(self, *args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run restic with these arguments as an operator would, with the set's password and keys set."""
         variables = {
             "RESTIC_PASSWORD": password or self.password,
             "AWS_ACCESS_KEY_ID": ACCESS_KEY,
@@ -81,9 +85,7 @@ class Lab:
             "PATH": "/usr/bin:/bin",
             "HOME": str(self.root),
         }
-        return subprocess.run(
-            [RESTIC or "restic", "--repo", location, *args], capture_output=True, text=True, env=variables, check=False
-        )
+        return subprocess.run([RESTIC or "restic", *args], capture_output=True, text=True, env=variables, check=False)
 
     def snapshots(self, set_name: str) -> list[dict[str, Any]]:
         import json

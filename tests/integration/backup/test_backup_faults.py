@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import hint
 from tests.integration.backup.conftest import (
     ACCESS_KEY,
     OTHER_HOST,
@@ -136,6 +137,36 @@ def test_a_stale_lock_left_by_kill_9_is_cleared_and_the_next_prune_succeeds(loca
     assert any("clearing stale lock" in record.getMessage() for record in caplog.records)
     assert local_lab.restic("files", "list", "locks", "--no-lock").stdout.strip() == ""
     assert len(local_lab.snapshots("files")) == 1
+
+
+def test_the_unlock_hint_of_a_dead_lock_the_storage_kept_removes_it_when_followed(s3_lab: Lab, seawall) -> None:
+    import socket
+
+    _backed_up_once(s3_lab, seawall)
+    holder = _hold_lock(s3_lab)
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    dead = lock_records(s3_lab)
+    assert [record["pid"] for record in dead.values()] == [holder.pid]
+    endpoint = s3_lab.document["backup"]["repository"]["endpoint"]
+    with socket.socket() as probe:  # the storage stops answering: a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        s3_lab.document["backup"]["repository"]["endpoint"] = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    s3_lab.document["backup"]["command_timeout"] = "2s"  # restic retries a refused connection: not for long
+    s3_lab.write()
+    cut_off = seawall(s3_lab, "backup", "run", "lab")
+    assert cut_off.code == 1
+    assert "could not remove the locks dead processes of this host left" in cut_off.err, cut_off.err
+    s3_lab.document["backup"]["repository"]["endpoint"] = endpoint  # it answers again
+    s3_lab.document["backup"]["command_timeout"] = "2m"
+    s3_lab.write()
+    assert lock_records(s3_lab) == dead
+    followed = seawall(s3_lab, *hint(cut_off.err))
+    assert followed.code == 0, followed.out + followed.err
+    assert "files: " in followed.out
+    assert "removed 1 stale lock(s)" in followed.out
+    assert lock_records(s3_lab) == {}
+    assert seawall(s3_lab, "backup", "run", "lab").code == 0
 
 
 BIG = 32 * 1024 * 1024  # random, uploaded at UPLOAD_KIB a second: restic is caught mid-upload

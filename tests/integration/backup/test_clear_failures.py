@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import hint
 from tests.integration.backup.conftest import RESTIC, Lab
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(RESTIC is None, reason="restic is not installed")]
@@ -173,9 +174,84 @@ def test_a_missing_pack_is_named_with_the_snapshots_and_files_it_affects(local_l
     assert f"pack {biggest.name[:10]} is missing or unreadable" in result.out
     assert f"Affected snapshots: {before[0][:8]}" in result.out
     assert "big.bin" in result.out
-    assert "restic rebuild-index" in result.out
+    assert f"`restic --repo {local_lab.root / 'repositories' / 'files'} rebuild-index`" in result.out
     biggest.write_bytes(saved)
     assert seawall(local_lab, "check", "lab").code == 0
+    assert [s["id"] for s in local_lab.snapshots("files")] == before
+
+
+def _packs(lab: Lab) -> list[Path]:
+    return [p for p in (lab.root / "repositories" / "files" / "data").rglob("*") if p.is_file()]
+
+
+def test_the_damage_hint_when_followed_names_all_of_the_damage(local_lab: Lab, seawall) -> None:
+    local_lab.document["backup"]["command_timeout"] = "20s"
+    local_lab.write()
+    _ready(local_lab, seawall)
+    first = _packs(local_lab)
+    (local_lab.data / "more.bin").write_bytes(os.urandom(512 * 1024))
+    assert seawall(local_lab, "backup", "run", "lab").code == 0
+    missing = max(first, key=lambda p: p.stat().st_size)  # big.bin's contents
+    flipped = max(set(_packs(local_lab)) - set(first), key=lambda p: p.stat().st_size)  # more.bin's
+    missing.unlink()
+    with flipped.open("r+b") as pack:  # the same size, one byte changed: only reading it can tell
+        pack.seek(flipped.stat().st_size // 2)
+        byte = pack.read(1)
+        pack.seek(-1, os.SEEK_CUR)
+        pack.write(bytes([byte[0] ^ 0xFF]))
+    checked = seawall(local_lab, "check", "lab")
+    assert checked.code == 1
+    assert f"pack {missing.name[:10]} is missing or unreadable" in checked.out
+    assert flipped.name[:10] not in checked.out
+    assert "run `seawall check lab --set files --read-data` to see all of the damage" in checked.out
+    # restic 0.14 retries the missing pack for about 45 s; the changed one is read in the first second.
+    local_lab.document["backup"]["command_timeout"] = "10s"
+    local_lab.write()
+    followed = seawall(local_lab, *hint(checked.out))
+    assert followed.code == 1
+    assert f"pack {missing.name[:10]}" in followed.out
+    assert f"pack {flipped.name[:10]}" in followed.out, followed.out
+
+
+def test_the_repair_hint_of_a_lost_pack_when_followed_writes_the_lost_data_again(
+    local_lab: Lab, seawall, tmp_path: Path
+) -> None:
+    before = _ready(local_lab, seawall)
+    max(_packs(local_lab), key=lambda p: p.stat().st_size).unlink()  # big.bin's contents
+    checked = seawall(local_lab, "check", "lab")
+    assert checked.code == 1
+    rebuilt = local_lab.restic_command(*hint(checked.out, "restic"))  # with the set's password and keys
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    again = seawall(local_lab, *hint(checked.out, "seawall backup run"))
+    assert again.code == 1  # as it says: restic counts the files it stored again as unreadable
+    assert "incomplete" in again.out + again.err
+    assert seawall(local_lab, "check", "lab").code == 0
+    assert seawall(local_lab, "backup", "run", "lab").code == 0  # the next one is clean
+    restored = seawall(
+        local_lab, "restore", "lab", "--snapshot", before[0], "--target", tmp_path / "old", "--issue", "ops#1"
+    )
+    assert restored.code == 0, restored.err  # the snapshot that used the lost pack restores, verified
+    assert (tmp_path / "old" / str(local_lab.data).lstrip("/") / "big.bin").read_bytes() == (
+        local_lab.data / "big.bin"
+    ).read_bytes()
+
+
+def test_a_lost_directory_pack_is_affected_until_the_check_it_names_passes(local_lab: Lab, seawall) -> None:
+    before = _ready(local_lab, seawall)
+    trees = min(_packs(local_lab), key=lambda p: p.stat().st_size)  # the directories, no file contents
+    saved = trees.read_bytes()
+    trees.unlink()
+    # restic 0.14 retries loading the missing trees for about 45 s: its first retries tell enough.
+    local_lab.document["backup"]["command_timeout"] = "5s"
+    local_lab.write()
+    checked = seawall(local_lab, "check", "lab")
+    assert checked.code == 1
+    assert "The packs hold directory data, not file contents" in checked.out, checked.out
+    until = checked.out.split("The packs hold directory data")[1]
+    assert "`seawall check lab --set files --read-data` passes" in until
+    assert seawall(local_lab, *hint(until)).code == 1  # still affected
+    trees.write_bytes(saved)
+    assert seawall(local_lab, *hint(until)).code == 0
     assert [s["id"] for s in local_lab.snapshots("files")] == before
 
 
@@ -236,33 +312,23 @@ def _fill(path: Path) -> None:
             assert exc.errno == 28  # ENOSPC
 
 
-def _hint(err: str) -> list[str]:
-    """The command a message tells a person to run, as words after ``seawall``."""
-    import re
-    import shlex
-
-    found = re.search(r"`seawall ([^`]+)`", err)
-    assert found, err
-    return shlex.split(found.group(1))
-
-
 def test_each_hint_of_a_missing_backup_or_snapshot_does_what_it_says_when_followed(
     local_lab: Lab, seawall, tmp_path: Path
 ) -> None:
     missing = seawall(local_lab, "check", "lab")
     assert missing.code != 0
     said = missing.out + missing.err
-    assert "create it with `seawall backup init lab`" in said, said
-    assert seawall(local_lab, *_hint(said)).code == 0  # the repository it names
+    assert "create it with `seawall backup init lab --set files`" in said, said
+    assert seawall(local_lab, *hint(said)).code == 0  # the repository it names
     drill = seawall(local_lab, "drill", "lab")
     assert drill.code == 1
-    assert seawall(local_lab, *_hint(drill.err)).code == 0  # the backup the drill lacked
+    assert seawall(local_lab, *hint(drill.err)).code == 0  # the backup the drill lacked
     assert seawall(local_lab, "drill", "lab").code == 0
     every = [snapshot["id"] for snapshot in local_lab.snapshots("files")]
     assert local_lab.restic("files", "forget", "--prune", *every).returncode == 0
     listing = seawall(local_lab, "snapshots", "lab")
     assert listing.code == 1
-    assert seawall(local_lab, *_hint(listing.err)).code == 0  # the backup it names
+    assert seawall(local_lab, *hint(listing.err)).code == 0  # the backup it names
     assert seawall(local_lab, "snapshots", "lab").code == 0
     restore = seawall(local_lab, "restore", "lab", "--target", tmp_path / "r1", "--issue", "ops#1")
     assert restore.code == 0, restore.err
@@ -270,7 +336,7 @@ def test_each_hint_of_a_missing_backup_or_snapshot_does_what_it_says_when_follow
         local_lab, "restore", "lab", "--snapshot", "deadbeef", "--target", tmp_path / "r2", "--issue", "ops#1"
     )
     assert wrong.code == 1
-    listed = seawall(local_lab, *_hint(wrong.err), "--format", "json")
+    listed = seawall(local_lab, *hint(wrong.err), "--format", "json")
     assert listed.code == 0, listed.err
     first = json.loads(listed.out)["snapshots"][0]["id"]
     again = seawall(local_lab, "restore", "lab", "--snapshot", first, "--target", tmp_path / "r2", "--issue", "ops#1")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import hint
 from tests.integration.backup.conftest import RESTIC, Lab, seawall_process
 
 PROMTOOL = shutil.which("promtool")
@@ -108,6 +109,22 @@ def test_status_shows_every_hosts_last_run_from_the_bucket_on_any_machine(s3_lab
     assert row["size_bytes"] > 1024 * 1024
 
 
+def test_a_host_without_a_record_is_found_by_the_deep_status_its_hint_names(local_lab: Lab, seawall, tmp_path) -> None:
+    assert seawall(local_lab, "backup", "init", "lab").code == 0
+    assert seawall(local_lab, "backup", "run", "lab").code == 0
+    (snapshot,) = local_lab.snapshots("files")
+    local_lab.document["backup"]["state_dir"] = str(tmp_path / "elsewhere")  # a machine without the record
+    local_lab.write()
+    status = seawall(local_lab, "backup", "status", "lab", "--format", "json")
+    assert status.code == 1
+    (row,) = json.loads(status.out)["rows"]
+    assert row["status"] == "no-snapshot"
+    followed = seawall(local_lab, *hint(row["detail"], "seawall backup status"), "--format", "json")
+    assert followed.code == 0, followed.out + followed.err
+    (asked,) = json.loads(followed.out)["rows"]
+    assert (asked["status"], asked["newest"]) == ("ok", snapshot["short_id"])
+
+
 def test_deep_status_confirms_against_the_repository_and_flags_a_disagreement(local_lab: Lab, seawall) -> None:
     assert seawall(local_lab, "backup", "init", "lab").code == 0
     assert seawall(local_lab, "backup", "run", "lab").code == 0
@@ -124,6 +141,9 @@ def test_deep_status_confirms_against_the_repository_and_flags_a_disagreement(lo
     (row,) = json.loads(deep.out)["rows"]
     assert row["status"] == "disagrees"
     assert "but the last run recorded" in row["detail"]
+    checked = seawall(local_lab, *hint(row["detail"]))  # what it says to do: check that set's repository
+    assert checked.code == 0, checked.out + checked.err
+    assert checked.out == f"files: {local_lab.root / 'repositories' / 'files'}: ok\n"
     # What the scheduled deep status leaves for node_exporter: the alarm, by set, host and status.
     metrics = local_lab.root / "metrics" / "seawall_status_lab.prom"
     assert 'seawall_status_alarm{backup_host="lab-host",environment="lab",set="files",status="disagrees"} 1' in (

@@ -239,3 +239,18 @@ def test_the_shipped_workflow_example_runs_the_drill_and_the_parity_chain() -> N
     assert "seawall drill" in steps
     assert "seawall parity --chain" in steps
     assert workflow[True]["schedule"][0]["cron"]
+
+
+def test_the_risk_of_a_set_never_drilled_goes_once_its_hint_is_followed(local_lab: Lab, seawall, tmp_path) -> None:
+    from tests.conftest import hint
+
+    _backed_up(local_lab, seawall)
+    docs = tmp_path / "docs"
+    assert seawall(local_lab, "docs", "lab", "--out", docs).code == 0
+    risks = sorted(docs.rglob("risk-assessment.md"))
+    assert len(risks) == 1, risks
+    (finding,) = [line for line in risks[0].read_text().splitlines() if "| set-never-drilled |" in line]
+    assert "run `seawall drill lab --set files --host lab-host` and keep its timer enabled" in finding
+    assert seawall(local_lab, *hint(finding)).code == 0
+    assert seawall(local_lab, "docs", "lab", "--out", docs).code == 0
+    assert "set-never-drilled" not in risks[0].read_text()

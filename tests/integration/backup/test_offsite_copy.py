@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.conftest import hint
 from tests.integration.backup.conftest import RESTIC, Lab, _document
 from tests.integration.seaweedfs import SeaweedFS, identity
 
@@ -133,7 +134,11 @@ def test_a_stolen_host_key_deletes_the_primary_but_not_the_copy_and_the_vault_ra
         (lab.data / "docs" / "file-0.txt").write_text(f"change {change}\n")
         run = seawall(lab, "backup", "run", "lab")
         assert run.code == 0, run.out + run.err
-    copied = seawall(lab, "backup", "copy", "lab")
+    never = seawall(lab, "backup", "status", "lab", "--format", "json")
+    assert never.code == 1
+    (row,) = json.loads(never.out)["copies"]
+    assert row["status"] == "never-copied"
+    copied = seawall(lab, *hint(row["detail"]))  # on the vault, as it says
     assert copied.code == 0, copied.out + copied.err
     assert "copied, 3 new snapshot(s)" in copied.out
     # Seawall says what protects the copy as the storage shows it: versions kept and objects locked.
@@ -179,11 +184,13 @@ def test_a_stolen_host_key_deletes_the_primary_but_not_the_copy_and_the_vault_ra
     assert refused.code == 2
     assert "--acknowledge needs --issue" in refused.err
 
-    # The copy restores, verified, and its files are the ones last backed up.
-    listing = seawall(lab, "snapshots", "lab", "--from", "copy", "--format", "json")
+    # The alarm's commands, followed: the copy lists the vanished snapshots and restores, verified, the
+    # files last backed up.
+    listing = seawall(lab, *hint(alarm.err, "seawall snapshots"), "--format", "json")
     assert listing.code == 0, listing.err
-    assert len(json.loads(listing.out)["snapshots"]) == 3
-    restored = seawall(lab, "restore", "lab", "--from", "copy", "--target", tmp_path / "restored", "--issue", "ops#7")
+    assert len(json.loads(listing.out)["snapshots"]) == 3  # under the copy's own ids
+    filled = {"DIR": str(tmp_path / "restored"), "URL": "ops#7"}
+    restored = seawall(lab, *hint(alarm.err, "seawall restore", filled))
     assert restored.code == 0, restored.out + restored.err
     assert "verified" in restored.out
     landed = tmp_path / "restored" / str(lab.data).lstrip("/")
@@ -193,7 +200,7 @@ def test_a_stolen_host_key_deletes_the_primary_but_not_the_copy_and_the_vault_ra
     assert drill.code == 0, drill.out + drill.err
     assert json.loads(drill.out)["drills"][0]["result"] == "passed"
 
-    acknowledged = seawall(lab, "backup", "copy", "lab", "--acknowledge", "--issue", "ops#7")
+    acknowledged = seawall(lab, *hint(alarm.err, "seawall backup copy", filled))
     assert acknowledged.code == 0, acknowledged.out + acknowledged.err
     assert seawall(lab, "backup", "copy", "lab").code == 0
 
@@ -238,7 +245,7 @@ def test_prune_keeps_back_what_the_copy_has_not_received(two_regions: Lab, seawa
     held = seawall(lab, "backup", "prune", "lab", "--issue", "ops#8")
     assert held.code == 0, held.out + held.err
     assert "forgot 0, kept back 1" in held.out  # no copy yet: keep_last 1 would forget the older one
-    assert seawall(lab, "backup", "copy", "lab").code == 0
+    assert seawall(lab, *hint(held.err)).code == 0  # the vault's copy it says makes the record
     pruned = seawall(lab, "backup", "prune", "lab", "--issue", "ops#8")
     assert "forgot 1, kept back 0" in pruned.out, pruned.out + pruned.err
     # A recorded prune is no alarm: the vault knows what the prune host forgot.

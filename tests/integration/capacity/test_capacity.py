@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.conftest import patch_environment
+from tests.conftest import hint, patch_environment
 from tests.integration.capacity.tsdb import DAY, GB, GIB, Host, noisy, openmetrics, prometheus_serving
 from tests.unit.docs.fleet import ENVIRONMENTS
 
@@ -133,6 +134,14 @@ def test_a_host_without_data_is_named_and_exit_1_and_an_unreachable_prometheus_i
     assert result.returncode == 1
     assert json.loads(result.stdout)["no_data"] == ["dc-archive-2"]
     assert "no data: dc-archive-2 has no series" in result.stderr
+    followed = seawall("--environments", str(project), *hint(result.stderr))  # is it scraped?
+    assert followed.returncode == 0, followed.stderr
+    written = tmp_path / "monitoring" / "devnet" / "prometheus" / "prometheus.yml"
+    scraped = [c for job in yaml.safe_load(written.read_text())["scrape_configs"] for c in job["static_configs"]]
+    assert [c["targets"] for c in scraped if c["labels"].get("host") == "dc-archive-2"] == [["192.0.2.41:9100"]]
+    assert "(192.0.2.41:9100)" in result.stderr
+    checked = subprocess.run(["promtool", "check", "config", str(written)], capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
     unreachable = capacity(environments, "http://127.0.0.1:9")
     assert unreachable.returncode == 2
     assert "cannot reach Prometheus at http://127.0.0.1:9" in unreachable.stderr

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import patch_environment
+from tests.conftest import hint, patch_environment
 from tests.unit.docs.fleet import ENVIRONMENTS
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -270,6 +270,24 @@ def test_an_emergency_deploy_needs_an_open_critical_or_major_incident_and_links_
     assert freeze(critical)["reason"] == f"incident {critical} is closed"
 
 
+def test_the_hint_for_an_unknown_incident_opens_one_that_the_emergency_deploy_then_answers(project: Path, cli) -> None:
+    def freeze(incident: str) -> dict:
+        result = seawall(cli, project, "guard", "mainnet", "--at", "2026-11-28T12:00:00+01:00", "--format", "json",
+                         "--emergency", "--incident", incident)  # fmt: skip
+        return {v["rule"]: v for v in json.loads(result.out)["verdicts"]}["freeze-window"]
+
+    unknown = freeze("INC-2026-099")
+    assert unknown["allowed"] is False
+    assert "open it with `seawall incident new mainnet --severity critical --title TITLE`" in unknown["reason"]
+    opened = seawall(cli, project, *hint(unknown["reason"]))
+    assert opened.code == 0, opened.err
+    incident, path = opened.out.split()
+    assert front(Path(path))["severity"] == "Critical"
+    answered = freeze(incident)  # "give the id it prints to --incident"
+    assert answered["allowed"] is True, answered
+    assert f"bypassed for incident {incident}" in answered["reason"]
+
+
 def test_escalation_writes_the_issue_to_the_circle_owner_and_files_it_with_gh(project: Path, cli, monkeypatch) -> None:
     incident, path = open_one(cli, project)
     printed = seawall(cli, project, "incident", "escalate", incident, "--at", "2026-11-24T14:40:00+01:00")
@@ -369,6 +387,25 @@ def test_a_closed_incident_a_dirty_missing_or_non_git_repository_are_refused(pro
     assert plain.code == 2
     assert "is not a git repository of its own" in plain.err
     assert list((project / "incident_reports").iterdir()) == []
+
+
+def test_the_git_init_hints_of_a_missing_or_plain_reports_folder_work_when_followed(project: Path, cli) -> None:
+    reports = project / "incident_reports"
+    opening = ("incident", "new", "mainnet", "--severity", "major", "--title", "Disk filling", "--author", "ops-alice")
+    shutil.rmtree(reports)
+    missing = seawall(cli, project, *opening)
+    assert missing.code == 2
+    subprocess.run(["git", *hint(missing.err, "git")], check=True, capture_output=True)
+    assert seawall(cli, project, *opening).code == 0, "the repository it said to create takes the report"
+    shutil.rmtree(reports)
+    reports.mkdir()
+    plain = seawall(cli, project, *opening)
+    assert plain.code == 2
+    assert "is not a git repository of its own" in plain.err
+    subprocess.run(["git", *hint(plain.err, "git")], check=True, capture_output=True)
+    opened = seawall(cli, project, *opening)
+    assert opened.code == 0, opened.err
+    assert git(reports, "log", "--format=%s").strip()
 
 
 # A stand-in for git (the real one does the work) that sleeps around `commit`, so that the test can send
@@ -496,6 +533,43 @@ def test_two_reports_with_one_id_are_named_and_never_updated_blindly(project: Pa
     assert listed.code == 0
     assert [row["id"] for row in json.loads(listed.out)] == [incident, incident]
     assert f"{incident}: two clones gave out the same id" in listed.err
+
+
+def test_the_hint_for_two_reports_with_one_id_names_a_free_id_that_ends_the_ambiguity(project: Path, cli) -> None:
+    import re
+
+    incident, path = open_one(cli, project)
+    reports = project / "incident_reports"
+    twin = path.with_name(path.name.replace("store-unreachable-from-web", "web-errors"))
+    twin.write_text(path.read_text().replace("Store unreachable from web", "Web errors"))
+    git(reports, "add", ".")
+    git(reports, "commit", "-q", "-m", "a report from another clone")
+    update = seawall(cli, project, "incident", "update", incident, "--note", "which one?")
+    assert update.code == 2
+
+    listed = seawall(cli, project, *hint(update.err))
+    assert listed.code == 0, listed.err
+    kept, other = (str(p.relative_to(reports)) for p in (path, twin))
+    assert f"{incident}: two clones gave out the same id ({kept}, {other}): {kept} keeps it" in listed.err
+    given = re.search(
+        rf"give {re.escape(other)} the id (INC-\d{{4}}-\d{{3}}), in its file name and its front", listed.err
+    )
+    assert given, listed.err
+    free = given.group(1)
+    assert free == "INC-2026-002"
+    renamed = twin.with_name(twin.name.replace(incident, free))  # what it says: the file name and the front matter
+    git(reports, "mv", str(twin), str(renamed))
+    renamed.write_text(renamed.read_text().replace(f"id: {incident}\n", f"id: {free}\n", 1))
+    git(reports, "commit", "-qam", f"{free}: the id {incident} was given out twice")
+
+    again = seawall(cli, project, "incident", "list", "--format", "json")
+    assert "two clones" not in again.err
+    assert [(row["id"], row["title"]) for row in json.loads(again.out)] == [
+        (incident, "Store unreachable from web"),
+        (free, "Web errors"),
+    ]
+    for each in (incident, free):
+        assert seawall(cli, project, "incident", "update", each, "--note", "one report each").code == 0
 
 
 @pytest.mark.parametrize("obstacle", ["folder", "link to nowhere", "link out of the repository"])
@@ -685,7 +759,7 @@ def test_a_detached_head_is_refused_with_what_to_do_and_nothing_is_committed(pro
         assert git(reports, "rev-parse", "HEAD") == head
         assert sorted(reports.rglob("*.md")) == files
         assert path.read_text() == text
-    git(reports, "switch", "-q", "main")
+    subprocess.run(["git", *hint(result.err, "git")], check=True, capture_output=True)  # what it says
     assert seawall(cli, project, "incident", "update", incident, "--note", "on main").code == 0
     assert git(reports, "branch", "--contains", "HEAD").strip() == "* main"
 
@@ -717,3 +791,6 @@ def test_an_unmerged_index_is_refused_with_what_to_do_and_nothing_is_written(pro
         assert "Traceback" not in result.err
         assert git(reports, "rev-parse", "HEAD") == head
         assert path.read_text() == text
+    subprocess.run(["git", *hint(result.err, "git")], check=True)  # abort the merge, as it says
+    assert seawall(cli, project, "incident", "update", incident, "--note", "after the merge").code == 0
+    assert "Store down (this clone)" in path.read_text()

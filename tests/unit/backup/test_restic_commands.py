@@ -161,12 +161,12 @@ OLD, NEW = (0, 14, 0), (0, 17, 3)
 def test_failures_are_classified_by_code_where_the_version_has_them_and_by_stderr_otherwise(
     version, code, stderr, expected
 ) -> None:
-    error = classify(_result(code, stderr), version, "repo")
+    error = classify(_result(code, stderr), version, Target("repo"))
     assert (type(error) if error else None) is expected
 
 
 def test_a_timeout_is_a_failure_even_with_exit_0_recorded() -> None:
-    error = classify(_result(0, timed_out=True), OLD, "repo")
+    error = classify(_result(0, timed_out=True), OLD, Target("repo"))
     assert isinstance(error, ResticFailed)
     assert "timed out" in str(error)
 
@@ -194,11 +194,17 @@ def test_damage_names_the_pack_and_what_to_run_next() -> None:
         "Load(<data/970dbf7b6d>, 247, 1639) returned error, retrying after 6.7s: open /r/data/97/"
         "970dbf7b6dbfb3473d1f10896e688315ffab86bda682512258318605096d6aaa: no such file or directory\n"
     )
-    error = classify(_result(1, stderr, timed_out=True), OLD, "repo")
+    error = classify(_result(1, stderr, timed_out=True), OLD, Target("repo"))
     assert isinstance(error, RepositoryDamaged)
     assert error.packs == ["970dbf7b6dbfb3473d1f10896e688315ffab86bda682512258318605096d6aaa"]
     assert "pack 970dbf7b6d" in str(error)
-    assert "restic rebuild-index" in str(error)
+    assert "`restic --repo repo rebuild-index` (with the set's password and keys)" in str(error)
+    newer = classify(_result(1, stderr, timed_out=True), (0, 17, 3), Target("repo", environment="lab"))
+    assert "`restic --repo repo repair index`" in str(newer)  # rebuild-index's name since restic 0.16
+    copy = Target("repo", environment="lab", selection=("--set", "files", "--from", "copy"))
+    in_copy = str(classify(_result(1, stderr, timed_out=True), OLD, copy))
+    assert "`seawall check lab --set files --from copy --read-data`" in in_copy
+    assert "backup run" not in in_copy  # a copy's data comes from its primary
 
 
 # What restic 0.14 printed when a lock file was removed between its listing and its reading (another
@@ -210,8 +216,8 @@ VANISHED_LOCK = (
 
 
 def test_a_lock_that_went_away_is_never_reported_as_damage() -> None:
-    assert classify(_result(0, VANISHED_LOCK), OLD, "repo") is None
-    timed_out = classify(_result(1, VANISHED_LOCK, timed_out=True), OLD, "repo")
+    assert classify(_result(0, VANISHED_LOCK), OLD, Target("repo")) is None
+    timed_out = classify(_result(1, VANISHED_LOCK, timed_out=True), OLD, Target("repo"))
     assert type(timed_out) is ResticFailed
     assert "timed out" in str(timed_out)
     assert "lock 1f340cb95c that went away" in str(timed_out)
@@ -219,7 +225,7 @@ def test_a_lock_that_went_away_is_never_reported_as_damage() -> None:
     locked = classify(
         _result(1, VANISHED_LOCK + "Fatal: unable to create lock in backend: repository is already locked\n"),
         OLD,
-        "repo",
+        Target("repo"),
     )
     assert isinstance(locked, RepositoryLocked)
 
@@ -229,9 +235,21 @@ def test_damage_beside_a_vanished_lock_is_still_damage() -> None:
         "Load(<data/970dbf7b6d>, 247, 1639) returned error, retrying after 6.7s: open /r/data/97/"
         "970dbf7b6dbfb3473d1f10896e688315ffab86bda682512258318605096d6aaa: no such file or directory\n"
     )
-    error = classify(_result(1, stderr), OLD, "repo")
+    error = classify(_result(1, stderr), OLD, Target("repo"))
     assert isinstance(error, RepositoryDamaged)
     assert error.packs == ["970dbf7b6dbfb3473d1f10896e688315ffab86bda682512258318605096d6aaa"]
+
+
+def test_a_pack_whose_contents_changed_is_named_as_damage() -> None:
+    stderr = (
+        "read all data\nPack ID does not match, want a737f180c278d88014a3f56d6717c5117bf3358b56ce854a08bbb6685272cb64, "
+        "got ef7b267e8eca4efa171571b7fd10944f56ebeedb203cb86a1124e8ed0c9db67b\nFatal: repository contains errors\n"
+    )
+    error = classify(_result(1, stderr), OLD, Target("repo", environment="lab", selection=("--set", "files")))
+    assert isinstance(error, RepositoryDamaged)
+    assert error.packs == ["a737f180c278d88014a3f56d6717c5117bf3358b56ce854a08bbb6685272cb64"]
+    assert "pack a737f180c2 is missing or unreadable" in str(error)
+    assert "run `seawall check lab --set files --read-data` to see all of the damage" in str(error)
 
 
 def test_an_unreachable_endpoint_names_the_endpoint_and_never_says_init() -> None:
@@ -239,13 +257,19 @@ def test_an_unreachable_endpoint_names_the_endpoint_and_never_says_init() -> Non
         'Fatal: unable to open config file: Stat: Get "http://127.0.0.1:9/b/": dial tcp 127.0.0.1:9: '
         "connect: connection refused\nIs there a repository at the following location?\n"
     )
-    error = classify(_result(1, stderr), OLD, "s3:http://127.0.0.1:9/b/restic/files")
+    error = classify(_result(1, stderr), OLD, Target("s3:http://127.0.0.1:9/b/restic/files"))
     assert isinstance(error, StorageUnreachable)
     assert "the storage at http://127.0.0.1:9 cannot be reached" in str(error)
     assert "init" not in str(error)
 
 
 def test_terminal_escapes_never_reach_a_message() -> None:
-    error = classify(_result(1, "Fatal: \x1b[31mboom\x1b]0;title\x07 here\x1b[0m\n"), OLD, "repo")
+    error = classify(_result(1, "Fatal: \x1b[31mboom\x1b]0;title\x07 here\x1b[0m\n"), OLD, Target("repo"))
     assert "\x1b" not in str(error)
     assert "boom here" in str(error)
+
+
+def test_a_lock_restic_does_not_describe_names_the_whole_command_that_lists_the_locks() -> None:
+    error = classify(_result(11, "Fatal: no detail\n"), (0, 17, 3), Target("s3:http://h:9/b/r/files"))
+    assert isinstance(error, RepositoryLocked)
+    assert "see `restic --repo s3:http://h:9/b/r/files list locks` (with the set's password and keys)" in str(error)

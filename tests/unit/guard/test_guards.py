@@ -172,8 +172,8 @@ def test_parity_and_audit_refuse_with_what_to_do() -> None:
     refused = check_parity(env("mainnet"), ["api-firewall inboundRules.tcp/8080.portRange (violation)"])
     assert not refused.allowed
     assert "seawall parity testnet mainnet" in refused.how
-    assert not check_audit(["no-world-ssh-or-database on db-firewall"]).allowed
-    assert check_audit([]).allowed
+    assert not check_audit(["no-world-ssh-or-database on db-firewall"], "mainnet").allowed
+    assert check_audit([], "mainnet").allowed
 
 
 def test_the_rule_table_names_each_rule_as_its_verdict_does_and_runs_them_all() -> None:
@@ -257,3 +257,32 @@ def test_the_guard_judges_the_last_second_python_can_represent(environments, cli
     answer = json.loads(behind.out)
     assert answer["at"] == last
     assert {v["rule"]: v for v in answer["verdicts"]}["freeze-window"]["allowed"] is False
+
+
+def test_the_parity_and_audit_hints_of_a_refused_deploy_show_what_it_refused(environments, cli) -> None:
+    from tests.conftest import hint, patch_environment
+
+    public_db = [{"port": 5432, "from": "public"}, {"port": 22, "from": "admin"}]
+    patch_environment(environments, "mainnet", {"services": {"db": {"ports": public_db}}})
+    guard = cli("--environments", environments, "guard", "mainnet", "--issue", "acme/ops#1", "--format", "json")
+    verdicts = {v["rule"]: v for v in json.loads(guard.out)["verdicts"]}
+    parity, audit = verdicts["parity"], verdicts["audit"]
+    assert parity["allowed"] is False
+    assert audit["allowed"] is False
+
+    differences = cli("--environments", environments, *hint(parity["how"]), "--format", "json")
+    assert differences.code == 1
+    report = json.loads(differences.out)
+    assert parity["reason"].startswith(f"{report['summary']['violations']} parity violation(s) against testnet: ")
+    listed = {f"{d['resource']} {d['path']} (violation)" for d in report["differences"] if d["kind"] == "violation"}
+    refused = parity["reason"].split(": ", 1)[1].split(" (+")[0].split("; ")
+    assert len(refused) == 5
+    assert set(refused) <= listed
+
+    findings = cli("--environments", environments, *hint(audit["how"]), "--format", "json")
+    assert findings.code == 1
+    mandatory = [f for f in json.loads(findings.out)["findings"] if f["enforcement"] == "mandatory"]
+    assert audit["reason"] == "1 mandatory policy violation(s): " + "; ".join(
+        f"{f['rule']} on {f['resource']}" for f in mandatory
+    )
+    assert "never `public`" in mandatory[0]["remediation"]  # the remediation the hint says to apply
