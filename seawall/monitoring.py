@@ -2,7 +2,8 @@
 
 ``render_monitoring(env)`` returns the files, deterministically: ``prometheus/prometheus.yml`` (node
 exporter on every droplet and data-center host, the monitoring host's own Prometheus and Alertmanager),
-``prometheus/rules/*.yml`` (host health, network activity, Seawall's backup and drill metrics) and
+``prometheus/rules/*.yml`` (host health, network activity, Seawall's backup, drill and off-site copy
+metrics) and
 ``alertmanager/alertmanager.yml`` (one route per severity, muted outside the team's hours as the model
 says, Major and Minor inhibited by a Critical of the same host). Every alert is in ``ALERTS``: its
 severity comes from the model's ``alerting`` entry of the same kind, its ``runbook_url`` from
@@ -171,8 +172,43 @@ ALERTS: dict[str, AlertKind] = {
             "`backup.deep_status_schedule` allows: disagreements between what the hosts recorded and the "
             "repositories go unseen until it runs again.",
         ),
+        AlertKind(
+            "SeawallCopyFailed",
+            "copy_failed",
+            "Off-site copy of {{ $labels.set }} in {{ $labels.environment }} failed",
+            "The last `seawall backup copy` of set {{ $labels.set }} ({{ $labels.environment }}) on the vault "
+            "{{ $labels.host }} did not copy it into its off-site copy: the copy's storage cannot be reached, a key "
+            "or password is refused, or the copy has no repository. The next run copies what this one missed.",
+        ),
+        AlertKind(
+            "SeawallCopyLate",
+            "copy_late",
+            "Off-site copy of {{ $labels.set }} in {{ $labels.environment }} is late",
+            "The oldest of the hosts' newest snapshots of set {{ $labels.set }} ({{ $labels.environment }}) in the "
+            "off-site copy is {{ $value | humanizeDuration }} old, above the set's RPO plus `backup.copy.delay`, or "
+            "some host has none there: a lost region now loses more than the RPO.",
+        ),
+        AlertKind(
+            "SeawallCopySilent",
+            "copy_silent",
+            "No off-site copy of {{ $labels.set }} in {{ $labels.environment }} reported",
+            "No `seawall backup copy` of set {{ $labels.set }} ({{ $labels.environment }}) has reported for longer "
+            "than `backup.copy.schedule` allows: the vault's copy timer, the vault or its node_exporter textfile "
+            "collector is not working.",
+        ),
+        AlertKind(
+            "SeawallSnapshotsVanished",
+            "snapshots_vanished",
+            "Snapshots of {{ $labels.set }} in {{ $labels.environment }} vanished from the primary",
+            '{{ $value | printf "%.0f" }} snapshot(s) of set {{ $labels.set }} ({{ $labels.environment }}) are gone '
+            "from the primary repository without a recorded prune: presume a backup host's key and the set's "
+            "password were used to forget them. The off-site copy keeps what it received; the alarm stays until "
+            "`seawall backup copy {{ $labels.environment }} --set {{ $labels.set }} --acknowledge --issue URL`.",
+        ),
     )
 }
+# Written by the vault's `seawall backup copy`: rendered only where the environment has ``backup.copy``.
+COPY_ALERTS = ("SeawallCopyFailed", "SeawallCopyLate", "SeawallCopySilent", "SeawallSnapshotsVanished")
 
 
 @dataclass(frozen=True)
@@ -401,7 +437,7 @@ def host_rules(env: Environment) -> dict[str, Any]:
 
 
 def backup_rules(env: Environment) -> dict[str, Any]:
-    """Given an environment, return the rule group over Seawall's own backup and drill metrics."""
+    """Given an environment, return the rule group over Seawall's own backup, drill and off-site copy metrics."""
     scope = f'environment="{env.name}"'
     delay = int(env.backup.randomized_delay.total_seconds())
     rules = [
@@ -417,6 +453,7 @@ def backup_rules(env: Environment) -> dict[str, Any]:
     ]
     if env.backup_sets:
         rules += _status_overdue_rules(env)
+    rules += _copy_rules(env)
     for set_name, backup_set in sorted(env.backup_sets.items()):
         hosts = env.hosts_of_set(set_name)
         if not hosts:
@@ -442,6 +479,28 @@ def backup_rules(env: Environment) -> dict[str, Any]:
 
 def _longest_gap(schedule: str) -> int:
     return int(longest_interval(parse_calendar(schedule)).total_seconds())
+
+
+def _copy_rules(env: Environment) -> list[dict[str, Any]]:
+    """The vault's off-site copy of each set: failed, late (older than the set's RPO plus the copy's delay),
+    vanished snapshots, and silent (not reported for longer than the copy schedule's longest gap, its
+    randomized delay and the grace allow, or never by the vault); none without a copy."""
+    copy = env.backup.copy_
+    sets = [name for name in sorted(env.backup_sets) if env.hosts_of_set(name)]
+    if copy is None or not sets:
+        return []
+    scope = _selector(f'environment="{env.name}"')
+    rules = [
+        _rule(env, "SeawallCopyFailed", f"seawall_copy_success{scope} == 0", "0s"),
+        _rule(env, "SeawallCopyLate", f"seawall_copy_age_seconds{scope} > seawall_copy_target_seconds{scope}", "0s"),
+        _rule(env, "SeawallSnapshotsVanished", f"seawall_copy_vanished_snapshots{scope} > 0", "0s"),
+    ]
+    silent = _longest_gap(copy.schedule) + int(env.backup.randomized_delay.total_seconds()) + SILENCE_GRACE_SECONDS
+    for set_name in sets:
+        rules += _silence_rules(
+            env, "SeawallCopySilent", "seawall_copy_last_run_timestamp_seconds", set_name, [copy.vault], silent
+        )
+    return rules
 
 
 def _status_overdue_rules(env: Environment) -> list[dict[str, Any]]:

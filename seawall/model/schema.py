@@ -354,6 +354,10 @@ class Alerting(StrictModel):
     check: Severity = "Critical"
     repository_disagrees: Severity = "Major"
     status_overdue: Severity = "Major"
+    copy_failed: Severity = "Major"
+    copy_late: Severity = "Major"
+    copy_silent: Severity = "Major"
+    snapshots_vanished: Severity = "Critical"
 
     @model_validator(mode="after")
     def _routes_every_severity(self) -> Alerting:

@@ -12,9 +12,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from seawall.backup.backends import set_backend
+from seawall.backup.backends import copy_backend, set_backend
+from seawall.backup.schedules import VAULT_CREDENTIALS_FILE
+from seawall.backup.storage import copy_bucket_spec
 from seawall.model.calendar import longest_interval, parse_calendar
-from seawall.model.schema import Alerts, Environment, Port, dns_names, droplet_names
+from seawall.model.schema import Alerts, Environment, Port, Retention, dns_names, droplet_names
 from seawall.model.types import SEVERITIES, format_duration
 from seawall.monitoring import ALERTS
 from seawall.sizes import SizeTable
@@ -216,17 +218,13 @@ def backup_set_rows(env: Environment, names: Iterable[str]) -> list[dict[str, An
     rows = []
     for name in sorted(names):
         backup_set = env.backup_sets[name]
-        keeps = backup_set.retention.model_dump(exclude_none=True)
         rows.append(
             {
                 "name": name,
                 "description": backup_set.description,
                 "paths": backup_set.paths,
                 "schedule": backup_set.schedule,
-                "retention": ", ".join(
-                    f"{key.removeprefix('keep_')} {duration(v) if key == 'keep_within' else v}"
-                    for key, v in keeps.items()
-                ),
+                "retention": retention_text(backup_set.retention),
                 "rpo": duration(backup_set.rpo),
                 "rto": duration(backup_set.rto),
                 "rto_seconds": backup_set.rto.total_seconds(),
@@ -237,3 +235,48 @@ def backup_set_rows(env: Environment, names: Iterable[str]) -> list[dict[str, An
             }
         )
     return rows
+
+
+def retention_text(retention: Retention) -> str:
+    """Given keep-rules, return them in words (``last 6, daily 7``)."""
+    keeps = retention.model_dump(exclude_none=True)
+    return ", ".join(
+        f"{key.removeprefix('keep_')} {duration(v) if key == 'keep_within' else v}" for key, v in keeps.items()
+    )
+
+
+def offsite_copy(env: Environment) -> dict[str, Any] | None:
+    """Given an environment, return its off-site copy as the model declares it (None without one): where it
+    is, the vault that makes it, each set's copy repository, its schedules and retention, and the protection
+    its bucket is given (what is in force is what the vault reads: ``backup status``)."""
+    copy = env.backup.copy_
+    if copy is None:
+        return None
+    where = copy.repository
+    spec = copy_bucket_spec(env)
+    sets = [name for name in sorted(env.backup_sets) if env.hosts_of_set(name)]
+    return {
+        "vault": copy.vault,
+        # The sets the vault backs up itself: there a stolen host key comes with the copy's.
+        "vault_sets": sorted(name for name in env.backup_sets if copy.vault in env.hosts_of_set(name)),
+        "kind": where.kind,
+        "bucket": env.copy_bucket_name,
+        "endpoint": where.endpoint,
+        "region": where.region,
+        "path": where.path,
+        "sets": [
+            {"name": name, "repository": copy_backend(env, name, Path(".")).shown, "hosts": env.hosts_of_set(name)}
+            for name in sets
+        ],
+        "schedule": copy.schedule,
+        "delay": duration(copy.delay),
+        "retention": retention_text(copy.retention),
+        "prune_schedule": copy.prune_schedule,
+        "drill_schedule": copy.drill_schedule,
+        "object_lock": copy.object_lock,
+        "versions_kept_days": spec.noncurrent_version_days if spec else None,
+        "lock_days": spec.object_lock_days if spec else 0,
+        "password_source": copy.password_file or f"${copy.password_env}",
+        "key_variables": [copy.access_key_id_env, copy.secret_access_key_env] if where.kind == "s3" else [],
+        "credentials": VAULT_CREDENTIALS_FILE,
+    }

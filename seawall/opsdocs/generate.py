@@ -23,7 +23,7 @@ from seawall.errors import SeawallError
 from seawall.files import write_atomically
 from seawall.markdown import markdown_cell, markdown_code, markdown_text
 from seawall.model.schema import DatacenterHost, Environment, Service, dns_names, droplet_names, private_dns_name
-from seawall.monitoring import ALERTS
+from seawall.monitoring import ALERTS, COPY_ALERTS
 from seawall.opsdocs import facts
 from seawall.opsdocs.measured import Measured
 from seawall.opsdocs.risks import assess
@@ -260,6 +260,7 @@ def fleet_context(envs: dict[str, Environment], measured: dict[str, Measured]) -
         ],
         "alert_severities": {name: {row["name"]: row for row in facts.alert_rows(env)} for name, env in envs.items()},
         "procedures": PROCEDURES,
+        "copy_alerts": COPY_ALERTS,
     }
 
 
@@ -296,6 +297,7 @@ def env_context(env: Environment, measured: Measured | None, sizes: Any) -> dict
         "routing": facts.routing(env),
         "availability": facts.availability(env),
         "bucket": env.bucket_name if env.backup.repository.kind == "s3" else None,
+        "offsite": facts.offsite_copy(env),
         "backup": env.backup,
         "password_source": env.backup.password_file or f"${env.backup.password_env}",
         "measured": measured_context(env, measured, sets),

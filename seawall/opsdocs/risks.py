@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from urllib.parse import urlparse
 
-from seawall.model.schema import Environment
+from seawall.model.schema import Environment, Repository
 from seawall.model.types import Severity
 from seawall.opsdocs.facts import backup_set_rows, duration
 from seawall.opsdocs.measured import Measured
@@ -75,16 +75,30 @@ def single_stateful_droplet(env: Environment) -> Iterator[Finding]:
             )
 
 
+def _region(repository: Repository) -> str:
+    """The region an S3 repository is in: Spaces' from its endpoint, any other storage's as the model says."""
+    host = urlparse(repository.endpoint or "").hostname or ""
+    return host.split(".")[0] if host.endswith("digitaloceanspaces.com") else repository.region
+
+
+def _copied_elsewhere(env: Environment) -> bool:
+    """Whether the environment's off-site copy is outside the workload's region (a copy in a folder of the
+    machine, or in the workload's own region, is not)."""
+    copy = env.backup.copy_
+    return copy is not None and copy.repository.kind == "s3" and _region(copy.repository) != env.environment.region
+
+
 def backups_beside_workload(env: Environment) -> Iterator[Finding]:
     """Repositories in the same region as the workload (or on the same machine), with no copy elsewhere."""
+    if _copied_elsewhere(env):
+        return
     seen: dict[str, list[str]] = {}
     for name in sorted(env.backup_sets):
         repository = env.repository_for(name)
         if repository.kind == "local":
             where = "a folder on the backed-up machine"
         else:
-            host = urlparse(repository.endpoint or "").hostname or ""
-            region = host.split(".")[0] if host.endswith("digitaloceanspaces.com") else repository.region
+            region = _region(repository)
             if region != env.environment.region:
                 continue
             where = f"Spaces in {region}, the workload's region"
@@ -100,6 +114,26 @@ def backups_beside_workload(env: Environment) -> Iterator[Finding]:
             "copy the repositories to a second region or provider (restic copy to a bucket elsewhere) and drill "
             "restores from the copy",
         )
+
+
+def no_offsite_copy(env: Environment) -> Iterator[Finding]:
+    """Sets with no off-site copy: their one repository is writable by every backup host of the set."""
+    sets = [name for name in sorted(env.backup_sets) if env.hosts_of_set(name)]
+    if env.backup.copy_ is not None or not sets:
+        return
+    yield Finding(
+        "no-offsite-copy",
+        _worse_in_production(env, "Major"),
+        env.name,
+        ", ".join(sets),
+        "no off-site copy: a stolen backup-host key can delete these backups",
+        f"backup.copy is not set: each of the {len(sets)} set(s) has one repository, whose every snapshot any host "
+        "of the set can forget and prune (with the set's password and the key it backs up with), and a lost region, "
+        "bucket or machine loses them all: no second copy remains to restore from",
+        "declare backup.copy (docs/environment-model.md): the vault copies every set into another region's bucket "
+        "or the data center's object storage with a key and password no backup host holds, and alarms when "
+        "snapshots vanish from the primary",
+    )
 
 
 def unprotected_volume(env: Environment) -> Iterator[Finding]:
@@ -262,6 +296,7 @@ def rto_below_measured(env: Environment, measured: Measured) -> Iterator[Finding
 MODEL_RULES: tuple[ModelRule, ...] = (
     single_stateful_droplet,
     backups_beside_workload,
+    no_offsite_copy,
     unprotected_volume,
     ssh_beyond_admin,
     service_without_owner,

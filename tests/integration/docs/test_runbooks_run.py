@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from seawall.monitoring import ALERTS
+from seawall.model import load_environment
+from seawall.monitoring import ALERTS, COPY_ALERTS
 from seawall.opsdocs.generate import PROCEDURES
-from tests.conftest import PROJECT
+from tests.conftest import PROJECT, patch_environment
 
 pytestmark = [
     pytest.mark.integration,
@@ -36,6 +37,11 @@ MUST_RUN = {
     "seawall-backup-failed.md",
     "seawall-drill-failed.md",
     "seawall-check-failing.md",
+    # local has an off-site copy (a folder of this machine, made by the vault localhost).
+    "seawall-copy-failed.md",
+    "seawall-copy-late.md",
+    "seawall-copy-silent.md",
+    "seawall-snapshots-vanished.md",
 }
 FENCE = re.compile(r"^( *)```sh\n(.*?)^\1```$", re.MULTILINE | re.DOTALL)
 TEXT_FENCE = re.compile(r"^( *)```text\n(.*?)^\1```$", re.MULTILINE | re.DOTALL)
@@ -66,14 +72,45 @@ def copy_project(target: Path) -> Path:
     return target
 
 
-@pytest.fixture(scope="module")
-def runbooks(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """local's runbooks, generated in a copy of the project."""
-    root = copy_project(tmp_path_factory.mktemp("project"))
-    docs = tmp_path_factory.mktemp("docs")
+# The runbooks that say more where the environment has an off-site copy.
+WITH_A_COPY = ["restore-backup-set.md"] + [ALERTS[name].runbook for name in COPY_ALERTS]
+# local's off-site copy (written over it where it has none): a folder of this machine, the vault localhost.
+LOCAL_COPY = {
+    "backup": {
+        "copy": {
+            "repository": {"kind": "local", "endpoint": None, "path": "var/local/copies"},
+            "vault": "localhost",
+            "password_file": "var/local/restic-copy-password",
+            "retention": {"keep_daily": 30},
+        }
+    }
+}
+
+
+def with_a_copy(project: Path) -> Path:
+    """Give the project's local environment an off-site copy, unless it has one."""
+    if load_environment(project / "environments", "local").backup.copy_ is None:
+        patch_environment(project / "environments", "local", LOCAL_COPY)
+    return project
+
+
+def generate(root: Path, docs: Path) -> Path:
     made = run([str(BIN / "seawall"), "docs", "local", "--out", str(docs)], root)
     assert made.returncode == 0, made.stderr
     return docs / "runbooks"
+
+
+@pytest.fixture(scope="module")
+def runbooks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """local's runbooks, generated in a copy of the project."""
+    return generate(copy_project(tmp_path_factory.mktemp("project")), tmp_path_factory.mktemp("docs"))
+
+
+@pytest.fixture(scope="module")
+def copy_runbooks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """local's runbooks where local has an off-site copy."""
+    root = with_a_copy(copy_project(tmp_path_factory.mktemp("project")))
+    return generate(root, tmp_path_factory.mktemp("docs"))
 
 
 def sh_blocks(text: str) -> list[str]:
@@ -116,9 +153,28 @@ def test_every_command_of_locals_runbook_runs(runbook: str, runbooks: Path, tmp_
         why = reasons((runbooks / runbook).read_text())
         assert why, f"{runbook}: local runs nothing and the runbook does not say why"
         pytest.skip(f"{runbook}: nothing for local to run: {' '.join(why[0].split())}")
-    # Its own project with real repositories, backed up where the runbook runs (snapshots hold absolute paths).
-    project = copy_project(tmp_path / "project")
-    for step in (["backup", "init", "local"], ["backup", "run", "local"]):
+    run_blocks(runbook, blocks, copy_project(tmp_path / "project"))
+
+
+@pytest.mark.parametrize("runbook", WITH_A_COPY)
+def test_every_command_of_locals_runbook_runs_where_local_has_an_offsite_copy(
+    runbook: str, copy_runbooks: Path, tmp_path: Path
+) -> None:
+    text = (copy_runbooks / runbook).read_text()
+    assert "--from copy" in text or "backup copy local" in text, f"{runbook} says nothing of the copy"
+    assert not unmarked_hand_steps(text), f"{runbook}: hand steps for local without a **By hand**: reason"
+    if load_environment(PROJECT / "environments", "local").backup.copy_ is not None:
+        pytest.skip("the shipped local has an off-site copy: its own runbook test runs these commands")
+    run_blocks(runbook, sh_blocks(text), with_a_copy(copy_project(tmp_path / "project")))
+
+
+def run_blocks(runbook: str, blocks: list[str], project: Path) -> None:
+    """Run a runbook's blocks in order in its own project with real repositories, backed up where the runbook
+    runs (snapshots hold absolute paths) and, where local has an off-site copy, copied by the vault."""
+    steps = [["backup", "init", "local"], ["backup", "run", "local"]]
+    if load_environment(project / "environments", "local").backup.copy_ is not None:
+        steps += [["backup", "init", "local", "--from", "copy"], ["backup", "copy", "local"]]
+    for step in steps:
         done = run([str(BIN / "seawall"), *step], project)
         assert done.returncode == 0, done.stdout + done.stderr
     # The team's reports repository, with the open incident an emergency deploy answers.

@@ -54,6 +54,14 @@ def test_promtool_and_amtool_accept_every_environment(tmp_path: Path, env_name: 
     assert manager.returncode == 0, manager.stdout + manager.stderr
 
 
+def test_promtool_accepts_the_rules_of_an_environment_with_an_offsite_copy(tmp_path: Path, environments: Path) -> None:
+    folder = write(local_with_a_copy(environments), tmp_path / "rendered")
+    rule_files = sorted((folder / "prometheus/rules").glob("*.yml"))
+    rules = tool(PROMTOOL or "promtool", "check", "rules", "--lint-fatal", *rule_files)
+    assert rules.returncode == 0, rules.stdout + rules.stderr
+    assert "SeawallCopySilent" in (folder / "prometheus/rules/seawall-backups.yml").read_text()
+
+
 @pytest.mark.parametrize("severity", ["Critical", "Major", "Minor"])
 def test_each_severity_routes_to_its_own_receiver(tmp_path: Path, severity: str) -> None:
     env = load_environment(SHIPPED, "mainnet")
@@ -444,11 +452,112 @@ def build_tests(env: Environment) -> dict[str, list[dict[str, Any]]]:
                 ],
             }
         ]
+    tests.update(copy_tests(env, pairs))
     return tests
 
 
-def test_every_seawall_alert_fires_with_its_severity_and_stays_silent_when_healthy(tmp_path: Path) -> None:
-    env = load_environment(SHIPPED, "local")
+def copy_labels(env: Environment, set_name: str) -> dict[str, str]:
+    """The labels of the vault's copy metrics of a set: the file's (environment, set), the vault's target's."""
+    assert env.backup.copy_ is not None
+    return seawall_labels(env, set_name, env.backup.copy_.vault)
+
+
+def copy_tests(env: Environment, pairs: list[tuple[str, str]]) -> dict[str, list[dict[str, Any]]]:
+    """The off-site copy's alerts, over the series the vault's `seawall backup copy` writes."""
+    copy = env.backup.copy_
+    assert copy is not None
+    sets = sorted({s for s, _ in pairs})
+    tests: dict[str, list[dict[str, Any]]] = {}
+    for alert, metric, bad, good in (
+        ("SeawallCopyFailed", "seawall_copy_success", "0x5", "1x5"),
+        ("SeawallSnapshotsVanished", "seawall_copy_vanished_snapshots", "2x5", "0x5"),
+    ):
+        tests[alert] = case(
+            alert,
+            [series(metric, copy_labels(env, s), bad) for s in sets],
+            [series(metric, copy_labels(env, s), good) for s in sets],
+            2,
+            [copy_labels(env, s) | {"severity": severity(env, alert)} for s in sets],
+        )
+    targets = {s: int((env.backup_sets[s].rpo + copy.delay).total_seconds()) for s in sets}
+    tests["SeawallCopyLate"] = case(
+        "SeawallCopyLate",
+        [series("seawall_copy_age_seconds", copy_labels(env, s), f"{targets[s] + 60}x5") for s in sets]
+        + [series("seawall_copy_target_seconds", copy_labels(env, s), f"{targets[s]}x5") for s in sets],
+        [series("seawall_copy_age_seconds", copy_labels(env, s), f"{targets[s] // 2}x5") for s in sets]
+        + [series("seawall_copy_target_seconds", copy_labels(env, s), f"{targets[s]}x5") for s in sets],
+        2,
+        [copy_labels(env, s) | {"severity": severity(env, "SeawallCopyLate")} for s in sets],
+    )
+    # Silent: the copy schedule's longest gap + the randomized delay + the grace, in whole 10-minute steps.
+    allowed = _minutes(
+        longest_interval(parse_calendar(copy.schedule)).total_seconds()
+        + env.backup.randomized_delay.total_seconds()
+        + 3600
+    )
+    late = (allowed // 10 + 2) * 10
+    metric = "seawall_copy_last_run_timestamp_seconds"
+    tests["SeawallCopySilent"] = case(
+        "SeawallCopySilent",
+        [series(metric, copy_labels(env, s), f"0x{late // 10}") for s in sets],
+        [series(metric, copy_labels(env, s), f"0+600x{late // 10}") for s in sets],
+        late,
+        [copy_labels(env, s) | {"severity": severity(env, "SeawallCopySilent")} for s in sets],
+        step="10m",
+    )
+    # Never reported by the vault: one alert per set, naming the vault.
+    never = [
+        {"environment": env.name, "set": s, "host": copy.vault, "severity": severity(env, "SeawallCopySilent")}
+        for s in sets
+    ]
+    tests["SeawallCopySilent (never reported)"] = [
+        {
+            "interval": "10m",
+            "input_series": [series("up", node(), f"1x{late // 10}")],
+            "alert_rule_test": [
+                {
+                    "eval_time": f"{late}m",
+                    "alertname": "SeawallCopySilent",
+                    "exp_alerts": [{"exp_labels": labels} for labels in never],
+                }
+            ],
+        },
+        # Reported once, less than the allowed time ago: neither stale nor absent.
+        {
+            "interval": "10m",
+            "input_series": [
+                series(metric, copy_labels(env, s), f"{(late - allowed + 20) * 60}x{late // 10}") for s in sets
+            ],
+            "alert_rule_test": [{"eval_time": f"{late}m", "alertname": "SeawallCopySilent", "exp_alerts": []}],
+        },
+    ]
+    return tests
+
+
+# The shipped local environment's off-site copy (written over it where it has none): a folder of this
+# machine, made by the vault localhost.
+LOCAL_COPY = {
+    "backup": {
+        "copy": {
+            "repository": {"kind": "local", "endpoint": None, "path": "var/local/copies"},
+            "vault": "localhost",
+            "password_file": "var/local/restic-copy-password",
+            "retention": {"keep_daily": 30},
+        }
+    }
+}
+
+
+def local_with_a_copy(environments: Path) -> Environment:
+    if load_environment(environments, "local").backup.copy_ is None:
+        patch_environment(environments, "local", LOCAL_COPY)
+    return load_environment(environments, "local")
+
+
+def test_every_seawall_alert_fires_with_its_severity_and_stays_silent_when_healthy(
+    tmp_path: Path, environments: Path
+) -> None:
+    env = local_with_a_copy(environments)
     folder = write(env, tmp_path / "rendered")
     tests = build_tests(env)
     assert set(ALERTS) <= set(tests), f"alerts without a promtool test: {set(ALERTS) - set(tests)}"

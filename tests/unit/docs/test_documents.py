@@ -147,3 +147,27 @@ def test_the_check_hint_when_followed_makes_the_check_pass(cli, tmp_path: Path) 
     assert again.code == 0, again.out + again.err
     assert (project / "docs" / "ops" / "inventory.md").read_text() == (PROJECT / "docs/ops/inventory.md").read_text()
     assert not (project / "docs" / "ops" / "stray.md").exists()
+
+
+def test_the_dr_plan_and_the_restore_runbook_name_the_offsite_copy_or_its_absence_as_a_risk() -> None:
+    documents = render_documents(fleet(), recorded())
+    plan = documents["dr-plan/mainnet.md"]
+    region = plan.split("### The region", 1)[1].split("\n## Restore order", 1)[0]
+    for words in (
+        "The vault **dc-archive-1**",
+        "bucket `fleet-mainnet-copy` at `https://objects.dc.example.net` (region\ndc1)",
+        "| store-data | store-1 | `s3:https://objects.dc.example.net/fleet-mainnet-copy/restic/store-data` |",
+        "seawall snapshots mainnet --set store-data --from copy\n",
+        "seawall restore mainnet --set store-data --host store-1 --from copy --target /srv/restore/mainnet-store-data",
+        "locks every copied object\n84 days (COMPLIANCE)",
+    ):
+        assert words in region, words
+    assert "**Risk**" not in plan
+    assert "**Risk**: devnet has no off-site copy (`backup.copy`)" in documents["dr-plan/devnet.md"]
+    runbook = documents["runbooks/restore-backup-set.md"].split("## From the off-site copy", 1)[1]
+    mainnet = runbook.split("### mainnet: from the off-site copy", 1)[1]
+    vault = "ssh -p 2222 seawall@192.0.2.40 sudo systemd-run"
+    assert f"{vault} " in mainnet
+    assert "snapshots mainnet --set archive-etc --from copy\n" in mainnet
+    assert "restore mainnet --set store-data --host store-1 --from copy --target" in mainnet
+    assert "**Risk**: devnet has no off-site copy" in runbook.split("### mainnet", 1)[0]

@@ -56,10 +56,60 @@ def test_backups_in_the_workloads_region_are_a_risk_and_in_another_region_are_no
     assert fired(beside, "backups-beside-workload") == [("archive-etc, store-data", "Major")]
 
 
-def test_the_shipped_fleet_keeps_its_backups_in_its_own_region(shipped: dict[str, Environment]) -> None:
-    assert [subject for subject, _ in fired(shipped["mainnet"], "backups-beside-workload")]
-    assert fired(shipped["mainnet"], "backups-beside-workload")[0][1] == "Critical"
+def test_the_shipped_fleet_keeps_its_primaries_in_its_own_region_and_a_copy_in_the_data_center(
+    shipped: dict[str, Environment], tmp_path: Path
+) -> None:
+    mainnet = shipped["mainnet"]
+    assert mainnet.repository_for("postgres").region == mainnet.environment.region
+    assert mainnet.backup.copy_ is not None
+    assert mainnet.backup.copy_.repository.region != mainnet.environment.region
+    assert fired(mainnet, "backups-beside-workload") == []
+    # Without the copy, the same primaries are a Critical risk in production.
+    shutil.copytree(SHIPPED, tmp_path / "shipped")
+    patch_environment(tmp_path / "shipped", "mainnet", {"backup": {"copy": None}})
+    uncopied = load_environment(tmp_path / "shipped", "mainnet")
+    assert [severity for _, severity in fired(uncopied, "backups-beside-workload")] == ["Critical"]
+    # local's copy is another folder of the same machine: no copy elsewhere.
     assert fired(shipped["local"], "backups-beside-workload") == [("project-config, project-docs", "Major")]
+
+
+OFFSITE = {
+    "repository": {"kind": "s3", "endpoint": "https://objects.dc.example.net", "region": "dc1"},
+    "vault": "dc-archive-1",
+    "password_file": "/etc/seawall/restic-copy-password",
+    "retention": {"keep_daily": 30},
+}
+
+
+def test_sets_without_an_offsite_copy_are_a_risk_and_critical_in_production(
+    tmp_path: Path, shipped: dict[str, Environment]
+) -> None:
+    assert fired(fixture_env(tmp_path), "no-offsite-copy") == [("archive-etc, store-data", "Major")]
+    assert fired(fixture_env(tmp_path, "mainnet"), "no-offsite-copy") == [], "the fixture's mainnet has a copy"
+    without = fixture_env(tmp_path, "mainnet", {"backup": {"copy": None}})
+    assert fired(without, "no-offsite-copy") == [("archive-etc, store-data", "Critical")]
+    for env in shipped.values():
+        expected = (
+            []
+            if env.backup.copy_ is not None
+            else [", ".join(s for s in sorted(env.backup_sets) if env.hosts_of_set(s))]
+        )
+        assert [subject for subject, _ in fired(env, "no-offsite-copy")] == expected
+
+
+def test_backups_in_the_workloads_region_are_no_risk_with_a_copy_in_another_region(tmp_path: Path) -> None:
+    copied = fixture_env(tmp_path, "devnet", {"environment": {"region": "ams3"}, "backup": {"copy": OFFSITE}})
+    assert fired(copied, "backups-beside-workload") == []
+    copy_beside = fixture_env(
+        tmp_path,
+        "devnet",
+        {
+            "environment": {"region": "ams3"},
+            "backup": {"copy": {**OFFSITE, "repository": {**OFFSITE["repository"], "region": "ams3"}}},
+        },
+    )
+    # A copy in the workload's own region is no copy elsewhere.
+    assert fired(copy_beside, "backups-beside-workload") == [("archive-etc, store-data", "Major")]
 
 
 def test_a_volume_no_set_holds_is_unprotected(tmp_path: Path, shipped: dict[str, Environment]) -> None:

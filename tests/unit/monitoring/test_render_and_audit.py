@@ -11,7 +11,7 @@ import yaml
 
 from seawall.audit import graph_resources
 from seawall.model import load_environment
-from seawall.monitoring import ALERTS, render_monitoring
+from seawall.monitoring import ALERTS, COPY_ALERTS, render_monitoring
 from seawall.policies import (
     Resource,
     backup_sets_have_alerts,
@@ -56,10 +56,65 @@ def test_every_host_is_a_target_with_its_labels_and_every_set_has_its_alerts(env
     every = [
         rule for path, text in files.items() if "/rules/" in path for rule in yaml.safe_load(text)["groups"][0]["rules"]
     ]
-    assert {rule["alert"] for rule in every} == set(ALERTS)
+    # The off-site copy's alerts exist only where the environment has one.
+    assert {rule["alert"] for rule in every} == set(ALERTS) - (set(COPY_ALERTS) if env.backup.copy_ is None else set())
     for rule in every:
         assert rule["labels"]["severity"] == getattr(env.alerting, ALERTS[rule["alert"]].severity_field)
         assert rule["annotations"]["runbook_url"].endswith("/" + ALERTS[rule["alert"]].runbook)
+
+
+def backup_rules(environments: Path, name: str) -> list[dict]:
+    files = render_monitoring(load_environment(environments, name))
+    return yaml.safe_load(files["prometheus/rules/seawall-backups.yml"])["groups"][0]["rules"]
+
+
+def test_an_environment_without_an_offsite_copy_has_no_copy_alert(environments: Path) -> None:
+    patch_environment(environments, "mainnet", {"backup": {"copy": None}})
+    assert not [rule for rule in backup_rules(environments, "mainnet") if rule["alert"] in COPY_ALERTS]
+
+
+def test_the_offsite_copy_has_its_alerts_with_the_models_severities_and_the_vault_in_the_silence_rule(
+    environments: Path,
+) -> None:
+    copy = {
+        "repository": {"kind": "s3", "endpoint": "https://objects.dc.example.net", "region": "dc1"},
+        "vault": "api-1",
+        "password_file": "/etc/seawall/restic-copy-password",
+        "schedule": "*-*-* 00/6:10:00",
+        "retention": {"keep_daily": 30},
+    }
+    patch_environment(
+        environments,
+        "mainnet",
+        {"backup": {"copy": copy}, "alerting": {"copy_late": "Minor", "copy_failed": "Critical"}},
+    )
+    env = load_environment(environments, "mainnet")
+    rules = [rule for rule in backup_rules(environments, "mainnet") if rule["alert"] in COPY_ALERTS]
+    severities = {rule["alert"]: rule["labels"]["severity"] for rule in rules}
+    assert severities == {
+        "SeawallCopyFailed": "Critical",
+        "SeawallCopyLate": "Minor",
+        "SeawallCopySilent": "Major",
+        "SeawallSnapshotsVanished": "Critical",
+    }
+    sets = sorted(name for name in env.backup_sets if env.hosts_of_set(name))
+    silent = [rule for rule in rules if rule["alert"] == "SeawallCopySilent"]
+    # Per set: stale (6 hours between copies + the randomized delay + an hour of grace), never reported by the vault.
+    allowed = 6 * 3600 + int(env.backup.randomized_delay.total_seconds()) + 3600
+    assert [rule["labels"] for rule in silent] == [
+        labels
+        for name in sets
+        for labels in ({"severity": "Major", "set": name}, {"severity": "Major", "set": name, "host": "api-1"})
+    ]
+    assert silent[0]["expr"] == (
+        f'time() - seawall_copy_last_run_timestamp_seconds{{environment="mainnet",set="{sets[0]}"}} > {allowed}'
+    )
+    assert silent[1]["expr"] == (
+        f'absent(seawall_copy_last_run_timestamp_seconds{{environment="mainnet",set="{sets[0]}",host="api-1"}})'
+    )
+    for rule in rules:
+        assert "{{ $labels.set }}" in rule["annotations"]["summary"]
+        assert "{{ $labels.environment }}" in rule["annotations"]["summary"]
 
 
 def test_the_cli_writes_the_same_bytes_twice(cli, environments: Path, tmp_path: Path) -> None:
