@@ -66,6 +66,16 @@ def _fields(**checks: Check) -> Check:
     return check
 
 
+def _having(names: tuple[str, ...], check: Check) -> Check:
+    """A mapping that has every one of ``names`` and passes ``check``."""
+
+    def having(value: Any) -> str | None:
+        missing = [name for name in names if not isinstance(value, dict) or name not in value]
+        return f"{', '.join(missing)} missing" if missing else check(value)
+
+    return having
+
+
 def _mapping_of(check: Check, limit: int = 1000) -> Check:
     def mapping(value: Any) -> str | None:
         if not isinstance(value, dict) or len(value) > limit:
@@ -122,11 +132,15 @@ COPIES = _fields(
     updated=_time,
     last_copy=_fields(time=_time, result=_text, error=_text, copied=_optional(_number)),
     originals=_list_of(_snapshot_id, MAX_SNAPSHOT_IDS),
+    received=_list_of(_snapshot_id, MAX_SNAPSHOT_IDS),
     newest=_mapping_of(_time),
     protection=_list_of(_text, 10),
     protection_checked=_time,
     vanished=_list_of(
-        _fields(id=_snapshot_id, host=_text, time=_text, detected=_time, in_copy=_bool), MAX_SNAPSHOT_IDS
+        _having(
+            ("id", "host", "in_copy"), _fields(id=_snapshot_id, host=_text, time=_text, detected=_time, in_copy=_bool)
+        ),
+        MAX_SNAPSHOT_IDS,
     ),
 )
 COPIES_TIMES = ("updated", "last_copy.time")
@@ -135,7 +149,7 @@ COPIES_TIMES = ("updated", "last_copy.time")
 LISTING = _fields(
     updated=_time,
     listed=_time,
-    snapshots=_list_of(_fields(id=_snapshot_id, host=_text, time=_text), MAX_SNAPSHOT_IDS),
+    snapshots=_list_of(_having(("id",), _fields(id=_snapshot_id, host=_text, time=_text)), MAX_SNAPSHOT_IDS),
 )
 LISTING_TIMES = ("updated", "listed")
 CHECK_SLICES = _fields(slices=_number, next=_number, slices_read=_list_of(_number))

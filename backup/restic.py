@@ -157,12 +157,13 @@ def make_init_command(target: Target, chunker_from: Target | None = None) -> Com
     return _from(target.command("init", "--copy-chunker-params", "--from-repo", chunker_from.repository), chunker_from)
 
 
-def make_copy_command(target: Target, source: Target, set_name: str) -> Command:
-    """Return the command that copies the set's snapshots of ``source`` into ``target``; restic skips the
-    snapshots ``target`` holds already. Without restic's locks (``--no-lock``): the vault's key only reads
-    the source, so it cannot write a lock there; the vault serialises its own jobs on the copy itself
-    (``seawall.backup.actions.copy``), and the source's prune never removes what a snapshot references."""
-    argv = ("--no-lock", "copy", "--from-repo", source.repository, "--tag", f"set:{set_name}")
+def make_copy_command(target: Target, source: Target, snapshot_ids: Sequence[str]) -> Command:
+    """Return the command that copies exactly these snapshots of ``source`` into ``target`` (restic skips one
+    ``target`` holds already). Without restic's locks (``--no-lock``): the vault's key only reads the source,
+    so it cannot write a lock there; the vault serialises its own jobs on the copy itself
+    (``seawall.backup.actions.copy``). A prune of the source that runs at the same time can make a copy fail;
+    the next copy copies what it missed."""
+    argv = ("--no-lock", "copy", "--from-repo", source.repository, *snapshot_ids)
     return _from(target.command(*argv), source)
 
 

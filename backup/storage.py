@@ -50,25 +50,28 @@ def copy_bucket_spec(env: Environment) -> BucketSpec | None:
     copy, name = env.backup.copy_, env.copy_bucket_name
     if copy is None or name is None:
         return None
-    days = longest_keep_days(copy.retention, copy.schedule)
+    days = longest_keep_days(copy.retention, [s.schedule for s in env.backup_sets.values()] or [copy.schedule])
     kept = max(env.backup.noncurrent_version_days, days)
     return BucketSpec(name, kept, env.backup.abort_multipart_days, days if copy.object_lock else 0)
 
 
-def longest_keep_days(retention: Retention, schedule: str) -> int:
-    """Given keep-rules and how often snapshots arrive, return how many days the oldest kept snapshot can be."""
+def longest_keep_days(retention: Retention, schedules: list[str]) -> int:
+    """Given keep-rules and the schedules snapshots arrive on, return how many days the oldest kept snapshot can
+    be: restic counts hours, days, weeks… that hold a snapshot, so each rule spans N times the longer of its
+    period and the slowest schedule's gap."""
     from seawall.model.calendar import longest_interval, parse_calendar
 
-    every = longest_interval(parse_calendar(schedule))
-    spans = [
-        every * (retention.keep_last or 0),
-        dt.timedelta(hours=retention.keep_hourly or 0),
-        dt.timedelta(days=retention.keep_daily or 0),
-        dt.timedelta(weeks=retention.keep_weekly or 0),
-        dt.timedelta(days=31 * (retention.keep_monthly or 0)),
-        dt.timedelta(days=366 * (retention.keep_yearly or 0)),
-        retention.keep_within or dt.timedelta(0),
+    every = max(longest_interval(parse_calendar(schedule)) for schedule in schedules)
+    periods = [
+        (retention.keep_last, dt.timedelta(0)),
+        (retention.keep_hourly, dt.timedelta(hours=1)),
+        (retention.keep_daily, dt.timedelta(days=1)),
+        (retention.keep_weekly, dt.timedelta(weeks=1)),
+        (retention.keep_monthly, dt.timedelta(days=31)),
+        (retention.keep_yearly, dt.timedelta(days=366)),
     ]
+    spans = [max(period, every) * count for count, period in periods if count]
+    spans.append(retention.keep_within or dt.timedelta(0))
     return max(1, -(-int(max(spans).total_seconds()) // 86400))
 
 
@@ -181,6 +184,14 @@ def lock_days(client: Any, bucket: str) -> int | None:
     """Given a bucket, return how many days its default object lock keeps a new object, or None when the
     bucket locks nothing (or its storage has no object lock). A key that may not read the configuration
     raises the ClientError: that is not knowing, not "no lock"."""
+
+    locked = lock_rule(client, bucket)
+    return locked[0] if locked else None
+
+
+def lock_rule(client: Any, bucket: str) -> tuple[int, str] | None:
+    """Given a bucket, return its default object lock (days, mode), or None when it locks nothing; a key
+    that may not read the configuration raises the ClientError."""
     from botocore.exceptions import ClientError
 
     try:
@@ -193,42 +204,65 @@ def lock_days(client: Any, bucket: str) -> int | None:
         return None
     retention = found.get("Rule", {}).get("DefaultRetention", {})
     days = retention.get("Days") or (365 * retention["Years"] if retention.get("Years") else None)
-    return int(days) if days else None
+    return (int(days), str(retention.get("Mode", "unknown mode"))) if days else None
 
 
 def protection(client: Any, bucket: str) -> list[str]:
     """Given a bucket, return what protects its objects from deletion, as read from the storage now:
-    versioning with how long a removed object's version is kept, and the object lock."""
+    versioning with how long a removed object's version is kept, and the object lock with its mode. What
+    this key may not read is said to be not known, never assumed."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    try:
-        versioning = client.get_bucket_versioning(Bucket=bucket).get("Status", "")
+    def read(call: Any) -> Any:
         try:
-            rules = client.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
-        except ClientError:
-            rules = []
-        try:
-            locked: int | str | None = lock_days(client, bucket)
-        except ClientError:
-            locked = "unknown"
-    except (ClientError, BotoCoreError) as exc:
-        msg = f"the storage at {client.meta.endpoint_url} refused to show the protection of {bucket}: {exc}"
-        raise StorageError(msg) from None
-    kept = [
-        rule["NoncurrentVersionExpiration"]["NoncurrentDays"]
-        for rule in rules
-        if rule.get("Status") == "Enabled" and "NoncurrentDays" in rule.get("NoncurrentVersionExpiration", {})
-    ]
+            return call()
+        except ClientError as exc:
+            return None if exc.response.get("Error", {}).get("Code") in DENIED else exc
+        except BotoCoreError as exc:
+            return exc
+
+    versioning = read(lambda: client.get_bucket_versioning(Bucket=bucket).get("Status", ""))
+    rules = read(lambda: _lifecycle(client, bucket))
+    locked = read(lambda: lock_rule(client, bucket) or ())
+    if isinstance(versioning, BotoCoreError):
+        msg = f"the storage at {client.meta.endpoint_url} cannot be reached to show the protection of {bucket}"
+        raise StorageError(msg)
     found = []
-    if versioning == "Enabled":
-        found.append(f"versioned: a removed object's version is kept {min(kept)} days" if kept else "versioned")
-    else:
+    if versioning is None:
+        found.append("versioning: not known (this key may not read it)")
+    elif versioning != "Enabled":
         found.append("not versioned: a removed object is gone")
-    if locked == "unknown":
-        found.append("object lock: not known (this key may not read it)")
+    elif not isinstance(rules, list):
+        found.append("versioned; how long a removed object's version is kept: not known (this key may not read it)")
     else:
-        found.append(f"object lock: every new object locked {locked} days (COMPLIANCE)" if locked else "no object lock")
+        kept = [
+            rule["NoncurrentVersionExpiration"]["NoncurrentDays"]
+            for rule in rules
+            if rule.get("Status") == "Enabled" and "NoncurrentDays" in rule.get("NoncurrentVersionExpiration", {})
+        ]
+        found.append(f"versioned: a removed object's version is kept {min(kept)} days" if kept else "versioned")
+    if locked is None or isinstance(locked, Exception):
+        found.append("object lock: not known (this key may not read it)")
+    elif locked:
+        found.append(f"object lock: every new object locked {locked[0]} days ({locked[1]})")
+    else:
+        found.append("no object lock")
     return found
+
+
+DENIED = ("AccessDenied", "Forbidden", "403")
+
+
+def _lifecycle(client: Any, bucket: str) -> list[dict[str, Any]]:
+    """The bucket's lifecycle rules; a bucket without any has none (not an error)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return list(client.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", []))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "NoSuchLifecycleConfiguration":
+            return []
+        raise
 
 
 def bucket_report(client: Any, bucket: str) -> dict[str, Any]:

@@ -76,7 +76,15 @@ def copy_sets(context: BackupContext, dry_run: bool = False, acknowledge: str | 
 def _copy(context: BackupContext, set_name: str, dry_run: bool, acknowledge: str | None) -> CopyOutcome:
     restic = context.restic(set_name)
     outcome = CopyOutcome(set_name, restic.target.repository)
-    record = _read(context, records.COPIES, records.COPIES_TIMES, COPIES, set_name)
+    record, problem = context.store.read_shared(records.COPIES, records.COPIES_TIMES, COPIES, set_name)
+    if problem:
+        # Never written over: the alarm it may hold would be lost. A person looks at it first.
+        outcome.error = (
+            f"the vault's record of the copy is not trusted, so nothing was copied: {problem}; look at it (it may "
+            "hold vanished snapshots), then move it away"
+        )
+        logger.error("copy of %s: %s", set_name, outcome.error)
+        return outcome
     listing = _read(context, records.LISTING, records.LISTING_TIMES, LISTINGS, set_name)
     if acknowledge and record.get("vanished"):
         logger.warning("%d vanished snapshot(s) of %s acknowledged: %s", len(record["vanished"]), set_name, acknowledge)
@@ -89,7 +97,7 @@ def _copy(context: BackupContext, set_name: str, dry_run: bool, acknowledge: str
     # the repository's key); the primary's is judged first, so vanished snapshots alarm also when the copy
     # cannot be reached.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        in_copy = pool.submit(_listing, context, restic, set_name, dry_run)
+        in_copy = pool.submit(_listing, context, restic, set_name, dry_run, bool(record.get("last_copy")))
         try:
             source = context.vault_primary(set_name)
             primary = parse_snapshots(source.execute(make_snapshots_command(source.target, set_name)).stdout)
@@ -105,7 +113,11 @@ def _copy(context: BackupContext, set_name: str, dry_run: bool, acknowledge: str
                 context.store.update({"snapshots": rows, "listed": now}, LISTINGS, set_name)
             held = in_copy.result()
             originals = {_original(s) for s in held}
-            missing = [s for s in primary if str(s["id"]) not in originals]
+            # What the copy received once stays received: its own retention may have let it go since, and
+            # copying it again would undo that retention (and upload it again every week).
+            present = {str(s["id"]) for s in primary}
+            received = (set(record.get("received") or []) | originals) & present
+            missing = [s for s in primary if str(s["id"]) not in received]
             if dry_run:
                 logger.info(
                     "dry run: would copy %d snapshot(s) of %s into %s", len(missing), set_name, outcome.repository
@@ -113,14 +125,16 @@ def _copy(context: BackupContext, set_name: str, dry_run: bool, acknowledge: str
                 outcome.result, outcome.copied = "dry-run", len(missing)
                 return outcome
             if missing:
-                restic.execute_waiting_for_locks(lambda: make_copy_command(restic.target, source.target, set_name))
+                ids = [str(s["id"]) for s in missing]
+                restic.execute_waiting_for_locks(lambda: make_copy_command(restic.target, source.target, ids))
                 # restic copy succeeds only when every chosen snapshot is in the copy: it now holds what it held
                 # and what was missing (with the primary's hosts and times), with no listing to ask again.
                 held = held + [{**s, "original": s["id"]} for s in missing]
             outcome.copied = len(missing)
             outcome.newest = _newest(held, context)
             changes |= {"originals": sorted(_original(s) for s in held), "newest": outcome.newest}
-            outcome.protection = context.backend(set_name).protection()
+            changes["received"] = sorted(received | {str(s["id"]) for s in missing})
+            outcome.protection = _protection(context, set_name)
             changes |= {"protection": outcome.protection, "protection_checked": _now()}
             outcome.result = "copied"
         except BackupError as exc:
@@ -128,10 +142,23 @@ def _copy(context: BackupContext, set_name: str, dry_run: bool, acknowledge: str
             logger.error("copy of %s into %s failed: %s", set_name, outcome.repository, exc)
         finally:
             if not dry_run:
-                last = {"time": _now(), "result": outcome.result, "error": outcome.error, "copied": outcome.copied}
+                error = outcome.error[: records.MAX_TEXT]
+                last = {"time": _now(), "result": outcome.result, "error": error, "copied": outcome.copied}
                 context.store.update({**changes, "last_copy": last}, COPIES, set_name)
                 _metrics(context, set_name, outcome, record)
     return outcome
+
+
+def _protection(context: BackupContext, set_name: str) -> list[str]:
+    """What protects the copy, as its storage shows it now; a storage that cannot say is named, and the copy,
+    which succeeded, stays a success."""
+    from seawall.backup.storage import StorageError
+
+    try:
+        return context.backend(set_name).protection()
+    except StorageError as exc:
+        logger.warning("the protection of %s could not be read: %s", set_name, exc)
+        return [f"protection: not known ({str(exc)[:200]})"]
 
 
 def _read(context: BackupContext, check: records.Check, times: tuple[str, ...], *parts: str) -> dict[str, Any]:
@@ -147,9 +174,12 @@ def _original(snapshot: dict[str, Any]) -> str:
     return str(snapshot.get("original") or snapshot.get("id"))
 
 
-def _listing(context: BackupContext, restic: Restic, set_name: str, dry_run: bool) -> list[dict[str, Any]]:
-    """The copy's snapshots of the set. A copy without its repository yet gets one first (its bucket made as
-    ``init --from copy`` makes it), so that the first copy needs no step of its own on any host."""
+def _listing(
+    context: BackupContext, restic: Restic, set_name: str, dry_run: bool, copied_before: bool
+) -> list[dict[str, Any]]:
+    """The copy's snapshots of the set. A copy never made before gets its repository first (its bucket made as
+    ``init --from copy`` makes it), so that the first copy needs no step of its own on any host; a copy that
+    was made before and whose repository is gone is an error, never quietly made anew."""
     from seawall.backup.actions.init import init_repositories
 
     copy = context.env.backup.copy_
@@ -159,7 +189,14 @@ def _listing(context: BackupContext, restic: Restic, set_name: str, dry_run: boo
             # A password file the model names that is not there yet: init generates it, as for the primary.
             raise RepositoryMissing(f"no password file {copy.password_file} yet")
         return parse_snapshots(restic.execute(make_snapshots_command(restic.target, set_name)).stdout)
-    except RepositoryMissing:
+    except RepositoryMissing as exc:
+        if copied_before:
+            msg = (
+                f"the off-site copy's repository {restic.target.repository} is gone ({exc}), although the vault copied "
+                f"into it before: find out what removed it before anything else; `seawall backup init "
+                f"{context.env.name} --set {set_name} --from copy` makes a new one"
+            )
+            raise RepositoryMissing(msg) from None
         if dry_run:
             logger.info("dry run: would create the off-site copy's repository %s", restic.target.repository)
             return []
@@ -182,10 +219,17 @@ def _vanished(
     a recorded prune forgot and those ``known`` to the alarm already; each says whether the copy held it at
     the vault's last run (``originals``)."""
     present = {str(s["id"]) for s in primary}
-    excused = _forgotten(context, set_name) | {entry["id"] for entry in known}
+    excused = _forgotten(context, set_name) | {str(entry.get("id")) for entry in known}
+    rows = [row for row in listing.get("snapshots") or [] if row.get("id")]  # a row without its id says nothing
     found = [
-        {"id": row["id"], "host": row["host"], "time": row["time"], "detected": now, "in_copy": row["id"] in originals}
-        for row in listing.get("snapshots") or []
+        {
+            "id": row["id"],
+            "host": str(row.get("host", "unknown")),
+            "time": str(row.get("time", "unknown")),
+            "detected": now,
+            "in_copy": row["id"] in originals,
+        }
+        for row in rows
         if row["id"] not in present and row["id"] not in excused
     ]
     if found:
@@ -314,7 +358,7 @@ def copy_row(env: Environment, set_name: str, record: dict[str, Any], problem: s
         making = f"seawall backup copy {env.name} --set {set_name}"
         status, detail = "never-copied", f"no copy recorded: `{making}` on {copy.vault} makes it (is its timer on?)"
     elif vanished:
-        shown = ", ".join(f"{entry['id'][:8]} ({entry['host']})" for entry in vanished[:10])
+        shown = ", ".join(f"{str(entry.get('id', '?'))[:8]} ({entry.get('host', '?')})" for entry in vanished[:10])
         status, detail = "vanished", f"{len(vanished)} snapshot(s) gone from the primary without a prune: {shown}"
     elif last.get("result") != "copied":
         status, detail = "copy-failed", str(last.get("error", ""))

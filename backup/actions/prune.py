@@ -54,11 +54,29 @@ def prune_repositories(
         now = dt.datetime.now(dt.UTC).isoformat()
         for outcome in outcomes:
             record = {"time": now, "result": outcome.result, "forgotten": len(outcome.forgotten)}
-            # What was forgotten, by id: the vault tells these from snapshots that vanished otherwise.
-            record["forgotten_ids"] = outcome.forgotten[:MAX_FORGOTTEN_IDS]
+            # What was forgotten, by id (with what earlier prunes forgot): the vault tells these from snapshots
+            # that vanished otherwise, also when two prunes ran between two of its listings.
+            record["forgotten_ids"] = _forgotten_ids(context, outcome.set_name, outcome.forgotten)
             record["issue"] = issue or ("scheduled" if scheduled else None)
             context.store.update({"last_prune": record}, outcome.set_name, _recorded_on(context, outcome.set_name))
     return outcomes
+
+
+def _forgotten_ids(context: BackupContext, set_name: str, forgotten: list[str]) -> list[str]:
+    """The ids this prune forgets, then those earlier prunes recorded, the newest MAX_FORGOTTEN_IDS."""
+    earlier = context.store.read(set_name, _recorded_on(context, set_name)).get("last_prune", {})
+    merged = list(dict.fromkeys([*forgotten, *(earlier.get("forgotten_ids") or [])]))
+    return merged[:MAX_FORGOTTEN_IDS]
+
+
+def _announce_forgetting(context: BackupContext, set_name: str, forgotten: list[str]) -> None:
+    """Before forgetting, record what will be forgotten: a copy that lists the primary while the forget and
+    prune run must not take these for snapshots that vanished."""
+    if not forgotten:
+        return
+    now = dt.datetime.now(dt.UTC).isoformat()
+    record = {"time": now, "result": "forgetting", "forgotten_ids": _forgotten_ids(context, set_name, forgotten)}
+    context.store.update({"last_prune": record}, set_name, _recorded_on(context, set_name))
 
 
 def _recorded_on(context: BackupContext, set_name: str) -> str:
@@ -96,6 +114,7 @@ def _prune(context: BackupContext, set_name: str, dry_run: bool) -> PruneOutcome
             logger.info("dry run: would check %s, forget %d snapshot(s), then prune", where, len(plan.forget))
             outcome.result = "dry-run"
             return outcome
+        _announce_forgetting(context, set_name, plan.forget)
         apply_retention(restic, plan)
         restic.execute_waiting_for_locks(lambda: make_prune_command(restic.target))
     except BackupError as exc:
@@ -121,7 +140,8 @@ def _copied(context: BackupContext, set_name: str) -> set[str] | None:
             problem
             or f"not there yet (the vault's `seawall backup copy {context.env.name} --set {set_name}` makes it)",
         )
-    return set(record.get("originals") or [])
+    # What the copy received, also what its own retention let go since: waiting for those would keep them forever.
+    return set(record.get("originals") or []) | set(record.get("received") or [])
 
 
 def _verified(context: BackupContext, set_name: str) -> list[str]:

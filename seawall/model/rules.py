@@ -231,6 +231,40 @@ def _ledger_is_not_a_backup_bucket(env: Environment) -> Iterator[Finding]:
         yield ("release", "ledger", "bucket"), msg
 
 
+def _place(endpoint: str | None, region: str) -> tuple[str, str]:
+    """An S3 endpoint's host (lower case) and region; a Spaces host names its region (``fra1.digitalocean…``),
+    and the model's placeholder region (us-east-1) says nothing."""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(endpoint or "").hostname or "").lower()
+    if host.endswith(".digitaloceanspaces.com"):
+        return host, host.split(".", 1)[0]
+    return host, "" if region == "us-east-1" else region.lower()
+
+
+def _same_place(endpoint: str | None, region: str, other: str | None, other_region: str) -> bool:
+    """Whether two repositories are in one place: one storage host, or one named region."""
+    (host, where), (other_host, other_where) = _place(endpoint, region), _place(other, other_region)
+    return host == other_host or (bool(where) and where == other_where)
+
+
+def _vault_backs_up_nothing(env: Environment) -> Iterator[Finding]:
+    """A vault that is also a backup host lets that host's stolen keys reach the copy (a warning: the shipped
+    model's vault backs up nothing; a small fleet may choose otherwise, knowingly)."""
+    copy = env.backup.copy_
+    if copy is None or env.environment.provider == "local":  # one machine: there is no other host to name
+        return
+    runs = sorted(name for name in env.backup_sets if copy.vault in env.hosts_of_set(name))
+    if runs:
+        yield (
+            ("backup", "copy", "vault"),
+            (
+                f"vault {copy.vault!r} backs up {', '.join(runs)} itself: a stolen key of that host is the vault's, "
+                "and can delete the copy; name a host that runs no backup set"
+            ),
+        )
+
+
 def _copy_is_elsewhere(env: Environment) -> Iterator[Finding]:
     """The off-site copy is somewhere else, with keys and a password of its own, kept by a host that exists."""
     copy = env.backup.copy_
@@ -250,11 +284,7 @@ def _copy_is_elsewhere(env: Environment) -> Iterator[Finding]:
         if env.copy_bucket_name in buckets:
             msg = f"the copy's bucket {env.copy_bucket_name!r} holds a primary repository: give the copy its own bucket"
             yield ("backup", "copy", "repository", "bucket"), msg
-        if (
-            primary.kind == "s3"
-            and (where.endpoint or "").rstrip("/") == (primary.endpoint or "").rstrip("/")
-            and (where.region == primary.region)
-        ):
+        if primary.kind == "s3" and _same_place(where.endpoint, where.region, primary.endpoint, primary.region):
             msg = (
                 f"the copy is in the primary's region ({where.region} at {where.endpoint}): a lost region would lose "
                 "both; put it in another region's endpoint or the data center's object storage"
@@ -304,4 +334,6 @@ RULES: tuple[Rule, ...] = (
     _escalation_has_a_repository,
     _copy_is_elsewhere,
 )
-ADVICE: tuple[Rule, ...] = (_escalation_names_a_repository,)
+
+
+ADVICE: tuple[Rule, ...] = (_escalation_names_a_repository, _vault_backs_up_nothing)

@@ -36,6 +36,7 @@ from tests.lab.fleet import (
 # The lab's hosts: name, address, SSH user (dc-storage-1 keeps the shipped non-root ``seawall``).
 DATACENTER = {"dc-storage-1": ("10.213.2.10", "seawall"), "dc-build-1": ("10.213.2.11", "root")}
 DROPLETS = {"app-1": "10.213.1.11", "monitoring-1": "10.213.1.12"}
+DC_OBJECTS = "dc-objects.lab.example.net"  # the copy's endpoint in lab.yaml
 
 
 def lab_hosts() -> list[tuple[str, str, str, str | None]]:
@@ -74,6 +75,9 @@ def write_dns(lab: Lab, graph: Graph, env: Environment) -> None:
         for record in graph.resources.values()
         if record.type.endswith(":DnsRecord") and record.inputs.get("type") == "A" and "value" in record.inputs
     ]
+    # The data center's object storage (the off-site copy's endpoint) is the lab's SeaweedFS under a name of
+    # its own: a second place by name, one server in fact.
+    records.append(f"{DEPLOYER} {DC_OBJECTS}")
     for host in lab.hosts.values():
         with (host.root / "etc/hosts").open("a") as hosts:
             hosts.write("# the lab's DNS stand-in: the graph's records\n" + "\n".join(records) + "\n")

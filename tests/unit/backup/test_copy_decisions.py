@@ -32,19 +32,20 @@ def test_retention_keeps_back_every_snapshot_the_copy_lacks_and_only_those() -> 
 
 
 @pytest.mark.parametrize(
-    ("rules", "schedule", "days"),
+    ("rules", "schedules", "days"),
     [
-        ({"keep_daily": 30, "keep_weekly": 12, "keep_monthly": 24}, "daily", 24 * 31),
-        ({"keep_last": 10}, "hourly", 1),
-        ({"keep_last": 10}, "daily", 10),
-        ({"keep_weekly": 8}, "daily", 56),
-        ({"keep_hourly": 49}, "hourly", 3),
-        ({"keep_within": "400d"}, "daily", 400),
-        ({"keep_yearly": 2}, "daily", 732),
+        ({"keep_daily": 30, "keep_weekly": 12, "keep_monthly": 24}, ["daily"], 24 * 31),
+        ({"keep_last": 10}, ["hourly"], 1),
+        ({"keep_last": 10}, ["hourly", "daily"], 10),  # the slowest set decides
+        ({"keep_hourly": 48}, ["daily"], 48),  # 48 hours that hold a snapshot: 48 days of daily ones
+        ({"keep_weekly": 8}, ["daily"], 56),
+        ({"keep_hourly": 49}, ["hourly"], 3),
+        ({"keep_within": "400d"}, ["daily"], 400),
+        ({"keep_yearly": 2}, ["daily"], 732),
     ],
 )
-def test_the_copys_bucket_keeps_and_locks_for_its_longest_keep_rule(rules: dict, schedule: str, days: int) -> None:
-    assert longest_keep_days(Retention.model_validate(rules), schedule) == days
+def test_the_copys_bucket_keeps_and_locks_for_its_longest_keep_rule(rules: dict, schedules: list, days: int) -> None:
+    assert longest_keep_days(Retention.model_validate(rules), schedules) == days
 
 
 def test_the_copy_is_as_late_as_its_most_behind_host_and_unknown_while_a_host_is_missing() -> None:

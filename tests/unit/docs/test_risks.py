@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from seawall.errors import ConfigError
 from seawall.model import load_environment, load_environments
 from seawall.model.schema import Environment
 from seawall.opsdocs.measured import Measured
@@ -100,16 +101,16 @@ def test_sets_without_an_offsite_copy_are_a_risk_and_critical_in_production(
 def test_backups_in_the_workloads_region_are_no_risk_with_a_copy_in_another_region(tmp_path: Path) -> None:
     copied = fixture_env(tmp_path, "devnet", {"environment": {"region": "ams3"}, "backup": {"copy": OFFSITE}})
     assert fired(copied, "backups-beside-workload") == []
-    copy_beside = fixture_env(
-        tmp_path,
-        "devnet",
-        {
-            "environment": {"region": "ams3"},
-            "backup": {"copy": {**OFFSITE, "repository": {**OFFSITE["repository"], "region": "ams3"}}},
-        },
-    )
-    # A copy in the workload's own region is no copy elsewhere.
-    assert fired(copy_beside, "backups-beside-workload") == [("archive-etc, store-data", "Major")]
+    # A copy in the workload's (and the primary's) own region is no copy elsewhere: validate refuses it.
+    with pytest.raises(ConfigError, match="a lost region would lose both"):
+        fixture_env(
+            tmp_path,
+            "devnet",
+            {
+                "environment": {"region": "ams3"},
+                "backup": {"copy": {**OFFSITE, "repository": {**OFFSITE["repository"], "region": "ams3"}}},
+            },
+        )
 
 
 def test_a_volume_no_set_holds_is_unprotected(tmp_path: Path, shipped: dict[str, Environment]) -> None:

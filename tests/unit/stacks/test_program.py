@@ -208,7 +208,8 @@ def test_only_the_vault_gets_the_copys_password_and_key() -> None:
     credentials = rendered.resources[f"{vault}-vault-credentials"].inputs["stdin"]
     assert f"VAULT_ACCESS_KEY_ID={secrets['vaultAccessKeyId']}" in credentials
     # Every backup host gets the primary's key; none of them the vault's, in any file, unit or command.
-    backup_hosts = {host for name in env.backup_sets for host in env.hosts_of_set(name)} - {vault}
+    backup_hosts = {host for name in env.backup_sets for host in env.hosts_of_set(name)}
+    assert vault not in backup_hosts  # the vault backs up nothing: no backup host's key is the vault's
     assert backup_hosts
     for name, text in held.items():
         if any(name.startswith(f"{host}-") for host in backup_hosts):
