@@ -77,7 +77,13 @@ def two_regions(
     bucket, copy_bucket = f"{PRIMARY}-{suffix}", f"{COPY}-{suffix}"
     document = _document(tmp_path, data, {"kind": "s3", "endpoint": primary.endpoint, "bucket": bucket})
     document["backup"]["copy"] = {
-        "repository": {"kind": "s3", "endpoint": copy.endpoint, "region": "region-b", "bucket": copy_bucket},
+        # The copy's server by another name of loopback: another storage host, as another region's is.
+        "repository": {
+            "kind": "s3",
+            "endpoint": copy.endpoint.replace("127.0.0.1", "localhost"),
+            "region": "region-b",
+            "bucket": copy_bucket,
+        },
         "vault": "lab-vault",
         "password_file": str(tmp_path / "copy-password"),
         "retention": {"keep_last": 10},
@@ -220,7 +226,7 @@ def test_the_copy_servers_outage_fails_the_copy_cleanly_and_the_next_copy_catche
         failed = seawall(lab, "backup", "copy", "lab")
         assert failed.code == 1
         assert "Traceback" not in failed.out + failed.err
-        assert f"the storage at {copy.endpoint}" in failed.out, failed.out
+        assert f"the storage at {copy.endpoint.replace('127.0.0.1', 'localhost')}" in failed.out, failed.out
         status = json.loads(seawall(lab, "backup", "status", "lab", "--format", "json").out)
         assert status["copies"][0]["status"] == "copy-failed"
         metrics = (lab.root / "metrics" / "seawall_copy_lab_files.prom").read_text()
