@@ -114,6 +114,13 @@ class Delivery:
     lock_sha256: str
 
 
+def credentials_text(
+    key_env: str, key: pulumi.Input[str], secret_env: str, secret: pulumi.Input[str]
+) -> pulumi.Output[str]:
+    """Given an S3 key pair and the variables that name it, return the environment file's content."""
+    return pulumi.Output.format("{0}={1}\n{2}={3}\n", key_env, key, secret_env, secret)
+
+
 @dataclass
 class HostSecrets:
     """What a host needs to reach its repositories, as Pulumi secrets."""
@@ -128,12 +135,8 @@ class HostSecrets:
     @functools.cached_property
     def credentials_file(self) -> pulumi.Output[str]:
         """Return the S3 credentials file's content, built once for every host that needs it."""
-        return pulumi.Output.format(
-            "{0}={1}\n{2}={3}\n",
-            self.access_key_id_env,
-            self.access_key_id,
-            self.secret_access_key_env,
-            self.secret_access_key,
+        return credentials_text(
+            self.access_key_id_env, self.access_key_id, self.secret_access_key_env, self.secret_access_key
         )
 
     @functools.cached_property
@@ -160,12 +163,8 @@ class VaultSecrets:
     @functools.cached_property
     def credentials_file(self) -> pulumi.Output[str]:
         """Return the vault's credentials file's content."""
-        return pulumi.Output.format(
-            "{0}={1}\n{2}={3}\n",
-            self.access_key_id_env,
-            self.access_key_id,
-            self.secret_access_key_env,
-            self.secret_access_key,
+        return credentials_text(
+            self.access_key_id_env, self.access_key_id, self.secret_access_key_env, self.secret_access_key
         )
 
     def files(self) -> list[tuple[str, str, pulumi.Input[str], pulumi.Output[str]]]:

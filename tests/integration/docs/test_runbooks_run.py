@@ -18,7 +18,7 @@ import pytest
 from seawall.model import load_environment
 from seawall.monitoring import ALERTS, COPY_ALERTS
 from seawall.opsdocs.generate import PROCEDURES
-from tests.conftest import PROJECT, patch_environment
+from tests.conftest import PROJECT, give_local_a_copy
 
 pytestmark = [
     pytest.mark.integration,
@@ -74,23 +74,11 @@ def copy_project(target: Path) -> Path:
 
 # The runbooks that say more where the environment has an off-site copy.
 WITH_A_COPY = ["restore-backup-set.md"] + [ALERTS[name].runbook for name in COPY_ALERTS]
-# local's off-site copy (written over it where it has none): a folder of this machine, the vault localhost.
-LOCAL_COPY = {
-    "backup": {
-        "copy": {
-            "repository": {"kind": "local", "endpoint": None, "path": "var/local/copies"},
-            "vault": "localhost",
-            "password_file": "var/local/restic-copy-password",
-            "retention": {"keep_daily": 30},
-        }
-    }
-}
 
 
 def with_a_copy(project: Path) -> Path:
     """Give the project's local environment an off-site copy, unless it has one."""
-    if load_environment(project / "environments", "local").backup.copy_ is None:
-        patch_environment(project / "environments", "local", LOCAL_COPY)
+    give_local_a_copy(project / "environments")
     return project
 
 

@@ -18,7 +18,7 @@ from seawall.model import load_environment
 from seawall.model.calendar import longest_interval, parse_calendar
 from seawall.model.schema import Environment
 from seawall.monitoring import ALERTS, render_monitoring
-from tests.conftest import SHIPPED, patch_environment
+from tests.conftest import SHIPPED, give_local_a_copy, patch_environment
 
 PROMTOOL = shutil.which("promtool")
 AMTOOL = shutil.which("amtool")
@@ -534,23 +534,8 @@ def copy_tests(env: Environment, pairs: list[tuple[str, str]]) -> dict[str, list
     return tests
 
 
-# The shipped local environment's off-site copy (written over it where it has none): a folder of this
-# machine, made by the vault localhost.
-LOCAL_COPY = {
-    "backup": {
-        "copy": {
-            "repository": {"kind": "local", "endpoint": None, "path": "var/local/copies"},
-            "vault": "localhost",
-            "password_file": "var/local/restic-copy-password",
-            "retention": {"keep_daily": 30},
-        }
-    }
-}
-
-
 def local_with_a_copy(environments: Path) -> Environment:
-    if load_environment(environments, "local").backup.copy_ is None:
-        patch_environment(environments, "local", LOCAL_COPY)
+    give_local_a_copy(environments)
     return load_environment(environments, "local")
 
 
