@@ -152,6 +152,22 @@ LISTING = _fields(
     snapshots=_list_of(_having(("id",), _fields(id=_snapshot_id, host=_text, time=_text)), MAX_SNAPSHOT_IDS),
 )
 LISTING_TIMES = ("updated", "listed")
+# A host's last drift check (``state/<env>/drift/<host>``): what ``seawall host verify`` found.
+DRIFT = _having(
+    ("host", "checked", "drift"),
+    _fields(
+        environment=_text,
+        host=_text,
+        checked=_time,
+        manifest=_optional(_text),
+        wheel=_optional(_text),
+        drift=_list_of(
+            _having(("kind", "subject"), _fields(kind=_text, subject=_text, expected=_text, found=_text)), 2000
+        ),
+        problems=_list_of(_text, 50),
+    ),
+)
+DRIFT_TIMES = ("checked",)
 CHECK_SLICES = _fields(slices=_number, next=_number, slices_read=_list_of(_number))
 
 

@@ -257,6 +257,24 @@ def render_status_units(
     return files
 
 
+VERIFY_UNIT = "seawall-host-verify"
+
+
+def render_verify_units(
+    env: Environment, host: str, seawall_bin: str = SEAWALL_BIN, environments: str = HOST_ENVIRONMENTS
+) -> list[RenderedFile]:
+    """Given a host, return its drift check's ``.service`` + ``.timer``: every host compares itself with the
+    manifest the deploy left (``seawall host verify``), with the bucket's keys where it has them."""
+    argv = [seawall_bin, "--environments", environments, "host", "verify", env.name, "--host", host]
+    description = f"Seawall drift check of {host} ({env.name})"
+    delay = int(env.backup.randomized_delay.total_seconds())
+    service = _service(description, argv, 600)
+    return [
+        RenderedFile(f"{UNIT_DIR}/{VERIFY_UNIT}.service", service),
+        RenderedFile(f"{UNIT_DIR}/{VERIFY_UNIT}.timer", _timer(description, VERIFY_UNIT, env.drift.schedule, delay)),
+    ]
+
+
 def render_host_files(
     env: Environment, host: str, seawall_bin: str = SEAWALL_BIN, environments: str = HOST_ENVIRONMENTS
 ) -> list[RenderedFile]:
@@ -266,7 +284,8 @@ def render_host_files(
     for set_name in host_sets(env, host):
         files += render_units(env, host, set_name, seawall_bin, environments)
     files += render_status_units(env, host, seawall_bin, environments)
-    return files + render_vault_units(env, host, seawall_bin, environments)
+    files += render_vault_units(env, host, seawall_bin, environments)
+    return files + render_verify_units(env, host, seawall_bin, environments)
 
 
 def init_commands(env: Environment, host: str, seawall_bin: str = SEAWALL_BIN) -> list[list[str]]:
@@ -291,6 +310,7 @@ def timer_names(env: Environment, host: str) -> list[str]:
         ]
         + [f"seawall-{kind}.timer" for _, _, kind in _status_job(env, host, [])]
         + [f"{unit}.timer" for _, _, unit in _vault_jobs(env, host, [])]
+        + [f"{VERIFY_UNIT}.timer"]
     )
 
 

@@ -30,7 +30,8 @@ import pulumi
 from pulumi_command import remote
 
 from seawall.backup.schedules import CREDENTIALS_FILE, VAULT_CREDENTIALS_FILE
-from seawall.hostfiles import EXPORTER_STEP, INSTALL_STEP, STAGED, RenderedFile, file_lines, step_name
+from seawall.hostfiles import EXPORTER_STEP, INSTALL_STEP, MANIFEST_STEP, STAGED, RenderedFile, file_lines, step_name
+from seawall.manifest import MANIFEST_FILE, OWNER, Manifest, build_manifest
 
 SEAWALL_HOME = "/opt/seawall"
 DIST = f"{SEAWALL_HOME}/dist"
@@ -224,6 +225,7 @@ class HostConfig:
     monitoring: MonitoringServer | None = None
     commands: Sequence[Sequence[str]] = ()
     vault: VaultSecrets | None = None  # the off-site copy's secrets, on the vault host only
+    environment: str = ""  # the environment's name, for the host's manifest
 
 
 def content_hash(*parts: str) -> str:
@@ -473,7 +475,61 @@ def configure_host(
             )
             for index, (path, url) in enumerate(config.monitoring.webhooks, start=1)
         ]
+    # Last: the manifest of everything above, recorded again whenever a file, a secret or the build changes.
+    script = manifest_script(host_manifest(name, delivery, config))
+    triggers: list[pulumi.Input[str]] = [content_hash(script, delivery.identity)]
+    if config.secrets is not None:
+        triggers += list(config.secrets.triggers)
+    if config.vault is not None:
+        triggers += [trigger for _, _, _, trigger in config.vault.files()]
+    if config.monitoring is not None:
+        triggers += [pulumi.Output.from_input(url).apply(content_hash) for _, url in config.monitoring.webhooks]
+    steps.append(
+        remote.Command(
+            step_name(name, MANIFEST_STEP),
+            connection=connection,
+            create=as_root(user, script),
+            triggers=triggers,
+            opts=pulumi.ResourceOptions(parent=parent, depends_on=[*depends_on, *steps]),
+        )
+    )
     return steps
+
+
+def host_manifest(name: str, delivery: Delivery, config: HostConfig) -> Manifest:
+    """Given a host, the build and its configuration, return the manifest of everything its steps place: the
+    files (a secret file by path, mode and owner only), the units they enable, its firewall and the wheel."""
+    files = list(config.files)
+    units = list(config.timers)
+    if config.firewall is not None:
+        files += firewall_files(config.firewall)
+        units.append(FIREWALL_UNIT.rsplit("/", 1)[1])
+    if config.exporter is not None:
+        files.append(config.exporter.settings)
+        units.append(f"{EXPORTER_UNIT}.service")
+    secret_files: list[tuple[str, str, str]] = []
+    if config.secrets is not None:
+        secret_files += [(config.secrets.password_file, "0600", OWNER), (CREDENTIALS_FILE, "0600", OWNER)]
+    if config.vault is not None:
+        secret_files += [(path, "0600", OWNER) for _, path, _, _ in config.vault.files()]
+    if config.monitoring is not None:
+        files += [*config.monitoring.prometheus, *config.monitoring.alertmanager, *config.monitoring.settings]
+        units += ["prometheus.service", "prometheus-alertmanager.service"]
+        secret_files += [(path, "0640", "root:prometheus") for path, _ in config.monitoring.webhooks]
+    wheel = f"{DIST}/{delivery.wheel_name}"
+    return build_manifest(config.environment, name, files, secret_files, units, config.firewall is not None, wheel)
+
+
+def manifest_script(manifest: Manifest) -> str:
+    """Given a host's manifest, return the deploy's last step on the host: write the manifest, then let the
+    installed Seawall record what only the host knows (the secret files', the ruleset's and the wheel's
+    hashes) and move what no deploy placed out of Seawall's folders (into the quarantine, nothing lost)."""
+    lines = [
+        "set -eu",
+        *file_lines([RenderedFile(MANIFEST_FILE, manifest.to_text())]),
+        f"{SEAWALL_HOME}/bin/seawall host record --quarantine",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _step(

@@ -18,6 +18,7 @@ STAGED = ".staged"  # a file checked before it moves in (``PATH.staged``) counts
 # find every host by its install step and check its exporter step.
 INSTALL_STEP = "install"
 EXPORTER_STEP = "node-exporter"
+MANIFEST_STEP = "manifest"  # the last step on every host: what the others placed (seawall.manifest)
 _FILE = re.compile(r"cat > (\S+)\.new <<'(SEAWALL_EOF_\w+)'\n(.*?)\n\2\n", re.S)
 
 

@@ -93,9 +93,11 @@ def run_stack(environments: Path, stack: str, now: dt.datetime | None = None) ->
         record_start(env.name, environments, request)
     root = checkout_root()
     components: list[pulumi.Resource] = []
-    outputs = build(env, build_wheel(root, root / "dist"), components)
+    shipped = build_wheel(root, root / "dist")
+    outputs = build(env, shipped, components)
     if not dry_run:
-        record_success_step(env.name, environments, request, components)
+        wheel = sha256_of(shipped.wheel) if shipped.wheel is not None else None
+        record_success_step(env.name, environments, request, components, wheel)
     return outputs
 
 
@@ -165,6 +167,7 @@ def build(
                         server if host_name in monitors else None,
                         init_commands(env, host_name),
                         vault if host_name == vault_host(env) else None,
+                        env.name,
                     ),
                 ),
             )
@@ -240,6 +243,7 @@ def _fleet_args(
                 monitoring=server if droplet in monitors else None,
                 commands=init_commands(env, droplet),
                 vault=vault if droplet == vault_host(env) else None,
+                environment=env.name,
             )
         )
     backups = service.droplet_backups

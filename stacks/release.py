@@ -128,12 +128,18 @@ def record_start(env_name: str, environments: Path, request: ReleaseRequest) -> 
 
 
 def record_success_step(
-    env_name: str, environments: Path, request: ReleaseRequest, after: Sequence[pulumi.Resource]
+    env_name: str,
+    environments: Path,
+    request: ReleaseRequest,
+    after: Sequence[pulumi.Resource],
+    wheel_sha256: str | None = None,
 ) -> local.Command:
-    """Return the final step: a local command, run after every resource, that records the success."""
+    """Return the final step: a local command, run after every resource, that records the success (and the
+    wheel the hosts got, which the deployed graph names for `seawall drift`)."""
+    shipped = ("--wheel-sha256", wheel_sha256) if wheel_sha256 else ()
     command = seawall_command(
         environments, "ledger-record", env_name, "--result", "succeeded", "--deploy-id", request.deploy_id,
-        *request.arguments(),
+        *request.arguments(), *shipped,
     )  # fmt: skip
     return local.Command(
         "deploy-ledger",

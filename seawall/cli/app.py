@@ -64,6 +64,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "seawall.cli.backup",
         "Create, back up, prune, copy off-site, drill, restore, list, check, unlock and schedule repositories.",
     ),
+    "drift": (
+        "seawall.cli.drift",
+        "Which hosts no longer match the last deploy (files, units, firewall, wheel), missed a deploy or stopped "
+        "checking; exit 1 on any.",
+    ),
+    "host": (
+        "seawall.cli.host",
+        "On a host: record what the deploy placed (its last step), verify the host against it (hourly).",
+    ),
     "monitoring": ("seawall.cli.monitoring", "Write Prometheus and Alertmanager configuration from the model."),
     "capacity": (
         "seawall.cli.capacity",

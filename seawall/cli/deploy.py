@@ -396,9 +396,11 @@ def record_command(
     emergency: Emergency = False,
     incident: Incident = None,
     priority: Priority = None,
+    wheel_sha256: Annotated[
+        str | None, typer.Option("--wheel-sha256", help="The wheel the hosts got (named in the deployed graph).")
+    ] = None,
 ) -> None:
     """Append one entry to ENV's ledger (the Pulumi program records its start, its final step the success)."""
-    import datetime as dt
 
     from seawall.ledger import LedgerEntry, append_entry, now_iso
     from seawall.model import load_environment
@@ -431,7 +433,10 @@ def record_command(
         from seawall.render import render
         from seawall.stacks.program import OFFLINE
 
-        write_atomically(deployed_graph(settings, env.name), render(env, OFFLINE).to_json())
+        document = render(env, OFFLINE).as_json()
+        if wheel_sha256:
+            document["shipped"] = {"wheel_sha256": wheel_sha256}
+        write_atomically(deployed_graph(settings, env.name), json.dumps(document, indent=2, sort_keys=True) + "\n")
     typer.echo(f"recorded {result} of {env.name} ({deploy_id}) in the ledger")
 
 

@@ -145,6 +145,17 @@ def _rpo_covers_schedule(env: Environment) -> Iterator[Finding]:
             yield ("backup_sets", name, "rpo"), msg
 
 
+def _drift_checks_report_in_time(env: Environment) -> Iterator[Finding]:
+    """A host is called silent only after its check could have run: the schedule's gap and delay allow it."""
+    gap = longest_interval(parse_calendar(env.drift.schedule)) + env.backup.randomized_delay
+    if env.drift.stale_after <= gap:
+        msg = (
+            f"stale_after {format_duration(env.drift.stale_after)} is not longer than the schedule's longest gap "
+            f"plus backup.randomized_delay ({format_duration(gap)}): every host would be called silent; raise it"
+        )
+        yield ("drift", "stale_after"), msg
+
+
 def _production_is_protected(env: Environment) -> Iterator[Finding]:
     if env.environment.tier != "production":
         return
@@ -323,6 +334,7 @@ RULES: tuple[Rule, ...] = (
     _monitoring_host_exists,
     _unique_host_names,
     _rpo_covers_schedule,
+    _drift_checks_report_in_time,
     _production_is_protected,
     _protected_services_have_owners,
     _volume_protection_names_own_sets,

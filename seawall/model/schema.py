@@ -432,6 +432,16 @@ class Monitoring(StrictModel):
     repeat_interval: Duration = dt.timedelta(hours=4)
 
 
+class DriftCheck(StrictModel):
+    """Each host's hourly look at itself against what the deploy placed there (``seawall host verify``)."""
+
+    # When each host checks itself (systemd OnCalendar), with the backups' randomized delay.
+    schedule: OnCalendar = "hourly"
+    # A host whose last check is older than this has stopped reporting: `seawall drift` says so and
+    # SeawallDriftCheckMissing fires. At least the schedule's longest gap plus the randomized delay.
+    stale_after: Duration = dt.timedelta(hours=3)
+
+
 class SeverityTargets(StrictModel):
     """What a severity means and how fast the team answers it."""
 
@@ -548,6 +558,7 @@ class Environment(StrictModel):
     monitoring: Monitoring = Field(default_factory=Monitoring)
     release: Release = Field(default_factory=Release)
     incidents: Incidents = Field(default_factory=Incidents)
+    drift: DriftCheck = Field(default_factory=DriftCheck)
 
     @property
     def name(self) -> str:

@@ -1,0 +1,147 @@
+"""``seawall drift ENV``: which hosts no longer match what the last deploy placed, from their own checks.
+
+Reads the deployed graph (``ledger/ENV.deployed.json``, or ``--graph``) and each host's last ``seawall host
+verify`` result (this machine's state, else the environment's bucket); needs no cloud or SSH credential."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from seawall.cli.context import OutputFormat, print_json, settings_of, stdout
+
+if TYPE_CHECKING:
+    from seawall.drift import HostDrift
+
+HELP = (
+    "Which hosts no longer match the last deploy (files, units, firewall, wheel), missed a deploy or stopped "
+    "checking; exit 1 on any."
+)
+
+
+def drift_command(
+    ctx: typer.Context,
+    env_name: Annotated[str, typer.Argument(metavar="ENV", help="Environment.")],
+    graph: Annotated[
+        Path | None,
+        typer.Option(
+            "--graph", help="The deployed graph (default: ledger/ENV.deployed.json, written by `seawall up`)."
+        ),
+    ] = None,
+    output: Annotated[OutputFormat, typer.Option("--format", help="table, json or markdown.")] = OutputFormat.table,
+    cloud: Annotated[
+        bool,
+        typer.Option(
+            "--cloud",
+            help="Also compare droplets, firewalls, DNS records and volumes with DigitalOcean's API (a read-only "
+            "token in DIGITALOCEAN_TOKEN; `pulumi refresh` is the complete answer).",
+        ),
+    ] = False,
+) -> None:
+    """Show, per host, what no longer matches the last deploy: drifted files (content, mode, owner, missing,
+    extra), units, the firewall and the wheel as the host's hourly check found them, a manifest that is not
+    the deployed one (a missed deploy), another build, a host that stopped reporting. Exit 1 on any, 2 when
+    there is no deployed graph."""
+    import datetime as dt
+
+    from seawall.backup.actions.drift import read_results
+    from seawall.cli.deploy import deployed_graph
+    from seawall.drift import deployed_manifests, failing, judge
+    from seawall.errors import SeawallError
+    from seawall.model import load_environment
+
+    settings = settings_of(ctx)
+    env = load_environment(settings.environments, env_name)
+    path = graph if graph is not None else deployed_graph(settings, env.name)
+    document = _read_graph(path, env.name)
+    expected = deployed_manifests(document)
+    if not expected:
+        raise SeawallError(f"{path} holds no host manifest: deploy {env.name} with this Seawall (`seawall up`) first")
+    results = read_results(env, settings.project_root, sorted(expected))
+    names = {str(item.get("name")) for item in document.get("resources", [])}
+    metric_only = frozenset(host for host in expected if f"{host}-s3-credentials" not in names)
+    wheel = (document.get("shipped") or {}).get("wheel_sha256")
+    report = judge(expected, results, dt.datetime.now(dt.UTC), env.drift.stale_after, wheel, metric_only)
+    differences = None
+    if cloud:
+        from seawall.clouddrift import cloud_differences
+
+        differences = cloud_differences(env, document)
+    _show(env.name, report, differences, output)
+    if failing(report) or differences:
+        raise typer.Exit(1)
+
+
+def _read_graph(path: Path, env_name: str) -> dict[str, Any]:
+    from seawall.errors import SeawallError
+
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        msg = f"{path} does not exist: deploy {env_name} first (`seawall up {env_name}`), or pass --graph"
+        raise SeawallError(msg) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        msg = f"{path} is not a deployed graph ({exc}); pass --graph with `seawall preview {env_name} --format json`"
+        raise SeawallError(msg) from None
+    if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
+        raise SeawallError(f"{path} is not a deployed graph (no resources list)")
+    return document
+
+
+class _Column(StrEnum):
+    host = "host"
+    status = "status"
+    checked = "checked"
+    what = "what"
+
+
+def _lines(entry: HostDrift) -> list[str]:
+    found = [
+        f"{item['kind']} {item['subject']}: {item.get('expected', '')} → {item.get('found', '')}"
+        for item in entry.findings
+    ]
+    return [*entry.reasons, *found]
+
+
+def _show(env_name: str, report: list[HostDrift], differences: list[Any] | None, output: OutputFormat) -> None:
+    if output is OutputFormat.json:
+        data: dict[str, Any] = {"environment": env_name, "hosts": [entry.as_json() for entry in report]}
+        if differences is not None:
+            data["cloud"] = [item.as_json() for item in differences]
+        print_json(data)
+        return
+    if output is OutputFormat.markdown:
+        from seawall.markdown import markdown_table
+
+        rows = [(e.host, e.status, e.checked or "never", "<br>".join(_lines(e)) or "—") for e in report]
+        lines = [f"# Drift of {env_name}", "", *markdown_table([c.value for c in _Column], rows)]
+        if differences is not None:
+            lines += ["", "## Cloud", ""]
+            lines += markdown_table(["resource", "field", "deployed", "found"], [d.row() for d in differences])
+        typer.echo("\n".join(lines))
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=f"drift of {env_name}")
+    for column in _Column:
+        table.add_column(column.value)
+    for entry in report:
+        table.add_row(entry.host, entry.status, entry.checked or "never", escape("\n".join(_lines(entry)) or "—"))
+    stdout().print(table)
+    if differences is not None:
+        cloud = Table(title=f"{env_name} in DigitalOcean against the deployed graph")
+        for column in ("resource", "field", "deployed", "found"):
+            cloud.add_column(column)
+        for item in differences:
+            cloud.add_row(*(escape(str(cell)) for cell in item.row()))
+        stdout().print(cloud if differences else "DigitalOcean matches the deployed graph")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's command to the app."""
+    app.command("drift", help=HELP)(drift_command)
