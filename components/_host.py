@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_command import remote
 
-from seawall.backup.schedules import CREDENTIALS_FILE, VAULT_CREDENTIALS_FILE
+from seawall.backup.schedules import CREDENTIALS_FILE, VAULT_CREDENTIALS_FILE, VERIFY_UNIT
 from seawall.hostfiles import EXPORTER_STEP, INSTALL_STEP, MANIFEST_STEP, STAGED, RenderedFile, file_lines, step_name
 from seawall.manifest import MANIFEST_FILE, OWNER, Manifest, build_manifest
 
@@ -523,11 +523,14 @@ def host_manifest(name: str, delivery: Delivery, config: HostConfig) -> Manifest
 def manifest_script(manifest: Manifest) -> str:
     """Given a host's manifest, return the deploy's last step on the host: write the manifest, then let the
     installed Seawall record what only the host knows (the secret files', the ruleset's and the wheel's
-    hashes) and move what no deploy placed out of Seawall's folders (into the quarantine, nothing lost)."""
+    hashes) and move what no deploy placed out of Seawall's folders (into the quarantine, nothing lost), and
+    start the host's first check."""
     lines = [
         "set -eu",
         *file_lines([RenderedFile(MANIFEST_FILE, manifest.to_text())]),
         f"{SEAWALL_HOME}/bin/seawall host record --quarantine",
+        # The first check now, not at the next hour: a new host is never "never reported" for long.
+        f"systemctl start --no-block {VERIFY_UNIT}.service",
     ]
     return "\n".join(lines) + "\n"
 

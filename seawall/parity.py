@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from itertools import pairwise
 from typing import Any
 
+from seawall.hostfiles import MANIFEST_STEP, host_of_step
 from seawall.model.schema import Allowance, Environment, EnvironmentOnly, ParityRules
 from seawall.render import Graph, Program, render
 
@@ -30,6 +31,9 @@ VIOLATION = "violation"
 # Identity differs by design; inputs derived from others (content hashes) are compared through their source.
 IDENTITY = ("environment.name", "environment.domain", "environment.predecessor", "environment.description")
 DERIVED_INPUTS = ("triggers",)
+# A host's manifest step writes the hashes of what its other steps place (seawall.manifest): compared through
+# them, never itself (a hash would differ wherever an environment's name is in a file).
+DERIVED_STEP_INPUTS = {MANIFEST_STEP: ("create",)}
 ITEM_SECTIONS = ("services", "datacenter_hosts", "backup_sets", "alerting.channels")
 _ABSENT = object()
 
@@ -127,10 +131,13 @@ def normalise_graph(graph: Graph, env: Environment) -> FlatGraph:
     for name, record in graph.resources.items():
         flat: dict[str, Any] = {}
         _flatten(record.inputs, "", flat, pattern)
+        derived = DERIVED_INPUTS + next(
+            (inputs for step, inputs in DERIVED_STEP_INPUTS.items() if host_of_step(name, step) is not None), ()
+        )
         result[name] = (
             record.type,
             record.parent,
-            {key: value for key, value in flat.items() if key.split(".")[0] not in DERIVED_INPUTS},
+            {key: value for key, value in flat.items() if key.split(".")[0] not in derived},
         )
     return result
 

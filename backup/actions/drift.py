@@ -20,7 +20,7 @@ from seawall.backup.context import state_store
 from seawall.backup.metrics import render_series, write_metrics
 from seawall.backup.records import DRIFT, DRIFT_TIMES
 from seawall.errors import ConfigError
-from seawall.files import write_atomically
+from seawall.files import resolve, write_atomically
 from seawall.hostcheck import observe
 from seawall.manifest import (
     KIND_MEANING,
@@ -128,18 +128,18 @@ def verify(
         "drift": [item.as_json() for item in drift[:MAX_FINDINGS]],
         "problems": problems,
     }
-    _write_metrics(env, host, drift, now)
+    _write_metrics(env, host, drift, now, project_root)
     state_store(env, project_root).write(result, DRIFT_STATE, host)
     return result
 
 
-def _write_metrics(env: Environment, host: str, drift: list[Drift], now: dt.datetime) -> None:
+def _write_metrics(env: Environment, host: str, drift: list[Drift], now: dt.datetime, project_root: Path) -> None:
     labels = {"environment": env.name, "host": host}
     series: list[tuple[dict[str, str], dict[str, float | None]]] = [
         (labels | {"kind": kind}, {"host_drift": float(number)}) for kind, number in counts(drift).items()
     ]
     series.append((labels, {"host_drift_checked_timestamp_seconds": now.timestamp()}))
-    folder = Path(env.backup.metrics_dir)
+    folder = resolve(project_root, env.backup.metrics_dir)
     try:
         write_metrics(folder, METRICS_FILE, render_series("seawall", series, HELP))
     except OSError as exc:

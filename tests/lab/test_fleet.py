@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 import time
 import warnings
@@ -211,6 +212,71 @@ def test_prometheus_scrapes_every_host_and_seawalls_textfile_metrics(deployed: D
     assert deployed.lab.webhook_log.read_text() == ""
 
 
+def test_every_host_checks_itself_and_a_healthy_fleet_reports_no_drift(deployed: Deployed, tmp_path: Path) -> None:
+    for host in HOSTS:
+        checked = deployed.lab.ssh(deployed.lab.hosts[host], "systemctl start seawall-host-verify.service", check=False)
+        journal = on_host(deployed, host, "journalctl --no-pager -o cat -u seawall-host-verify.service | tail -40")
+        assert checked.returncode == 0, (host, journal)
+        assert on_host(deployed, host, "cat /var/lib/prometheus/node-exporter/seawall-drift.prom").count(" 0\n") >= 9
+    report = _drift(deployed, tmp_path)
+    assert report.returncode == 0, report.stdout + report.stderr
+    statuses = {entry["host"]: entry["status"] for entry in json.loads(report.stdout)["hosts"]}
+    assert statuses == dict.fromkeys(HOSTS, "ok")
+
+
+def test_a_hand_edit_a_flushed_rule_and_an_extra_file_are_reported_alerted_and_cleared_by_a_reapply(
+    deployed: Deployed, tmp_path: Path
+) -> None:
+    unit = "/etc/systemd/system/seawall-backup-app-data.service"
+    on_host(deployed, "app-1", f"echo 'Environment=EDITED=1' >> {unit} && systemctl daemon-reload")
+    icmp = "nft -a list chain inet seawall input | awk '/icmp/ {print $NF}' | head -1"
+    on_host(deployed, "dc-build-1", f"nft delete rule inet seawall input handle $({icmp})")
+    on_host(deployed, "dc-storage-1", "echo 'notes left by hand' > /etc/seawall/notes.txt")
+    for host in ("app-1", "dc-build-1", "dc-storage-1"):
+        assert (
+            deployed.lab.ssh(
+                deployed.lab.hosts[host], "systemctl start seawall-host-verify.service", check=False
+            ).returncode
+            != 0
+        )
+    report = _drift(deployed, tmp_path)
+    assert report.returncode == 1, report.stderr
+    hosts = {entry["host"]: entry for entry in json.loads(report.stdout)["hosts"]}
+    found = {host: {(f["kind"], f["subject"]) for f in entry["findings"]} for host, entry in hosts.items()}
+    assert found == {
+        "app-1": {("content", unit)},
+        "dc-build-1": {("firewall", "table inet seawall")},
+        "dc-storage-1": {("extra", "/etc/seawall/notes.txt")},
+        "monitoring-1": set(),
+    }
+    assert {host: entry["status"] for host, entry in hosts.items()} == {
+        "app-1": "drift", "dc-build-1": "drift", "dc-storage-1": "drift", "monitoring-1": "ok"
+    }  # fmt: skip
+
+    def delivered() -> set[str]:
+        lines = [json.loads(line) for line in deployed.lab.webhook_log.read_text().splitlines()]
+        return {host for d in lines if "SeawallHostDrift" in json.dumps(d) for host in HOSTS if host in json.dumps(d)}
+
+    _eventually(lambda: delivered() >= {"app-1", "dc-build-1", "dc-storage-1"}, delivered, seconds=180)
+    # A re-apply of the steps (a fresh stack over the same hosts runs every one) clears every kind.
+    again = type(deployed.executor)(
+        deployed.executor.state_file.with_name("reapply.json"), deployed.executor.log_folder
+    )
+    again.apply(deployed.graph).raise_on_failure()
+    for host in HOSTS:
+        assert (
+            deployed.lab.ssh(
+                deployed.lab.hosts[host], "systemctl start seawall-host-verify.service", check=False
+            ).returncode
+            == 0
+        ), host
+    cleared = _drift(deployed, tmp_path)
+    assert cleared.returncode == 0, cleared.stdout
+    kept = on_host(deployed, "dc-storage-1", "cat /var/lib/seawall/drift-quarantine/*/etc/seawall/notes.txt")
+    assert kept == "notes left by hand\n"  # moved aside by the manifest step, never deleted
+    assert "Environment=EDITED=1" not in on_host(deployed, "app-1", f"cat {unit}")
+
+
 def test_a_set_failing_on_one_host_fires_the_backup_alert_delivered_by_severity(deployed: Deployed) -> None:
     on_host(deployed, "dc-build-1", "rm -rf /srv/flists")
     failed = deployed.lab.ssh(
@@ -256,6 +322,17 @@ def _deployer_env() -> list[str]:
     from tests.lab.fleet import ACCESS_KEY, SECRET_KEY
 
     return [f"SPACES_ACCESS_KEY_ID={ACCESS_KEY}", f"SPACES_SECRET_ACCESS_KEY={SECRET_KEY}"]
+
+
+def _drift(deployed: Deployed, folder: Path) -> subprocess.CompletedProcess:
+    """`seawall drift lab` from the deploying machine, with the bucket's keys and the graph the lab deployed
+    (and the wheel it shipped), as `seawall up` leaves them in the ledger."""
+    graph = folder / "lab.deployed.json"
+    document = {**deployed.graph.as_json(), "shipped": {"wheel_sha256": sha256_of(deployed.shipped.wheel)}}
+    graph.write_text(json.dumps(document))
+    seawall = [str(Path(sys.executable).with_name("seawall")), "--environments", str(deployed.environments)]
+    argv = [*seawall, "drift", "lab", "--graph", str(graph), "--format", "json"]
+    return sh(*in_lab("env", *_deployer_env(), *argv), check=False)
 
 
 def _status_rows(journal: str) -> list[dict]:
