@@ -212,6 +212,8 @@ def render_cron(env: Environment, host: str, seawall_bin: str = SEAWALL_BIN) -> 
             lines.append(f"{_cron_time(calendar)} root {load} exec {shlex.join(argv)}")
     for calendar, argv, _ in _status_job(env, host, [seawall_bin, "--environments", HOST_ENVIRONMENTS]):
         lines.append(f"{_cron_time(calendar)} root {load} exec {shlex.join(argv)} >/dev/null")
+    verify = [seawall_bin, "--environments", HOST_ENVIRONMENTS, "host", "verify", env.name, "--host", host]
+    lines.append(f"{_cron_time(env.drift.schedule)} root {load} exec {shlex.join(verify)} >/dev/null")
     return "\n".join(lines) + "\n"
 
 

@@ -101,13 +101,15 @@ def ruleset_hash(runner: Runner = run) -> str | None:
     return hashlib.sha256(result.stdout.encode()).hexdigest() if result.ok else None
 
 
-def installed_wheel(distribution: str = "seawall") -> str | None:
-    """Return the sha256 pip recorded for the installed wheel, or ``modified: PATH`` when a file it installed
-    no longer has its recorded hash, or None when it is not installed from a wheel."""
+def installed_wheel(distribution: str = "seawall", path: list[str] | None = None) -> str | None:
+    """Return the sha256 pip recorded for the installed wheel (in ``path``, default: this interpreter's), or
+    ``modified: PATH`` when a file it installed no longer has its recorded hash, or None when it is not
+    installed from a wheel."""
     from importlib import metadata
 
+    found = list(metadata.distributions(name=distribution, path=path)) if path else []
     try:
-        dist = metadata.distribution(distribution)
+        dist = found[0] if found else metadata.distribution(distribution)
     except metadata.PackageNotFoundError:
         return None
     try:

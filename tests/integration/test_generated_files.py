@@ -152,12 +152,14 @@ def test_the_cron_alternative_runs_what_the_timers_run_with_credentials_and_host
     env = load_environment(SHIPPED, "mainnet")
     lines = [line for line in render_cron(env, "db-1").splitlines() if line and not line.startswith("#")]
     jobs = [line for line in lines if " root " in line]
-    assert [job.split(" root ", 1)[0] for job in jobs] == ["0 0,6,12,18 * * *", "0 6 * * 0", "0 3 * * 0"]
+    times = ["0 0,6,12,18 * * *", "0 6 * * 0", "0 3 * * 0", "0 * * * *"]
+    assert [job.split(" root ", 1)[0] for job in jobs] == times
     commands = [job.split(" root ", 1)[1] for job in jobs]
     assert all(". /etc/seawall/credentials.env" in command for command in commands)
     assert "backup run mainnet --set postgres --host db-1" in commands[0]
     assert "drill mainnet --set postgres --host db-1" in commands[1]
     assert "backup prune mainnet --set postgres" in commands[2]
+    assert "host verify mainnet --host db-1" in commands[3]  # the hourly drift check (drift.schedule)
     for command in commands:
         assert subprocess.run(["sh", "-n", "-c", command], check=False).returncode == 0
     api = render_cron(env, "api-2")

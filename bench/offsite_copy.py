@@ -15,7 +15,7 @@ Every copy starts after `sync`, with a fresh, empty restic cache (XDG_CACHE_HOME
 to restic), so that none profits from what another cached or left to write. Prints the medians, every
 run, the ratios (target: at most 1.05) and the seconds, and where Seawall's time goes: each restic
 process it ran (from its -vv log) and the rest. Local repositories, as in bench/backup.py: what is
-measured is Seawall's cost, not a storage server's. Smaller: `bench/copy.py --size-mib 64`.
+measured is Seawall's cost, not a storage server's. Smaller: `bench/offsite_copy.py --size-mib 64`.
 """
 
 from __future__ import annotations
