@@ -45,6 +45,10 @@ class BackupError(SeawallError):
     exit_code = 1
 
 
+class CloudError(SeawallError):
+    """DigitalOcean's API refused a request, could not be reached, or answered what is not its answer."""
+
+
 class ToolMissing(SeawallError):
     """An external tool (restic, the Pulumi CLI) is not installed."""
 

@@ -1,11 +1,15 @@
 """``seawall drift ENV``: which hosts no longer match what the last deploy placed, from their own checks.
 
 Reads the deployed graph (``ledger/ENV.deployed.json``, or ``--graph``) and each host's last ``seawall host
-verify`` result (this machine's state, else the environment's bucket); needs no cloud or SSH credential."""
+verify`` result (this machine's state, else the environment's bucket); needs no cloud or SSH credential. With
+``--cloud`` it also compares DigitalOcean's droplets, firewalls, DNS records and volumes with the graph
+(``seawall.clouddrift``: a read-only token in ``DIGITALOCEAN_TOKEN``; ``SEAWALL_DIGITALOCEAN_ENDPOINT`` points
+it at another address of the API, plain http only on 127.0.0.1)."""
 
 from __future__ import annotations
 
 import json
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -15,6 +19,7 @@ import typer
 from seawall.cli.context import OutputFormat, print_json, settings_of, stdout
 
 if TYPE_CHECKING:
+    from seawall.clouddrift import CloudComparison
     from seawall.drift import HostDrift
 
 HELP = (
@@ -45,7 +50,8 @@ def drift_command(
     """Show, per host, what no longer matches the last deploy: drifted files (content, mode, owner, missing,
     extra), units, the firewall and the wheel as the host's hourly check found them, a manifest that is not
     the deployed one (a missed deploy), another build, a host that stopped reporting. Exit 1 on any, 2 when
-    there is no deployed graph."""
+    there is no deployed graph. ``--cloud`` also lists what differs in DigitalOcean (missing, changed, extra),
+    what it could not compare, and says what it covers; no token, no pydo or an API that refuses is exit 2."""
     import datetime as dt
 
     from seawall.backup.actions.drift import read_results
@@ -56,6 +62,11 @@ def drift_command(
 
     settings = settings_of(ctx)
     env = load_environment(settings.environments, env_name)
+    access = None
+    if cloud:  # before anything is read: a missing token or client is said first
+        from seawall.clouddrift import cloud_access
+
+        access = cloud_access(os.environ)
     path = graph if graph is not None else deployed_graph(settings, env.name)
     document = _read_graph(path, env.name)
     expected = deployed_manifests(document)
@@ -66,13 +77,13 @@ def drift_command(
     metric_only = frozenset(host for host in expected if f"{host}-s3-credentials" not in names)
     wheel = (document.get("shipped") or {}).get("wheel_sha256")
     report = judge(expected, results, dt.datetime.now(dt.UTC), env.drift.stale_after, wheel, metric_only)
-    differences = None
-    if cloud:
+    comparison = None
+    if access is not None:
         from seawall.clouddrift import cloud_differences
 
-        differences = cloud_differences(env, document)
-    _show(env.name, report, differences, output)
-    if failing(report) or differences:
+        comparison = cloud_differences(env, document, access)
+    _show(env.name, report, comparison, output)
+    if failing(report) or (comparison is not None and comparison.differences):
         raise typer.Exit(1)
 
 
@@ -107,11 +118,11 @@ def _lines(entry: HostDrift) -> list[str]:
     return [*entry.reasons, *found]
 
 
-def _show(env_name: str, report: list[HostDrift], differences: list[Any] | None, output: OutputFormat) -> None:
+def _show(env_name: str, report: list[HostDrift], cloud: CloudComparison | None, output: OutputFormat) -> None:
     if output is OutputFormat.json:
         data: dict[str, Any] = {"environment": env_name, "hosts": [entry.as_json() for entry in report]}
-        if differences is not None:
-            data["cloud"] = [item.as_json() for item in differences]
+        if cloud is not None:
+            data["cloud"] = cloud.as_json()
         print_json(data)
         return
     if output is OutputFormat.markdown:
@@ -119,9 +130,11 @@ def _show(env_name: str, report: list[HostDrift], differences: list[Any] | None,
 
         rows = [(e.host, e.status, e.checked or "never", "<br>".join(_lines(e)) or "—") for e in report]
         lines = [f"# Drift of {env_name}", "", *markdown_table([c.value for c in _Column], rows)]
-        if differences is not None:
+        if cloud is not None:
             lines += ["", "## Cloud", ""]
-            lines += markdown_table(["resource", "field", "deployed", "found"], [d.row() for d in differences])
+            differ = [item.row() for item in cloud.differences]
+            lines += markdown_table(["resource", "field", "deployed", "found"], differ) if differ else [_MATCHES]
+            lines += ["", *_cloud_notes(cloud, "- ")]
         typer.echo("\n".join(lines))
         return
     from rich.markup import escape
@@ -133,13 +146,26 @@ def _show(env_name: str, report: list[HostDrift], differences: list[Any] | None,
     for entry in report:
         table.add_row(entry.host, entry.status, entry.checked or "never", escape("\n".join(_lines(entry)) or "—"))
     stdout().print(table)
-    if differences is not None:
-        cloud = Table(title=f"{env_name} in DigitalOcean against the deployed graph")
-        for column in ("resource", "field", "deployed", "found"):
-            cloud.add_column(column)
-        for item in differences:
-            cloud.add_row(*(escape(str(cell)) for cell in item.row()))
-        stdout().print(cloud if differences else "DigitalOcean matches the deployed graph")
+    if cloud is not None:
+        found = Table(title=f"{env_name} in DigitalOcean against the deployed graph")
+        for heading in ("resource", "field", "deployed", "found"):
+            found.add_column(heading)
+        for item in cloud.differences:
+            found.add_row(*(escape(str(cell)) for cell in item.row()))
+        stdout().print(found if cloud.differences else _MATCHES)
+        for line in _cloud_notes(cloud, "  "):
+            stdout().print(escape(line), highlight=False)
+
+
+_MATCHES = "DigitalOcean matches the deployed graph"
+
+
+def _cloud_notes(cloud: CloudComparison, bullet: str) -> list[str]:
+    """What the cloud comparison did not compare, and what it covers (every format says it)."""
+    from seawall.clouddrift import SCOPE
+
+    skipped = [f"{bullet}{item}" for item in cloud.not_compared]
+    return [*(["Not compared:", *skipped, ""] if skipped else []), SCOPE]
 
 
 def register(app: typer.Typer) -> None:
