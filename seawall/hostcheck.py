@@ -123,9 +123,10 @@ def installed_wheel(distribution: str = "seawall", path: list[str] | None = None
     for entry in dist.files or ():
         if entry.hash is None or entry.hash.mode != "sha256":
             continue
-        path = Path(str(dist.locate_file(entry)))
+        installed = Path(str(dist.locate_file(entry)))
         try:
-            actual = base64.urlsafe_b64encode(hashlib.sha256(path.read_bytes()).digest()).rstrip(b"=").decode()
+            digest = hashlib.sha256(installed.read_bytes()).digest()
+            actual = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
         except OSError:
             return f"modified: {entry} is gone"
         if actual != entry.hash.value:

@@ -62,7 +62,8 @@ def test_the_manifest_lists_every_file_each_step_writes_with_its_hash_and_comes_
         # Last: the engine runs it after every other step of the host.
         after = set(g.dependencies.get(step_name(host, MANIFEST_STEP), []))
         assert set(steps) <= after, host
-        assert manifest.host == host and manifest.environment == env_name
+        assert manifest.host == host
+        assert manifest.environment == env_name
         assert f"{step_name(host, 'backup-units')}" in steps
         assert "seawall-host-verify.timer" in manifest.units
 

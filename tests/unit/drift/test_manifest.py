@@ -113,7 +113,8 @@ def test_every_kind_of_hand_edit_is_named_with_what_the_deploy_left(host, tmp_pa
         ("extra", str(dropin / "override.conf")),
     }
     secret = next(d for d in found if d.subject.endswith("restic-password"))
-    assert "another" not in repr(secret) and secret.found == "other content"
+    assert "another" not in repr(secret)
+    assert secret.found == "other content"
     assert counts(found) == {kind: {"content": 2, "mode": 1, "extra": 2}.get(kind, 0) for kind in KINDS}
 
 
