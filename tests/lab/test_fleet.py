@@ -229,8 +229,16 @@ def test_a_hand_edit_a_flushed_rule_and_an_extra_file_are_reported_alerted_and_c
 ) -> None:
     unit = "/etc/systemd/system/seawall-backup-app-data.service"
     on_host(deployed, "app-1", f"echo 'Environment=EDITED=1' >> {unit} && systemctl daemon-reload")
-    icmp = "nft -a list chain inet seawall input | awk '/icmp/ {print $NF}' | head -1"
-    on_host(deployed, "dc-build-1", f"nft delete rule inet seawall input handle $({icmp})")
+    # The rule that admits ICMP (neither SSH nor node_exporter, which the test needs), found by its handle.
+    handle = (
+        "import json, subprocess\n"
+        "listing = subprocess.run(['nft', '-j', '-a', 'list', 'chain', 'inet', 'seawall', 'input'],"
+        " capture_output=True, text=True, check=True).stdout\n"
+        "rules = [item['rule'] for item in json.loads(listing)['nftables'] if 'rule' in item]\n"
+        "print(next(rule['handle'] for rule in rules if 'icmp' in json.dumps(rule)))\n"
+    )
+    rule = deployed.lab.ssh(deployed.lab.hosts["dc-build-1"], "python3 -", stdin=handle).stdout.strip()
+    on_host(deployed, "dc-build-1", f"nft delete rule inet seawall input handle {int(rule)}")
     on_host(deployed, "dc-storage-1", "echo 'notes left by hand' > /etc/seawall/notes.txt")
     for host in ("app-1", "dc-build-1", "dc-storage-1"):
         assert (
