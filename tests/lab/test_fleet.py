@@ -235,7 +235,7 @@ def test_a_hand_edit_a_flushed_rule_and_an_extra_file_are_reported_alerted_and_c
         "listing = subprocess.run(['nft', '-j', '-a', 'list', 'chain', 'inet', 'seawall', 'input'],"
         " capture_output=True, text=True, check=True).stdout\n"
         "rules = [item['rule'] for item in json.loads(listing)['nftables'] if 'rule' in item]\n"
-        "print(next(rule['handle'] for rule in rules if 'icmp' in json.dumps(rule)))\n"
+        "print(next(rule['handle'] for rule in rules if 'l4proto' in json.dumps(rule)))\n"
     )
     rule = deployed.lab.ssh(deployed.lab.hosts["dc-build-1"], "python3 -", stdin=handle).stdout.strip()
     on_host(deployed, "dc-build-1", f"nft delete rule inet seawall input handle {int(rule)}")
