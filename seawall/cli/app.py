@@ -113,6 +113,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# The `deploy` extra's packages (pyproject.toml): a host has none of them, and a command that needs one says so.
+DEPLOYER_PACKAGES = frozenset({"pulumi", "pulumi_digitalocean", "pulumi_command", "pulumi_policy", "jinja2", "pygal"})
+
+
 class LazyGroup(typer.core.TyperGroup):
     """The top-level group: commands are listed from ``COMMANDS`` and imported only when they run."""
 
@@ -267,6 +271,16 @@ def main(argv: list[str] | None = None) -> int:
             children.clean_up()
             _print_error(str(exc))
             return exc.exit_code
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] not in DEPLOYER_PACKAGES:
+                raise
+            _print_error(
+                f"this command needs {exc.name.split('.')[0] if exc.name else 'a package'}, one of the deploying "
+                "machine's packages, which this installation does not have (a host installs only what hosts run): "
+                "run it where Seawall is installed with its deploy extra (`pip install 'seawall[deploy]'`, or "
+                "`bash .ci/setup` in a checkout)"
+            )
+            return 2
         except OSError as exc:  # the machine, not Seawall: a full disk, a folder that cannot be made…
             from seawall.files import os_reason
 

@@ -86,6 +86,29 @@ def test_every_host_runs_the_deployed_wheel(deployed: Deployed) -> None:
         assert f"wheel sha256:{expected}" in on_host(deployed, host, "/opt/seawall/bin/seawall --version")
 
 
+def test_hosts_install_only_what_hosts_run_and_a_deployers_command_says_so(deployed: Deployed) -> None:
+    import re as regex
+
+    locked = set(
+        regex.findall(r"^([a-z0-9_.-]+)==", (Path(__file__).parents[2] / "requirements.lock").read_text(), regex.M)
+    )
+    for host in HOSTS:
+        frozen = on_host(deployed, host, "/opt/seawall/bin/pip freeze --all --disable-pip-version-check")
+        names = {line.split("==")[0].split(" @ ")[0].lower().replace("_", "-") for line in frozen.splitlines() if line}
+        assert not [name for name in names if name.startswith(("pulumi", "grpc", "opentelemetry", "debugpy"))], names
+        assert names - {"pip", "setuptools", "seawall"} == locked, names ^ locked
+    preview = deployed.lab.ssh(
+        deployed.lab.hosts["app-1"],
+        "/opt/seawall/bin/seawall --environments /etc/seawall/environments preview lab",
+        check=False,
+    )
+    assert preview.returncode == 2
+    assert preview.stderr.strip().startswith(
+        "seawall: error: this command needs pulumi, one of the deploying machine's"
+    )
+    assert len(preview.stderr.strip().splitlines()) == 1
+
+
 def test_packages_come_without_recommends_and_nothing_is_half_installed(deployed: Deployed) -> None:
     for host in HOSTS:
         states = on_host(deployed, host, "dpkg-query -W -f='${db:Status-Abbrev} ${Package}\\n'")
