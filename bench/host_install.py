@@ -39,7 +39,8 @@ def main() -> int:
     sh("bash", str(ROOT / "tests/lab/build-cache.sh"), str(CACHE), *locks, timeout=1800)
     with lab_fleet(Path("/var/tmp/seawall-bench-host-install"), [("dc-bench-1", "10.213.2.10", "root", None)]) as lab:
         host = lab.hosts["dc-bench-1"]
-        lab.ssh(host, "DEBIAN_FRONTEND=noninteractive apt-get -q update && apt-get -q -y install python3-venv", timeout=900)
+        apt = "DEBIAN_FRONTEND=noninteractive apt-get -q update && apt-get -q -y install python3-venv"
+        lab.ssh(host, apt, timeout=900)
         for name in LOCKS.values():
             lab.ssh(host, f"cat > /root/{name}", stdin=(ROOT / name).read_text())
         seconds: dict[str, list[float]] = {label: [] for label in LOCKS}
