@@ -1,11 +1,10 @@
-"""What a host installs: the host lock (requirements.lock, the default dependencies) against the deployer's
-full lock (requirements-deploy.lock: the host's packages plus the Pulumi SDKs, the policy pack, Jinja2 and
-pygal, which is what every host installed before), on a booted Debian 12 host of the lab fleet.
+"""What a host installs now (the host lock, requirements.lock: the default dependencies, installed as the install
+step does) against what it installed before (the full lock, requirements-deploy.lock: the host's packages plus
+the Pulumi SDKs, the policy pack, Jinja2 and pygal, into a venv with pip), on a booted Debian 12 lab host.
 
 Boots one data-center host (tests/lab: systemd-nspawn, the lab's package index stand-in with the wheels of
-both locks), then alternates, RUNS times each, the install step's own work for each lock: a fresh
-``python3 -m venv`` and ``pip install --require-hashes --no-deps -r LOCK`` from the index, timed on the host,
-and the size of the environment (``du``). Prints the medians side by side and their ratios (targets: the
+both locks), then alternates, RUNS times each, the two installs (``VARIANTS``) from the index, timed on the
+host, and the size of the environment (``du``). Prints the medians side by side and their ratios (targets: the
 host's /opt/seawall at most 40 MB, its install at most 0.3x the full lock's). Needs root and what the lab
 needs (`bash .ci/setup`).
 """
@@ -22,11 +21,23 @@ sys.path.insert(0, str(ROOT))
 from tests.lab.fleet import CACHE, lab_fleet, lab_unavailable, sh  # noqa: E402
 
 RUNS = 3
-LOCKS = {"host (requirements.lock)": "requirements.lock", "full (requirements-deploy.lock)": "requirements-deploy.lock"}
-INSTALL = (
-    "set -eu; rm -rf /opt/bench; start=$(date +%s.%N); python3 -m venv /opt/bench; "
-    "/opt/bench/bin/pip install -q --disable-pip-version-check --require-hashes --no-deps -r /root/{lock}; "
-    'end=$(date +%s.%N); echo "$start $end $(du -sm /opt/bench | cut -f1)"'
+# Before: a venv with pip and setuptools, the full lock. Now: what the install step does (components/_host.py):
+# a venv without pip, pip run from the system's pip wheel, the host lock, botocore's unused models removed.
+PIP_OPTIONS = "-q --disable-pip-version-check --require-hashes --no-deps"
+VARIANTS = {
+    "before: full lock, venv with pip": (
+        f"python3 -m venv /opt/bench; /opt/bench/bin/pip install {PIP_OPTIONS} -r /root/requirements-deploy.lock"
+    ),
+    "now: host lock, the install step": (
+        "python3 -m venv --without-pip /opt/bench; wheel=$(ls /usr/share/python-wheels/pip-*.whl | sort -V | tail -1); "
+        f'/opt/bench/bin/python "$wheel/pip" install {PIP_OPTIONS} -r /root/requirements.lock; '
+        "find /opt/bench/lib/python3*/site-packages/botocore/data -mindepth 1 -maxdepth 1 -type d ! -name s3 "
+        "-exec rm -rf {} +"
+    ),
+}
+TIMED = (
+    "set -eu; rm -rf /opt/bench; start=$(date +%s.%N); {work}; end=$(date +%s.%N); "
+    'echo "$start $end $(du -sm /opt/bench | cut -f1)"'
 )
 
 
@@ -35,27 +46,27 @@ def main() -> int:
     if reason:
         print(f"bench/host_install.py needs the lab fleet: {reason}", file=sys.stderr)
         return 2
-    locks = [str(ROOT / name) for name in LOCKS.values()]
+    locks = [str(ROOT / name) for name in ("requirements.lock", "requirements-deploy.lock")]
     sh("bash", str(ROOT / "tests/lab/build-cache.sh"), str(CACHE), *locks, timeout=1800)
     with lab_fleet(Path("/var/tmp/seawall-bench-host-install"), [("dc-bench-1", "10.213.2.10", "root", None)]) as lab:
         host = lab.hosts["dc-bench-1"]
         apt = "DEBIAN_FRONTEND=noninteractive apt-get -q update && apt-get -q -y install python3-venv"
         lab.ssh(host, apt, timeout=900)
-        for name in LOCKS.values():
+        for name in ("requirements.lock", "requirements-deploy.lock"):
             lab.ssh(host, f"cat > /root/{name}", stdin=(ROOT / name).read_text())
-        seconds: dict[str, list[float]] = {label: [] for label in LOCKS}
+        seconds: dict[str, list[float]] = {label: [] for label in VARIANTS}
         sizes: dict[str, int] = {}
         for _ in range(RUNS):
-            for label, name in LOCKS.items():
-                start, end, size = lab.ssh(host, INSTALL.format(lock=name), timeout=1800).stdout.split()
+            for label, work in VARIANTS.items():
+                start, end, size = lab.ssh(host, TIMED.format(work=work), timeout=1800).stdout.split()
                 seconds[label].append(float(end) - float(start))
                 sizes[label] = int(size)
-    host_label, full_label = LOCKS
+    before, now = VARIANTS
     medians = {label: statistics.median(values) for label, values in seconds.items()}
-    for label in LOCKS:
+    for label in VARIANTS:
         print(f"{label:34} install {medians[label]:6.1f} s   /opt/seawall {sizes[label]:4d} MB")
-    print(f"ratio host / full                  install {medians[host_label] / medians[full_label]:6.2f}x "
-          f"  size {sizes[host_label] / sizes[full_label]:5.2f}x")  # fmt: skip
+    print(f"ratio now / before                 install {medians[now] / medians[before]:6.2f}x "
+          f"  size {sizes[now] / sizes[before]:5.2f}x")  # fmt: skip
     return 0
 
 

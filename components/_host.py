@@ -293,14 +293,25 @@ def staging_folder(user: str) -> str:
     return DIST if user == "root" else STAGING
 
 
+# Where Debian's and Ubuntu's python3-venv keep the pip wheel (python3-pip-whl): the install runs pip from it,
+# so /opt/seawall holds only what hosts run, not pip and setuptools (27 MB).
+PIP_WHEELS = "/usr/share/python-wheels"
+# botocore's service models that hosts use (S3 alone, backup/storage.py); the others are 28 MB of data no host
+# command reads, removed after each install (the deploying machine keeps its full botocore).
+BOTOCORE_SERVICES = ("s3",)
+
+
 def install_script(delivery: Delivery, user: str = "root") -> str:
     """Given the build and the SSH user, return the script that installs it into /opt/seawall: the copied
     wheel and lock file moved into the root-owned ``dist/`` and checked against the hashes this script
-    carries, then pip with ``--require-hashes`` (the wheel's hash in its URL too, so that the pip of
-    Debian 12's venv, which records no ``--hash``, records it for ``seawall --version``)."""
+    carries, a virtual environment without pip, then pip run from the system's pip wheel with
+    ``--require-hashes`` (the wheel's hash in its URL too, so that Debian 12's pip, which records no
+    ``--hash``, records it for ``seawall --version``), and botocore's models of services no host calls removed."""
     wheel = f"{DIST}/{delivery.wheel_name}"
     requirement = f"seawall @ file://{wheel}#sha256={delivery.wheel_sha256} --hash=sha256:{delivery.wheel_sha256}"
-    pip = f"{SEAWALL_HOME}/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps"
+    options = "--quiet --disable-pip-version-check --require-hashes --no-deps"
+    pip = f'{SEAWALL_HOME}/bin/python "$pip_wheel/pip" install {options}'
+    kept = " ".join(f"! -name {name}" for name in BOTOCORE_SERVICES)
     lines = ["set -eu", *apt_install(INSTALL_PACKAGES), f"install -d -m 0755 {SEAWALL_HOME} {DIST}"]
     if user != "root":
         home = f'"$(getent passwd {shlex.quote(user)} | cut -d: -f6)"'
@@ -309,10 +320,15 @@ def install_script(delivery: Delivery, user: str = "root") -> str:
     checks = f"{delivery.wheel_sha256}  {wheel}\\n{delivery.lock_sha256}  {DIST}/{LOCK_NAME}\\n"
     lines += [
         f"printf '{checks}' | sha256sum --quiet --strict -c -",
-        f"[ -x {SEAWALL_HOME}/bin/python ] || python3 -m venv {SEAWALL_HOME}",
+        f"pip_wheel=$(ls {PIP_WHEELS}/pip-*.whl 2>/dev/null | sort -V | tail -1)",
+        f'[ -n "$pip_wheel" ] || {{ echo "seawall: no pip wheel in {PIP_WHEELS}: install python3-venv" >&2; exit 1; }}',
+        f"[ -x {SEAWALL_HOME}/bin/python ] || python3 -m venv --without-pip {SEAWALL_HOME}",
         f"{pip} -r {DIST}/{LOCK_NAME}",
         f"echo {shlex.quote(requirement)} > {DIST}/seawall.requirement",
         f"{pip} --force-reinstall -r {DIST}/seawall.requirement",
+        f"for data in {SEAWALL_HOME}/lib/python3*/site-packages/botocore/data; do",
+        f'  [ -d "$data" ] && find "$data" -mindepth 1 -maxdepth 1 -type d {kept} -exec rm -rf {{}} +',
+        "done",
         f"{SEAWALL_HOME}/bin/seawall --version",
     ]
     return "\n".join(lines) + "\n"

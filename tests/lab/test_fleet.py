@@ -93,10 +93,14 @@ def test_hosts_install_only_what_hosts_run_and_a_deployers_command_says_so(deplo
         regex.findall(r"^([a-z0-9_.-]+)==", (Path(__file__).parents[2] / "requirements.lock").read_text(), regex.M)
     )
     for host in HOSTS:
-        frozen = on_host(deployed, host, "/opt/seawall/bin/pip freeze --all --disable-pip-version-check")
-        names = {line.split("==")[0].split(" @ ")[0].lower().replace("_", "-") for line in frozen.splitlines() if line}
+        # What pip freeze --all lists, from the environment's own metadata (it holds no pip: the system's ran).
+        listing = "import importlib.metadata as m; print('\\n'.join(d.metadata['Name'] for d in m.distributions()))"
+        frozen = on_host(deployed, host, f'/opt/seawall/bin/python -c "{listing}"')
+        names = {line.strip().lower().replace("_", "-").replace(".", "-") for line in frozen.splitlines() if line}
         assert not [name for name in names if name.startswith(("pulumi", "grpc", "opentelemetry", "debugpy"))], names
-        assert names - {"pip", "setuptools", "seawall"} == locked, names ^ locked
+        assert names - {"seawall"} == {name.replace(".", "-") for name in locked}, names ^ locked
+        size = int(on_host(deployed, host, "du -sm /opt/seawall | cut -f1"))
+        assert size <= 40, size  # what bench/host_install.py measures, on every host
     preview = deployed.lab.ssh(
         deployed.lab.hosts["app-1"],
         "/opt/seawall/bin/seawall --environments /etc/seawall/environments preview lab",
