@@ -58,7 +58,7 @@ def main() -> int:
         sizes: dict[str, int] = {}
         for _ in range(RUNS):
             for label, work in VARIANTS.items():
-                start, end, size = lab.ssh(host, TIMED.format(work=work), timeout=1800).stdout.split()
+                start, end, size = lab.ssh(host, TIMED.replace("{work}", work), timeout=1800).stdout.split()
                 seconds[label].append(float(end) - float(start))
                 sizes[label] = int(size)
     before, now = VARIANTS
