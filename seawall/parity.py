@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from itertools import pairwise
 from typing import Any
 
+from seawall.hostfiles import MANIFEST_STEP, host_of_step
 from seawall.model.schema import Allowance, Environment, EnvironmentOnly, ParityRules
 from seawall.render import Graph, Program, render
 
@@ -31,6 +32,9 @@ VIOLATION = "violation"
 IDENTITY = ("environment.name", "environment.domain", "environment.predecessor", "environment.description")
 DERIVED_INPUTS = ("triggers",)
 ITEM_SECTIONS = ("services", "datacenter_hosts", "backup_sets", "alerting.channels")
+# A host's manifest step writes what its other steps place, each file with its content's hash: the content is
+# compared in those steps with the identity masked, which no hash can be, so the manifest's hashes are masked.
+_MANIFEST_DIGEST = re.compile(r'("sha256": ")[0-9a-f]{64}(")')
 _ABSENT = object()
 
 FlatGraph = dict[str, tuple[str, str | None, dict[str, Any]]]
@@ -127,6 +131,8 @@ def normalise_graph(graph: Graph, env: Environment) -> FlatGraph:
     for name, record in graph.resources.items():
         flat: dict[str, Any] = {}
         _flatten(record.inputs, "", flat, pattern)
+        if host_of_step(name, MANIFEST_STEP) is not None and isinstance(flat.get("create"), str):
+            flat["create"] = _MANIFEST_DIGEST.sub(r"\1{sha256}\2", flat["create"])
         result[name] = (
             record.type,
             record.parent,
