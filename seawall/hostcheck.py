@@ -83,7 +83,8 @@ def unit_states(units: tuple[str, ...], runner: Runner = run) -> tuple[dict[str,
     answers = _is_enabled(units, runner)
     if len(answers) == len(units):
         return dict(zip(units, answers, strict=True)), []
-    states, problems = {}, []
+    states: dict[str, str] = {}
+    problems: list[str] = []
     for unit in units:
         answer = _is_enabled((unit,), runner)
         states[unit] = answer[0] if answer else "not-found"

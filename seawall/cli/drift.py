@@ -48,48 +48,27 @@ def drift_command(
     there is no deployed graph."""
     import datetime as dt
 
-    from seawall.backup.actions.drift import read_results
+    from seawall.backup.actions.drift import read_fleet_drift
     from seawall.cli.deploy import deployed_graph
-    from seawall.drift import deployed_manifests, failing, judge
+    from seawall.drift import failing
     from seawall.errors import SeawallError
     from seawall.model import load_environment
 
     settings = settings_of(ctx)
     env = load_environment(settings.environments, env_name)
     path = graph if graph is not None else deployed_graph(settings, env.name)
-    document = _read_graph(path, env.name)
-    expected = deployed_manifests(document)
-    if not expected:
-        raise SeawallError(f"{path} holds no host manifest: deploy {env.name} with this Seawall (`seawall up`) first")
-    results = read_results(env, settings.project_root, sorted(expected))
-    names = {str(item.get("name")) for item in document.get("resources", [])}
-    metric_only = frozenset(host for host in expected if f"{host}-s3-credentials" not in names)
-    wheel = (document.get("shipped") or {}).get("wheel_sha256")
-    report = judge(expected, results, dt.datetime.now(dt.UTC), env.drift.stale_after, wheel, metric_only)
+    fleet = read_fleet_drift(env, settings.project_root, path)
+    if fleet.problem is not None:
+        raise SeawallError(f"{fleet.problem}{'' if graph is not None else '; or pass --graph'}")
+    report = fleet.judge(dt.datetime.now(dt.UTC), env.drift.stale_after)
     differences = None
     if cloud:
         from seawall.clouddrift import cloud_differences
 
-        differences = cloud_differences(env, document)
+        differences = cloud_differences(env, json.loads(path.read_text(encoding="utf-8")))
     _show(env.name, report, differences, output)
     if failing(report) or differences:
         raise typer.Exit(1)
-
-
-def _read_graph(path: Path, env_name: str) -> dict[str, Any]:
-    from seawall.errors import SeawallError
-
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        msg = f"{path} does not exist: deploy {env_name} first (`seawall up {env_name}`), or pass --graph"
-        raise SeawallError(msg) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        msg = f"{path} is not a deployed graph ({exc}); pass --graph with `seawall preview {env_name} --format json`"
-        raise SeawallError(msg) from None
-    if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
-        raise SeawallError(f"{path} is not a deployed graph (no resources list)")
-    return document
 
 
 class _Column(StrEnum):
@@ -99,15 +78,9 @@ class _Column(StrEnum):
     what = "what"
 
 
-def _lines(entry: HostDrift) -> list[str]:
-    found = [
-        f"{item['kind']} {item['subject']}: {item.get('expected', '')} → {item.get('found', '')}"
-        for item in entry.findings
-    ]
-    return [*entry.reasons, *found]
-
-
 def _show(env_name: str, report: list[HostDrift], differences: list[Any] | None, output: OutputFormat) -> None:
+    from seawall.drift import describe
+
     if output is OutputFormat.json:
         data: dict[str, Any] = {"environment": env_name, "hosts": [entry.as_json() for entry in report]}
         if differences is not None:
@@ -117,7 +90,7 @@ def _show(env_name: str, report: list[HostDrift], differences: list[Any] | None,
     if output is OutputFormat.markdown:
         from seawall.markdown import markdown_table
 
-        rows = [(e.host, e.status, e.checked or "never", "<br>".join(_lines(e)) or "—") for e in report]
+        rows = [(e.host, e.status, e.checked or "never", "<br>".join(describe(e)) or "—") for e in report]
         lines = [f"# Drift of {env_name}", "", *markdown_table([c.value for c in _Column], rows)]
         if differences is not None:
             lines += ["", "## Cloud", ""]
@@ -131,12 +104,12 @@ def _show(env_name: str, report: list[HostDrift], differences: list[Any] | None,
     for column in _Column:
         table.add_column(column.value)
     for entry in report:
-        table.add_row(entry.host, entry.status, entry.checked or "never", escape("\n".join(_lines(entry)) or "—"))
+        table.add_row(entry.host, entry.status, entry.checked or "never", escape("\n".join(describe(entry)) or "—"))
     stdout().print(table)
     if differences is not None:
         cloud = Table(title=f"{env_name} in DigitalOcean against the deployed graph")
-        for column in ("resource", "field", "deployed", "found"):
-            cloud.add_column(column)
+        for heading in ("resource", "field", "deployed", "found"):
+            cloud.add_column(heading)
         for item in differences:
             cloud.add_row(*(escape(str(cell)) for cell in item.row()))
         stdout().print(cloud if differences else "DigitalOcean matches the deployed graph")
