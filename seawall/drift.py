@@ -43,6 +43,49 @@ class HostDrift:
         }
 
 
+@dataclass(frozen=True)
+class Deployed:
+    """What the last deploy placed, from its graph: each host's manifest, the wheel it shipped (None: the
+    graph does not name it) and the hosts without the bucket's keys (they report by their metric alone)."""
+
+    manifests: dict[str, Manifest]
+    wheel: str | None = None
+    metric_only: frozenset[str] = frozenset()
+
+
+def deployed(graph: Mapping[str, Any]) -> Deployed:
+    """Given a deployed graph's JSON (``ledger/ENV.deployed.json``), return what its deploy placed."""
+    manifests = deployed_manifests(graph)
+    names = {str(item.get("name")) for item in graph.get("resources", [])}
+    metric_only = frozenset(host for host in manifests if f"{host}-s3-credentials" not in names)
+    shipped = graph.get("shipped")
+    wheel = shipped.get("wheel_sha256") if isinstance(shipped, dict) else None
+    return Deployed(manifests, str(wheel) if wheel else None, metric_only)
+
+
+@dataclass(frozen=True)
+class FleetDrift:
+    """One environment's drift as the deploying machine can know it: where the deployed graph was looked for,
+    why it cannot be compared with (None: it can), what it placed, and each host's last result."""
+
+    graph: str
+    problem: str | None = None
+    placed: Deployed | None = None
+    results: Mapping[str, tuple[Mapping[str, Any], str | None]] = field(default_factory=dict)
+
+    def judge(self, now: dt.datetime, stale_after: dt.timedelta) -> list[HostDrift]:
+        """Given the time and how old a result may be, return every deployed host's drift (none without a graph)."""
+        if self.placed is None:
+            return []
+        placed = self.placed
+        return judge(placed.manifests, self.results, now, stale_after, placed.wheel, placed.metric_only)
+
+    def newest(self) -> str | None:
+        """Return the newest check time among the hosts' results (None: no host reported)."""
+        stamps = [str(document["checked"]) for document, _ in self.results.values() if document]
+        return max(stamps, key=dt.datetime.fromisoformat, default=None)
+
+
 def deployed_manifests(graph: Mapping[str, Any]) -> dict[str, Manifest]:
     """Given a rendered graph's JSON (``seawall preview --format json``, ``ledger/ENV.deployed.json``), return
     each host's manifest from its manifest step, by host; a step whose manifest does not parse is left out."""
@@ -122,6 +165,15 @@ def _judge_host(
 def _hours(age: dt.timedelta) -> str:
     hours = age.total_seconds() / 3600
     return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
+
+
+def describe(entry: HostDrift) -> list[str]:
+    """Given a host's drift, return what differs, one line each: why its status, then each finding."""
+    found = [
+        f"{item['kind']} {item['subject']}: {item.get('expected', '')} → {item.get('found', '')}"
+        for item in entry.findings
+    ]
+    return [*entry.reasons, *found]
 
 
 def failing(report: list[HostDrift]) -> bool:

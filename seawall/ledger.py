@@ -68,6 +68,12 @@ def ledger_path(folder: Path, env_name: str) -> Path:
     return folder / f"{env_name}.jsonl"
 
 
+def deployed_graph_path(folder: Path, env_name: str) -> Path:
+    """Given the ledger folder and an environment, return where the graph of its last successful deploy is
+    kept (``ENV.deployed.json``, written on the machine that deploys)."""
+    return folder / f"{env_name}.deployed.json"
+
+
 def read_ledger(folder: Path, env_name: str) -> list[LedgerEntry]:
     """Given the ledger folder and an environment, return its entries, or raise on any unreadable line."""
     path = ledger_path(folder, env_name)

@@ -3,7 +3,7 @@
 ``render_monitoring(env)`` returns the files, deterministically: ``prometheus/prometheus.yml`` (node
 exporter on every droplet and data-center host, the monitoring host's own Prometheus and Alertmanager),
 ``prometheus/rules/*.yml`` (host health, network activity, Seawall's backup, drill and off-site copy
-metrics) and
+metrics, each host's drift check) and
 ``alertmanager/alertmanager.yml`` (one route per severity, muted outside the team's hours as the model
 says, Major and Minor inhibited by a Critical of the same host). Every alert is in ``ALERTS``: its
 severity comes from the model's ``alerting`` entry of the same kind, its ``runbook_url`` from
@@ -205,10 +205,30 @@ ALERTS: dict[str, AlertKind] = {
             "password were used to forget them. The off-site copy keeps what it received; the alarm stays until "
             "`seawall backup copy {{ $labels.environment }} --set {{ $labels.set }} --acknowledge --issue URL`.",
         ),
+        AlertKind(
+            "SeawallHostDrift",
+            "host_drift",
+            "{{ $labels.host }} no longer matches its deploy: {{ $labels.kind }} drift",
+            "The drift check (`seawall host verify`) on {{ $labels.host }} ({{ $labels.environment }}) found "
+            '{{ $value | printf "%.0f" }} difference(s) of kind {{ $labels.kind }} between the host and what the last '
+            "deploy placed there. `seawall drift {{ $labels.environment }}` names each file, unit, ruleset or wheel; "
+            "the runbook says how to see the quarantine and re-apply the host's steps.",
+        ),
+        AlertKind(
+            "SeawallDriftCheckMissing",
+            "drift_check_missing",
+            "No drift check of {{ $labels.host }} reported",
+            "No drift check (`seawall host verify`) of {{ $labels.host }} ({{ $labels.environment }}) has reported "
+            "for longer than `drift.stale_after`, or none ever has, while its node_exporter answers: the host's "
+            "seawall-host-verify.timer, the check itself or node_exporter's textfile collector is not working, and "
+            "a change on the host goes unseen.",
+        ),
     )
 }
 # Written by the vault's `seawall backup copy`: rendered only where the environment has ``backup.copy``.
 COPY_ALERTS = ("SeawallCopyFailed", "SeawallCopyLate", "SeawallCopySilent", "SeawallSnapshotsVanished")
+# Written by every host's `seawall host verify` (the drift check).
+DRIFT_ALERTS = ("SeawallHostDrift", "SeawallDriftCheckMissing")
 
 
 @dataclass(frozen=True)
@@ -294,6 +314,7 @@ def render_monitoring(env: Environment) -> dict[str, str]:
         "prometheus/prometheus.yml": header + _dump(prometheus_config(env)),
         "prometheus/rules/seawall-hosts.yml": header + _dump({"groups": [host_rules(env)]}),
         "prometheus/rules/seawall-backups.yml": header + _dump({"groups": [backup_rules(env)]}),
+        "prometheus/rules/seawall-drift.yml": header + _dump({"groups": [drift_rules(env)]}),
         "alertmanager/alertmanager.yml": header + _dump(alertmanager_config(env)),
     }
 
@@ -541,6 +562,29 @@ def _silence_rules(
         for host in sorted(hosts)
     ]
     return [stale, *never]
+
+
+def drift_rules(env: Environment) -> dict[str, Any]:
+    """Given an environment, return the rule group over every host's drift check (``seawall host verify``):
+    a difference of any kind, and a check not reported for longer than ``drift.stale_after``, or never on a
+    host whose node_exporter answers (a host that is down is HostDown's)."""
+    scope = f'environment="{env.name}"'
+    checked = "seawall_host_drift_checked_timestamp_seconds" + _selector(scope)
+    allowed = int(env.drift.stale_after.total_seconds())
+    answering = "up" + _selector(f'job="{NODE_JOB}"', scope) + " == 1"
+    rules = [
+        _rule(env, "SeawallHostDrift", f"seawall_host_drift{_selector(scope)} > 0", "0s"),
+        # Two rules of one alert: a label tells them apart (promtool calls two same-labelled rules duplicates).
+        _rule(env, "SeawallDriftCheckMissing", f"time() - {checked} > {allowed}", "0s", {"reported": "stale"}),
+        _rule(
+            env,
+            "SeawallDriftCheckMissing",
+            f"{answering} unless on (environment, host) {checked}",
+            format_duration(env.drift.stale_after),
+            {"reported": "never"},
+        ),
+    ]
+    return {"name": f"seawall-drift-{env.name}", "rules": rules}
 
 
 # Alertmanager -----------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any
 from seawall.backup.context import state_store
 from seawall.backup.metrics import render_series, write_metrics
 from seawall.backup.records import DRIFT, DRIFT_TIMES
+from seawall.drift import FleetDrift, deployed
 from seawall.errors import ConfigError
 from seawall.files import resolve, write_atomically
 from seawall.hostcheck import observe
@@ -128,18 +129,19 @@ def verify(
         "drift": [item.as_json() for item in drift[:MAX_FINDINGS]],
         "problems": problems,
     }
-    _write_metrics(env, host, drift, now, project_root)
+    _write_metrics(env, host, drift, now, resolve(project_root, env.backup.metrics_dir))
     state_store(env, project_root).write(result, DRIFT_STATE, host)
     return result
 
 
-def _write_metrics(env: Environment, host: str, drift: list[Drift], now: dt.datetime, project_root: Path) -> None:
+def _write_metrics(env: Environment, host: str, drift: list[Drift], now: dt.datetime, folder: Path) -> None:
+    # The file's own environment and host, as every Seawall textfile has them: the monitoring host's scrape
+    # keeps the target's and drops these copies (exported_*), a Prometheus of the team's own may keep them.
     labels = {"environment": env.name, "host": host}
     series: list[tuple[dict[str, str], dict[str, float | None]]] = [
         (labels | {"kind": kind}, {"host_drift": float(number)}) for kind, number in counts(drift).items()
     ]
     series.append((labels, {"host_drift_checked_timestamp_seconds": now.timestamp()}))
-    folder = resolve(project_root, env.backup.metrics_dir)
     try:
         write_metrics(folder, METRICS_FILE, render_series("seawall", series, HELP))
     except OSError as exc:
@@ -153,3 +155,25 @@ def read_results(
     untrusted (a wrong shape, too large, dated in the future), as data, never a traceback."""
     store = state_store(env, project_root)
     return {host: store.read_shared(DRIFT, DRIFT_TIMES, DRIFT_STATE, host) for host in hosts}
+
+
+def read_fleet_drift(env: Environment, project_root: Path, graph: Path) -> FleetDrift:
+    """Given an environment and where its deployed graph is kept, return what its last deploy placed and each
+    host's last result, or why there is nothing to compare with (no graph, not a graph, no manifest in it)."""
+    shown = graph.relative_to(project_root).as_posix() if graph.is_relative_to(project_root) else str(graph)
+    try:
+        document = json.loads(graph.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        why = f"no deployed graph ({shown}): `seawall up {env.name}` writes it on the machine that deploys"
+        return FleetDrift(shown, why)
+    except OSError as exc:
+        return FleetDrift(shown, f"{shown} cannot be read ({exc.strerror or exc})")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return FleetDrift(shown, f"{shown} is not a deployed graph ({exc})")
+    if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
+        return FleetDrift(shown, f"{shown} is not a deployed graph (no resources list)")
+    placed = deployed(document)
+    if not placed.manifests:
+        why = f"{shown} holds no host manifest: deploy {env.name} with this Seawall (`seawall up {env.name}`)"
+        return FleetDrift(shown, why)
+    return FleetDrift(shown, None, placed, read_results(env, project_root, sorted(placed.manifests)))

@@ -83,8 +83,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "report": (
         "seawall.cli.report",
-        "Write the fleet page: backups against RPO, drills and RTO trends, check coverage, the parity chain, deploy "
-        "readiness and the last deploys; one self-contained HTML file.",
+        "Write the fleet page: backups against RPO, drills and RTO trends, each host's drift, check coverage, the "
+        "parity chain, deploy readiness and the last deploys; one self-contained HTML file.",
     ),
     "incident": ("seawall.cli.incident", "Incident reports: open, update, close, list and escalate incidents."),
     "docs": (

@@ -288,7 +288,9 @@ def _link_incident(settings: Settings, env: Environment, entry: Any) -> None:
 
 def deployed_graph(settings: Settings, env_name: str) -> Path:
     """Given an environment, return where the graph of its last successful deploy is kept."""
-    return ledger_dir(settings) / f"{env_name}.deployed.json"
+    from seawall.ledger import deployed_graph_path
+
+    return deployed_graph_path(ledger_dir(settings), env_name)
 
 
 def _replacements_refused(env: Environment, settings: Settings, allowed: list[str], graph: Any) -> str | None:

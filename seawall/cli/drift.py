@@ -54,9 +54,9 @@ def drift_command(
     what it could not compare, and says what it covers; no token, no pydo or an API that refuses is exit 2."""
     import datetime as dt
 
-    from seawall.backup.actions.drift import read_results
+    from seawall.backup.actions.drift import read_fleet_drift
     from seawall.cli.deploy import deployed_graph
-    from seawall.drift import deployed_manifests, failing, judge
+    from seawall.drift import failing
     from seawall.errors import SeawallError
     from seawall.model import load_environment
 
@@ -68,39 +68,18 @@ def drift_command(
 
         access = cloud_access(os.environ)
     path = graph if graph is not None else deployed_graph(settings, env.name)
-    document = _read_graph(path, env.name)
-    expected = deployed_manifests(document)
-    if not expected:
-        raise SeawallError(f"{path} holds no host manifest: deploy {env.name} with this Seawall (`seawall up`) first")
-    results = read_results(env, settings.project_root, sorted(expected))
-    names = {str(item.get("name")) for item in document.get("resources", [])}
-    metric_only = frozenset(host for host in expected if f"{host}-s3-credentials" not in names)
-    wheel = (document.get("shipped") or {}).get("wheel_sha256")
-    report = judge(expected, results, dt.datetime.now(dt.UTC), env.drift.stale_after, wheel, metric_only)
+    fleet = read_fleet_drift(env, settings.project_root, path)
+    if fleet.problem is not None:
+        raise SeawallError(f"{fleet.problem}{'' if graph is not None else '; or pass --graph'}")
+    report = fleet.judge(dt.datetime.now(dt.UTC), env.drift.stale_after)
     comparison = None
     if access is not None:
         from seawall.clouddrift import cloud_differences
 
-        comparison = cloud_differences(env, document, access)
+        comparison = cloud_differences(env, json.loads(path.read_text(encoding="utf-8")), access)
     _show(env.name, report, comparison, output)
     if failing(report) or (comparison is not None and comparison.differences):
         raise typer.Exit(1)
-
-
-def _read_graph(path: Path, env_name: str) -> dict[str, Any]:
-    from seawall.errors import SeawallError
-
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        msg = f"{path} does not exist: deploy {env_name} first (`seawall up {env_name}`), or pass --graph"
-        raise SeawallError(msg) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        msg = f"{path} is not a deployed graph ({exc}); pass --graph with `seawall preview {env_name} --format json`"
-        raise SeawallError(msg) from None
-    if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
-        raise SeawallError(f"{path} is not a deployed graph (no resources list)")
-    return document
 
 
 class _Column(StrEnum):
@@ -110,15 +89,9 @@ class _Column(StrEnum):
     what = "what"
 
 
-def _lines(entry: HostDrift) -> list[str]:
-    found = [
-        f"{item['kind']} {item['subject']}: {item.get('expected', '')} → {item.get('found', '')}"
-        for item in entry.findings
-    ]
-    return [*entry.reasons, *found]
-
-
 def _show(env_name: str, report: list[HostDrift], cloud: CloudComparison | None, output: OutputFormat) -> None:
+    from seawall.drift import describe
+
     if output is OutputFormat.json:
         data: dict[str, Any] = {"environment": env_name, "hosts": [entry.as_json() for entry in report]}
         if cloud is not None:
@@ -128,7 +101,7 @@ def _show(env_name: str, report: list[HostDrift], cloud: CloudComparison | None,
     if output is OutputFormat.markdown:
         from seawall.markdown import markdown_table
 
-        rows = [(e.host, e.status, e.checked or "never", "<br>".join(_lines(e)) or "—") for e in report]
+        rows = [(e.host, e.status, e.checked or "never", "<br>".join(describe(e)) or "—") for e in report]
         lines = [f"# Drift of {env_name}", "", *markdown_table([c.value for c in _Column], rows)]
         if cloud is not None:
             lines += ["", "## Cloud", ""]
@@ -144,7 +117,7 @@ def _show(env_name: str, report: list[HostDrift], cloud: CloudComparison | None,
     for column in _Column:
         table.add_column(column.value)
     for entry in report:
-        table.add_row(entry.host, entry.status, entry.checked or "never", escape("\n".join(_lines(entry)) or "—"))
+        table.add_row(entry.host, entry.status, entry.checked or "never", escape("\n".join(describe(entry)) or "—"))
     stdout().print(table)
     if cloud is not None:
         found = Table(title=f"{env_name} in DigitalOcean against the deployed graph")

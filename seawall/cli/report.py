@@ -34,8 +34,8 @@ def report_command(
         Path | None, typer.Option("--templates", help="Templates that override the shipped ones.")
     ] = None,
 ) -> None:
-    """Write the fleet page: backups against RPO, drills and RTO trends, check coverage, the parity
-    chain, deploy readiness and the last deploys; one self-contained HTML file."""
+    """Write the fleet page: backups against RPO, drills and RTO trends, each host's drift, check coverage, the
+    parity chain, deploy readiness and the last deploys; one self-contained HTML file."""
     from seawall.cli.deploy import ledger_dir
     from seawall.deploy import identity, verdicts_for
     from seawall.guard import DeployRequest

@@ -358,6 +358,9 @@ class Alerting(StrictModel):
     copy_late: Severity = "Major"
     copy_silent: Severity = "Major"
     snapshots_vanished: Severity = "Critical"
+    # The drift check (``drift``): a host that no longer matches its deploy, a host that stopped checking.
+    host_drift: Severity = "Major"
+    drift_check_missing: Severity = "Major"
 
     @model_validator(mode="after")
     def _routes_every_severity(self) -> Alerting:

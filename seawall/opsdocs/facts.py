@@ -15,6 +15,7 @@ from typing import Any
 from seawall.backup.backends import copy_backend, set_backend
 from seawall.backup.schedules import VAULT_CREDENTIALS_FILE
 from seawall.backup.storage import copy_bucket_spec
+from seawall.drift import FAILING, FleetDrift, describe
 from seawall.model.calendar import longest_interval, parse_calendar
 from seawall.model.schema import Alerts, Environment, Port, Retention, dns_names, droplet_names
 from seawall.model.types import SEVERITIES, format_duration
@@ -22,6 +23,7 @@ from seawall.monitoring import ALERTS
 from seawall.sizes import SizeTable
 
 NODE_EXPORTER_UNIT = "prometheus-node-exporter.service"
+DRIFT_LINES = 8  # what one host's row lists of its differences (`seawall drift ENV` lists every one)
 # Who may reach a port, in words, for each source that is not a service.
 SOURCE_WORDS = {"public": "anyone (internet)", "admin": "the admin ranges", "vpc": "hosts on the VPC"}
 
@@ -32,6 +34,36 @@ def duration(value: dt.timedelta | float | None) -> str:
         return "-"
     seconds = value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
     return format_duration(dt.timedelta(seconds=max(0, round(seconds))))
+
+
+def bounded(text: str, limit: int = 300) -> str:
+    """Given text from recorded state, return it no longer than ``limit`` characters, one line."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def drift_view(env: Environment, fleet: FleetDrift | None, now: dt.datetime) -> dict[str, Any]:
+    """Given an environment, what this machine knows of its drift (None: not read) and the time, return the
+    drift section: whether it was read, the deployed graph and why it cannot be compared with, and one row per
+    deployed host (its status, whether that is an alarm, its last check in UTC, what differs, bounded)."""
+    if fleet is None:
+        return {"read": False, "graph": None, "problem": None, "hosts": []}
+    rows = []
+    for entry in fleet.judge(now, env.drift.stale_after):
+        lines = [bounded(line) for line in describe(entry)]
+        if len(lines) > DRIFT_LINES:
+            lines = [*lines[:DRIFT_LINES], f"and {len(lines) - DRIFT_LINES} more (seawall drift {env.name})"]
+        checked = dt.datetime.fromisoformat(entry.checked).astimezone(dt.UTC) if entry.checked else None
+        rows.append(
+            {
+                "host": entry.host,
+                "status": entry.status,
+                "alarm": entry.status in FAILING,
+                "checked": checked.strftime("%Y-%m-%d %H:%M") if checked else None,
+                "differs": lines,
+            }
+        )
+    return {"read": True, "graph": fleet.graph, "problem": fleet.problem, "hosts": rows}
 
 
 def money(value: float | None) -> str:

@@ -1,11 +1,12 @@
-"""The fleet page (``seawall report``): one self-contained HTML file of backups, drills, parity and
-deploy readiness, and the same data as JSON.
+"""The fleet page (``seawall report``): one self-contained HTML file of backups, drills, each host's drift,
+parity and deploy readiness, and the same data as JSON.
 
-``fleet_data`` turns what was gathered (the model, what hosts recorded, the drill reports, the ledger,
-the guard's verdicts and the parity chain) into plain JSON-able data, the same for the same inputs and
-time. ``render_page`` draws the page from that data alone with ``templates/fleet.html.j2``: inline CSS,
-inline SVG charts drawn by pygal (no script, no font or image fetched), so the page and the JSON never
-disagree and the file works offline, attached to an issue or kept as a CI artifact.
+``fleet_data`` turns what was gathered (the model, what hosts recorded, their drift checks against the
+deployed graph, the drill reports, the ledger, the guard's verdicts and the parity chain) into plain
+JSON-able data, the same for the same inputs and time. ``render_page`` draws the page from that data alone
+with ``templates/fleet.html.j2``: inline CSS, inline SVG charts drawn by pygal (no script, no font or image
+fetched), so the page and the JSON never disagree and the file works offline, attached to an issue or kept
+as a CI artifact.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from seawall.guard import Verdict, in_freeze, minute_of_week
 from seawall.ledger import LedgerEntry
 from seawall.model.schema import Environment
 from seawall.opsdocs import facts
+from seawall.opsdocs.facts import bounded
 from seawall.opsdocs.generate import template_environment
 from seawall.opsdocs.measured import Measured
 from seawall.parity import ParityReport
@@ -91,9 +93,10 @@ def _environment(item: EnvironmentInputs, links: list[dict[str, Any]], now: dt.d
     env = item.env
     backups = _backups(item, now)
     copies = _copies(item, now)
+    drift = facts.drift_view(env, item.measured.drift, now)
     readiness = _readiness(env, item.verdicts, now)
     violations = sum(len(link["violations"]) for link in links if link["to"] == env.name)
-    status, reasons = _status(backups, readiness, violations, copies)
+    status, reasons = _status(backups, readiness, violations, copies, drift["hosts"])
     totals = facts.totals(env, size_table())
     return {
         "name": env.name,
@@ -102,6 +105,7 @@ def _environment(item: EnvironmentInputs, links: list[dict[str, Any]], now: dt.d
         "reasons": reasons,
         "backups": backups,
         "copies": copies,
+        "drift": drift,
         "trends": _trends(item),
         "coverage": _coverage(item),
         "readiness": readiness,
@@ -273,11 +277,20 @@ def _deploy(entry: LedgerEntry, outcome: str) -> dict[str, Any]:
 
 
 def _status(
-    backups: list[dict[str, Any]], readiness: dict[str, Any], violations: int, copies: Sequence[dict[str, Any]] = ()
+    backups: list[dict[str, Any]],
+    readiness: dict[str, Any],
+    violations: int,
+    copies: Sequence[dict[str, Any]] = (),
+    drift: Sequence[dict[str, Any]] = (),
 ) -> tuple[str, list[str]]:
     alarms = [f"{row['set']} on {row['host']}: {row['problem']}" for row in backups if row["status"] == ALARM]
     alarms += [
         f"off-site copy of {row['set_name']}: {row['status']}: {row['detail']}" for row in copies if row["alarm"]
+    ]
+    alarms += [
+        f"host {row['host']}: {row['status']}" + (f": {row['differs'][0]}" if row["differs"] else "")
+        for row in drift
+        if row["alarm"]
     ]
     warnings = [f"{row['set']} on {row['host']}: {row['problem']}" for row in backups if row["status"] == WARNING]
     if violations:
@@ -395,9 +408,3 @@ def read_drill_reports(env: Environment, project_root: Path) -> list[dict[str, A
             continue
         reports.append(report)
     return reports
-
-
-def bounded(text: str, limit: int = 300) -> str:
-    """Given text from recorded state, return it no longer than ``limit`` characters, one line."""
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

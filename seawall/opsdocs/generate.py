@@ -9,6 +9,7 @@ while any change the model makes is.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -18,12 +19,13 @@ from typing import Any
 import jinja2
 
 from seawall import __version__
-from seawall.backup.schedules import status_host, timer_names
+from seawall.backup.schedules import HOST_ENVIRONMENTS, SEAWALL_BIN, VERIFY_UNIT, status_host, timer_names
 from seawall.errors import SeawallError
 from seawall.files import write_atomically
+from seawall.manifest import KIND_MEANING, KINDS, MANIFEST_FILE, OWNED, QUARANTINE_DIR
 from seawall.markdown import markdown_cell, markdown_code, markdown_text
 from seawall.model.schema import DatacenterHost, Environment, Service, dns_names, droplet_names, private_dns_name
-from seawall.monitoring import ALERTS, COPY_ALERTS
+from seawall.monitoring import ALERTS, COPY_ALERTS, DRIFT_ALERTS
 from seawall.opsdocs import facts
 from seawall.opsdocs.measured import Measured
 from seawall.opsdocs.risks import assess
@@ -261,6 +263,17 @@ def fleet_context(envs: dict[str, Environment], measured: dict[str, Measured]) -
         "alert_severities": {name: {row["name"]: row for row in facts.alert_rows(env)} for name, env in envs.items()},
         "procedures": PROCEDURES,
         "copy_alerts": COPY_ALERTS,
+        "drift_alerts": DRIFT_ALERTS,
+        "drift": {
+            "kinds": [{"name": kind, "meaning": KIND_MEANING[kind]} for kind in KINDS],
+            "manifest": MANIFEST_FILE,
+            "owned": list(OWNED),
+            "quarantine": QUARANTINE_DIR,
+            "schedule_unit": f"{VERIFY_UNIT}.timer",
+            "service": f"{VERIFY_UNIT}.service",
+            "seawall": SEAWALL_BIN,
+            "environments": HOST_ENVIRONMENTS,
+        },
     }
 
 
@@ -355,6 +368,7 @@ def measured_context(env: Environment, measured: Measured | None, sets: list[dic
     return {
         "read": read,
         "as_of": measured.as_of,
+        "drift": drift_as_recorded(env, measured),
         "sources": measured.sources if read else ["not read: --no-state"],
         "rows": rows,
         "restic": sorted({row["restic"] for row in rows if row["restic"]}),
@@ -363,6 +377,23 @@ def measured_context(env: Environment, measured: Measured | None, sets: list[dic
         "drilled_sets": len(per_set),
         "rto_budget_seconds": sum(row["rto_seconds"] for row in sets),
     }
+
+
+def drift_as_recorded(env: Environment, measured: Measured | None) -> dict[str, Any]:
+    """Given an environment's recorded state, return its drift section judged as of the newest recorded time,
+    not the time of reading: the same state, the same documents (nothing recorded: no host reported, so no
+    check's age is measured)."""
+    measured = measured or Measured()
+    as_of = measured.newest or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return facts.drift_view(env, measured.drift, as_of)
+
+
+def _host_drift(view: dict[str, Any], hosts: list[str]) -> list[dict[str, Any]]:
+    """Given a drift section and hosts, return each host's row (not read, not compared, not in the graph)."""
+    by_host = {row["host"]: row for row in view["hosts"]}
+    why = "not read" if not view["read"] else "not compared" if view["problem"] else "not in the deployed graph"
+    empty = {"status": why, "alarm": False, "checked": "-", "differs": []}
+    return [by_host.get(host) or {"host": host, **empty} for host in hosts]
 
 
 def loss_scenarios(env: Environment, sets: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -456,6 +487,7 @@ def _subject_in(name: str, env: Environment, measured: Measured | None) -> dict[
         "thresholds": thresholds,
         "severities": severities,
         "recorded": [recorded.set_host(set_name, host) for set_name in sorted(sets) for host in hosts],
+        "drift": _host_drift(drift_as_recorded(env, measured), hosts),
         "as_of": recorded.as_of,
         "deploy": f'seawall up {env.name} --issue "$ISSUE"',
     }

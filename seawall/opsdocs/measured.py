@@ -1,5 +1,6 @@
 """What the fleet recorded, for the documents: every host's last backup, run and drill (local state and
-the bucket's copy when its keys are set) and the deploy ledger.
+the bucket's copy when its keys are set), the deploy ledger, and each host's last drift check against the
+deployed graph (``ledger/ENV.deployed.json``).
 
 The documents say when this state was recorded (the newest stamp in it), never when it was read, so the
 same recorded state always gives the same bytes.
@@ -13,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from seawall.backup.actions.copy import read_copy_records
+from seawall.backup.actions.drift import read_fleet_drift
 from seawall.backup.backends import shared_copy
 from seawall.backup.state import StateStore
+from seawall.drift import FleetDrift
 from seawall.files import resolve
-from seawall.ledger import LedgerEntry, outcomes, read_ledger
+from seawall.ledger import LedgerEntry, deployed_graph_path, outcomes, read_ledger
 from seawall.model.schema import Environment
 
 
@@ -33,14 +36,18 @@ class Measured:
     confirmed: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     # set → the vault's record of its off-site copy, and what makes it untrusted (None: nothing)
     copies: dict[str, tuple[dict[str, Any], str | None]] = field(default_factory=dict)
+    # each host's last drift check against the deployed graph (None: not read)
+    drift: FleetDrift | None = None
 
     @property
     def newest(self) -> dt.datetime | None:
-        """Return the newest time the state and ledger carry (None when nothing was recorded)."""
+        """Return the newest time the state, the ledger and the drift checks carry (None when nothing was
+        recorded)."""
         stamps = [str(state.get("updated", "")) for state in self.states.values()]
         stamps += [entry.time for entry, _ in self.deploys]
-        newest = max((stamp for stamp in stamps if stamp), default=None)
-        return dt.datetime.fromisoformat(newest).astimezone(dt.UTC) if newest else None
+        stamps += [self.drift.newest() or ""] if self.drift is not None else []
+        times = [dt.datetime.fromisoformat(stamp).astimezone(dt.UTC) for stamp in stamps if stamp]
+        return max(times, default=None)
 
     @property
     def as_of(self) -> str | None:
@@ -97,4 +104,5 @@ def read_measured(env: Environment, project_root: Path, ledger_dir: Path) -> Mea
     copies = (
         read_copy_records(env, project_root, sorted(env.backup_sets)) if env.backup.copy_ and env.backup_sets else {}
     )
-    return Measured(states, deploys, sources, store.untrusted, store.confirmed, copies)
+    drift = read_fleet_drift(env, project_root, deployed_graph_path(ledger_dir, env.name))
+    return Measured(states, deploys, sources, store.untrusted, store.confirmed, copies, drift)

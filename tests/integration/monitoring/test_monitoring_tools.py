@@ -46,7 +46,7 @@ def test_promtool_and_amtool_accept_every_environment(tmp_path: Path, env_name: 
     folder = write(load_environment(SHIPPED, env_name), tmp_path)
     checked = tool(PROMTOOL or "promtool", "check", "config", folder / "prometheus/prometheus.yml")
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "2 rule files found" in checked.stdout
+    assert "3 rule files found" in checked.stdout
     rule_files = sorted((folder / "prometheus/rules").glob("*.yml"))
     rules = tool(PROMTOOL or "promtool", "check", "rules", "--lint-fatal", *rule_files)
     assert rules.returncode == 0, rules.stdout + rules.stderr
@@ -453,6 +453,74 @@ def build_tests(env: Environment) -> dict[str, list[dict[str, Any]]]:
             }
         ]
     tests.update(copy_tests(env, pairs))
+    tests.update(drift_tests(env))
+    return tests
+
+
+def drift_labels(env: Environment, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The labels of a host's drift metrics: the file's (environment, host, kind), the target's job and instance."""
+    target = {k: v for k, v in node().items() if k in ("job", "instance")}
+    return {"environment": env.name, "host": "localhost", **target, **(extra or {})}
+
+
+def drift_tests(env: Environment) -> dict[str, list[dict[str, Any]]]:
+    """The drift check's alerts, over the series `seawall host verify` writes (one per kind, 0 when clean)."""
+    from seawall.manifest import KINDS
+
+    major = {"severity": severity(env, "SeawallHostDrift")}
+    tests: dict[str, list[dict[str, Any]]] = {}
+    # Two files changed by hand: one alert, of that kind; the other kinds are 0 and stay silent.
+    tests["SeawallHostDrift"] = case(
+        "SeawallHostDrift",
+        [
+            series("seawall_host_drift", drift_labels(env, {"kind": k}), "2x5" if k == "content" else "0x5")
+            for k in KINDS
+        ],
+        [series("seawall_host_drift", drift_labels(env, {"kind": k}), "0x5") for k in KINDS],
+        2,
+        [drift_labels(env, {"kind": "content"}) | major],
+    )
+    # Stale: checked once at time 0, never again, past drift.stale_after (whole 10-minute steps).
+    allowed = _minutes(env.drift.stale_after.total_seconds())
+    late = (allowed // 10 + 2) * 10
+    metric = "seawall_host_drift_checked_timestamp_seconds"
+    missing = {"severity": severity(env, "SeawallDriftCheckMissing")}
+    tests["SeawallDriftCheckMissing"] = case(
+        "SeawallDriftCheckMissing",
+        [series(metric, drift_labels(env), f"0x{late // 10}")],
+        [series(metric, drift_labels(env), f"0+600x{late // 10}")],
+        late,
+        [drift_labels(env) | missing | {"reported": "stale"}],
+        step="10m",
+    )
+    # Never reported by a host whose node_exporter answers: one alert, with the target's labels; a host that
+    # is down is HostDown's, and a host that reported within stale_after is neither stale nor absent.
+    tests["SeawallDriftCheckMissing (never reported)"] = [
+        {
+            "interval": "10m",
+            "input_series": [series("up", node(), f"1x{late // 10}")],
+            "alert_rule_test": [
+                {
+                    "eval_time": f"{late}m",
+                    "alertname": "SeawallDriftCheckMissing",
+                    "exp_alerts": [{"exp_labels": node() | missing | {"reported": "never"}}],
+                }
+            ],
+        },
+        {
+            "interval": "10m",
+            "input_series": [series("up", node(), f"0x{late // 10}")],
+            "alert_rule_test": [{"eval_time": f"{late}m", "alertname": "SeawallDriftCheckMissing", "exp_alerts": []}],
+        },
+        {
+            "interval": "10m",
+            "input_series": [
+                series("up", node(), f"1x{late // 10}"),
+                series(metric, drift_labels(env), f"{(late - allowed + 20) * 60}x{late // 10}"),
+            ],
+            "alert_rule_test": [{"eval_time": f"{late}m", "alertname": "SeawallDriftCheckMissing", "exp_alerts": []}],
+        },
+    ]
     return tests
 
 

@@ -19,22 +19,31 @@ from pathlib import Path
 
 import pytest
 
+from seawall.backup.actions.drift import read_fleet_drift
 from seawall.cli.app import main
 from seawall.deploy import verdicts_for
 from seawall.guard import DeployRequest
-from seawall.ledger import LedgerEntry, outcomes
+from seawall.ledger import LedgerEntry, deployed_graph_path, outcomes
 from seawall.model import load_environments, load_parity_rules
 from seawall.opsdocs.fleet_page import EnvironmentInputs, fleet_data, render_page
 from seawall.opsdocs.measured import Measured
 from seawall.parity import compare_environments
 from seawall.stacks.program import offline_renderer
 from tests.conftest import PROJECT, patch_environment
-from tests.unit.docs.fleet import ENVIRONMENTS
+from tests.unit.docs.fleet import ENVIRONMENTS, checked_fleet
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 GOLDEN = Path(__file__).resolve().parents[2] / "fixtures" / "fleet" / "fleet.json"
 NOW = dt.datetime.fromisoformat("2026-12-05T12:00:00+01:00")  # a Saturday: mainnet is frozen
 MiB = 1024**2
+# devnet's hosts checked themselves (the real `seawall host verify`) against its deployed graph: store-1 is as
+# deployed, dc-archive-1 was changed by hand, monitoring-1's last check is 6 hours old; web-1 (no bucket key)
+# reports by its metric alone. mainnet has no deployed graph here.
+DRIFT_CHECKS = {
+    "store-1": ("2026-12-05T10:30:00+00:00", "clean"),
+    "dc-archive-1": ("2026-12-05T10:40:00+00:00", "drift"),
+    "monitoring-1": ("2026-12-05T05:00:00+00:00", "clean"),
+}
 
 
 @functools.cache
@@ -113,6 +122,11 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> dict:
         patch_environment(folder, name, {"backup": {"copy": copied}})
     envs = load_environments(folder)
     rules, renderer = load_parity_rules(folder), offline_renderer()
+    project = folder.parent / "project"
+    drift = {
+        "devnet": checked_fleet(envs["devnet"], project / "devnet", DRIFT_CHECKS),
+        "mainnet": read_fleet_drift(envs["mainnet"], project, deployed_graph_path(project / "ledger", "mainnet")),
+    }
     recorded = {
         "devnet": Measured(
             {
@@ -132,6 +146,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> dict:
                     None,
                 ),
             },
+            drift=drift["devnet"],
         ),
         "mainnet": Measured(
             {
@@ -139,7 +154,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> dict:
                 ("archive-etc", "dc-archive-1"): _state(
                     "2026-12-05T01:00:00+00:00", drill=("2026-11-28T09:10:00+00:00", "passed", 300.0)
                 ),
-            }
+            },
+            drift=drift["mainnet"],
         ),
     }
     drills = {
@@ -187,6 +203,42 @@ def test_the_fleet_data_is_the_reviewed_golden_json(fleet: dict) -> None:
     assert (devnet["status"], mainnet["status"]) == ("alarm", "alarm")
     assert mainnet["readiness"]["frozen"] is True
     assert mainnet["readiness"]["freeze_changes"] == "2026-12-06T00:00+01:00"
+    # Drift, from what the hosts' own checks wrote: one row per host of the deployed graph.
+    rows = {row["host"]: row for row in devnet["drift"]["hosts"]}
+    assert {host: (row["status"], row["alarm"]) for host, row in rows.items()} == {
+        "dc-archive-1": ("drift", True),
+        "monitoring-1": ("silent", True),
+        "store-1": ("ok", False),
+        "web-1": ("metric-only", False),
+    }
+    assert [line.split(":")[0] for line in rows["dc-archive-1"]["differs"]] == [
+        "content /etc/seawall/seawall.env",
+        "mode /etc/systemd/system/seawall-host-verify.timer",
+        "extra /etc/seawall/notes.txt",
+    ]
+    assert "host dc-archive-1: drift: content /etc/seawall/seawall.env" in " ".join(devnet["reasons"])
+    assert mainnet["drift"]["hosts"] == []
+    assert mainnet["drift"]["problem"].startswith("no deployed graph (ledger/mainnet.deployed.json)")
+
+
+def test_a_host_that_missed_the_last_deploy_or_never_reported_is_an_alarm(tmp_path: Path) -> None:
+    env = load_environments(ENVIRONMENTS, ["devnet"])["devnet"]
+    checks = {"store-1": ("2026-12-05T10:30:00+00:00", "missed-deploy")}
+    drift = checked_fleet(env, tmp_path, checks)
+    data = fleet_data([EnvironmentInputs(env, Measured(drift=drift))], [], NOW)
+    (devnet,) = data["environments"]
+    rows = {row["host"]: row for row in devnet["drift"]["hosts"]}
+    assert (rows["store-1"]["status"], rows["store-1"]["alarm"]) == ("missed-deploy", True)
+    (why,) = rows["store-1"]["differs"]
+    assert why.startswith("it holds manifest ")
+    assert ", the last deploy placed " in why
+    # dc-archive-1 holds the bucket's key, so its silence is an alarm; web-1 reports by its metric alone.
+    assert (rows["dc-archive-1"]["status"], rows["dc-archive-1"]["alarm"]) == ("never-reported", True)
+    assert (rows["web-1"]["status"], rows["web-1"]["alarm"]) == ("metric-only", False)
+    assert devnet["status"] == "alarm"
+    page = render_page(data)
+    assert "MISSED-DEPLOY</span>" in page
+    assert "NEVER-REPORTED</span>" in page
 
 
 def test_the_page_needs_nothing_but_itself(fleet: dict) -> None:
@@ -215,6 +267,9 @@ def test_headless_chromium_shows_every_alarm_with_its_label_fetches_nothing_and_
     assert f"2 violations</span>, {link['allowed']} allowed" in dom
     assert "debian-12-x64" in dom
     assert "frozen; the freeze window opens 2026-12-06T00:00+01:00" in dom
+    assert 'data-status="alarm">\n        <th scope="row">dc-archive-1</th>' in dom.replace("\r", "")
+    assert "mode /etc/systemd/system/seawall-host-verify.timer: 0644 → 0666" in dom
+    assert "Not compared: no deployed graph (ledger/mainnet.deployed.json)" in dom
     assert dom.count("<svg") >= 2, "the RTO and size trends are drawn"
     # The page started no request at all (a page with one external image, the control, is caught).
     assert _page_requests(netlog) == []

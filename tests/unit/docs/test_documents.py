@@ -45,7 +45,7 @@ def test_every_host_and_service_of_every_environment_is_in_the_inventory_and_has
 def test_every_runbook_url_of_the_alert_rules_names_a_generated_runbook(shipped_documents: dict[str, str]) -> None:
     for env in load_environments(SHIPPED).values():
         files = render_monitoring(env)
-        for name in ("prometheus/rules/seawall-hosts.yml", "prometheus/rules/seawall-backups.yml"):
+        for name in [path for path in files if "/rules/" in path]:
             for group in yaml.safe_load(files[name])["groups"]:
                 for rule in group["rules"]:
                     url = rule["annotations"]["runbook_url"]

@@ -100,9 +100,8 @@ def test_a_forged_result_from_the_future_is_not_trusted(project, tmp_path: Path,
 def test_without_a_deployed_graph_drift_says_what_to_do(environments: Path, cli) -> None:
     result = cli("--environments", environments, "drift", "devnet")
     assert result.code == 2
-    assert (
-        "devnet.deployed.json does not exist: deploy devnet first (`seawall up devnet`), or pass --graph" in result.err
-    )
+    assert "no deployed graph (ledger/devnet.deployed.json): `seawall up devnet` writes it" in result.err
+    assert result.err.rstrip().endswith("; or pass --graph")
     assert "Traceback" not in result.err
 
 

@@ -117,12 +117,33 @@ def test_the_offsite_copy_has_its_alerts_with_the_models_severities_and_the_vaul
         assert "{{ $labels.environment }}" in rule["annotations"]["summary"]
 
 
+def test_the_drift_check_has_its_alerts_with_the_models_severities_and_stale_after(environments: Path) -> None:
+    patch_environment(environments, "mainnet", {"alerting": {"host_drift": "Critical"}, "drift": {"stale_after": "5h"}})
+    files = render_monitoring(load_environment(environments, "mainnet"))
+    rules = yaml.safe_load(files["prometheus/rules/seawall-drift.yml"])["groups"][0]["rules"]
+    assert [(rule["alert"], rule["labels"], rule.get("for")) for rule in rules] == [
+        ("SeawallHostDrift", {"severity": "Critical"}, None),
+        ("SeawallDriftCheckMissing", {"severity": "Major", "reported": "stale"}, None),
+        ("SeawallDriftCheckMissing", {"severity": "Major", "reported": "never"}, "5h"),
+    ]
+    checked = 'seawall_host_drift_checked_timestamp_seconds{environment="mainnet"}'
+    assert [rule["expr"] for rule in rules] == [
+        'seawall_host_drift{environment="mainnet"} > 0',
+        f"time() - {checked} > {5 * 3600}",
+        # Never reported, on a host whose node_exporter answers (a host that is down is HostDown's).
+        f'up{{job="node",environment="mainnet"}} == 1 unless on (environment, host) {checked}',
+    ]
+    for rule in rules:
+        assert "{{ $labels.host }}" in rule["annotations"]["summary"]
+        assert "seawall drift {{ $labels.environment }}" in rules[0]["annotations"]["description"]
+
+
 def test_the_cli_writes_the_same_bytes_twice(cli, environments: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     first = cli("--environments", environments, "monitoring", "render", "mainnet", "--out", out)
     assert first.code == 0, first.err
     before = {path: path.read_bytes() for path in sorted(out.rglob("*.yml"))}
-    assert len(before) == 4
+    assert len(before) == 5
     second = cli("--environments", environments, "monitoring", "render", "mainnet", "--out", out)
     assert second.code == 0
     assert {path: path.read_bytes() for path in sorted(out.rglob("*.yml"))} == before
