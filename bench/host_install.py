@@ -26,11 +26,13 @@ RUNS = 3
 PIP_OPTIONS = "-q --disable-pip-version-check --require-hashes --no-deps"
 VARIANTS = {
     "before: full lock, venv with pip": (
-        f"python3 -m venv /opt/bench; /opt/bench/bin/pip install {PIP_OPTIONS} -r /root/requirements-deploy.lock"
+        f"python3 -m venv /opt/bench; /opt/bench/bin/pip install {PIP_OPTIONS} -r /root/requirements-deploy.lock; "
+        f"/opt/bench/bin/pip install {PIP_OPTIONS} -r /root/seawall.requirement"
     ),
     "now: host lock, the install step": (
         "python3 -m venv --without-pip /opt/bench; wheel=$(ls /usr/share/python-wheels/pip-*.whl | sort -V | tail -1); "
         f'/opt/bench/bin/python "$wheel/pip" install {PIP_OPTIONS} -r /root/requirements.lock; '
+        f'/opt/bench/bin/python "$wheel/pip" install {PIP_OPTIONS} -r /root/seawall.requirement; '
         "find /opt/bench/lib/python3*/site-packages/botocore/data -mindepth 1 -maxdepth 1 -type d ! -name s3 "
         "-exec rm -rf {} +"
     ),
@@ -54,6 +56,15 @@ def main() -> int:
         lab.ssh(host, apt, timeout=900)
         for name in ("requirements.lock", "requirements-deploy.lock"):
             lab.ssh(host, f"cat > /root/{name}", stdin=(ROOT / name).read_text())
+        # This checkout's wheel, as the deploy ships it (placed straight into the host's root filesystem).
+        from seawall.build import build_wheel, sha256_of
+
+        shipped = build_wheel(ROOT, lab.folder / "dist")
+        assert shipped.wheel is not None
+        (host.root / "root" / shipped.wheel.name).write_bytes(shipped.wheel.read_bytes())
+        digest = sha256_of(shipped.wheel)
+        requirement = f"seawall @ file:///root/{shipped.wheel.name}#sha256={digest} --hash=sha256:{digest}\n"
+        lab.ssh(host, "cat > /root/seawall.requirement", stdin=requirement)
         seconds: dict[str, list[float]] = {label: [] for label in VARIANTS}
         sizes: dict[str, int] = {}
         for _ in range(RUNS):

@@ -100,8 +100,6 @@ def test_hosts_install_only_what_hosts_run_and_a_deployers_command_says_so(deplo
         names = {line.strip().lower().replace("_", "-").replace(".", "-") for line in frozen.splitlines() if line}
         assert not [name for name in names if name.startswith(("pulumi", "grpc", "opentelemetry", "debugpy"))], names
         assert names - {"seawall"} == {name.replace(".", "-") for name in locked}, names ^ locked
-        size = int(on_host(deployed, host, "du -sm /opt/seawall | cut -f1"))
-        assert size <= 40, size  # what bench/host_install.py measures, on every host
     preview = deployed.lab.ssh(
         deployed.lab.hosts["app-1"],
         "/opt/seawall/bin/seawall --environments /etc/seawall/environments preview lab",
