@@ -103,14 +103,20 @@ def _text(value: Any, what: str, limit: int = 4096) -> str:
     return value
 
 
-def parse_manifest(text: str) -> Manifest:
-    """Given a manifest file's content, return the manifest, or raise ManifestError naming what is wrong."""
+def _document(text: str, what: str) -> dict[str, Any]:
+    """Given a file's content and what it should be, return its JSON mapping of Seawall's format, or raise."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ManifestError(f"not JSON ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
-        raise ManifestError(f"not a manifest of format {MANIFEST_FORMAT}")
+        raise ManifestError(f"not a {what} of format {MANIFEST_FORMAT}")
+    return data
+
+
+def parse_manifest(text: str) -> Manifest:
+    """Given a manifest file's content, return the manifest, or raise ManifestError naming what is wrong."""
+    data = _document(text, "manifest")
     files = data.get("files")
     if not isinstance(files, list) or len(files) > 10000:
         raise ManifestError("files is not a list")
@@ -226,12 +232,7 @@ def recorded_facts(manifest: Manifest, observation: Observation) -> dict[str, An
 
 def parse_recorded(text: str, manifest: Manifest) -> dict[str, Any]:
     """Given the record's content and the manifest it should belong to, return it, or raise ManifestError."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"not JSON ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
-        raise ManifestError(f"not a record of format {MANIFEST_FORMAT}")
+    data = _document(text, "record")
     if data.get("manifest") != manifest.digest:
         raise ManifestError("it records another manifest (the deploy's manifest step did not finish)")
     if not isinstance(data.get("secrets"), dict):
