@@ -9,10 +9,14 @@ archive's timestamps, so the same sources give the same bytes), copies it and ``
 
 from __future__ import annotations
 
+import fnmatch
+import glob
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from seawall import __version__
 from seawall.errors import SeawallError
@@ -20,7 +24,8 @@ from seawall.runner import Command, run
 
 LOCK_FILE = "requirements.lock"
 SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01, the earliest time a zip archive can hold
-PACKAGES = ("seawall", "backup", "stacks", "components", "policy")
+# setuptools' license files when pyproject.toml names none (``license-files``'s default).
+LICENSE_PATTERNS = ("LICEN[CS]E*", "COPYING*", "NOTICE*", "AUTHORS*")
 
 
 class BuildError(SeawallError):
@@ -52,13 +57,88 @@ def source_identity(root: Path) -> str:
     import hashlib  # here, not at the top: `seawall --version` imports this module and needs no hash
 
     digest = hashlib.sha256()
-    files = [root / "pyproject.toml", root / LOCK_FILE]
-    for package in PACKAGES:
-        files += sorted(p for p in (root / package).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    for path in files:
-        if path.is_file() and not path.is_symlink():
-            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    files = {LOCK_FILE: root / LOCK_FILE, **shipped_files(root)}
+    for name, path in sorted(files.items()):
+        if path.is_file():
+            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return "src-" + digest.hexdigest()[:16]
+
+
+def shipped_files(root: Path) -> dict[str, Path]:
+    """Given a checkout, return every file its wheel is made of, found as setuptools finds them from
+    pyproject.toml: each package's modules and ``package-data`` by their name in the wheel
+    (``seawall/templates/inventory.md.j2``), then the metadata's sources by their name in the checkout
+    (``pyproject.toml``, the readme, the license files)."""
+    import tomllib
+
+    try:
+        config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        msg = f"{root} is not a checkout with a readable pyproject.toml: {exc}"
+        raise BuildError(msg) from exc
+    setuptools = config.get("tool", {}).get("setuptools", {})
+    data = setuptools.get("package-data", {})
+    files: dict[str, Path] = {}
+    for package, folder in sorted(_packages(root, setuptools.get("packages", {"find": {}})).items()):
+        prefix = package.replace(".", "/")
+        patterns = ["*.py", *data.get("*", []), *data.get(package, [])]
+        for pattern in patterns:
+            for found in glob.glob(glob.escape(str(folder)) + "/" + pattern, recursive=True):
+                if os.path.isfile(found):
+                    files[f"{prefix}/{Path(found).relative_to(folder).as_posix()}"] = Path(found)
+    return files | {name: root / name for name in _metadata_sources(root, config.get("project", {}))}
+
+
+def _packages(root: Path, packages: Any) -> dict[str, Path]:
+    """Given ``[tool.setuptools] packages`` (a list, or ``find``'s table), return each package's folder by its
+    dotted name."""
+    if isinstance(packages, list):
+        return {str(name): root / str(name).replace(".", "/") for name in packages}
+    find = packages.get("find", {})
+    found: dict[str, Path] = {}
+    for where in find.get("where", ["."]):
+        found |= _found_packages(root / where, find)
+    return found
+
+
+def _found_packages(base: Path, find: dict[str, Any]) -> dict[str, Path]:
+    """Given a folder and ``find``'s table, return what setuptools finds there, links followed: every folder
+    but one with a dot in its name (with ``namespaces = false``, only one with ``__init__.py``) whose dotted
+    name an ``include`` pattern matches and no ``exclude`` pattern does."""
+    include, exclude = find.get("include", ["*"]), find.get("exclude", [])
+    namespaces = find.get("namespaces", True)
+    # Where every pattern starts with a plain name (``seawall.*``), no other top-level folder holds a match.
+    tops = {pattern.split(".")[0] for pattern in include}
+    tops = set() if any(mark in top for top in tops for mark in "*?[") else tops
+    found: dict[str, Path] = {}
+    for folder, children, _ in os.walk(base, followlinks=True):
+        children[:] = [
+            child
+            for child in sorted(children)
+            if "." not in child
+            and (namespaces or (Path(folder, child) / "__init__.py").is_file())
+            and not (tops and Path(folder) == base and child not in tops)
+        ]
+        for child in children:
+            package = Path(folder, child).relative_to(base).as_posix().replace("/", ".")
+            if _matches(package, include) and not _matches(package, exclude):
+                found[package] = Path(folder, child)
+    return found
+
+
+def _matches(package: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(package, pattern) for pattern in patterns)
+
+
+def _metadata_sources(root: Path, project: dict[str, Any]) -> list[str]:
+    """Given ``[project]``, return the checkout's files the wheel's metadata is made of."""
+    readme = project.get("readme")
+    names = ["pyproject.toml", *([readme] if isinstance(readme, str) else [])]
+    if isinstance(readme, dict) and "file" in readme:
+        names.append(str(readme["file"]))
+    for pattern in project.get("license-files", LICENSE_PATTERNS):
+        names += sorted(path.relative_to(root).as_posix() for path in root.glob(pattern) if path.is_file())
+    return names
 
 
 def make_wheel_command(root: Path, out: Path) -> Command:

@@ -5,8 +5,9 @@ DigitalOcean's answers (the JSON of its list endpoints, ``CloudAnswers``), it re
 what it could not compare. The rest is a thin layer over DigitalOcean's official client, pydo: the token
 (``DIGITALOCEAN_TOKEN``, read-only is enough), the endpoint, bounded paging, and each failure in one line.
 
-Only those four kinds, and only the fields Seawall sets, are compared; an input the offline graph does not
-know (another resource's output, such as a droplet's private address) is named, never guessed.
+Only those four kinds, and only the fields Seawall sets, are compared; an input that is another resource's
+output (a reference in the graph) is compared where DigitalOcean's answers hold that output (a droplet's
+public and private addresses), and any other is named, never guessed.
 ``pulumi refresh``, the provider reading every resource it manages, is the complete answer.
 """
 
@@ -20,7 +21,7 @@ from urllib.parse import urlsplit
 
 from seawall.errors import CloudError, ToolMissing, UsageError
 from seawall.logs import register_secret
-from seawall.render import SECRET_MARK, UNKNOWN_MARK
+from seawall.render import SECRET_MARK, UNKNOWN_MARK, referenced
 from seawall.replacements import DROPLET, VOLUME
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ DNS_RECORD = "digitalocean:index/dnsRecord:DnsRecord"
 DOMAIN = "digitalocean:index/domain:Domain"
 VPC = "digitalocean:index/vpc:Vpc"
 ATTACHMENT = "digitalocean:index/volumeAttachment:VolumeAttachment"
+# The droplet outputs a DNS record may hold, and which of DigitalOcean's networks of the droplet each is.
+DROPLET_ADDRESSES = {"ipv4Address": "public", "ipv4AddressPrivate": "private"}
 # The records DigitalOcean keeps in every domain it serves: never drift.
 PROVIDER_RECORDS = frozenset({("NS", "@"), ("SOA", "@")})
 
@@ -154,7 +157,7 @@ def compare_cloud(document: Mapping[str, Any], answers: CloudAnswers) -> CloudCo
 
 
 def _known(value: Any) -> bool:
-    return value is not None and value not in (UNKNOWN_MARK, SECRET_MARK)
+    return value is not None and value not in (UNKNOWN_MARK, SECRET_MARK) and referenced(value) is None
 
 
 def _listed(values: Iterable[Any] | None) -> str:
@@ -178,9 +181,10 @@ def _slug(value: Any) -> str | None:
     return str(value.get("slug")) if isinstance(value, dict) and value.get("slug") else None
 
 
-def _public_ipv4(droplet: Mapping[str, Any]) -> str | None:
+def _droplet_ipv4(droplet: Mapping[str, Any], kind: str) -> str | None:
+    """Given DigitalOcean's droplet and ``public`` or ``private``, return that IPv4 address, or None."""
     networks = (droplet.get("networks") or {}).get("v4") or []
-    return next((str(n.get("ip_address")) for n in networks if isinstance(n, dict) and n.get("type") == "public"), None)
+    return next((str(n.get("ip_address")) for n in networks if isinstance(n, dict) and n.get("type") == kind), None)
 
 
 def _compare_droplets(graph: _Graph, answers: CloudAnswers, result: CloudComparison) -> None:
@@ -366,8 +370,8 @@ def _expected_records(
     graph: _Graph, domain: str, answers: CloudAnswers, result: CloudComparison
 ) -> dict[tuple[str, str], tuple[set[str], int, set[str]]]:
     """Given a domain, return each (type, name) the graph declares in it: the values known, how many are not
-    known, and the TTLs. A record that depends on a droplet holds its public address (the only droplet output
-    the offline graph carries), which DigitalOcean's droplet answer gives."""
+    known, and the TTLs. A record that holds a droplet's address (a reference to its public or private
+    address) is compared with the address DigitalOcean's droplet answer gives."""
     droplets = _by_name(answers.droplets)
     expected: dict[tuple[str, str], tuple[set[str], int, set[str]]] = {}
     for logical, inputs in graph.of_type(DNS_RECORD):
@@ -375,26 +379,36 @@ def _expected_records(
             continue
         key = (str(inputs.get("type")), _record_name(inputs.get("name")))
         values, unknown, ttls = expected.get(key, (set(), 0, set()))
-        owners = graph.needs(logical, DROPLET)
-        label = _record_label(*key, domain)
-        if owners:
-            owner = str(owners[0].get("name"))
-            address = _public_ipv4(droplets[owner]) if owner in droplets else None
-            if address is None:
-                result.not_compared.append(f"dns {label}: its value (the public address of {owner}, which is missing)")
-                unknown += 1
-            else:
-                values.add(address)
-        elif _known(inputs.get("value")):
-            values.add(_value(inputs["value"]))
-        else:
-            why = "another resource's output, not known offline; its type, name and TTL are compared"
-            result.not_compared.append(f"dns {label}: its value ({why})")
+        value, why = _record_value(graph, logical, inputs, droplets)
+        if value is None:
+            result.not_compared.append(f"dns {_record_label(*key, domain)}: its value ({why})")
             unknown += 1
+        else:
+            values.add(value)
         if inputs.get("ttl") is not None:
             ttls.add(str(inputs["ttl"]))
         expected[key] = (values, unknown, ttls)
     return expected
+
+
+def _record_value(
+    graph: _Graph, logical: str, inputs: Mapping[str, Any], droplets: Mapping[str, Mapping[str, Any]]
+) -> tuple[str | None, str]:
+    """Given a DNS record of the graph, return the value DigitalOcean should hold, or None and why it is not
+    known. A graph recorded before references holds a stand-in of its droplet's public address."""
+    target = referenced(inputs.get("value"))
+    owners = graph.needs(logical, DROPLET)
+    if target is not None and target[1] in DROPLET_ADDRESSES:
+        owner = str((graph.resources.get(target[0], {}).get("inputs") or {}).get("name", target[0]))
+        kind = DROPLET_ADDRESSES[target[1]]
+    elif target is None and owners:
+        owner, kind = str(owners[0].get("name")), "public"
+    elif target is None and _known(inputs.get("value")):
+        return _value(inputs["value"]), ""
+    else:
+        return None, "another resource's output, not known offline; its type, name and TTL are compared"
+    address = _droplet_ipv4(droplets[owner], kind) if owner in droplets else None
+    return address, f"the {kind} address of {owner}, which is missing"
 
 
 def _compare_record_set(

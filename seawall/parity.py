@@ -21,7 +21,7 @@ from typing import Any
 
 from seawall.hostfiles import MANIFEST_STEP, host_of_step
 from seawall.model.schema import Allowance, Environment, EnvironmentOnly, ParityRules
-from seawall.render import Graph, Program, render
+from seawall.render import Graph, Program, referenced, render
 
 SCHEMA = "seawall.parity/1"
 MISSING = "missing-in-B"
@@ -409,7 +409,9 @@ def _identity_pattern(env: Environment) -> list[tuple[re.Pattern[str], str]]:
 def _flatten(
     value: Any, prefix: str, out: dict[str, Any], pattern: list[tuple[re.Pattern[str], str]], keyed: bool = True
 ) -> None:
-    if isinstance(value, dict) and value:
+    if referenced(value) is not None:
+        out[prefix] = dict(value)  # another resource's output: one value, equal wherever it names the same one
+    elif isinstance(value, dict) and value:
         for key, item in value.items():
             _flatten(item, f"{prefix}.{key}" if prefix else str(key), out, pattern, keyed)
     elif isinstance(value, list) and value:
@@ -427,9 +429,13 @@ def _flatten(
 
 
 def _list_key(item: Any) -> str | None:
-    """Given a list element, return a stable name for it (``tcp/443``, a rule id), or None to use its index."""
+    """Given a list element, return a stable name for it (``tcp/443``, a rule id, the output a reference names:
+    ``api-1.dropletUrn``), or None to use its index."""
     if not isinstance(item, dict):
         return None
+    target = referenced(item)
+    if target is not None:
+        return ".".join(target)
     port = item.get("portRange", item.get("port"))
     if port is not None:
         protocol = item.get("protocol", "tcp")

@@ -1,16 +1,19 @@
 """The offline engine: run ``stacks.program.build(env)`` under Pulumi's mock engine and record the graph.
 
 No Pulumi CLI, plugin, credential or network is used. Every registered resource is recorded as its
-logical name (which never contains the environment), type token, parent and inputs. The result is
-deterministic, and each call starts from fresh mocks and fresh runtime state, so one process may render
-any number of environments.
+logical name (which never contains the environment), type token, parent and inputs. An input that is
+another resource's output the cloud computes (an id, a droplet's addresses, a URN) is recorded as a
+reference to it, ``{"ref": "api-1.ipv4AddressPrivate"}`` (that resource's logical name and the output),
+as a deploy knows it before the cloud answers: the fake cloud's stand-in values let the program run and
+never reach the graph. The result is deterministic, and each call starts from fresh mocks and fresh
+runtime state, so one process may render any number of environments.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -26,6 +29,22 @@ _SIG_KEY = "4dabf18193072939515e22adb298388d"
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105
 _RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
 _OUTPUT_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
+REF_KEY = "ref"
+
+
+def reference(name: str, output: str) -> dict[str, str]:
+    """Given a resource's logical name and one of its outputs, return how the graph records an input that is
+    that output: ``{"ref": "api-1.ipv4AddressPrivate"}``."""
+    return {REF_KEY: f"{name}.{output}"}
+
+
+def referenced(value: Any) -> tuple[str, str] | None:
+    """Given a recorded input, return the resource and output it refers to, or None when it is a value."""
+    if isinstance(value, dict) and len(value) == 1 and isinstance(value.get(REF_KEY), str):
+        name, _, output = value[REF_KEY].rpartition(".")
+        if name and output:
+            return name, output
+    return None
 
 
 @dataclass(frozen=True)
@@ -106,7 +125,7 @@ def render(
 
     def run() -> None:
         result = program.build(env)
-        pulumi.Output.from_input(result).apply(outputs.update)
+        pulumi.Output.from_input(_traced(result)).apply(outputs.update)
 
     try:
         _sync_await(run_pulumi_func(run))
@@ -115,7 +134,7 @@ def render(
         raise RenderError(msg) from exc
     finally:
         settings.ROOT.set(None)
-    graph = Graph(environment=env.name, outputs=_normalise(outputs))
+    graph = Graph(environment=env.name, outputs=_normalise(outputs, recorder.stand_ins))
     for record in recorder.records:
         graph.resources[record.name] = record
     graph.dependencies = recorder.dependencies
@@ -128,36 +147,123 @@ def _config_keys(env: Environment, program: Program) -> list[str]:
 
 
 class FakeCloud:
-    """What the mock engine answers for each resource: deterministic ids and the outputs programs read."""
+    """What the mock engine answers for each resource: deterministic ids and the outputs programs read.
+
+    Everything it adds to a resource's inputs (the id, a droplet's addresses, the URNs) only stands in for
+    what the cloud computes, so the graph records an input holding one as a reference to that output. A
+    cloud whose answers are the real ones (the lab fleet's addresses) names those outputs in
+    ``known_outputs``: they are recorded as values.
+    """
+
+    known_outputs: frozenset[str] = frozenset()
 
     def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
-        digest = int(hashlib.sha256(args.name.encode()).hexdigest()[:8], 16)
         state = dict(args.inputs)
-        short = args.typ.rsplit(":", 1)[-1]
-        state.update(
-            {
-                "Droplet": {"ipv4Address": f"198.51.100.{digest % 250 + 1}", "dropletUrn": f"do:droplet:{digest}"},
-                "Volume": {"volumeUrn": f"do:volume:{digest}"},
-                "Domain": {"domainUrn": f"do:domain:{args.inputs.get('name', '')}"},
-                "SpacesBucket": {"bucketUrn": f"do:space:{args.inputs.get('name', '')}"},
-            }.get(short, {})
-        )
-        return str(digest), state
+        state.update(stand_in_outputs(args.name, args.typ, args.inputs))
+        return state.pop("id"), state
 
     def call(self, args: Any) -> tuple[dict[str, Any], None]:
         msg = f"the program called {args.token}, which the offline engine cannot answer"
         raise RenderError(msg)
 
 
+def stand_in_outputs(name: str, token: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Given a resource's logical name, type token and inputs, return the fake cloud's deterministic stand-ins
+    for the outputs the cloud computes, ``id`` among them (the same values graphs recorded before they
+    recorded references; ``ipv4AddressPrivate`` came later)."""
+    digest = int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
+    short = token.rsplit(":", 1)[-1]
+    private = f"10.{digest >> 16 & 255}.{digest >> 8 & 255}.{digest & 255}"
+    return {
+        "id": str(digest),
+        **{
+            "Droplet": {
+                "ipv4Address": f"198.51.100.{digest % 250 + 1}",
+                "ipv4AddressPrivate": private,
+                "dropletUrn": f"do:droplet:{digest}",
+            },
+            "Volume": {"volumeUrn": f"do:volume:{digest}"},
+            "Domain": {"domainUrn": f"do:domain:{inputs.get('name', '')}"},
+            "SpacesBucket": {"bucketUrn": f"do:space:{inputs.get('name', '')}"},
+        }.get(short, {}),
+    }
+
+
+class _StandIns:
+    """The fake cloud's stand-in outputs by resource, and the references an input holding one is recorded as.
+
+    An input holds a stand-in when its value is one (a string, or the digits of an id an apply made a number)
+    and it depends on that resource: Pulumi records each input's dependencies as the program passes it."""
+
+    def __init__(self) -> None:
+        self.by_resource: dict[str, dict[str, dict[str, str]]] = {}
+
+    def add(self, args: Any, identity: str, state: dict[str, Any], known: frozenset[str]) -> None:
+        """Given a custom resource's registration and the cloud's answer, remember the outputs it stood in for."""
+        computed = {"id": identity, **{key: value for key, value in state.items() if key not in args.inputs}}
+        table: dict[str, dict[str, str]] = {}
+        for output, value in sorted(computed.items()):
+            if output not in known and isinstance(value, str | int) and not isinstance(value, bool):
+                table.setdefault(str(value), reference(args.name, output))
+        self.by_resource[args.name] = table
+
+    def find(self, value: Any, needs: Sequence[str]) -> dict[str, str] | None:
+        """Given a scalar input and the resources it depends on, return the reference it stands for, or None."""
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            return None
+        for name in needs:
+            found = self.by_resource.get(name, {}).get(str(value))
+            if found is not None:
+                return dict(found)
+        return None
+
+
+@dataclass(frozen=True)
+class _Traced:
+    """A stack output's value with the resources it depends on (what a resource's input gets from the wire)."""
+
+    value: Any
+    needs: tuple[str, ...]
+
+
+def _traced(value: Any) -> Any:
+    """Given a program's outputs, return them as an Output whose every Output leaf is ``_Traced``."""
+    import pulumi
+
+    if isinstance(value, pulumi.Output):
+        needs: Any = _resource_names(value)  # an awaitable, which Output.from_input takes (its type says otherwise)
+        return pulumi.Output.all(value, pulumi.Output.from_input(needs)).apply(
+            lambda pair: _Traced(pair[0], tuple(pair[1]))
+        )
+    if isinstance(value, dict) and value:
+        return pulumi.Output.all(**{str(key): _traced(item) for key, item in value.items()})
+    if isinstance(value, list | tuple) and value:
+        return pulumi.Output.all(*[_traced(item) for item in value])
+    return value
+
+
+async def _resource_names(output: Any) -> list[str]:
+    return sorted(str(getattr(resource, "_name", "")) for resource in await output.resources())
+
+
 def _recording_monitor_class(mocks: Any) -> Any:
     class RecordingMonitor(mocks.MockMonitor):
-        """The SDK's mock monitor, also recording each registration's parent and inputs."""
+        """The SDK's mock monitor, also recording each registration's parent and inputs (each input that holds
+        a stand-in output of a resource it depends on as a reference to that output)."""
 
         def __init__(self, cloud: FakeCloud) -> None:
+            self.stand_ins = _StandIns()
+
+            def new_resource(args: Any) -> tuple[str, dict[str, Any]]:
+                identity, state = cloud.new_resource(args)
+                if args.custom:
+                    self.stand_ins.add(args, identity, state, cloud.known_outputs)
+                return identity, state
+
             adapter = type(
                 "CloudMocks",
                 (mocks.Mocks,),
-                {"new_resource": lambda _, a: cloud.new_resource(a), "call": lambda _, a: cloud.call(a)},
+                {"new_resource": lambda _, a: new_resource(a), "call": lambda _, a: cloud.call(a)},
             )
             self.mocks = adapter()
             super().__init__(self.mocks)
@@ -169,15 +275,23 @@ def _recording_monitor_class(mocks: Any) -> Any:
             if request.type != "pulumi:pulumi:Stack":
                 from pulumi.runtime import rpc
 
-                inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
+                raw = rpc.deserialize_properties(request.object, keep_unknowns=True)
+                needs = {
+                    key: sorted(map(_logical_name, deps.urns)) for key, deps in request.propertyDependencies.items()
+                }
+                inputs = {
+                    str(key): _normalise(item, self.stand_ins, needs.get(key, ())) for key, item in sorted(raw.items())
+                }
                 parent = _parent_name(request.parent)
-                self.records.append(
-                    ResourceRecord(request.name, request.type, parent, bool(request.custom), _normalise(inputs))
-                )
-                self.dependencies[request.name] = sorted(urn.rsplit("::", 1)[-1] for urn in request.dependencies)
+                self.records.append(ResourceRecord(request.name, request.type, parent, bool(request.custom), inputs))
+                self.dependencies[request.name] = sorted(map(_logical_name, request.dependencies))
             return response
 
     return RecordingMonitor
+
+
+def _logical_name(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1]
 
 
 def _parent_name(urn: str) -> str | None:
@@ -187,23 +301,26 @@ def _parent_name(urn: str) -> str | None:
     return urn.rsplit("::", 1)[-1]
 
 
-def _normalise(value: Any) -> Any:
-    """Given deserialized inputs, return plain JSON data: secrets masked, unknowns marked, keys sorted.
+def _normalise(value: Any, stand_ins: _StandIns | None = None, needs: Sequence[str] = ()) -> Any:
+    """Given deserialized inputs and the resources they depend on, return plain JSON data: secrets masked,
+    unknowns marked, keys sorted, each stand-in output of a resource depended on recorded as a reference.
 
     Floats that are whole numbers (the wire has no integers) become ints.
     """
     import pulumi
 
+    if isinstance(value, _Traced):
+        return _normalise(value.value, stand_ins, value.needs)
     if isinstance(value, dict):
         kind = value.get(_SIG_KEY)
         if kind == _RESOURCE_SIG:
             return str(value.get("urn", UNKNOWN_MARK)).rsplit("::", 1)[-1]
         if kind in (_SECRET_SIG, _OUTPUT_SIG):
             # Offline, every secret is the placeholder, masked below; what surrounds it stays visible.
-            return _normalise(value.get("value", UNKNOWN_MARK))
-        return {str(key): _normalise(item) for key, item in sorted(value.items())}
+            return _normalise(value.get("value", UNKNOWN_MARK), stand_ins, needs)
+        return {str(key): _normalise(item, stand_ins, needs) for key, item in sorted(value.items())}
     if isinstance(value, list | tuple):
-        return [_normalise(item) for item in value]
+        return [_normalise(item, stand_ins, needs) for item in value]
     if isinstance(value, pulumi.Resource):
         return getattr(value, "_name", UNKNOWN_MARK)
     if isinstance(value, pulumi.FileAsset):
@@ -211,8 +328,11 @@ def _normalise(value: Any) -> Any:
     if isinstance(value, pulumi.StringAsset):
         return {"asset": "text", "text": _normalise(value.text)}
     if isinstance(value, float) and value.is_integer():
-        return int(value)
+        value = int(value)
     if value is None or isinstance(value, bool | int | float | str):
+        found = stand_ins.find(value, needs) if stand_ins is not None and needs else None
+        if found is not None:
+            return found
         if isinstance(value, str) and PLACEHOLDER_SECRET in value:
             return SECRET_MARK
         return value

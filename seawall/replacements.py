@@ -7,6 +7,10 @@ components read it from here), which never cause anything after creation. ``seaw
 prints the plan; ``seawall up`` refuses to replace a stateful service's droplet or any volume unless
 ``--allow-replace NAME`` names it. ``stateful_changes`` says what each such resource is and which backup
 sets hold its data, so that both commands name them as such, with the flags ``up`` will demand.
+
+An input that is another resource's output is a reference (``{"ref": "network-vpc.id"}``): it changes when
+it names another output. Graphs recorded before references held the offline engine's stand-in value
+there instead, which counts as the same input (so the first plan after the change replaces nothing).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from seawall.model.schema import Environment, Volume
+from seawall.render import referenced, stand_in_outputs
 
 DROPLET = "digitalocean:index/droplet:Droplet"
 VOLUME = "digitalocean:index/volume:Volume"
@@ -80,6 +85,7 @@ class Plan:
 def plan_changes(before: Mapping[str, Mapping[str, Any]], after: Mapping[str, Mapping[str, Any]]) -> Plan:
     """Given two graphs' resources by logical name (``type``, ``custom``, ``inputs``), return the plan."""
     plan = Plan()
+    same = _Same(after)
     for name in sorted(set(before) | set(after)):
         old, new = before.get(name), after.get(name)
         if new is not None and not new.get("custom", True):
@@ -90,17 +96,44 @@ def plan_changes(before: Mapping[str, Mapping[str, Any]], after: Mapping[str, Ma
             if old.get("custom", True):
                 plan.changes.append(Change(name, str(old["type"]), "delete"))
         elif old is not None and new is not None:
-            plan.changes += _compare(name, old, new)
+            plan.changes += _compare(name, old, new, same)
     return plan
 
 
-def _compare(name: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Change]:
+class _Same:
+    """Whether an input is unchanged: equal, or a stand-in value an earlier graph recorded where the new
+    graph (``after``) records the reference it stood in for."""
+
+    def __init__(self, after: Mapping[str, Mapping[str, Any]]) -> None:
+        self.after = after
+
+    def __call__(self, old: Any, new: Any) -> bool:
+        if old == new:
+            return True
+        target = referenced(new)
+        if target is not None and old is not None and referenced(old) is None:
+            stand_in = self._stand_in(*target)
+            return stand_in is not None and str(old) == str(stand_in)
+        if isinstance(old, dict) and isinstance(new, dict):
+            return old.keys() == new.keys() and all(self(old[key], new[key]) for key in old)
+        if isinstance(old, list) and isinstance(new, list):
+            return len(old) == len(new) and all(self(a, b) for a, b in zip(old, new, strict=True))
+        return False
+
+    def _stand_in(self, name: str, output: str) -> Any:
+        item = self.after.get(name)
+        if item is None:
+            return None
+        return stand_in_outputs(name, str(item.get("type", "")), dict(item.get("inputs") or {})).get(output)
+
+
+def _compare(name: str, old: Mapping[str, Any], new: Mapping[str, Any], same: _Same) -> list[Change]:
     kind = str(new["type"])
     if kind != old["type"]:
         return [Change(name, kind, "replace", ("type",))]
     ignored = set(IGNORED_CHANGES.get(kind, ()))
     old_inputs, new_inputs = old.get("inputs") or {}, new.get("inputs") or {}
-    changed = sorted(k for k in set(old_inputs) | set(new_inputs) if old_inputs.get(k) != new_inputs.get(k))
+    changed = sorted(k for k in set(old_inputs) | set(new_inputs) if not same(old_inputs.get(k), new_inputs.get(k)))
     changed = [k for k in changed if k not in ignored]
     if not changed:
         return []

@@ -3,15 +3,18 @@ virtual environment exactly as a host's install step does (``--require-hashes``)
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from seawall.build import LOCK_FILE, build_wheel, sha256_of
+from seawall.build import LOCK_FILE, build_wheel, sha256_of, shipped_files
 from tests.conftest import PROJECT
+from tests.unit.test_build import LEFT_OUT
 
 pytestmark = pytest.mark.integration
 
@@ -64,3 +67,20 @@ def test_the_wheel_installs_from_the_lock_with_hashes_names_its_build_and_adds_n
     assert refused.returncode != 0
     assert "HASHES" in refused.stderr.upper()
     assert sys.version_info >= (3, 11)
+
+
+def test_the_offline_identity_hashes_exactly_the_files_the_wheel_is_made_of(tmp_path: Path) -> None:
+    # Built from a copy: setuptools builds in the checkout's build/ folder, which another test's build uses.
+    checkout = tmp_path / "checkout"
+    shutil.copytree(PROJECT, checkout, symlinks=True, ignore=LEFT_OUT)
+    shipped = build_wheel(checkout, tmp_path / "dist")
+    assert shipped.wheel is not None
+    with zipfile.ZipFile(shipped.wheel) as wheel:
+        members = wheel.namelist()
+    files = shipped_files(checkout)
+    packaged = {name for name in files if "/" in name}
+    assert {name for name in members if ".dist-info/" not in name} == packaged
+    for name in packaged:
+        assert files[name].read_bytes() == zipfile.Path(shipped.wheel, name).read_bytes(), name
+    licenses = {name.rsplit("/", 1)[-1] for name in members if ".dist-info/licenses/" in name}
+    assert licenses == {name for name in files if "/" not in name} - {"pyproject.toml", "README.md"}

@@ -84,7 +84,11 @@ def write_dns(lab: Lab, graph: Graph, env: Environment) -> None:
 
 
 class LabCloud(FakeCloud):
-    """The mock engine's answers, with each droplet at its lab address (public and private alike)."""
+    """The mock engine's answers, with each droplet at its lab address (public and private alike). Those
+    addresses are real, so the graph records them as values (the DNS stand-in and the SSH steps use them);
+    the other outputs (ids, URNs) stay references."""
+
+    known_outputs = frozenset({"ipv4Address", "ipv4AddressPrivate"})
 
     def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
         identity, state = super().new_resource(args)

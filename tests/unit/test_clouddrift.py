@@ -21,6 +21,8 @@ from seawall.clouddrift import (
     graph_domains,
 )
 from seawall.errors import CloudError, ToolMissing, UsageError
+from seawall.render import referenced, stand_in_outputs
+from seawall.replacements import DROPLET
 from tests.conftest import SHIPPED
 from tests.unit.digitalocean_api import FIXTURES, TOKEN, answers_of, running
 
@@ -63,8 +65,45 @@ def test_each_recorded_case_gives_exactly_its_differences(case: str) -> None:
     assert rows(compare_cloud(devnet_graph(), answers(case))) == expected["differences"]
 
 
-def test_values_the_offline_graph_does_not_know_are_named_never_guessed() -> None:
+def test_every_record_is_compared_with_the_droplet_address_its_reference_names() -> None:
     comparison = compare_cloud(devnet_graph(), answers())
+    assert (comparison.differences, comparison.not_compared) == ([], [])
+
+
+@pytest.mark.parametrize(("record", "network"), [("api-1", "public"), ("api-1.vpc", "private")])
+def test_a_record_that_holds_a_droplets_address_is_compared_with_that_droplets_real_address(
+    record: str, network: str
+) -> None:
+    live = answers()
+    droplet = next(d for d in live.droplets if d["name"] == "devnet-api-1")
+    address = next(n["ip_address"] for n in droplet["networks"]["v4"] if n["type"] == network)
+    other = next(n["ip_address"] for n in droplet["networks"]["v4"] if n["type"] != network)
+    next(r for r in live.records[DOMAIN] if r["name"] == record)["data"] = other
+    assert rows(compare_cloud(devnet_graph(), live)) == [["dns", f"A {record}.{DOMAIN}", "value", address, other]]
+
+
+def test_a_reference_to_an_output_digitalocean_does_not_list_is_named_never_guessed() -> None:
+    graph = devnet_graph()
+    next(r for r in graph["resources"] if r["name"] == "api-1-dns-vpc")["inputs"]["value"] = {"ref": "api-1.id"}
+    comparison = compare_cloud(graph, answers())
+    assert comparison.not_compared == [
+        f"dns A api-1.vpc.{DOMAIN}: its value (another resource's output, not known offline; its type, name and "
+        "TTL are compared)"
+    ]
+
+
+def test_a_graph_recorded_before_references_compares_its_public_records_and_names_the_vpc_ones() -> None:
+    graph = devnet_graph()
+    for resource in graph["resources"]:
+        inputs = resource["inputs"]
+        if resource["type"] == "digitalocean:index/dnsRecord:DnsRecord":
+            name, output = referenced(inputs["value"])
+            if output == "ipv4Address":
+                inputs["value"] = stand_in_outputs(name, DROPLET, {})[output]
+            else:
+                del inputs["value"]  # the private address was unknown: the record had no value
+                graph["dependencies"][resource["name"]].remove(name)
+    comparison = compare_cloud(graph, answers())
     assert comparison.differences == []
     hosts = ["api-1", "db-1", "faucet-1", "indexer-1", "monitoring-1"]
     assert comparison.not_compared == [
@@ -72,17 +111,6 @@ def test_values_the_offline_graph_does_not_know_are_named_never_guessed() -> Non
         "and TTL are compared)"
         for host in hosts
     ]
-
-
-def test_a_record_that_holds_a_droplets_address_is_compared_with_that_droplets_real_address() -> None:
-    graph = devnet_graph()
-    faked = next(r for r in graph["resources"] if r["name"] == "api-1-dns")["inputs"]["value"]
-    live = answers()
-    address = next(d for d in live.droplets if d["name"] == "devnet-api-1")["networks"]["v4"][1]["ip_address"]
-    assert faked != address  # the offline engine's stand-in address is never what is compared
-    record = next(r for r in live.records[DOMAIN] if r["name"] == "api-1")
-    record["data"] = faked
-    assert rows(compare_cloud(graph, live)) == [["dns", f"A api-1.{DOMAIN}", "value", address, faked]]
 
 
 def test_all_ports_and_icmp_compare_the_same_however_they_are_spelled() -> None:
@@ -135,8 +163,8 @@ def test_a_droplet_changed_by_hand_shows_each_field_and_a_missing_one_its_absenc
     # Its records still exist; what they should hold is the missing droplet's address, which nobody knows.
     missing = [line for line in comparison.not_compared if "devnet-faucet-1" in line]
     assert missing == [
-        f"dns A {name}.{DOMAIN}: its value (the public address of devnet-faucet-1, which is missing)"
-        for name in ("faucet-1", "faucet")
+        f"dns A {name}.{DOMAIN}: its value (the {kind} address of devnet-faucet-1, which is missing)"
+        for name, kind in (("faucet-1", "public"), ("faucet", "public"), ("faucet-1.vpc", "private"))
     ]
 
 

@@ -125,14 +125,14 @@ def test_two_pages_of_droplets_are_both_read(cli, environments, deployed, monkey
 def test_every_format_says_what_it_covers_and_what_it_did_not_compare(
     cli, environments, deployed, monkeypatch, output: str
 ) -> None:
-    with running("matching") as api:
+    with running("miscounted-volumes") as api:
         monkeypatch.setenv("SEAWALL_DIGITALOCEAN_ENDPOINT", api.endpoint)
         result = drift(cli, environments, deployed, "--cloud", "--format", output)
     assert result.code == 0, result.err
     assert "DigitalOcean matches the deployed graph" in result.out
     assert SCOPE in result.out
     assert "Not compared:" in result.out
-    assert "A api-1.vpc.devnet.example.net: its value (another resource's output, not known offline" in result.out
+    assert "volumes: DigitalOcean counted 5 but listed 4 (changed while listed?)" in result.out
 
 
 def test_a_difference_is_a_row_of_the_table(cli, environments, deployed, monkeypatch) -> None:

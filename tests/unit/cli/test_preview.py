@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from tests.conftest import PROJECT
 
@@ -115,9 +116,24 @@ def test_preview_against_says_so_when_nothing_stateful_is_replaced(environments,
     assert "no stateful droplet or volume is replaced: `seawall up qanet` needs no --allow-replace" in shown.out
 
 
-def test_the_header_counts_the_resources_the_table_totals(cli) -> None:
-    import re
+def test_preview_against_sees_a_reference_that_names_another_output(environments, cli, tmp_path) -> None:
+    earlier = json.loads(cli("--environments", environments, "preview", "qanet", "--format", "json").out)
+    for resource in earlier["resources"]:
+        if resource["name"] == "api-1-dns-vpc":  # the VPC name held the droplet's public address
+            assert resource["inputs"]["value"] == {"ref": "api-1.ipv4AddressPrivate"}
+            resource["inputs"]["value"] = {"ref": "api-1.ipv4Address"}
+    (tmp_path / "before.json").write_text(json.dumps(earlier))
+    shown = cli("--environments", environments, "preview", "qanet", "--against", tmp_path / "before.json")
+    assert shown.code == 0, shown.err
+    assert re.search(r"update\s+│\s+api-1-dns-vpc\s+│\s+DnsRecord\s+│\s+value", shown.out), shown.out
+    as_json = cli(
+        "--environments", environments, "preview", "qanet", "--against", tmp_path / "before.json", "--format", "json"
+    )
+    changes = json.loads(as_json.out)["changes"]
+    assert [(c["name"], c["action"], c["inputs"]) for c in changes] == [("api-1-dns-vpc", "update", ["value"])]
 
+
+def test_the_header_counts_the_resources_the_table_totals(cli) -> None:
     from tests.conftest import SHIPPED
 
     shown = cli("--environments", SHIPPED, "preview", "mainnet")

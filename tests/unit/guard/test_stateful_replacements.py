@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from seawall.model import load_environment
-from seawall.render import render
-from seawall.replacements import allow_replace_names, graph_resources, plan_changes, stateful_changes
+from seawall.render import referenced, render, stand_in_outputs
+from seawall.replacements import DROPLET, allow_replace_names, graph_resources, plan_changes, stateful_changes
 from seawall.stacks.program import OFFLINE
 from tests.conftest import patch_environment
 
@@ -52,3 +53,47 @@ def test_a_stateless_droplet_is_not_gated(environments: Path) -> None:
     plan = plan_changes(before, _resources(environments, "qanet"))
     assert [c.name for c in plan.of("replace")] == ["api-1"]
     assert stateful_changes(env, plan) == []
+
+
+def _before_references(value: Any, resources: dict, key: str = "") -> Any:
+    """Given a graph's inputs, return them as graphs recorded them before references: the fake cloud's stand-in
+    value in place of each reference (an id made a number where the program makes it one), and no value
+    where the cloud answered nothing (a droplet's private address)."""
+    target = referenced(value)
+    if target is not None:
+        name, output = target
+        stand_in = stand_in_outputs(name, resources[name]["type"], resources[name]["inputs"])[output]
+        return int(stand_in) if key == "dropletId" else stand_in
+    if isinstance(value, dict):
+        return {
+            k: _before_references(item, resources, k)
+            for k, item in value.items()
+            if referenced(item) is None or referenced(item)[1] != "ipv4AddressPrivate"
+        }
+    if isinstance(value, list):
+        return [_before_references(item, resources) for item in value]
+    return value
+
+
+def test_a_graph_recorded_before_references_plans_no_replacement_only_the_vpc_records_values(
+    environments: Path,
+) -> None:
+    after = _resources(environments, "mainnet")
+    before = {name: {**item, "inputs": _before_references(item["inputs"], after)} for name, item in after.items()}
+    assert before["db-1-volume-attachment"]["inputs"]["dropletId"] == int(stand_in_outputs("db-1", DROPLET, {})["id"])
+    changes = plan_changes(before, after).changes
+    vpc_records = sorted(name for name in after if name.endswith("-dns-vpc"))
+    assert vpc_records
+    assert [(c.name, c.action, c.inputs) for c in changes] == [(name, "update", ("value",)) for name in vpc_records]
+
+
+def test_a_reference_that_names_another_output_is_a_change(environments: Path) -> None:
+    after = _resources(environments, "qanet")
+    before = json.loads(json.dumps(after))
+    before["api-1-dns-vpc"]["inputs"]["value"] = {"ref": "api-1.ipv4Address"}
+    before["api-1"]["inputs"]["vpcUuid"] = {"ref": "old-network-vpc.id"}
+    changes = plan_changes(before, after).changes
+    assert [(c.name, c.action, c.inputs) for c in changes] == [
+        ("api-1", "replace", ("vpcUuid",)),
+        ("api-1-dns-vpc", "update", ("value",)),
+    ]

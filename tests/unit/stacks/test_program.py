@@ -123,11 +123,10 @@ def test_the_project_maps_the_tier_and_holds_every_droplet_and_volume() -> None:
         rendered = graph(name)
         project = rendered.resources["project-project"].inputs
         assert project["environment"] == expected
-        droplets = of_type(rendered, DROPLET)
-        volumes = of_type(rendered, "digitalocean:index/volume:Volume")
-        assert len([urn for urn in project["resources"] if urn.startswith(("do:droplet:", "do:volume:"))]) == len(
-            droplets
-        ) + len(volumes)
+        droplets = [{"ref": f"{d.name}.dropletUrn"} for d in of_type(rendered, DROPLET)]
+        volumes = [{"ref": f"{v.name}.volumeUrn"} for v in of_type(rendered, "digitalocean:index/volume:Volume")]
+        held = [item for item in project["resources"] if item in droplets + volumes]
+        assert sorted(held, key=str) == sorted(droplets + volumes, key=str)
 
 
 def test_datacenter_hosts_get_commands_that_rerun_when_content_changes() -> None:
