@@ -181,6 +181,9 @@ def test_schedule_renders_units_that_systemd_accepts(local_lab: Lab, seawall, tm
         "seawall-backup-files.timer",
         "seawall-drill-files.service",
         "seawall-drill-files.timer",
+        # Every host's hourly drift check (drift.schedule).
+        "seawall-host-verify.service",
+        "seawall-host-verify.timer",
         "seawall-lab",
         "seawall-prune-files.service",
         "seawall-prune-files.timer",
