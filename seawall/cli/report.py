@@ -44,7 +44,7 @@ def report_command(
     from seawall.opsdocs.fleet_page import EnvironmentInputs, fleet_data, read_drill_reports, render_page
     from seawall.opsdocs.measured import read_measured
     from seawall.parity import compare_environments
-    from seawall.stacks.program import offline_renderer
+    from seawall.stacks.offline import offline_renderer
 
     settings = settings_of(ctx)
     every = list_environments(settings.environments)
