@@ -33,15 +33,12 @@ CHANGED: Any = object()  # a value a variant changes in a way the graphs do not 
 
 @dataclass(frozen=True)
 class Cause:
-    """Model differences as they show in the graphs, under one key (an entry of parity.yaml, or a field).
-
-    ``removes``: the variant removes the cause's item from both sides (an environment-only entry) rather
-    than copying A's values into B. ``names_*``: hosts and items one side has because of it; ``tokens_*``:
-    values that only one side's model holds. Its substituted values are given to ``Causes`` per field.
-    """
+    """Model differences as they show in the graphs, under one key (an entry of parity.yaml, or what no
+    entry claims). ``names_*``: hosts and items one side has because of it; ``tokens_*``: values that only
+    one side's model holds. Its substituted values are given to ``Causes`` per field; what a variant does
+    with it (copies A's into B, or removes an item from both) is the ``Variant``'s."""
 
     key: str
-    removes: bool = False
     names_a: frozenset[str] = frozenset()
     names_b: frozenset[str] = frozenset()
     tokens_a: frozenset[str] = frozenset()
@@ -75,7 +72,6 @@ class Element:
     value: tuple[tuple[str, str], ...]
     text: str
     edit: Edit | None = None
-    partner: tuple[tuple[str, str], ...] | None = None
 
 
 @dataclass
@@ -140,21 +136,28 @@ class Causes:
 
     def namers(self, resource: str, side: str) -> frozenset[str]:
         """Given a resource name, return the causes whose hosts or items of that side name it (the
-        components name their children ``<name>-…``)."""
-        found = set()
-        for cause in self.by_key.values():
-            names = cause.names_a if side == "a" else cause.names_b
-            if any(resource == name or resource.startswith(name + "-") for name in names):
-                found.add(cause.key)
-        return frozenset(found)
+        components name their children ``<name>-…``); if none, those whose values only that side holds
+        name it (the vault's steps, named after the host a copy names)."""
+        for kind in ("names", "tokens"):
+            found = {
+                cause.key
+                for cause in self.by_key.values()
+                if any(resource == word or resource.startswith(word + "-") for word in getattr(cause, f"{kind}_{side}"))
+            }
+            if found:
+                return frozenset(found)
+        return frozenset()
 
-    def inner(self, text: str) -> frozenset[str]:
-        """Given what only B holds, return the causes whose B values stand in it."""
-        found: set[str] = set()
+    def inner(self, text: str) -> frozenset[str] | None:
+        """Given what only B holds, return the causes whose B values stand in it; None when a value there is
+        B's value of two causes (which of them put it there cannot be read off B alone)."""
+        found: dict[str, set[frozenset[str] | None]] = {}
         for _, b, keys in self.substitutions:
-            if keys is not None and b in text and _word(b).search(text):
-                found |= keys
-        return frozenset(found)
+            if b in text and _word(b).search(text):
+                found.setdefault(b, set()).add(keys)
+        if any(len(owners) > 1 or None in owners for owners in found.values()):
+            return None
+        return frozenset(key for owners in found.values() for keys in owners if keys is not None for key in keys)
 
 
 def explain_difference(
@@ -329,6 +332,8 @@ def _blocks(block_a: list[str], block_b: list[str], causes: Causes, i0: int, j0:
     if (block_a and not found_a) or (block_b and not found_b):
         return None
     inner = causes.inner(text_b)
+    if inner is None:
+        return None
     pairs: list[Pair] = [(i0 + k, None, Edit("a", found_a)) for k in range(len(block_a))]
     return pairs + [(None, j0 + k, Edit("b", found_b, inner)) for k in range(len(block_b))]
 
@@ -337,7 +342,7 @@ def _explain_pair(text_a: str, text_b: str, causes: Causes) -> Edit | None:
     """Given a changed line (or value) of each side, return the substitutions that turn A's into B's (each
     one only where it brings A's closer to B's), with what one side alone names where they do not cover it;
     None when nothing explains it."""
-    current, used = text_a, set()
+    current, used = text_a, set[str]()
     for a, b, keys in causes.substitutions:
         if a in current and b in text_b and _word(a).search(current) and _word(b).search(text_b):
             replaced = _replace(current, a, b)
@@ -374,7 +379,8 @@ def _explain_list(
         # A list only one side has (under a port only B has): explained, as any such input, by its path too.
         side, elements = ("b", elements_b) if elements_b else ("a", elements_a)
         found = causes.mentions(prefix + "\n" + "\n".join(e.text for e in elements), side)
-        edit = Edit(side, found, causes.inner(prefix) if side == "b" else frozenset()) if found else None
+        inner = causes.inner("\n".join(e.text for e in elements)) if side == "b" else frozenset()
+        edit = Edit(side, found, inner) if found and inner is not None else None
         pairs = [(None, j, edit) if side == "b" else (j, None, edit) for j in range(len(elements))] if edit else None
     if pairs is None:
         return None

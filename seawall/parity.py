@@ -17,6 +17,7 @@ import copy
 import fnmatch
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from itertools import pairwise
 from typing import Any
@@ -39,8 +40,12 @@ DERIVED_INPUTS = ("triggers",)
 # them, never itself (a hash would differ wherever an environment's name is in a file).
 DERIVED_STEP_INPUTS = {MANIFEST_STEP: ("create",)}
 ITEM_SECTIONS = ("services", "datacenter_hosts", "backup_sets", "alerting.channels")
+# Where align copies nothing of an item one side has alone (alerting: its channels).
+ALIGNED_ROOTS = ("services", "datacenter_hosts", "backup_sets", "alerting")
 # Every variant copies A's description into B (align), so a difference it explains changes under each entry.
 DESCRIPTION = "environment.description"
+# The model differences no entry claims: no variant undoes them, so they explain under one key.
+UNCLAIMED = "(unclaimed)"
 _ABSENT = object()
 
 FlatGraph = dict[str, tuple[str, str | None, dict[str, Any]]]
@@ -242,7 +247,7 @@ def follows_from(
     the variant's render instead, as parity did for every difference before.
     """
     graph_a, graph_b = renderer.flat(a), renderer.flat(b)
-    causes = pair_causes(a, b, entries, graph_a, graph_b)
+    causes = pair_causes(a, b, entries)
     explained = {
         _key(d): attribution.explain_difference(
             d.resource, d.path, _inputs(graph_a, d.resource), _inputs(graph_b, d.resource), causes
@@ -293,36 +298,30 @@ def _inputs(graph: FlatGraph, name: str) -> dict[str, Any] | None:
     return None if entry is None else entry[2]
 
 
-def pair_causes(
-    a: Environment,
-    b: Environment,
-    entries: list[Allowance | EnvironmentOnly],
-    graph_a: FlatGraph,
-    graph_b: FlatGraph,
-) -> attribution.Causes:
+def pair_causes(a: Environment, b: Environment, entries: list[Allowance | EnvironmentOnly]) -> attribution.Causes:
     """Given A, B and the entries to attribute to, return every model difference between them as the
-    graphs show it, under the entries that claim it (align's rules), else under its own path or item."""
+    graphs show it, under the entries that claim it (align's rules), else unclaimed."""
     flat_a, flat_b = _flat_model(a), _flat_model(b)
     both = _items(flat_a) & _items(flat_b)
     items: dict[str, set[str]] = {}
-    causes: dict[str, dict[str, Any]] = {}
+    causes: dict[str, dict[str, set[str]]] = {}
     for entry in entries:
-        causes[_rule_id(entry)] = _new_cause(removes=isinstance(entry, EnvironmentOnly))
+        causes[_rule_id(entry)] = _new_cause()
         if isinstance(entry, EnvironmentOnly):
             _claim_item(entry.item, _rule_id(entry), a, b, items, causes)
     for item in sorted(_items(flat_a) ^ _items(flat_b)):
         if not any(_is_within(item, claimed) for claimed in items):
-            causes["~" + item] = _new_cause()
-            _claim_item(item, "~" + item, a, b, items, causes)
+            causes.setdefault(UNCLAIMED, _new_cause())
+            _claim_item(item, UNCLAIMED, a, b, items, causes)
     substitutions = []
     for path in sorted(flat_a.keys() | flat_b.keys()):
         left, right = flat_a.get(path, _ABSENT), flat_b.get(path, _ABSENT)
         if left == right or path.startswith(("environment.name", "environment.domain")):
             continue
         # A field of an item one side alone has shows through the item's names, not its values.
-        if _model_item(path) not in both and _model_item(path).split(".")[0] in ITEM_SECTIONS:
+        if _model_item(path) not in both and path.startswith(tuple(f"{s}." for s in ITEM_SECTIONS)):
             continue
-        keys = frozenset(_field_causes(path, entries, items))
+        keys = frozenset(_field_causes(path, entries, items, both))
         for key in keys:
             causes.setdefault(key, _new_cause())
         forms_a, forms_b = _forms(left), _forms(right)
@@ -331,31 +330,38 @@ def pair_causes(
         for key in keys:
             causes[key]["tokens_a"] |= set(forms_a) if not forms_b else set()
             causes[key]["tokens_b"] |= set(forms_b) if not forms_a else set()
-    _claim_hosts(a, b, entries, causes)
+    _claim_hosts(a, b, lambda path: _field_causes(path, entries, items, both), causes)
     made = [
-        attribution.Cause(
-            key, spec["removes"], *(frozenset(spec[k]) for k in ("names_a", "names_b", "tokens_a", "tokens_b"))
-        )
+        attribution.Cause(key, *(frozenset(spec[k]) for k in ("names_a", "names_b", "tokens_a", "tokens_b")))
         for key, spec in causes.items()
     ]
     return attribution.Causes(made, substitutions)
 
 
-def _field_causes(path: str, entries: list[Allowance | EnvironmentOnly], items: dict[str, set[str]]) -> set[str]:
-    """Given a model field that differs, return the keys of the causes it goes under."""
+def _field_causes(
+    path: str, entries: list[Allowance | EnvironmentOnly], items: dict[str, set[str]], both: set[str]
+) -> set[str]:
+    """Given a model field that differs, return the keys of the causes it goes under: the environment-only
+    items it is in, the allowances that name it where ``align`` copies it, else unclaimed."""
     if path == DESCRIPTION:
         return {DESCRIPTION}
     keys = {key for item, owners in items.items() if _is_within(path, item) for key in owners}
-    keys |= {_rule_id(e) for e in entries if isinstance(e, Allowance) and _matches(e.field, path)}
-    return keys or {"~" + path}
+    if _copied_by_align(path, both):
+        keys |= {_rule_id(e) for e in entries if isinstance(e, Allowance) and _matches(e.field, path)}
+    return keys or {UNCLAIMED}
 
 
-def _new_cause(removes: bool = False) -> dict[str, Any]:
-    return {"removes": removes, "names_a": set(), "names_b": set(), "tokens_a": set(), "tokens_b": set()}
+def _new_cause() -> dict[str, set[str]]:
+    return {"names_a": set(), "names_b": set(), "tokens_a": set(), "tokens_b": set()}
 
 
 def _claim_item(
-    item: str, key: str, a: Environment, b: Environment, items: dict[str, set[str]], causes: dict[str, dict[str, Any]]
+    item: str,
+    key: str,
+    a: Environment,
+    b: Environment,
+    items: dict[str, set[str]],
+    causes: dict[str, dict[str, set[str]]],
 ) -> None:
     """Given a model item (``services.faucet``) and the key it goes under, claim its fields and name it
     (and its droplets) on the sides that have it."""
@@ -374,16 +380,12 @@ def _item_names(env: Environment, item: str) -> set[str]:
 
 
 def _claim_hosts(
-    a: Environment, b: Environment, entries: list[Allowance | EnvironmentOnly], causes: dict[str, dict[str, Any]]
+    a: Environment, b: Environment, keys_of: Callable[[str], set[str]], causes: dict[str, dict[str, set[str]]]
 ) -> None:
-    """Name the droplets one side has and the other not (a count differs) under the count's cause."""
+    """Name the droplets one side has and the other not (a count differs) under the count's causes."""
     for name in sorted(a.services.keys() & b.services.keys()):
         hosts_a, hosts_b = set(droplet_names(name, a.services[name])), set(droplet_names(name, b.services[name]))
-        if hosts_a == hosts_b:
-            continue
-        path = f"services.{name}.count"
-        keys = {_rule_id(e) for e in entries if isinstance(e, Allowance) and _matches(e.field, path)} or {"~" + path}
-        for key in keys:
+        for key in keys_of(f"services.{name}.count") if hosts_a != hosts_b else ():
             cause = causes.setdefault(key, _new_cause())
             cause["names_a"] |= hosts_a - hosts_b
             cause["names_b"] |= hosts_b - hosts_a
@@ -564,10 +566,7 @@ def align(a: Environment, b: Environment, rules: ParityRules) -> tuple[Environme
     # An allowance copies the whole value its field names (a list of ports too, whatever its length).
     copied: set[tuple[str, ...]] = set()
     for path in sorted(flat_b.keys() | flat_a.keys()):
-        item = _model_item(path)
-        if item.split(".")[0] in ("services", "datacenter_hosts", "backup_sets", "alerting") and item not in both:
-            continue
-        if path.startswith(IDENTITY):
+        if not _copied_by_align(path, both):
             continue
         for allow in (allow for allow in rules.allowed if _matches(allow.field, path)):
             copied.add(tuple(path.split("."))[: len(allow.field.split("."))])
@@ -579,6 +578,13 @@ def align(a: Environment, b: Environment, rules: ParityRules) -> tuple[Environme
         a if not rules.environment_only else Environment.model_validate(doc_a),
         Environment.model_validate(doc_b),
     )
+
+
+def _copied_by_align(path: str, both: set[str]) -> bool:
+    """Given a model path and the items both sides have, return whether an allowance that names the path
+    copies it (``align``): never the identity, nor a field of an item one side has alone."""
+    item = _model_item(path)
+    return not path.startswith(IDENTITY) and not (item.split(".")[0] in ALIGNED_ROOTS and item not in both)
 
 
 def _rules(rules: ParityRules) -> list[Allowance | EnvironmentOnly]:

@@ -6,7 +6,8 @@ another resource's output the cloud computes (an id, a droplet's addresses, a UR
 reference to it, ``{"ref": "api-1.ipv4AddressPrivate"}`` (that resource's logical name and the output),
 as a deploy knows it before the cloud answers: the fake cloud's stand-in values let the program run and
 never reach the graph. The result is deterministic, and each call starts from fresh mocks and fresh
-runtime state, so one process may render any number of environments.
+runtime state, so one process may render any number of environments; ``render_all`` renders several at
+once, one render process per free core, each graph what ``render`` would return.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 A command is data (``Command``): its argv tuple, extra environment, working directory, timeout and
 standard input. It runs without a shell. Secrets travel in the environment or in files, never in argv,
 and every logged command line and environment is masked. Standard output can be streamed line by line
-(restic's ``--json`` progress); standard error is collected for classification.
+(restic's ``--json`` progress); standard error is collected for classification. CPU-bound Python work
+(the offline renders) runs in worker processes through ``map_in_processes``, which stops them on an
+interruption as the runner stops its commands.
 """
 
 from __future__ import annotations

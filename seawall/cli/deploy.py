@@ -136,6 +136,9 @@ def _verdicts(
     from seawall.stacks.offline import offline_renderer
 
     settings = settings_of(ctx)
+    if renderer is None:
+        renderer = offline_renderer()
+        renderer.warm()  # it renders the environment and its predecessor: their processes load the program now
     env = load_environments(settings.environments, [env_name])[env_name]
     _on_the_release_calendar(env, request)
     before = env.environment.predecessor
@@ -145,7 +148,6 @@ def _verdicts(
     evidence = _mirror(predecessor, settings, required=deploying) if predecessor is not None else None
     request = _with_incident(settings, env, request)
     rules = load_parity_rules(settings.environments)
-    renderer = renderer or offline_renderer()
     return env, verdicts_for(env, predecessor, request, ledger_dir(settings), evidence, rules, renderer), mirror
 
 
