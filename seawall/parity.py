@@ -197,15 +197,20 @@ def compare_environments(
 ) -> ParityReport:
     """Given A, B and the parity rules, return B's differences from A, each classified.
 
-    With ``attribute`` each allowed resource difference also names the allowance(s) behind it (read off the
-    two graphs); without it (the guard, the fleet page, a table that hides allowed resource rows) the
+    What remains once B has every allowed field of A's and environment-only items are gone from both is a
+    violation: nothing, without a render, when that makes B's model A's but for who it is (the program is a
+    function of the model and the graphs mask the identity); else that aligned pair's render says. With
+    ``attribute`` each allowed resource difference also names the allowance(s) behind it (read off the two
+    graphs); without it (the guard, the fleet page, a table that hides allowed resource rows) the
     classification is the same, and nothing is attributed.
     """
     model, used = compare_models(a, b, rules)
-    renderer.prefetch([a, b])
+    all_a, all_b = align(a, b, rules)
+    aligned = [] if same_but_identity(all_a, all_b) else [all_a, all_b]
+    renderer.prefetch([a, b, *aligned])  # at once, in render processes when more than one core is free
     graph_a, graph_b = renderer.flat(a), renderer.flat(b)
     raw = compare_graphs(graph_a, graph_b)
-    remaining = _remaining(a, b, rules, renderer)
+    remaining = {_key(d) for d in compare_graphs(renderer.flat(all_a), renderer.flat(all_b))} if aligned else set()
     entries = [r for r in _rules(rules) if _rule_id(r) in used]
     allowed = [d for d in raw if _key(d) not in remaining]
     found = follows_from(a, b, allowed, entries, renderer) if attribute and allowed else {}
@@ -219,17 +224,6 @@ def compare_environments(
     unused = [_rule_id(r) for r in _rules(rules) if _rule_id(r) not in used]
     compared = len(graph_a.keys() | graph_b.keys())
     return ParityReport(a.name, b.name, compared, differences, model, used, unused)
-
-
-def _remaining(a: Environment, b: Environment, rules: ParityRules, renderer: Renderer) -> set[tuple[str, str]]:
-    """Given A, B and the rules, return the resource differences that remain once B has every allowed field
-    of A's and environment-only items are gone from both: none, without a render, when that makes B's model
-    A's but for who it is (the program is a function of the model and the graphs mask the identity)."""
-    all_a, all_b = align(a, b, rules)
-    if same_but_identity(all_a, all_b):
-        return set()
-    renderer.prefetch([all_a, all_b])
-    return {_key(d) for d in compare_graphs(renderer.flat(all_a), renderer.flat(all_b))}
 
 
 def follows_from(
@@ -254,10 +248,12 @@ def follows_from(
         )
         for d in differences
     }
+    unexplained = [d for d in differences if explained[_key(d)] is None]
+    if unexplained:  # every variant at once, in render processes when more than one core is free
+        renderer.prefetch([aligned for entry in entries for aligned in align(a, b, _only(entry))])
     found: dict[tuple[str, str], list[Allowance | EnvironmentOnly]] = {}
     for entry in entries:
         variant = _variant(entry)
-        unexplained = [d for d in differences if explained[_key(d)] is None]
         rendered = _variant_changes(a, b, entry, unexplained, renderer) if unexplained else set()
         for d in differences:
             explanation = explained[_key(d)]
