@@ -1,7 +1,7 @@
 """Whole commands against the renders they cannot avoid, measured in the same run.
 
 - `seawall guard mainnet` against `seawall preview mainnet` (target: at most 2): the guard renders
-  mainnet and testnet, and parity's attribution renders an aligned variant per allowance it uses.
+  mainnet and testnet (at once, in render processes, when two cores are free).
 - `seawall parity --chain` against a process that loads the four environments and renders each once
   (target: at most 1.5).
 
@@ -41,36 +41,26 @@ def timed(argv: list[str]) -> float:
 
 
 def renders_of(action: str) -> int:
-    """Count the renders one command's work makes, in this process."""
+    """Count the renders one command's work makes (``Renderer.rendered``, in this process or its render
+    processes)."""
     from seawall import parity
     from seawall.deploy import verdicts_for
     from seawall.guard import DeployRequest
     from seawall.model import load_environments, load_parity_rules
-    from seawall.stacks.program import offline_renderer
+    from seawall.stacks.offline import offline_renderer
 
-    count = [0]
-    original = parity.render
+    folder = Path(ENVIRONMENTS)
+    envs = load_environments(folder, ["devnet", "qanet", "testnet", "mainnet"])
+    rules, renderer = load_parity_rules(folder), offline_renderer()
+    if action == "guard":
+        import datetime as dt
 
-    def counting(*args: object, **kwargs: object) -> object:
-        count[0] += 1
-        return original(*args, **kwargs)  # type: ignore[arg-type]
-
-    parity.render = counting  # type: ignore[assignment]
-    try:
-        folder = Path(ENVIRONMENTS)
-        envs = load_environments(folder, ["devnet", "qanet", "testnet", "mainnet"])
-        rules, renderer = load_parity_rules(folder), offline_renderer()
-        if action == "guard":
-            import datetime as dt
-
-            request = DeployRequest("mainnet", dt.datetime.now(dt.UTC))
-            verdicts_for(envs["mainnet"], envs["testnet"], request, ROOT / "ledger", None, rules, renderer)
-        else:
-            # As `seawall parity --chain` runs by default (allowed resource rows hidden: no attribution).
-            parity.compare_chain(list(envs.values()), rules, renderer, attribute=action == "chain --all")
-    finally:
-        parity.render = original
-    return count[0]
+        request = DeployRequest("mainnet", dt.datetime.now(dt.UTC))
+        verdicts_for(envs["mainnet"], envs["testnet"], request, ROOT / "ledger", None, rules, renderer)
+    else:
+        # As `seawall parity --chain` runs by default (allowed resource rows hidden), and with --all.
+        parity.compare_chain(list(envs.values()), rules, renderer, attribute=action == "chain --all")
+    return len(renderer.rendered)
 
 
 def main() -> None:

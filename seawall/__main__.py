@@ -2,4 +2,5 @@
 
 from seawall.cli.app import run
 
-run()
+if __name__ == "__main__":  # never when a render process imports the main module (multiprocessing)
+    run()

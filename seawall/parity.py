@@ -1,12 +1,14 @@
 """Environment parity: render two environments, match resources by logical name, classify every difference.
 
 A difference is ``missing-in-B``, ``extra-in-B``, ``allowed`` or ``violation``. Environment identity
-(name, domain) is masked before comparing, so it never shows. To decide what parity.yaml allows, B is
-rendered again with an allowance's fields copied from A (and environment-only items removed from both):
-the resource differences that disappear are explained by that allowance and carry its reason.
-A second level compares the models themselves, so a report names the service, set or rule that differs.
-A violation's reason says what differs and which parity.yaml entry would allow it; for a resource, B is
-rendered once more per suggested entry to find the model difference it follows from.
+(name, domain) is masked before comparing, so it never shows. What parity.yaml allows: B with every
+allowance's fields copied from A (and environment-only items removed from both) is A's model but for its
+identity when every model difference is allowed, so every resource difference is allowed without a render;
+otherwise that aligned pair is rendered, and the resource differences it still has are violations.
+Which entry an allowed difference follows from (its reason), and which model difference a violation
+follows from, is read off A's and B's graphs (``seawall.attribution``); only a difference they cannot
+explain renders the entry's variant. A second level compares the models themselves, so a report names the
+service, set or rule that differs.
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ import copy
 import fnmatch
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from itertools import pairwise
 from typing import Any
 
+from seawall import attribution
 from seawall.hostfiles import MANIFEST_STEP, host_of_step
-from seawall.model.schema import Allowance, Environment, EnvironmentOnly, ParityRules
-from seawall.render import Graph, Program, referenced, render
+from seawall.model.schema import Allowance, Environment, EnvironmentOnly, ParityRules, droplet_names
+from seawall.render import Graph, Program, referenced, render_all
+from seawall.runner import available_cores, start_process_server
 
 SCHEMA = "seawall.parity/1"
 MISSING = "missing-in-B"
@@ -35,6 +40,12 @@ DERIVED_INPUTS = ("triggers",)
 # them, never itself (a hash would differ wherever an environment's name is in a file).
 DERIVED_STEP_INPUTS = {MANIFEST_STEP: ("create",)}
 ITEM_SECTIONS = ("services", "datacenter_hosts", "backup_sets", "alerting.channels")
+# Where align copies nothing of an item one side has alone (alerting: its channels).
+ALIGNED_ROOTS = ("services", "datacenter_hosts", "backup_sets", "alerting")
+# Every variant copies A's description into B (align), so a difference it explains changes under each entry.
+DESCRIPTION = "environment.description"
+# The model differences no entry claims: no variant undoes them, so they explain under one key.
+UNCLAIMED = "(unclaimed)"
 _ABSENT = object()
 
 FlatGraph = dict[str, tuple[str, str | None, dict[str, Any]]]
@@ -101,19 +112,35 @@ class ParityReport:
 
 
 class Renderer:
-    """Renders environments with the program it is given, once per distinct model in this process:
-    parity renders many variants, and the audit of the same command shares the renders."""
+    """Renders environments with the program it is given, once per distinct model in this process (the
+    audit and the plan of the same command share the renders), several at once in render processes when
+    more than one core is free. ``rendered`` names every environment it rendered, in order."""
 
-    def __init__(self, program: Program) -> None:
+    def __init__(self, program: Program, jobs: int | None = None) -> None:
         self.program = program
+        self.jobs = jobs
+        self.rendered: list[str] = []
         self._raw: dict[str, Graph] = {}
         self._graphs: dict[str, FlatGraph] = {}
+
+    def warm(self) -> None:
+        """Start the render processes' server now, when more than one core is free, so that its import of
+        the program overlaps what this process does before it renders (loading the environments)."""
+        if (self.jobs or available_cores()) > 1:
+            start_process_server(self.program.modules)
+
+    def prefetch(self, envs: list[Environment]) -> None:
+        """Given environments, render those not rendered yet, at once (``render_all``)."""
+        missing = {env.model_dump_json(): env for env in envs if env.model_dump_json() not in self._raw}
+        for key, graph in zip(missing, render_all(list(missing.values()), self.program, self.jobs), strict=True):
+            self._raw[key] = graph
+            self.rendered.append(graph.environment)
 
     def graph(self, env: Environment) -> Graph:
         """Given an environment, return its rendered graph, rendering it only the first time."""
         key = env.model_dump_json()
         if key not in self._raw:
-            self._raw[key] = render(env, self.program)
+            self.prefetch([env])
         return self._raw[key]
 
     def flat(self, env: Environment) -> FlatGraph:
@@ -170,37 +197,207 @@ def compare_environments(
 ) -> ParityReport:
     """Given A, B and the parity rules, return B's differences from A, each classified.
 
-    With ``attribute`` each allowed resource difference also names the allowance(s) behind it, which
-    renders one aligned variant per allowance used; without it (the guard, the fleet page, a table that
-    hides allowed resource rows) the classification is the same from two renders fewer per allowance.
+    What remains once B has every allowed field of A's and environment-only items are gone from both is a
+    violation: nothing, without a render, when that makes B's model A's but for who it is (the program is a
+    function of the model and the graphs mask the identity); else that aligned pair's render says. With
+    ``attribute`` each allowed resource difference also names the allowance(s) behind it (read off the two
+    graphs); without it (the guard, the fleet page, a table that hides allowed resource rows) the
+    classification is the same, and nothing is attributed.
     """
     model, used = compare_models(a, b, rules)
-    graph_a = renderer.flat(a)
-    raw = compare_graphs(graph_a, renderer.flat(b))
-    graph_b = renderer.flat(b)
-    contributors: dict[tuple[str, str], list[str]] = {}
-    for rule in [r for r in _rules(rules) if _rule_id(r) in used and attribute and raw]:
-        aligned_a, aligned_b = align(a, b, _only(rule))
-        aligned = renderer.flat(aligned_b)
-        for difference in raw:
-            if _value(aligned, difference) != _value(graph_b, difference) or (
-                aligned_a != a and _value(renderer.flat(aligned_a), difference) != _value(graph_a, difference)
-            ):
-                contributors.setdefault(_key(difference), []).append(_reason(rule))
     all_a, all_b = align(a, b, rules)
-    flat_all_a = renderer.flat(all_a)
-    # B aligned is A's model but for who it is: the program is a function of the model and the graphs mask
-    # the identity, so its graph is A's, with no render.
-    flat_all_b = flat_all_a if same_but_identity(all_a, all_b) else renderer.flat(all_b)
-    remaining = {_key(d) for d in compare_graphs(flat_all_a, flat_all_b)}
+    aligned = [] if same_but_identity(all_a, all_b) else [all_a, all_b]
+    renderer.prefetch([a, b, *aligned])  # at once, in render processes when more than one core is free
+    graph_a, graph_b = renderer.flat(a), renderer.flat(b)
+    raw = compare_graphs(graph_a, graph_b)
+    remaining = {_key(d) for d in compare_graphs(renderer.flat(all_a), renderer.flat(all_b))} if aligned else set()
+    entries = [r for r in _rules(rules) if _rule_id(r) in used]
+    allowed = [d for d in raw if _key(d) not in remaining]
+    found = follows_from(a, b, allowed, entries, renderer) if attribute and allowed else {}
     differences = [
-        d if _key(d) in remaining else replace(d, kind=ALLOWED, reason="; ".join(contributors.get(_key(d), [])))
+        d
+        if _key(d) in remaining
+        else replace(d, kind=ALLOWED, reason="; ".join(_reason(r) for r in found.get(_key(d), [])))
         for d in raw
     ]
     differences = explain_resource_violations(a, b, differences, model, renderer)
     unused = [_rule_id(r) for r in _rules(rules) if _rule_id(r) not in used]
     compared = len(graph_a.keys() | graph_b.keys())
     return ParityReport(a.name, b.name, compared, differences, model, used, unused)
+
+
+def follows_from(
+    a: Environment,
+    b: Environment,
+    differences: list[Difference],
+    entries: list[Allowance | EnvironmentOnly],
+    renderer: Renderer,
+) -> dict[tuple[str, str], list[Allowance | EnvironmentOnly]]:
+    """Given resource differences and parity.yaml entries (real or suggested), return for each difference
+    the entries whose variant changes it: B with the entry's fields copied from A, or its
+    environment-only item removed from both (``align``).
+
+    Read off A's and B's graphs (``seawall.attribution``); a difference they cannot explain is looked up in
+    the variant's render instead, as parity did for every difference before.
+    """
+    graph_a, graph_b = renderer.flat(a), renderer.flat(b)
+    causes = pair_causes(a, b, entries)
+    explained = {
+        _key(d): attribution.explain_difference(
+            d.resource, d.path, _inputs(graph_a, d.resource), _inputs(graph_b, d.resource), causes
+        )
+        for d in differences
+    }
+    unexplained = [d for d in differences if explained[_key(d)] is None]
+    if unexplained:  # every variant at once, in render processes when more than one core is free
+        renderer.prefetch([aligned for entry in entries for aligned in align(a, b, _only(entry))])
+    found: dict[tuple[str, str], list[Allowance | EnvironmentOnly]] = {}
+    for entry in entries:
+        variant = _variant(entry)
+        rendered = _variant_changes(a, b, entry, unexplained, renderer) if unexplained else set()
+        for d in differences:
+            explanation = explained[_key(d)]
+            changed = _key(d) in rendered if explanation is None else attribution.changes(explanation, variant, causes)
+            if changed:
+                found.setdefault(_key(d), []).append(entry)
+    return found
+
+
+def _variant(entry: Allowance | EnvironmentOnly) -> attribution.Variant:
+    if isinstance(entry, Allowance):
+        return attribution.Variant(frozenset({_rule_id(entry), DESCRIPTION}))
+    return attribution.Variant(frozenset({DESCRIPTION}), frozenset({_rule_id(entry)}))
+
+
+def _variant_changes(
+    a: Environment,
+    b: Environment,
+    entry: Allowance | EnvironmentOnly,
+    differences: list[Difference],
+    renderer: Renderer,
+) -> set[tuple[str, str]]:
+    """Given an entry and differences the graphs cannot explain, render the entry's variant and return the
+    differences it changes."""
+    aligned_a, aligned_b = align(a, b, _only(entry))
+    renderer.prefetch([aligned_a, aligned_b])
+    graph_a, graph_b = renderer.flat(a), renderer.flat(b)
+    flat_a, flat_b = renderer.flat(aligned_a), renderer.flat(aligned_b)
+    return {
+        _key(d)
+        for d in differences
+        if _value(flat_b, d) != _value(graph_b, d) or (aligned_a != a and _value(flat_a, d) != _value(graph_a, d))
+    }
+
+
+def _inputs(graph: FlatGraph, name: str) -> dict[str, Any] | None:
+    entry = graph.get(name)
+    return None if entry is None else entry[2]
+
+
+def pair_causes(a: Environment, b: Environment, entries: list[Allowance | EnvironmentOnly]) -> attribution.Causes:
+    """Given A, B and the entries to attribute to, return every model difference between them as the
+    graphs show it, under the entries that claim it (align's rules), else unclaimed."""
+    flat_a, flat_b = _flat_model(a), _flat_model(b)
+    both = _items(flat_a) & _items(flat_b)
+    items: dict[str, set[str]] = {}
+    causes: dict[str, dict[str, set[str]]] = {}
+    for entry in entries:
+        causes[_rule_id(entry)] = _new_cause()
+        if isinstance(entry, EnvironmentOnly):
+            _claim_item(entry.item, _rule_id(entry), a, b, items, causes)
+    for item in sorted(_items(flat_a) ^ _items(flat_b)):
+        if not any(_is_within(item, claimed) for claimed in items):
+            causes.setdefault(UNCLAIMED, _new_cause())
+            _claim_item(item, UNCLAIMED, a, b, items, causes)
+    substitutions = []
+    for path in sorted(flat_a.keys() | flat_b.keys()):
+        left, right = flat_a.get(path, _ABSENT), flat_b.get(path, _ABSENT)
+        if left == right or path.startswith(("environment.name", "environment.domain")):
+            continue
+        # A field of an item one side alone has shows through the item's names, not its values.
+        if _model_item(path) not in both and path.startswith(tuple(f"{s}." for s in ITEM_SECTIONS)):
+            continue
+        keys = frozenset(_field_causes(path, entries, items, both))
+        for key in keys:
+            causes.setdefault(key, _new_cause())
+        forms_a, forms_b = _forms(left), _forms(right)
+        if forms_a and forms_b:
+            substitutions += [(x, y, keys) for x, y in zip(forms_a, forms_b, strict=True) if x != y and x and y]
+        for key in keys:
+            causes[key]["tokens_a"] |= set(forms_a) if not forms_b else set()
+            causes[key]["tokens_b"] |= set(forms_b) if not forms_a else set()
+    _claim_hosts(a, b, lambda path: _field_causes(path, entries, items, both), causes)
+    made = [
+        attribution.Cause(key, *(frozenset(spec[k]) for k in ("names_a", "names_b", "tokens_a", "tokens_b")))
+        for key, spec in causes.items()
+    ]
+    return attribution.Causes(made, substitutions)
+
+
+def _field_causes(
+    path: str, entries: list[Allowance | EnvironmentOnly], items: dict[str, set[str]], both: set[str]
+) -> set[str]:
+    """Given a model field that differs, return the keys of the causes it goes under: the environment-only
+    items it is in, the allowances that name it where ``align`` copies it, else unclaimed."""
+    if path == DESCRIPTION:
+        return {DESCRIPTION}
+    keys = {key for item, owners in items.items() if _is_within(path, item) for key in owners}
+    if _copied_by_align(path, both):
+        keys |= {_rule_id(e) for e in entries if isinstance(e, Allowance) and _matches(e.field, path)}
+    return keys or {UNCLAIMED}
+
+
+def _new_cause() -> dict[str, set[str]]:
+    return {"names_a": set(), "names_b": set(), "tokens_a": set(), "tokens_b": set()}
+
+
+def _claim_item(
+    item: str,
+    key: str,
+    a: Environment,
+    b: Environment,
+    items: dict[str, set[str]],
+    causes: dict[str, dict[str, set[str]]],
+) -> None:
+    """Given a model item (``services.faucet``) and the key it goes under, claim its fields and name it
+    (and its droplets) on the sides that have it."""
+    items.setdefault(item, set()).add(key)
+    for side, env in (("a", a), ("b", b)):
+        if _get(env.model_dump(mode="json", by_alias=True), item.split(".")) is not _ABSENT:
+            causes[key][f"names_{side}"] |= _item_names(env, item)
+
+
+def _item_names(env: Environment, item: str) -> set[str]:
+    """Given an environment and one of its items, return the names its resources are named after."""
+    section, _, name = item.rpartition(".")
+    if section == "services" and name in env.services:
+        return {name, *droplet_names(name, env.services[name])}
+    return {name}
+
+
+def _claim_hosts(
+    a: Environment, b: Environment, keys_of: Callable[[str], set[str]], causes: dict[str, dict[str, set[str]]]
+) -> None:
+    """Name the droplets one side has and the other not (a count differs) under the count's causes."""
+    for name in sorted(a.services.keys() & b.services.keys()):
+        hosts_a, hosts_b = set(droplet_names(name, a.services[name])), set(droplet_names(name, b.services[name]))
+        for key in keys_of(f"services.{name}.count") if hosts_a != hosts_b else ():
+            cause = causes.setdefault(key, _new_cause())
+            cause["names_a"] |= hosts_a - hosts_b
+            cause["names_b"] |= hosts_b - hosts_a
+
+
+def _forms(value: Any) -> list[str]:
+    """Given a model value, return the ways the program writes it (the same number of forms for every
+    value of a kind, so A's and B's pair up)."""
+    if value is _ABSENT or value is None or isinstance(value, dict | list):
+        return []
+    if isinstance(value, bool):
+        return [str(value), str(value).lower()]
+    if isinstance(value, int | float):
+        return [str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)]
+    text = str(value)
+    return [text, text.title(), text.capitalize(), text.upper(), text.lower(), text.replace(".", "-")]
 
 
 def compare_chain(
@@ -211,6 +408,7 @@ def compare_chain(
     Stale allowances are those that matched nothing anywhere along the chain: only a chain can say so, a
     pair reports what it did not use as ``unused``.
     """
+    renderer.prefetch(envs)
     reports = [compare_environments(a, b, rules, renderer, attribute) for a, b in pairwise(envs)]
     used = set().union(*(report.used for report in reports)) if reports else set()
     stale = [_rule_id(r) for r in _rules(rules) if _rule_id(r) not in used]
@@ -225,24 +423,22 @@ def explain_resource_violations(
     """Given the classified resource differences and the model's, return them with each violation's reason:
     what differs and the model difference it follows from, with the parity.yaml entry that would allow it.
 
-    Each model violation suggests an entry; B is rendered with it applied, as for a real allowance.
+    Each model violation suggests an entry; a resource violation follows from those whose variant changes it.
     """
     left = [d for d in differences if d.kind != ALLOWED]
     if not left:
         return differences
-    graph_a, graph_b = renderer.flat(a), renderer.flat(b)
-    causes: dict[tuple[str, str], list[str]] = {}
     suggestions = {_rule_id(rule): (rule, d) for d in model if d.kind != ALLOWED for rule in [suggest_rule(d, a, b)]}
-    for rule, cause in suggestions.values():
-        aligned_a, aligned_b = align(a, b, _only(rule))
-        flat_a, flat_b = renderer.flat(aligned_a), renderer.flat(aligned_b)
-        for difference in left:
-            if _value(flat_b, difference) != _value(graph_b, difference) or (
-                _value(flat_a, difference) != _value(graph_a, difference)
-            ):
-                causes.setdefault(_key(difference), []).append(
-                    f"follows from {_cause_path(cause, rule)}: {_entry(rule)} would allow it"
-                )
+    found = follows_from(a, b, left, [rule for rule, _ in suggestions.values()], renderer)
+    causes = {
+        key: [
+            f"follows from {_cause_path(cause, rule)}: {_entry(rule)} would allow it"
+            for rule in rules
+            for rule_key in [_rule_id(rule)]
+            for _, cause in [suggestions[rule_key]]
+        ]
+        for key, rules in found.items()
+    }
     return [
         d if d.kind == ALLOWED else replace(d, reason=_what_differs(d, a.name, b.name) + "; " + _cause(d, causes))
         for d in differences
@@ -366,10 +562,7 @@ def align(a: Environment, b: Environment, rules: ParityRules) -> tuple[Environme
     # An allowance copies the whole value its field names (a list of ports too, whatever its length).
     copied: set[tuple[str, ...]] = set()
     for path in sorted(flat_b.keys() | flat_a.keys()):
-        item = _model_item(path)
-        if item.split(".")[0] in ("services", "datacenter_hosts", "backup_sets", "alerting") and item not in both:
-            continue
-        if path.startswith(IDENTITY):
+        if not _copied_by_align(path, both):
             continue
         for allow in (allow for allow in rules.allowed if _matches(allow.field, path)):
             copied.add(tuple(path.split("."))[: len(allow.field.split("."))])
@@ -381,6 +574,13 @@ def align(a: Environment, b: Environment, rules: ParityRules) -> tuple[Environme
         a if not rules.environment_only else Environment.model_validate(doc_a),
         Environment.model_validate(doc_b),
     )
+
+
+def _copied_by_align(path: str, both: set[str]) -> bool:
+    """Given a model path and the items both sides have, return whether an allowance that names the path
+    copies it (``align``): never the identity, nor a field of an item one side has alone."""
+    item = _model_item(path)
+    return not path.startswith(IDENTITY) and not (item.split(".")[0] in ALIGNED_ROOTS and item not in both)
 
 
 def _rules(rules: ParityRules) -> list[Allowance | EnvironmentOnly]:

@@ -6,7 +6,8 @@ another resource's output the cloud computes (an id, a droplet's addresses, a UR
 reference to it, ``{"ref": "api-1.ipv4AddressPrivate"}`` (that resource's logical name and the output),
 as a deploy knows it before the cloud answers: the fake cloud's stand-in values let the program run and
 never reach the graph. The result is deterministic, and each call starts from fresh mocks and fresh
-runtime state, so one process may render any number of environments.
+runtime state, so one process may render any number of environments; ``render_all`` renders several at
+once, one render process per free core, each graph what ``render`` would return.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from seawall.errors import RenderError
 from seawall.model.schema import Environment
+from seawall.runner import available_cores, map_in_processes
 
 PROJECT = "seawall"
 PLACEHOLDER_SECRET = "offline-placeholder"  # noqa: S105 - a marker, not a secret
@@ -96,6 +98,8 @@ class Program:
 
     build: Callable[[Environment], dict[str, Any]]
     secret_config: tuple[str, ...]
+    # What a render process imports once, before its first render (the program's own module).
+    modules: tuple[str, ...] = ()
 
 
 def render(
@@ -139,6 +143,33 @@ def render(
         graph.resources[record.name] = record
     graph.dependencies = recorder.dependencies
     return graph
+
+
+def render_all(envs: list[Environment], program: Program, jobs: int | None = None) -> list[Graph]:
+    """Given environments, return their graphs in the same order: rendered in this process when one core
+    is free (or one environment is given), else in up to one process per core (``jobs``: at most that many).
+
+    Each render process runs renders one after another; the mock engine's state is per process and each
+    render starts it afresh, so every graph is what ``render`` returns here. An error in a render process is
+    the same RenderError, raised here.
+    """
+    count = min(len(envs), jobs or available_cores())
+    if count <= 1:
+        return [render(env, program) for env in envs]
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return map_in_processes(_render_one, [(env, program) for env in envs], count, program.modules)
+    except BrokenProcessPool as exc:
+        names = ", ".join(env.name for env in envs)
+        msg = f"rendering {names} failed: a render process ended before it answered ({exc})"
+        raise RenderError(msg) from None
+
+
+def _render_one(job: tuple[Environment, Program]) -> Graph:
+    """A render process's work: one environment's graph (pickled back to the parent)."""
+    env, program = job
+    return render(env, program)
 
 
 def _config_keys(env: Environment, program: Program) -> list[str]:

@@ -3,7 +3,9 @@
 A command is data (``Command``): its argv tuple, extra environment, working directory, timeout and
 standard input. It runs without a shell. Secrets travel in the environment or in files, never in argv,
 and every logged command line and environment is masked. Standard output can be streamed line by line
-(restic's ``--json`` progress); standard error is collected for classification.
+(restic's ``--json`` progress); standard error is collected for classification. CPU-bound Python work
+(the offline renders) runs in worker processes through ``map_in_processes``, which stops them on an
+interruption as the runner stops its commands.
 """
 
 from __future__ import annotations
@@ -303,3 +305,74 @@ def _feed(pipe: object, text: str) -> None:
         pipe.close()  # type: ignore[attr-defined]
     except BrokenPipeError:
         pass
+
+
+# How many processes a CPU-bound map may use (the offline renders): unset, every core this process may run on.
+JOBS_VARIABLE = "SEAWALL_RENDER_JOBS"
+
+
+def available_cores() -> int:
+    """Return how many cores this process may run on (its CPU affinity), at least 1; ``SEAWALL_RENDER_JOBS``
+    caps it (1: everything in this process)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    wanted = os.environ.get(JOBS_VARIABLE, "").strip()
+    if wanted.isdigit() and int(wanted) > 0:
+        cores = min(cores, int(wanted))
+    return max(cores, 1)
+
+
+R = TypeVar("R")
+
+
+def map_in_processes(function: Callable[[T], R], items: list[T], jobs: int, preload: tuple[str, ...] = ()) -> list[R]:
+    """Given a picklable function and its arguments, return its results in the arguments' order, computed
+    in up to ``jobs`` worker processes.
+
+    Workers are forked from a server process that imported ``preload`` once (multiprocessing's
+    ``forkserver``: none of this process's threads or state is copied into them). They ignore SIGINT: on
+    Ctrl-C, or SIGTERM, the CLI's handler raises ``Interrupted`` here, and this stops them before it goes
+    on. A worker's exception is raised here as it was raised there; a worker that died raises
+    ``BrokenProcessPool``.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = start_process_server(preload)
+    executor = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_ignore_interrupts)
+    try:
+        futures = [executor.submit(function, item) for item in items]
+        return [future.result() for future in futures]
+    except BaseException:
+        _stop_workers(executor)
+        raise
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def start_process_server(preload: tuple[str, ...] = ()) -> Any:
+    """Given the modules its workers need, start the server ``map_in_processes`` forks them from (once per
+    process: later calls return at once) and return its multiprocessing context. The server imports
+    ``preload`` in the background, so a caller that starts it early has that import overlap its own work."""
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(preload))
+    forkserver.ensure_running()
+    return context
+
+
+def _ignore_interrupts() -> None:
+    """A worker's first step: Ctrl-C reaches the whole process group, and only the parent decides."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_workers(executor: Any, grace: float = 5.0) -> None:
+    """Terminate the executor's workers (a render holds nothing to clean up) and wait for them to end."""
+    processes = list(getattr(executor, "_processes", {}).values())
+    for process in processes:
+        with contextlib.suppress(OSError, ValueError):
+            process.terminate()
+    deadline = time.monotonic() + grace
+    for process in processes:
+        with contextlib.suppress(OSError, ValueError):
+            process.join(max(0.0, deadline - time.monotonic()))

@@ -63,13 +63,12 @@ from seawall.monitoring import (
     server_settings,
     slack_url_file,
 )
-from seawall.parity import Renderer
-from seawall.render import Program
+from seawall.stacks.offline import OFFLINE as OFFLINE
+from seawall.stacks.offline import SECRET_CONFIG as SECRET_CONFIG
+from seawall.stacks.offline import VAULT_CONFIG as VAULT_CONFIG
+from seawall.stacks.offline import offline_renderer as offline_renderer
 from seawall.stacks.release import check_release, record_start, record_success_step, release_request
 
-SECRET_CONFIG = ("resticPassword", "spacesAccessKeyId", "spacesSecretAccessKey", "sshPrivateKey")
-# The off-site copy's password and the vault's key: read only where the model has a copy, given to the vault only.
-VAULT_CONFIG = ("copyResticPassword", "vaultAccessKeyId", "vaultSecretAccessKey")
 # The DigitalOcean provider's own: the API token, and the Spaces keys it manages the bucket with.
 PROVIDER_SECRETS = ("digitalocean:token", "digitalocean:spacesAccessId", "digitalocean:spacesSecretKey")
 
@@ -295,19 +294,6 @@ def _monitoring_server(env: Environment, config: pulumi.Config) -> MonitoringSer
         webhooks=webhooks,
         settings=[RenderedFile(path, text) for path, text in server_settings(env).items()],
     )
-
-
-def _offline(env: Environment) -> dict[str, Any]:
-    return build(env)  # looked up at call time, so a test can stand in for build
-
-
-# What the offline engine runs (``seawall.render.render(env, OFFLINE)``); the core never imports this module.
-OFFLINE = Program(_offline, SECRET_CONFIG + VAULT_CONFIG)
-
-
-def offline_renderer() -> Renderer:
-    """Return a renderer of this program for one command (its renders shared by parity and the audit)."""
-    return Renderer(OFFLINE)
 
 
 @functools.cache

@@ -21,7 +21,7 @@ def audit_command(
     from seawall.policies import RULES
 
     env = load_environment(settings_of(ctx).environments, env_name)
-    from seawall.stacks.program import offline_renderer
+    from seawall.stacks.offline import offline_renderer
 
     findings = audit(env, offline_renderer())
     failed = blocking(findings)

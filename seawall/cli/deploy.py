@@ -133,9 +133,12 @@ def _verdicts(
 ) -> tuple[Environment, list[Verdict], Any]:
     from seawall.deploy import verdicts_for
     from seawall.model import load_environments, load_parity_rules
-    from seawall.stacks.program import offline_renderer
+    from seawall.stacks.offline import offline_renderer
 
     settings = settings_of(ctx)
+    if renderer is None:
+        renderer = offline_renderer()
+        renderer.warm()  # it renders the environment and its predecessor: their processes load the program now
     env = load_environments(settings.environments, [env_name])[env_name]
     _on_the_release_calendar(env, request)
     before = env.environment.predecessor
@@ -145,7 +148,6 @@ def _verdicts(
     evidence = _mirror(predecessor, settings, required=deploying) if predecessor is not None else None
     request = _with_incident(settings, env, request)
     rules = load_parity_rules(settings.environments)
-    renderer = renderer or offline_renderer()
     return env, verdicts_for(env, predecessor, request, ledger_dir(settings), evidence, rules, renderer), mirror
 
 
@@ -228,7 +230,7 @@ def up_command(
     except ToolMissing as exc:
         missing = exc  # the verdicts and the plan are still shown: they need no CLI
     request = _request(env_name, None, operator, issue, emergency, incident, priority)
-    from seawall.stacks.program import offline_renderer
+    from seawall.stacks.offline import offline_renderer
 
     renderer = offline_renderer()  # one render of each environment, shared by parity, audit and the plan
     env, verdicts, mirror = _verdicts(ctx, env_name, request, deploying=missing is None, renderer=renderer)
@@ -433,7 +435,7 @@ def record_command(
     if result == "succeeded":
         from seawall.files import write_atomically
         from seawall.render import render
-        from seawall.stacks.program import OFFLINE
+        from seawall.stacks.offline import OFFLINE
 
         document = render(env, OFFLINE).as_json()
         if wheel_sha256:

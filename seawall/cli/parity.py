@@ -120,25 +120,26 @@ def parity_command(
     """Show every difference between environments, classified; exit 1 on any violation, 2 on bad config."""
     from seawall.model import load_environments, load_parity_rules
     from seawall.parity import compare_chain, compare_environments
+    from seawall.stacks.offline import offline_renderer
 
     settings = settings_of(ctx)
     names = names or []
     if chain == bool(names) or (names and len(names) != 2):
         raise typer.BadParameter("give two environments A B, or --chain (not both)")
+    renderer = offline_renderer()
+    renderer.warm()  # the render processes load the program while this one loads the environments
     rules = load_parity_rules(settings.environments)
     if chain:
         envs = promotion_chain(load_environments(settings.environments))
     else:
         loaded = load_environments(settings.environments, names)
         envs = [loaded[name] for name in names]
-    from seawall.stacks.program import offline_renderer
-
     # Which allowance explains an allowed resource difference is shown only with --all or in JSON.
     attribute = everything or output is OutputFormat.json
     if chain:
-        reports = compare_chain(envs, rules, offline_renderer(), attribute)
+        reports = compare_chain(envs, rules, renderer, attribute)
     else:  # one pair cannot call an allowance stale: another pair of the chain may need it
-        reports = [compare_environments(envs[0], envs[1], rules, offline_renderer(), attribute)]
+        reports = [compare_environments(envs[0], envs[1], rules, renderer, attribute)]
     _print(reports, output, chain, everything)
     if any(report.violations for report in reports):
         raise typer.Exit(1)

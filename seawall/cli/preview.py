@@ -85,7 +85,7 @@ def preview_command(
         summary = deploy.make_driver(env, settings.project_root, variables).preview(typer.echo)
         typer.echo(f"changes: {summary.get('change_summary', {})}")
         return
-    from seawall.stacks.program import OFFLINE
+    from seawall.stacks.offline import OFFLINE
 
     graph = render(env, OFFLINE)
     if against is not None:

@@ -44,14 +44,16 @@ def report_command(
     from seawall.opsdocs.fleet_page import EnvironmentInputs, fleet_data, read_drill_reports, render_page
     from seawall.opsdocs.measured import read_measured
     from seawall.parity import compare_environments
-    from seawall.stacks.program import offline_renderer
+    from seawall.stacks.offline import offline_renderer
 
     settings = settings_of(ctx)
+    renderer = offline_renderer()
+    renderer.warm()  # the render processes load the program while this one loads the environments
     every = list_environments(settings.environments)
     names = env_names or every
     envs = load_environments(settings.environments, names)
     rules = load_parity_rules(settings.environments)
-    renderer = offline_renderer()
+    renderer.prefetch(list(envs.values()))  # every environment at once; each pair's comparison reuses them
     now = dt.datetime.now(dt.UTC)
     who, source = identity()
     folder = ledger_dir(settings)
