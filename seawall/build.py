@@ -10,17 +10,17 @@ archive's timestamps, so the same sources give the same bytes), copies it and ``
 from __future__ import annotations
 
 import fnmatch
-import glob
-import json
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from seawall import __version__
 from seawall.errors import SeawallError
-from seawall.runner import Command, run
+
+if TYPE_CHECKING:
+    from seawall.runner import Command
 
 LOCK_FILE = "requirements.lock"
 SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01, the earliest time a zip archive can hold
@@ -69,6 +69,7 @@ def shipped_files(root: Path) -> dict[str, Path]:
     pyproject.toml: each package's modules and ``package-data`` by their name in the wheel
     (``seawall/templates/inventory.md.j2``), then the metadata's sources by their name in the checkout
     (``pyproject.toml``, the readme, the license files)."""
+    import glob
     import tomllib
 
     try:
@@ -143,6 +144,8 @@ def _metadata_sources(root: Path, project: dict[str, Any]) -> list[str]:
 
 def make_wheel_command(root: Path, out: Path) -> Command:
     """Return the command that builds the checkout's wheel into ``out``, reproducibly."""
+    from seawall.runner import Command  # here, not at the top: `seawall --version` imports this module
+
     return Command(
         (sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(root)),
         {"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
@@ -159,6 +162,8 @@ def build_wheel(root: Path, out: Path) -> Build:
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("seawall-*.whl"):
         old.unlink()
+    from seawall.runner import run
+
     result = run(make_wheel_command(root, out))
     wheels = sorted(out.glob("seawall-*.whl"))
     if not result.ok or len(wheels) != 1:
@@ -185,6 +190,8 @@ def installed_build() -> str:
         text = metadata.distribution("seawall").read_text("direct_url.json") or "{}"
     except metadata.PackageNotFoundError:
         return "not installed"
+    import json
+
     data = json.loads(text)
     archive = data.get("archive_info", {})
     hashes = archive.get("hashes") or {}

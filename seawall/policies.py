@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import yaml
@@ -43,6 +43,9 @@ class Resource:
     type: str
     name: str
     props: dict[str, Any]
+    # What the policies read of it, kept for the next policy that reads it (``installed_files``, ``_documents``):
+    # several read every host step, and a bounded cache of texts is outgrown by a large fleet's hosts.
+    read: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -216,8 +219,14 @@ def no_moving_versions_above_development(resource: Resource) -> Iterable[str]:
 
 
 def installed_files(resource: Resource) -> dict[str, str]:
-    """Given a host command (every host gets the same SSH steps), return the files it writes, by path."""
-    return hostfiles.installed_files(str(resource.props.get("create") or "")) if resource.type == COMMAND else {}
+    """Given a host command (every host gets the same SSH steps), return the files it writes, by path (read
+    once per resource: the same dict each time, never change it)."""
+    if resource.type != COMMAND:
+        return {}
+    if "files" not in resource.read:
+        resource.read["files"] = hostfiles.installed_files(str(resource.props.get("create") or ""))
+    files: dict[str, str] = resource.read["files"]
+    return files
 
 
 # libyaml's safe loader where PyYAML has it: these are files Seawall rendered, some of them large (the
@@ -235,17 +244,23 @@ def _parsed(text: str) -> Any:
         return None
 
 
-def _yaml_documents(files: dict[str, str], matches: Callable[[str], bool]) -> list[dict[str, Any]]:
+def _yaml_documents(resource: Resource, matches: Callable[[str], bool]) -> list[dict[str, Any]]:
+    """Given a host command, return the YAML documents (mappings) of the files it installs whose path matches,
+    by path; each file is parsed once per resource."""
     documents = []
-    for path, text in sorted(files.items()):
-        if matches(path) and isinstance(document := _parsed(text), dict):
+    for path, text in sorted(installed_files(resource).items()):
+        if not matches(path):
+            continue
+        if ("yaml", path) not in resource.read:
+            resource.read["yaml", path] = _parsed(text)
+        if isinstance(document := resource.read["yaml", path], dict):
             documents.append(document)
     return documents
 
 
 def backup_documents(resource: Resource) -> list[dict[str, Any]]:
     """Given a host command, return the environment documents it installs for backups."""
-    return _yaml_documents(installed_files(resource), lambda path: path.startswith("/etc/seawall/environments/"))
+    return _yaml_documents(resource, lambda path: path.startswith("/etc/seawall/environments/"))
 
 
 @dataclass(frozen=True)
@@ -276,13 +291,12 @@ def monitoring_files(resources: Sequence[Resource]) -> list[MonitoringFiles]:
     """Given the resources, return the monitoring configuration of each step that installs one."""
     found = []
     for resource in resources:
-        files = installed_files(resource)
-        prometheus = _yaml_documents(files, lambda path: path.endswith("/prometheus.yml"))
-        manager = _yaml_documents(files, lambda path: path.endswith("/alertmanager.yml"))
+        prometheus = _yaml_documents(resource, lambda path: path.endswith("/prometheus.yml"))
+        manager = _yaml_documents(resource, lambda path: path.endswith("/alertmanager.yml"))
         if prometheus and manager:
             groups = [
                 group
-                for document in _yaml_documents(files, lambda path: "/rules/" in path and path.endswith(".yml"))
+                for document in _yaml_documents(resource, lambda path: "/rules/" in path and path.endswith(".yml"))
                 for group in document.get("groups") or []
             ]
             found.append(MonitoringFiles(resource.name, prometheus[0], groups, manager[0]))

@@ -12,6 +12,7 @@ once, one render process per free core, each graph what ``render`` would return.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -131,6 +132,12 @@ def render(
         result = program.build(env)
         pulumi.Output.from_input(_traced(result)).apply(outputs.update)
 
+    # A render allocates millions of objects that live until it ends: the cyclic collector's full passes
+    # over them (and over every graph rendered before) took 40-50% of a render, more the larger the fleet.
+    # Paused while the program runs, one collection after it frees what the render left (the same memory
+    # within a few percent).
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         _sync_await(run_pulumi_func(run))
     except Exception as exc:
@@ -138,6 +145,9 @@ def render(
         raise RenderError(msg) from exc
     finally:
         settings.ROOT.set(None)
+        if collecting:
+            gc.enable()
+            gc.collect()
     graph = Graph(environment=env.name, outputs=_normalise(outputs, recorder.stand_ins))
     for record in recorder.records:
         graph.resources[record.name] = record

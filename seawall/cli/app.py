@@ -8,7 +8,6 @@ configuration error (and a missing tool, or the machine refusing: a full disk, a
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import signal
 import sys
@@ -24,8 +23,6 @@ from typer import _click as click
 from seawall import __version__
 from seawall.cli.context import Settings
 from seawall.errors import Interrupted, SeawallError
-from seawall.logs import configure_logging, mask
-from seawall.runner import children, clean_text
 
 HELP = """Seawall: infrastructure as code and backup drills for devnet → qanet → testnet → mainnet.
 
@@ -180,6 +177,8 @@ def configure(
     ] = False,
 ) -> None:
     """Set the options every command shares."""
+    from seawall.logs import configure_logging  # here, not at the top: `--help` and `--version` log nothing
+
     verbosity = -1 if quiet else verbose
     configure_logging(verbosity)
     ctx.obj = Settings(environments=environments, verbosity=verbosity)
@@ -221,6 +220,8 @@ def _take_late_option(ctx: click.Context, param: click.Parameter, value: object)
         settings.verbosity = -1
     elif settings.verbosity >= 0:
         settings.verbosity += int(str(value))
+    from seawall.logs import configure_logging
+
     configure_logging(settings.verbosity)
 
 
@@ -267,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
             _print_error(str(exc))
             return exc.exit_code
         except Interrupted as exc:
+            from seawall.runner import children
+
             children.wait_all()
             children.clean_up()
             _print_error(str(exc))
@@ -282,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         except OSError as exc:  # the machine, not Seawall: a full disk, a folder that cannot be made…
+            import logging
+
             from seawall.files import os_reason
 
             logging.getLogger(__name__).debug("the operating system refused", exc_info=True)
@@ -299,11 +304,16 @@ def _stopping_on_signals() -> Iterator[None]:
 
     The command's own cleanup (scratch folders, the interrupted record, the ``/fail`` ping) runs as
     the exception unwinds; a second signal while it does is ignored. Outside the main thread (an
-    embedding program) signals stay as they were.
+    embedding program) signals stay as they were. The runner (which starts every child) loads when a command
+    needs it, not for ``--help``: it is reset here only if an earlier command in this process loaded it.
     """
-    children.reset()
+    loaded = sys.modules.get("seawall.runner")
+    if loaded is not None:
+        loaded.children.reset()
 
     def handler(signum: int, _frame: object) -> None:
+        from seawall.runner import children
+
         if children.interrupted is not None:
             return
         children.stop_all(signum)
@@ -322,6 +332,9 @@ def _stopping_on_signals() -> Iterator[None]:
 
 
 def _print_error(message: str) -> None:
+    from seawall.logs import mask
+    from seawall.runner import clean_text
+
     text = clean_text(mask(message))
     if os.environ.get("NO_COLOR") or not sys.stderr.isatty():
         sys.stderr.write(f"seawall: error: {text}\n")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from enum import StrEnum
@@ -61,6 +60,8 @@ def stdout() -> Console:
 
 def print_json(data: Any) -> None:
     """Given JSON-able data, print it to stdout, stable (sorted keys) and indented."""
+    import json
+
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 

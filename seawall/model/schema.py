@@ -547,6 +547,10 @@ class Release(StrictModel):
     ledger: LedgerStorage | None = None
 
 
+# Where an Environment keeps its index of the hosts of each backup set (``Environment._hosts_by_set``).
+_HOSTS_BY_SET = "_seawall_hosts_by_set"
+
+
 class Environment(StrictModel):
     """One environment, merged from defaults.yaml and its own file."""
 
@@ -607,14 +611,27 @@ class Environment(StrictModel):
 
     def hosts_of_set(self, set_name: str) -> list[str]:
         """Given a backup set name, return every host (droplet or data-center host) that runs it."""
-        hosts = [
-            droplet
-            for service_name, service in self.services.items()
-            if set_name in service.backup_sets
-            for droplet in droplet_names(service_name, service)
-        ]
-        hosts += [name for name, host in self.datacenter_hosts.items() if set_name in host.backup_sets]
-        return hosts
+        return list(self._hosts_by_set().get(set_name, ()))
+
+    def _hosts_by_set(self) -> dict[str, list[str]]:
+        """Return each backup set's hosts, droplets first, indexed once per services and hosts mappings.
+
+        The model is frozen, so the index is kept in the instance's ``__dict__`` beside the fields it is
+        made from (pydantic dumps, compares and hashes fields only), and it holds those very mappings: a
+        ``model_copy`` with other services or hosts carries the old index along and rebuilds it here."""
+        index = self.__dict__.get(_HOSTS_BY_SET)
+        if index is None or index[0] is not self.services or index[1] is not self.datacenter_hosts:
+            hosts: dict[str, list[str]] = {}
+            for service_name, service in self.services.items():
+                droplets = droplet_names(service_name, service)
+                for set_name in dict.fromkeys(service.backup_sets):
+                    hosts.setdefault(set_name, []).extend(droplets)
+            for name, host in self.datacenter_hosts.items():
+                for set_name in dict.fromkeys(host.backup_sets):
+                    hosts.setdefault(set_name, []).append(name)
+            index = (self.services, self.datacenter_hosts, hosts)
+            self.__dict__[_HOSTS_BY_SET] = index
+        return index[2]
 
 
 def model_hash(env: Environment) -> str:

@@ -8,6 +8,7 @@ same model always gives the same documents.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -178,13 +179,23 @@ def used_by(env: Environment, service_name: str) -> list[str]:
 def restore_order(env: Environment) -> tuple[list[str], list[str]]:
     """Given an environment, return its services in restore order (what others depend on first; ties by
     name) and the services in a dependency cycle (restored last, by name, with the cycle named)."""
-    needs = {name: set(found) for name, found in dependencies(env).items()}
+    needs = dependencies(env)
+    waiting = {name: len(found) for name, found in needs.items()}
+    needed_by: dict[str, list[str]] = {name: [] for name in needs}
+    for name, found in needs.items():
+        for other in found:
+            needed_by[other].append(name)
+    # The first service by name of those whose dependencies are all restored, each time (a heap of them).
+    ready = [name for name, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
     order: list[str] = []
-    while True:
-        ready = sorted(name for name, found in needs.items() if name not in order and not (found - set(order)))
-        if not ready:
-            break
-        order.append(ready[0])
+    while ready:
+        name = heapq.heappop(ready)
+        order.append(name)
+        for other in needed_by[name]:
+            waiting[other] -= 1
+            if waiting[other] == 0:
+                heapq.heappush(ready, other)
     cycle = sorted(set(needs) - set(order))
     return order, cycle
 

@@ -281,6 +281,7 @@ def env_context(env: Environment, measured: Measured | None, sizes: Any) -> dict
     """Given one environment, return its facts for the templates."""
     order, cycle = facts.restore_order(env)
     sets = facts.backup_set_rows(env, env.backup_sets)
+    loss = loss_scenarios(env, sets)
     return {
         "name": env.name,
         "tier": env.environment.tier,
@@ -314,7 +315,9 @@ def env_context(env: Environment, measured: Measured | None, sizes: Any) -> dict
         "backup": env.backup,
         "password_source": env.backup.password_file or f"${env.backup.password_env}",
         "measured": measured_context(env, measured, sets),
-        "loss": loss_scenarios(env, sets),
+        "loss": loss,
+        # Each service's or host's first loss scenario, for the restore order (a lookup, not a search per name).
+        "loss_of": {row["owner"]: row for row in reversed(loss)},
         "ssh": ssh_targets(env),
         "node_exporter_port": env.monitoring.node_exporter_port,
         "repositories": sorted({row["repository"] for row in sets}),
@@ -388,9 +391,9 @@ def drift_as_recorded(env: Environment, measured: Measured | None) -> dict[str, 
     return facts.drift_view(env, measured.drift, as_of)
 
 
-def _host_drift(view: dict[str, Any], hosts: list[str]) -> list[dict[str, Any]]:
-    """Given a drift section and hosts, return each host's row (not read, not compared, not in the graph)."""
-    by_host = {row["host"]: row for row in view["hosts"]}
+def _host_drift(view: dict[str, Any], by_host: dict[str, dict[str, Any]], hosts: list[str]) -> list[dict[str, Any]]:
+    """Given a drift section, its rows by host and hosts, return each host's row (not read, not compared, not
+    in the graph)."""
     why = "not read" if not view["read"] else "not compared" if view["problem"] else "not in the deployed graph"
     empty = {"status": why, "alarm": False, "checked": "-", "differs": []}
     return [by_host.get(host) or {"host": host, **empty} for host in hosts]
@@ -432,15 +435,43 @@ def subjects(envs: dict[str, Environment], measured: dict[str, Measured]) -> lis
     """Given environments, return one document subject per service and per data-center host: what it is
     in each environment it runs in, described by the last (most production-like) of them."""
     names = sorted({name for env in envs.values() for name in [*env.services, *env.datacenter_hosts]})
-    return [_subject(name, envs, measured) for name in names]
+    known = {env_name: whole_environment(env, measured.get(env_name)) for env_name, env in envs.items()}
+    return [_subject(name, envs, known) for name in names]
 
 
-def _subject(name: str, envs: dict[str, Environment], measured: dict[str, Measured]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class WholeEnvironment:
+    """What the subjects read of their environment as a whole, worked out once for all of them (per subject,
+    the documents would be quadratic in the fleet)."""
+
+    measured: Measured | None
+    dependencies: dict[str, list[str]]
+    sets: dict[str, dict[str, Any]]
+    drift: dict[str, Any]
+    drift_by_host: dict[str, dict[str, Any]]
+    as_of: str | None
+
+
+def whole_environment(env: Environment, measured: Measured | None) -> WholeEnvironment:
+    """Given an environment and its recorded state, return what its subjects share: the dependencies, each
+    set's row, the drift as recorded (and by host) and when the state was recorded."""
+    drift = drift_as_recorded(env, measured)
+    return WholeEnvironment(
+        measured=measured,
+        dependencies=facts.dependencies(env),
+        sets={row["name"]: row for row in facts.backup_set_rows(env, env.backup_sets)},
+        drift=drift,
+        drift_by_host={row["host"]: row for row in drift["hosts"]},
+        as_of=(measured or Measured()).as_of,
+    )
+
+
+def _subject(name: str, envs: dict[str, Environment], known: dict[str, WholeEnvironment]) -> dict[str, Any]:
     present = {env_name: env for env_name, env in envs.items() if name in env.services or name in env.datacenter_hosts}
     reference_name, reference = list(present.items())[-1]
     item: Service | DatacenterHost = reference.services.get(name) or reference.datacenter_hosts[name]
     is_service = isinstance(item, Service)
-    per_env = [_subject_in(name, env, measured.get(env_name)) for env_name, env in present.items()]
+    per_env = [_subject_in(name, env, known[env_name]) for env_name, env in present.items()]
     return {
         "name": name,
         "kind": "service" if is_service else "data-center host",
@@ -455,23 +486,23 @@ def _subject(name: str, envs: dict[str, Environment], measured: dict[str, Measur
             {"port": facts.port_text(port), "from": facts.source_text(reference, port.source)}
             for port in (item.ports if isinstance(item, Service) else item.firewall)
         ],
-        "depends_on": facts.dependencies(reference).get(name, []) if is_service else [],
+        "depends_on": known[reference_name].dependencies.get(name, []) if is_service else [],
         "used_by": facts.used_by(reference, name) if is_service else [],
-        "sets": facts.backup_set_rows(reference, item.backup_sets),
+        "sets": [known[reference_name].sets[set_name] for set_name in sorted(item.backup_sets)],
         "environments": per_env,
         "routing": facts.routing(reference),
         "availability": facts.availability(reference),
     }
 
 
-def _subject_in(name: str, env: Environment, measured: Measured | None) -> dict[str, Any]:
+def _subject_in(name: str, env: Environment, known: WholeEnvironment) -> dict[str, Any]:
     service = env.services.get(name)
     hosts = droplet_names(name, service) if service else [name]
     sets = service.backup_sets if service else env.datacenter_hosts[name].backup_sets
     item = service or env.datacenter_hosts[name]
     thresholds = facts.alert_thresholds(env, item.alerts)
     severities = {field: getattr(env.alerting, field) for field in ("cpu", "memory", "disk", "uptime", "backup")}
-    recorded = measured or Measured()
+    recorded = known.measured or Measured()
     return {
         "env": env.name,
         "size": service.size if service else "-",
@@ -487,8 +518,8 @@ def _subject_in(name: str, env: Environment, measured: Measured | None) -> dict[
         "thresholds": thresholds,
         "severities": severities,
         "recorded": [recorded.set_host(set_name, host) for set_name in sorted(sets) for host in hosts],
-        "drift": _host_drift(drift_as_recorded(env, measured), hosts),
-        "as_of": recorded.as_of,
+        "drift": _host_drift(known.drift, known.drift_by_host, hosts),
+        "as_of": known.as_of,
         "deploy": f'seawall up {env.name} --issue "$ISSUE"',
     }
 

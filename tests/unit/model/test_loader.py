@@ -144,3 +144,21 @@ def test_parity_rules_need_a_reason(environments: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_parity_rules(environments)
     assert "parity.yaml:2: allowed.0.reason: required field is missing" in str(caught.value)
+
+
+def test_the_hosts_of_a_set_are_indexed_once_and_follow_a_copy_with_other_services() -> None:
+    mainnet = load_environments(SHIPPED, ["mainnet"])["mainnet"]
+    assert mainnet.hosts_of_set("api-config") == ["api-1", "api-2", "api-3"]
+    assert mainnet.hosts_of_set("dc-etc") == ["dc-storage-1", "dc-build-1"]
+    assert mainnet.hosts_of_set("no-such-set") == []
+    mainnet.hosts_of_set("api-config").append("not-a-host")  # a copy: the index is not changed through it
+    assert mainnet.hosts_of_set("api-config") == ["api-1", "api-2", "api-3"]
+    fewer = mainnet.model_copy(update={"services": {k: v for k, v in mainnet.services.items() if k != "api"}})
+    assert fewer.hosts_of_set("api-config") == []
+    more = mainnet.model_copy(
+        update={"services": {**mainnet.services, "api": mainnet.services["api"].model_copy(update={"count": 4})}}
+    )
+    assert more.hosts_of_set("api-config") == ["api-1", "api-2", "api-3", "api-4"]
+    # The index is no field: the model dumps, compares and copies as before.
+    assert mainnet == load_environments(SHIPPED, ["mainnet"])["mainnet"]
+    assert "hosts_by_set" not in mainnet.model_dump_json()
