@@ -5,8 +5,10 @@ the Pulumi SDKs, the policy pack, Jinja2 and pygal, into a venv with pip), on a 
 Boots one data-center host (tests/lab: systemd-nspawn, the lab's package index stand-in with the wheels of
 both locks), then alternates, RUNS times each, the two installs (``VARIANTS``) from the index, timed on the
 host, and the size of the environment (``du``). Prints the medians side by side and their ratios (targets: the
-host's /opt/seawall at most 40 MB, its install at most 0.3x the full lock's). Needs root and what the lab
-needs (`bash .ci/setup`).
+host's /opt/seawall at most 40 MB, its install at most 0.3x the full lock's). The host lock is installed without
+byte-compiling (``--no-compile``), so the size is printed twice: as installed, and after the host commands'
+first runs (``FIRST_RUNS``), when Python has compiled what they import. Needs root and what the lab needs
+(`bash .ci/setup`).
 """
 
 from __future__ import annotations
@@ -31,12 +33,21 @@ VARIANTS = {
     ),
     "now: host lock, the install step": (
         "python3 -m venv --without-pip /opt/bench; wheel=$(ls /usr/share/python-wheels/pip-*.whl | sort -V | tail -1); "
-        f'/opt/bench/bin/python "$wheel/pip" install {PIP_OPTIONS} -r /root/requirements.lock; '
+        f'/opt/bench/bin/python "$wheel/pip" install {PIP_OPTIONS} --no-compile -r /root/requirements.lock; '
         f'/opt/bench/bin/python "$wheel/pip" install {PIP_OPTIONS} -r /root/seawall.requirement; '
         "find /opt/bench/lib/python3*/site-packages/botocore/data -mindepth 1 -maxdepth 1 -type d ! -name s3 "
         "-exec rm -rf {} +"
     ),
 }
+# What a host's first runs import (each host command's module, boto3's S3 client), byte-compiled by Python on the
+# way: the host lock is installed with --no-compile, so /opt/seawall grows by what hosts really run. Not timed.
+FIRST_RUNS = (
+    "for command in backup drill restore snapshots check unlock host status; do"
+    " /opt/bench/bin/seawall $command --help > /dev/null; done; "
+    "/opt/bench/bin/python -c \"import boto3; boto3.session.Session().client('s3', region_name='us-east-1', "
+    "aws_access_key_id='lab', aws_secret_access_key='lab', endpoint_url='http://127.0.0.1:9')\"; "
+    "du -sm /opt/bench | cut -f1"
+)
 TIMED = (
     "set -eu; rm -rf /opt/bench; start=$(date +%s.%N); {work}; end=$(date +%s.%N); "
     'echo "$start $end $(du -sm /opt/bench | cut -f1)"'
@@ -67,17 +78,21 @@ def main() -> int:
         lab.ssh(host, "cat > /root/seawall.requirement", stdin=requirement)
         seconds: dict[str, list[float]] = {label: [] for label in VARIANTS}
         sizes: dict[str, int] = {}
+        used: dict[str, int] = {}
         for _ in range(RUNS):
             for label, work in VARIANTS.items():
                 start, end, size = lab.ssh(host, TIMED.replace("{work}", work), timeout=1800).stdout.split()
                 seconds[label].append(float(end) - float(start))
                 sizes[label] = int(size)
+                used[label] = int(lab.ssh(host, FIRST_RUNS, timeout=600).stdout.split()[-1])
     before, now = VARIANTS
     medians = {label: statistics.median(values) for label, values in seconds.items()}
     for label in VARIANTS:
-        print(f"{label:34} install {medians[label]:6.1f} s   /opt/seawall {sizes[label]:4d} MB")
+        print(f"{label:34} install {medians[label]:6.1f} s   /opt/seawall {sizes[label]:4d} MB installed, "
+              f"{used[label]:4d} MB after the host commands' first runs")  # fmt: skip
     print(f"ratio now / before                 install {medians[now] / medians[before]:6.2f}x "
-          f"  size {sizes[now] / sizes[before]:5.2f}x")  # fmt: skip
+          f"  size {sizes[now] / sizes[before]:5.2f}x installed, "
+          f"{used[now] / used[before]:5.2f}x after first runs")  # fmt: skip
     return 0
 
 

@@ -306,7 +306,10 @@ def install_script(delivery: Delivery, user: str = "root") -> str:
     wheel and lock file moved into the root-owned ``dist/`` and checked against the hashes this script
     carries, a virtual environment without pip, then pip run from the system's pip wheel with
     ``--require-hashes`` (the wheel's hash in its URL too, so that Debian 12's pip, which records no
-    ``--hash``, records it for ``seawall --version``), and botocore's models of services no host calls removed."""
+    ``--hash``, records it for ``seawall --version``), and botocore's models of services no host calls removed.
+    The lock's packages are not byte-compiled at install (``--no-compile``: 14 MB of bytecode for modules no
+    host command imports, a third of pip's time); Python compiles what a command imports on its first run,
+    as root, into the root-owned environment."""
     wheel = f"{DIST}/{delivery.wheel_name}"
     requirement = f"seawall @ file://{wheel}#sha256={delivery.wheel_sha256} --hash=sha256:{delivery.wheel_sha256}"
     options = "--quiet --disable-pip-version-check --require-hashes --no-deps"
@@ -323,7 +326,7 @@ def install_script(delivery: Delivery, user: str = "root") -> str:
         f"pip_wheel=$(ls {PIP_WHEELS}/pip-*.whl 2>/dev/null | sort -V | tail -1)",
         f'[ -n "$pip_wheel" ] || {{ echo "seawall: no pip wheel in {PIP_WHEELS}: install python3-venv" >&2; exit 1; }}',
         f"[ -x {SEAWALL_HOME}/bin/python ] || python3 -m venv --without-pip {SEAWALL_HOME}",
-        f"{pip} -r {DIST}/{LOCK_NAME}",
+        f"{pip} --no-compile -r {DIST}/{LOCK_NAME}",
         f"echo {shlex.quote(requirement)} > {DIST}/seawall.requirement",
         f"{pip} --force-reinstall -r {DIST}/seawall.requirement",
         f"for data in {SEAWALL_HOME}/lib/python3*/site-packages/botocore/data; do",
