@@ -6,7 +6,8 @@ firewall ports, alerts and the api-config backup set. Then `preview testnet`, `a
 testnet mainnet`, `report testnet mainnet`, `docs testnet mainnet` and `monitoring render testnet` each run
 in a fresh process that loads the CLI first and times the command alone, in-process (`seawall.cli.app.main`),
 so that start-up is not shared out among the resources. The time is the process's CPU time (all its
-threads): what other work on the machine takes is not counted.
+threads; ``SEAWALL_RENDER_JOBS=1`` keeps every render in it): what other work on the machine takes is not
+counted.
 
 Milliseconds per resource divide a command's time by the resources of the environments it names (their
 rendered graphs: testnet's, or testnet's and mainnet's). Prints one line per command with its ms per
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -95,7 +97,9 @@ def run_command(environments: Path, argv: list[str]) -> dict:
     out = str(environments.parent)
     command = [sys.executable, "-c", CHILD, "--environments", str(environments)]
     command += [arg.replace("OUT", out) for arg in argv]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    # Every render in the command's own process, where they are counted and their CPU time is the process's.
+    env = {**os.environ, "SEAWALL_RENDER_JOBS": "1"}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     lines = [line for line in done.stderr.splitlines() if line.startswith('{"exit"')]
     if not lines:
         msg = f"{' '.join(argv)} failed:\n{done.stderr[-2000:]}"

@@ -329,7 +329,8 @@ def map_in_processes(function: Callable[[T], R], items: list[T], jobs: int, prel
     in up to ``jobs`` worker processes.
 
     Workers are forked from a server process that imported ``preload`` once (multiprocessing's
-    ``forkserver``: none of this process's threads or state is copied into them). They ignore SIGINT: on
+    ``forkserver``: none of this process's threads or state is copied into them), each given this process's
+    environment variables as they are now (the server's are those of when it started). They ignore SIGINT: on
     Ctrl-C, or SIGTERM, the CLI's handler raises ``Interrupted`` here, and this stops them before it goes
     on. A worker's exception is raised here as it was raised there; a worker that died raises
     ``BrokenProcessPool``.
@@ -337,7 +338,9 @@ def map_in_processes(function: Callable[[T], R], items: list[T], jobs: int, prel
     from concurrent.futures import ProcessPoolExecutor
 
     context = start_process_server(preload)
-    executor = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_ignore_interrupts)
+    executor = ProcessPoolExecutor(
+        max_workers=jobs, mp_context=context, initializer=_start_worker, initargs=(dict(os.environ),)
+    )
     try:
         futures = [executor.submit(function, item) for item in items]
         return [future.result() for future in futures]
@@ -361,8 +364,11 @@ def start_process_server(preload: tuple[str, ...] = ()) -> Any:
     return context
 
 
-def _ignore_interrupts() -> None:
-    """A worker's first step: Ctrl-C reaches the whole process group, and only the parent decides."""
+def _start_worker(environ: dict[str, str]) -> None:
+    """A worker's first step: the parent's environment now (a render reads it as the parent would), and
+    SIGINT ignored (Ctrl-C reaches the whole process group, and only the parent decides)."""
+    os.environ.clear()
+    os.environ.update(environ)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 

@@ -165,3 +165,21 @@ def test_seawall_render_jobs_caps_the_render_processes(monkeypatch) -> None:
     assert available_cores() == 1
     monkeypatch.setenv(JOBS_VARIABLE, "nonsense")
     assert available_cores() == cores
+
+
+def _variable(name: str) -> str | None:
+    """A render process's view of one environment variable (picklable: the workers import this module)."""
+    return os.environ.get(name)
+
+
+def test_render_processes_see_the_environment_as_it_is_now_not_as_it_was_when_their_server_started(
+    monkeypatch,
+) -> None:
+    from seawall.runner import map_in_processes, start_process_server
+
+    monkeypatch.setenv("SEAWALL_TEST_MARK", "when the server started")
+    start_process_server()
+    assert map_in_processes(_variable, ["SEAWALL_TEST_MARK"], 2) == ["when the server started"]
+    monkeypatch.setenv("SEAWALL_TEST_MARK", "now")
+    monkeypatch.delenv("SEAWALL_RENDER_JOBS", raising=False)
+    assert map_in_processes(_variable, ["SEAWALL_TEST_MARK", "SEAWALL_RENDER_JOBS"], 2) == ["now", None]
