@@ -99,7 +99,7 @@ def capacity_command(
 
 def _say_no_data(env: Environment, hosts: list[str], url: str) -> None:
     """Given the hosts without series, say so, each with the command that writes what scrapes it."""
-    from seawall.monitoring import scrape_targets
+    from seawall.monitoring.prometheus import scrape_targets
 
     targets = {target.labels["host"]: target.address for target in scrape_targets(env)}
     for host in hosts:

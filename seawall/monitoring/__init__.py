@@ -1,3 +1,6 @@
-"""Monitoring as code: Prometheus and Alertmanager configuration from the model alone."""
+"""Monitoring as code: Prometheus and Alertmanager configuration from the model alone.
 
-from seawall.monitoring.prometheus import *  # noqa: F403 - for one commit, while the module splits in three
+``alerts`` is the catalogue of the alerts Seawall writes, ``prometheus`` the scrape configuration and the
+rules over them, ``alertmanager`` the routing by severity and hours, ``files`` the rendered files and where
+they are installed. Callers import the module they need.
+"""

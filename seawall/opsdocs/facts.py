@@ -20,7 +20,7 @@ from seawall.drift import FAILING, FleetDrift, describe
 from seawall.model.calendar import longest_interval, parse_calendar
 from seawall.model.schema import Alerts, Environment, Port, Retention, dns_names, droplet_names
 from seawall.model.types import SEVERITIES, format_duration
-from seawall.monitoring import ALERTS
+from seawall.monitoring.alerts import ALERTS
 from seawall.sizes import SizeTable
 
 NODE_EXPORTER_UNIT = "prometheus-node-exporter.service"

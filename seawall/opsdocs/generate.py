@@ -25,7 +25,7 @@ from seawall.files import write_atomically
 from seawall.manifest import KIND_MEANING, KINDS, MANIFEST_FILE, OWNED, QUARANTINE_DIR
 from seawall.markdown import markdown_cell, markdown_code, markdown_text
 from seawall.model.schema import DatacenterHost, Environment, Service, dns_names, droplet_names, private_dns_name
-from seawall.monitoring import ALERTS, COPY_ALERTS, DRIFT_ALERTS
+from seawall.monitoring.alerts import ALERTS, COPY_ALERTS, DRIFT_ALERTS
 from seawall.opsdocs import facts
 from seawall.opsdocs.measured import Measured
 from seawall.opsdocs.risks import assess
