@@ -27,11 +27,10 @@ from seawall.files import os_reason, resolve, write_atomically
 from seawall.ledger import LedgerEntry
 from seawall.model.schema import Environment, Window, droplet_names
 from seawall.model.types import SEVERITIES, WEEKDAYS, Severity
-from seawall.opsdocs.facts import duration
-from seawall.opsdocs.generate import template_environment, tidy_markdown
 from seawall.opsdocs.measured import Measured
 from seawall.opsdocs.reports_repo import AmbiguousReport, ReportsError, ReportsRepository
 from seawall.runner import children
+from seawall.templating import duration, template_environment, tidy_markdown
 
 TEMPLATE = "INCIDENT_REPORT_TEMPLATE.md"
 BLOCK = re.compile(r"<!-- seawall:(\w+) -->.*?<!-- /seawall:\1 -->", re.DOTALL)

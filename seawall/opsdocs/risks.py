@@ -16,8 +16,9 @@ from urllib.parse import urlparse
 
 from seawall.model.schema import Environment, Repository
 from seawall.model.types import Severity
-from seawall.opsdocs.facts import backup_set_rows, duration
+from seawall.opsdocs.facts import backup_set_rows
 from seawall.opsdocs.measured import Measured
+from seawall.templating import duration
 
 SEVERITY_ORDER = {"Critical": 0, "Major": 1, "Minor": 2}
 # A drill may start this much after its schedule's longest gap before it counts as overdue.
