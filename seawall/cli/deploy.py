@@ -76,7 +76,7 @@ def _request(
     now = dt.datetime.now(dt.UTC) if at is None else _time_at(at)
     who, source = identity()
     if priority is not None:
-        from seawall.opsdocs.incidents import severity_named
+        from seawall.incidents.report import severity_named
 
         priority = severity_named(priority)
     return DeployRequest(env_name, now, operator, who, source, issue, emergency, incident, priority)
@@ -112,8 +112,8 @@ def _with_incident(settings: Settings, env: Environment, request: DeployRequest)
     """Given an emergency request, return it with what the reports repository says of its incident."""
     import dataclasses
 
-    from seawall.opsdocs.incidents import find_report, repository_of
-    from seawall.opsdocs.reports_repo import AmbiguousReport, ReportsError, UnmergedReports
+    from seawall.incidents.report import find_report, repository_of
+    from seawall.incidents.reports_repo import AmbiguousReport, ReportsError, UnmergedReports
 
     if not (request.emergency and request.incident):
         return request
@@ -275,8 +275,8 @@ def _link_incident(settings: Settings, env: Environment, entry: Any) -> None:
     failure, when the reports repository cannot take the commit: the deploy is done)."""
     import logging
 
-    from seawall.opsdocs.incidents import link_deploy, repository_of
-    from seawall.opsdocs.reports_repo import ReportsError
+    from seawall.incidents.report import link_deploy, repository_of
+    from seawall.incidents.reports_repo import ReportsError
 
     if not (entry.emergency and entry.incident):
         return

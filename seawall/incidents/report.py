@@ -24,11 +24,11 @@ import yaml
 
 from seawall.errors import Interrupted
 from seawall.files import os_reason, resolve, write_atomically
+from seawall.incidents.reports_repo import AmbiguousReport, ReportsError, ReportsRepository
 from seawall.ledger import LedgerEntry
 from seawall.model.schema import Environment, Window, droplet_names
 from seawall.model.types import SEVERITIES, WEEKDAYS, Severity
 from seawall.opsdocs.measured import Measured
-from seawall.opsdocs.reports_repo import AmbiguousReport, ReportsError, ReportsRepository
 from seawall.runner import children
 from seawall.templating import duration, template_environment, tidy_markdown
 
