@@ -300,11 +300,11 @@ def _replacements_refused(env: Environment, settings: Settings, allowed: list[st
     ``up`` demands); return why it is refused when it replaces a stateful droplet or a volume that
     ``--allow-replace`` does not name, else None."""
     from seawall.cli.preview import print_plan, read_graph_file
-    from seawall.replacements import allow_replace_names, graph_resources, plan_changes, stateful_changes
+    from seawall.replacements import allow_replace_names, plan_changes, resources_by_name, stateful_changes
 
     previous = deployed_graph(settings, env.name)
     before = read_graph_file(previous) if previous.exists() else {}
-    plan = plan_changes(before, graph_resources(json.loads(graph.to_json())))
+    plan = plan_changes(before, resources_by_name(json.loads(graph.to_json())))
     print_plan(env, plan, TableOrJson.table)
     stateful = stateful_changes(env, plan)
     refused = [item for item in stateful if item.change.name not in allowed]

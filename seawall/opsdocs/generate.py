@@ -51,7 +51,7 @@ class DocsError(SeawallError):
 
 
 @dataclass(frozen=True)
-class Difference:
+class StaleDocument:
     """One document that is not what the model generates: missing, changed or not generated any more."""
 
     path: str
@@ -104,21 +104,21 @@ def without_measured(text: str) -> str:
     return MEASURED.sub(MEASURED_PLACEHOLDER, text)
 
 
-def compare(documents: dict[str, str], folder: Path) -> list[Difference]:
-    """Given generated documents and the folder they were written to, return every difference (measured
+def stale_documents(documents: dict[str, str], folder: Path) -> list[StaleDocument]:
+    """Given generated documents and the folder they were written to, return every stale one (measured
     blocks aside): a missing or changed file, and a file the model no longer generates."""
     differences = []
     for path, text in documents.items():
         target = folder / path
         if not target.is_file():
-            differences.append(Difference(path, "missing"))
+            differences.append(StaleDocument(path, "missing"))
         elif without_measured(target.read_text(encoding="utf-8")) != without_measured(text):
-            differences.append(Difference(path, "changed"))
+            differences.append(StaleDocument(path, "changed"))
     if folder.is_dir():
         for target in sorted(folder.rglob("*.md")):
             relative = target.relative_to(folder).as_posix()
             if relative not in documents:
-                differences.append(Difference(relative, "not generated"))
+                differences.append(StaleDocument(relative, "not generated"))
     return differences
 
 
@@ -133,7 +133,7 @@ def write_documents(documents: dict[str, str], folder: Path) -> list[str]:
                 continue
             write_atomically(target, text)
             touched.append(path)
-        for difference in compare(documents, folder):
+        for difference in stale_documents(documents, folder):
             if difference.kind == "not generated":
                 (folder / difference.path).unlink()
                 touched.append(difference.path)
