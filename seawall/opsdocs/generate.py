@@ -225,24 +225,24 @@ def env_context(env: Environment, measured: Measured | None, sizes: Any) -> dict
         "loss": loss,
         # Each service's or host's first loss scenario, for the restore order (a lookup, not a search per name).
         "loss_of": {row["owner"]: row for row in reversed(loss)},
-        "ssh": ssh_targets(env),
+        "ssh": ssh_destinations(env),
         "node_exporter_port": env.monitoring.node_exporter_port,
         "repositories": sorted({row["repository"] for row in sets}),
         "restic_env": restic_environment(env),
     }
 
 
-def ssh_targets(env: Environment) -> dict[str, str]:
+def ssh_destinations(env: Environment) -> dict[str, str]:
     """Given an environment, return how to reach each host over SSH (``root@api-1.devnet.example.net``)."""
-    targets = {
+    destinations = {
         droplet: f"root@{droplet}.{env.environment.domain}"
         for name, service in env.services.items()
         for droplet in droplet_names(name, service)
     }
     for name, host in env.datacenter_hosts.items():
         port = "" if host.ssh_port == 22 else f"-p {host.ssh_port} "
-        targets[name] = f"{port}{host.ssh_user}@{host.address}"
-    return targets
+        destinations[name] = f"{port}{host.ssh_user}@{host.address}"
+    return destinations
 
 
 def restic_environment(env: Environment) -> list[str]:
