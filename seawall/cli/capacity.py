@@ -10,7 +10,7 @@ import typer
 from seawall.cli.context import OutputFormat, print_json, settings_of, stdout, write_output
 
 if TYPE_CHECKING:
-    from seawall.capacity.plan import CapacityReport, Resource
+    from seawall.capacity.plan import CapacityReport, ResourceForecast
     from seawall.model.schema import Environment
 
 
@@ -114,7 +114,7 @@ def _rows(report: CapacityReport) -> list[list[str]]:
     return [_row(resource) for resource in report.resources]
 
 
-def _row(r: Resource) -> list[str]:
+def _row(r: ResourceForecast) -> list[str]:
     from seawall.capacity.plan import format_value
 
     values = [f"{format_value(value)} {r.unit}" for value in (r.now, r.p50, r.p95, r.threshold)]
