@@ -54,14 +54,14 @@ from seawall.model.schema import (
     public_dns_name,
     public_port,
 )
-from seawall.monitoring import (
+from seawall.monitoring.alertmanager import slack_url_file
+from seawall.monitoring.files import (
     EXPORTER_SETTINGS,
     exporter_settings,
     install_path,
     monitoring_hosts,
     render_monitoring,
     server_settings,
-    slack_url_file,
 )
 from seawall.stacks.offline import OFFLINE as OFFLINE
 from seawall.stacks.offline import SECRET_CONFIG as SECRET_CONFIG

@@ -108,7 +108,7 @@ def write_status_metrics(context: BackupContext, rows: list[StatusRow], deep: bo
         ({"environment": env}, {"last_run_timestamp_seconds": time.time(), "deep": int(deep)})
     ]
     # ``backup_host``, not ``host``: Prometheus sets ``host`` to the scraped machine (the status host) and
-    # drops a ``host`` written here (as ``exported_host``, see the node job in ``seawall.monitoring``).
+    # drops a ``host`` written here (as ``exported_host``, see the node job in ``seawall.monitoring.prometheus``).
     series += [
         ({"environment": env, "set": r.set_name, "backup_host": r.host, "status": r.status}, {"alarm": int(r.alarm)})
         for r in rows

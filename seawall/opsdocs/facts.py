@@ -19,22 +19,15 @@ from seawall.backup.storage import copy_bucket_spec
 from seawall.drift import FAILING, FleetDrift, describe
 from seawall.model.calendar import longest_interval, parse_calendar
 from seawall.model.schema import Alerts, Environment, Port, Retention, dns_names, droplet_names
-from seawall.model.types import SEVERITIES, format_duration
-from seawall.monitoring import ALERTS
+from seawall.model.types import SEVERITIES
+from seawall.monitoring.alerts import ALERTS
 from seawall.sizes import SizeTable
+from seawall.templating import duration
 
 NODE_EXPORTER_UNIT = "prometheus-node-exporter.service"
 DRIFT_LINES = 8  # what one host's row lists of its differences (`seawall drift ENV` lists every one)
 # Who may reach a port, in words, for each source that is not a service.
 SOURCE_WORDS = {"public": "anyone (internet)", "admin": "the admin ranges", "vpc": "hosts on the VPC"}
-
-
-def duration(value: dt.timedelta | float | None) -> str:
-    """Given a duration (or seconds), return it as the model writes durations (``2h30m``); ``-`` for none."""
-    if value is None:
-        return "-"
-    seconds = value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
-    return format_duration(dt.timedelta(seconds=max(0, round(seconds))))
 
 
 def bounded(text: str, limit: int = 300) -> str:
@@ -65,11 +58,6 @@ def drift_view(env: Environment, fleet: FleetDrift | None, now: dt.datetime) -> 
             }
         )
     return {"read": True, "graph": fleet.graph, "problem": fleet.problem, "hosts": rows}
-
-
-def money(value: float | None) -> str:
-    """Given a monthly price, return it with two decimals; ``?`` when unknown."""
-    return "?" if value is None else f"{value:,.2f}"
 
 
 def port_text(port: Port) -> str:

@@ -13,7 +13,7 @@ import yaml
 
 from seawall.model import load_environments
 from seawall.model.schema import droplet_names
-from seawall.monitoring import render_monitoring
+from seawall.monitoring.files import render_monitoring
 from seawall.opsdocs.generate import DocsError, render_documents, without_measured, write_documents
 from tests.conftest import PROJECT, SHIPPED, hint
 from tests.unit.docs.fleet import fleet, recorded

@@ -11,7 +11,8 @@ import yaml
 
 from seawall.audit import graph_resources
 from seawall.model import load_environment
-from seawall.monitoring import ALERTS, COPY_ALERTS, render_monitoring
+from seawall.monitoring.alerts import ALERTS, COPY_ALERTS
+from seawall.monitoring.files import render_monitoring
 from seawall.policies import (
     Resource,
     backup_sets_have_alerts,
