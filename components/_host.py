@@ -29,19 +29,29 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_command import remote
 
-from seawall.backup.schedules import CREDENTIALS_FILE, VAULT_CREDENTIALS_FILE, VERIFY_UNIT
-from seawall.hostfiles import EXPORTER_STEP, INSTALL_STEP, MANIFEST_STEP, STAGED, RenderedFile, file_lines, step_name
-from seawall.manifest import MANIFEST_FILE, OWNER, Manifest, build_manifest
+from seawall.hostfiles import (
+    APT_LOCK,
+    CREDENTIALS_FILE,
+    DIST,
+    EXPORTER_STEP,
+    FIREWALL_UNIT,
+    INSTALL_STEP,
+    LOCK_NAME,
+    MANIFEST_FILE,
+    MANIFEST_STEP,
+    NFT_FILE,
+    PIP_WHEELS,
+    SEAWALL_HOME,
+    STAGED,
+    STAGING,
+    VAULT_CREDENTIALS_FILE,
+    VERIFY_UNIT,
+    RenderedFile,
+    file_lines,
+    step_name,
+)
+from seawall.manifest import OWNER, Manifest, build_manifest
 
-SEAWALL_HOME = "/opt/seawall"
-DIST = f"{SEAWALL_HOME}/dist"
-STAGING = ".seawall/dist"  # relative: in the SSH user's home
-LOCK_NAME = "requirements.lock"
-NFT_FILE = "/etc/nftables.d/seawall.nft"
-FIREWALL_UNIT = "/etc/systemd/system/seawall-firewall.service"
-
-
-APT_LOCK = "/run/lock/seawall-apt.lock"
 EXPORTER_UNIT = "prometheus-node-exporter"
 # apt-get and dpkg, waiting while another apt or dpkg holds their locks (cloud-init's or unattended-upgrades'
 # boot-time run; DPkg::Lock::Timeout covers only dpkg's frontend lock, not apt-get update's lists lock) and
@@ -293,9 +303,8 @@ def staging_folder(user: str) -> str:
     return DIST if user == "root" else STAGING
 
 
-# Where Debian's and Ubuntu's python3-venv keep the pip wheel (python3-pip-whl): the install runs pip from it,
-# so /opt/seawall holds only what hosts run, not pip and setuptools (27 MB).
-PIP_WHEELS = "/usr/share/python-wheels"
+# The install runs pip from the system's pip wheel (``PIP_WHEELS``), so /opt/seawall holds only what hosts run,
+# not pip and setuptools (27 MB).
 # botocore's service models that hosts use (S3 alone, backup/storage.py); the others are 28 MB of data no host
 # command reads, removed after each install (the deploying machine keeps its full botocore).
 BOTOCORE_SERVICES = ("s3",)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pulumi
 
-from seawall.backup.schedules import init_commands, render_bootstrap, render_host_files, timer_names, vault_host
+from seawall.backup.schedules import init_commands, render_bootstrap, render_host_files, timer_names
 from seawall.backup.storage import bucket_spec, copy_bucket_spec
 from seawall.build import Build, build_wheel, checkout_root, sha256_of, source_identity
 from seawall.components._host import (
@@ -41,7 +41,7 @@ from seawall.components.service_fleet import (
     VolumeSpec,
     service_tag,
 )
-from seawall.hostfiles import RenderedFile
+from seawall.hostfiles import COPY_PASSWORD_FILE, PASSWORD_FILE, RenderedFile
 from seawall.model import load_environment
 from seawall.model.schema import (
     HTTP_PORTS,
@@ -112,7 +112,7 @@ def build(
         restic_password=config.require_secret("resticPassword"),
         access_key_id=config.require_secret("spacesAccessKeyId"),
         secret_access_key=config.require_secret("spacesSecretAccessKey"),
-        password_file=env.backup.password_file or "/etc/seawall/restic-password",
+        password_file=env.backup.password_file or PASSWORD_FILE,
         access_key_id_env=env.backup.access_key_id_env,
         secret_access_key_env=env.backup.secret_access_key_env,
     )
@@ -165,7 +165,7 @@ def build(
                         exporter,
                         server if host_name in monitors else None,
                         init_commands(env, host_name),
-                        vault if host_name == vault_host(env) else None,
+                        vault if host_name == env.vault_host() else None,
                         env.name,
                     ),
                 ),
@@ -199,7 +199,7 @@ def _vault_secrets(env: Environment, config: pulumi.Config) -> VaultSecrets | No
         copy_password=config.require_secret("copyResticPassword"),
         access_key_id=config.require_secret("vaultAccessKeyId"),
         secret_access_key=config.require_secret("vaultSecretAccessKey"),
-        password_file=copy.password_file or "/etc/seawall/restic-copy-password",
+        password_file=copy.password_file or COPY_PASSWORD_FILE,
         access_key_id_env=copy.access_key_id_env,
         secret_access_key_env=copy.secret_access_key_env,
     )
@@ -237,11 +237,11 @@ def _fleet_args(
             HostConfig(
                 render_host_files(env, droplet),
                 timer_names(env, droplet),
-                secrets if service.backup_sets or droplet == vault_host(env) else None,
+                secrets if service.backup_sets or droplet == env.vault_host() else None,
                 exporter=exporter,
                 monitoring=server if droplet in monitors else None,
                 commands=init_commands(env, droplet),
-                vault=vault if droplet == vault_host(env) else None,
+                vault=vault if droplet == env.vault_host() else None,
                 environment=env.name,
             )
         )

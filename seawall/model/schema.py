@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from seawall.errors import ConfigError
 from seawall.model.types import (
     SEVERITIES,
     WEEKDAYS,
@@ -632,6 +633,38 @@ class Environment(StrictModel):
             index = (self.services, self.datacenter_hosts, hosts)
             self.__dict__[_HOSTS_BY_SET] = index
         return index[2]
+
+    def prune_host(self, set_name: str) -> str:
+        """Given a backup set, return the host that runs its retention-and-prune job: the set's ``prune_host``,
+        or the first host that runs the set (the others only back up)."""
+        chosen = self.backup_sets[set_name].prune_host
+        return chosen if chosen is not None else self.hosts_of_set(set_name)[0]
+
+    def status_host(self) -> str | None:
+        """Return the host that runs the scheduled ``backup status --deep``: the one named by
+        ``backup.status_host``, or the prune host of the first set (it has every set's credentials); None
+        without backup sets."""
+        if self.backup.status_host is not None:
+            return self.backup.status_host
+        return self.prune_host(sorted(self.backup_sets)[0]) if self.backup_sets else None
+
+    def vault_host(self) -> str | None:
+        """Return the host that makes the off-site copy, or None without a copy."""
+        return self.backup.copy_.vault if self.backup.copy_ is not None else None
+
+    def host_sets(self, host: str) -> list[str]:
+        """Given a host (droplet or data-center host), return its backup sets; a name that is no host of the
+        environment is a ConfigError that lists the hosts."""
+        if host in self.datacenter_hosts:
+            return list(self.datacenter_hosts[host].backup_sets)
+        service_name, _, index = host.rpartition("-")
+        service = self.services.get(service_name)
+        if service is None or not index.isdigit() or not 1 <= int(index) <= service.count:
+            droplets = [droplet for name, svc in self.services.items() for droplet in droplet_names(name, svc)]
+            known = sorted(self.datacenter_hosts) + droplets
+            msg = f"{host!r} is not a host of {self.name} (known: {', '.join(known)})"
+            raise ConfigError([msg])
+        return list(service.backup_sets)
 
 
 def model_hash(env: Environment) -> str:
