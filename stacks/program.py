@@ -48,11 +48,8 @@ from seawall.model.schema import (
     Environment,
     Port,
     Service,
-    droplet_dns_name,
     droplet_names,
     model_hash,
-    public_dns_name,
-    public_port,
 )
 from seawall.monitoring import (
     EXPORTER_SETTINGS,
@@ -275,7 +272,7 @@ def _fleet_args(
         hosts=hosts,
         delivery=delivery,
         ssh_private_key=ssh_key,
-        public_dns=public_port(service) is not None,
+        public_dns=service.public_port is not None,
     )
 
 
@@ -358,10 +355,10 @@ def _monitoring_args(
                 if channel.slack and channel.slack_url_config
             ],
         )
-    public = public_port(service)
+    public = service.public_port
     target = None
     if public is not None and service.health is not None:
-        target = f"{HTTP_PORTS[public]}://{public_dns_name(env, name, service)}{service.health.path}"
+        target = f"{HTTP_PORTS[public]}://{env.public_dns_name(name)}{service.health.path}"
     thresholds = {"cpu": service.alerts.cpu, "memory": service.alerts.memory, "disk": service.alerts.disk}
     return ServiceMonitoringArgs(
         env_name=env.name,
@@ -375,8 +372,8 @@ def _monitoring_args(
 
 
 def _dns_names(env: Environment, name: str, service: Service) -> list[str]:
-    public = public_dns_name(env, name, service)
+    public = env.public_dns_name(name)
     return [
         *([public] if public else []),
-        *(droplet_dns_name(env, droplet) for droplet in droplet_names(name, service)),
+        *(env.droplet_dns_name(droplet) for droplet in droplet_names(name, service)),
     ]

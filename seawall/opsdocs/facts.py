@@ -17,7 +17,7 @@ from seawall.backup.backends import copy_backend, offsite_backend, set_backend
 from seawall.drift import FAILING, FleetDrift, describe
 from seawall.hostfiles import VAULT_CREDENTIALS_FILE
 from seawall.model.calendar import longest_interval, parse_calendar
-from seawall.model.schema import Alerts, Environment, Port, Retention, dns_names, droplet_names
+from seawall.model.schema import Alerts, Environment, Port, Retention, droplet_names
 from seawall.model.types import SEVERITIES, format_duration
 from seawall.monitoring import ALERTS
 from seawall.sizes import SizeTable
@@ -107,7 +107,7 @@ def droplet_rows(env: Environment, sizes: SizeTable) -> list[dict[str, Any]]:
                     "price": price,
                     "region": env.environment.region,
                     "image": service.image,
-                    "dns": dns_names(env, service_name, droplet),
+                    "dns": env.dns_names(service_name, droplet),
                     "roles": [service.role or service_name],
                 }
             )

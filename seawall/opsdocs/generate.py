@@ -26,7 +26,7 @@ from seawall.files import write_atomically
 from seawall.hostfiles import HOST_ENVIRONMENTS, MANIFEST_FILE, OWNED, QUARANTINE_DIR, SEAWALL_BIN, VERIFY_UNIT
 from seawall.manifest import KIND_MEANING, KINDS
 from seawall.markdown import markdown_cell, markdown_code, markdown_text
-from seawall.model.schema import DatacenterHost, Environment, Service, dns_names, droplet_names, private_dns_name
+from seawall.model.schema import DatacenterHost, Environment, Service, droplet_names
 from seawall.monitoring import ALERTS, COPY_ALERTS, DRIFT_ALERTS
 from seawall.opsdocs import facts
 from seawall.opsdocs.measured import Measured
@@ -510,7 +510,7 @@ def _subject_in(name: str, env: Environment, known: WholeEnvironment) -> dict[st
         "version": service.version if service else "-",
         "volume": f"{service.volume.size_gb} GB" if service and service.volume else "-",
         "hosts": hosts,
-        "dns": [n for host in hosts for n in dns_names(env, name, host)] if service else [],
+        "dns": [n for host in hosts for n in env.dns_names(name, host)] if service else [],
         "address": None if service else env.datacenter_hosts[name].address,
         "health": [_health_url(env, service, host) for host in hosts] if service and service.health else [],
         "metrics": _metrics(env, name, service, hosts),
@@ -537,4 +537,4 @@ def _metrics(env: Environment, name: str, service: Service | None, hosts: list[s
     if service is None:
         return [f"http://{env.datacenter_hosts[name].address}:{exporter}/metrics"]
     ports = sorted({exporter} | {p.port for p in service.ports if p.source == "monitoring"})
-    return [f"http://{private_dns_name(env, host)}:{port}/metrics" for host in hosts for port in ports]
+    return [f"http://{env.private_dns_name(host)}:{port}/metrics" for host in hosts for port in ports]
