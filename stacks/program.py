@@ -17,15 +17,8 @@ import pulumi
 from seawall.backup.schedules import init_commands, render_bootstrap, render_host_files, timer_names
 from seawall.backup.storage import bucket_spec, copy_bucket_spec
 from seawall.build import Build, build_wheel, checkout_root, sha256_of, source_identity
-from seawall.components._host import (
-    Delivery,
-    Exporter,
-    FirewallRule,
-    HostConfig,
-    HostSecrets,
-    MonitoringServer,
-    VaultSecrets,
-)
+from seawall.components._host import HostConfig, HostSecrets, VaultSecrets
+from seawall.components._scripts import Delivery, Exporter, FirewallRule, MonitoringServer
 from seawall.components.backup_bucket import BackupBucket, BackupBucketArgs
 from seawall.components.datacenter_host import DatacenterHost, DatacenterHostArgs
 from seawall.components.monitoring import Notify, ServiceMonitoringArgs

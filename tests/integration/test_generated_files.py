@@ -120,7 +120,7 @@ NFT = shutil.which("nft")
 
 @pytest.mark.skipif(NFT is None, reason="nft is not installed (apt-get install nftables)")
 def test_the_data_center_firewall_passes_nft_check_and_is_loaded_at_boot_by_its_unit(tmp_path: Path) -> None:
-    from seawall.components._host import FirewallRule, firewall_files
+    from seawall.components._scripts import FirewallRule, firewall_files
 
     ruleset, unit = firewall_files(
         [FirewallRule("tcp", 22, ["203.0.113.0/24", "2001:db8::/32"]), FirewallRule("tcp", 9100, ["10.20.0.0/16"])]
