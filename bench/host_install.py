@@ -24,7 +24,7 @@ from tests.lab.fleet import CACHE, lab_fleet, lab_unavailable, sh  # noqa: E402
 
 RUNS = 3
 # Before: a venv with pip and setuptools, the full lock, into /opt/bench. Now: the install step's own script
-# (components/_host.install_script) into /opt/seawall, as a first install: no environment, no unpacked pip.
+# (components/_scripts.install_script) into /opt/seawall, as a first install: no environment, no unpacked pip.
 PIP_OPTIONS = "-q --disable-pip-version-check --require-hashes --no-deps"
 BEFORE = "before: full lock, venv with pip"
 NOW = "now: host lock, the install step"
@@ -66,7 +66,7 @@ def main() -> int:
     sh("bash", str(ROOT / "tests/lab/build-cache.sh"), str(CACHE), *locks, timeout=1800)
     with lab_fleet(Path("/var/tmp/seawall-bench-host-install"), [("dc-bench-1", "10.213.2.10", "root", None)]) as lab:
         host = lab.hosts["dc-bench-1"]
-        from seawall.components._host import INSTALL_PACKAGES
+        from seawall.components._scripts import INSTALL_PACKAGES
 
         packages = " ".join(INSTALL_PACKAGES)
         apt = f"DEBIAN_FRONTEND=noninteractive apt-get -q update && apt-get -q -y install {packages}"
@@ -76,7 +76,7 @@ def main() -> int:
         # This checkout's wheel, as the deploy ships it (placed straight into the host's root filesystem), and
         # the install step's script for it.
         from seawall.build import build_wheel, sha256_of
-        from seawall.components._host import Delivery, install_script
+        from seawall.components._scripts import Delivery, install_script
 
         shipped = build_wheel(ROOT, lab.folder / "dist")
         assert shipped.wheel is not None

@@ -124,7 +124,7 @@ def predecessor_ledger(env: Environment, ledger_dir: Path, mirror: BucketMirror 
     local = read_ledger(ledger_dir, before)
     if mirror is None:
         return Evidence(local)
-    where = f"s3://{mirror.bucket}/{mirror.key(before)}"
+    where = mirror.url(before)
     text = mirror.read_text(before)
     shared = parse_ledger(text, where) if text else []
     if local and shared:

@@ -260,7 +260,7 @@ def _yaml_documents(resource: Resource, matches: Callable[[str], bool]) -> list[
 
 def backup_documents(resource: Resource) -> list[dict[str, Any]]:
     """Given a host command, return the environment documents it installs for backups."""
-    return _yaml_documents(resource, lambda path: path.startswith("/etc/seawall/environments/"))
+    return _yaml_documents(resource, lambda path: path.startswith(f"{hostfiles.HOST_ENVIRONMENTS}/"))
 
 
 @dataclass(frozen=True)

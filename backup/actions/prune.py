@@ -82,7 +82,7 @@ def _announce_forgetting(context: BackupContext, set_name: str, forgotten: list[
 def _recorded_on(context: BackupContext, set_name: str) -> str:
     """The host whose state records a prune: the set's prune host, or the vault for the off-site copy."""
     copy = context.env.backup.copy_
-    return copy.vault if context.source == COPY and copy is not None else context.prune_host(set_name)
+    return copy.vault if context.source == COPY and copy is not None else context.env.prune_host(set_name)
 
 
 def _prune(context: BackupContext, set_name: str, dry_run: bool) -> PruneOutcome:

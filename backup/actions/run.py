@@ -25,7 +25,7 @@ from seawall.backup.client import Restic, parse_time
 from seawall.backup.context import BackupContext
 from seawall.backup.hooks import run_hooks
 from seawall.backup.metrics import ping, render_metrics, write_metrics
-from seawall.backup.plan import Job, plan_jobs
+from seawall.backup.plan import Job
 from seawall.backup.restic import (
     PartialBackup,
     ResticError,
@@ -85,7 +85,7 @@ class RunOutcome:
 
 def run_backups(context: BackupContext, dry_run: bool = False, progress: Progress | None = None) -> list[RunOutcome]:
     """Given a backup context, back up every chosen (set, host) job and return the outcomes."""
-    return [run_job(context, job, dry_run, progress) for job in plan_jobs(context)]
+    return [run_job(context, job, dry_run, progress) for job in context.jobs()]
 
 
 def run_job(context: BackupContext, job: Job, dry_run: bool, progress: Progress | None) -> RunOutcome:

@@ -17,14 +17,14 @@ if TYPE_CHECKING:
 def default_prometheus(env: Environment) -> str:
     """Given an environment, return its Prometheus' address from the model (monitoring.host)."""
     from seawall.errors import UsageError
-    from seawall.model.schema import droplet_names, private_dns_name
+    from seawall.model.schema import droplet_names
 
     host, port = env.monitoring.host, env.monitoring.prometheus_port
     if host is None:
         raise UsageError(f"{env.name} names no monitoring.host: give --prometheus URL")
     if host in env.datacenter_hosts:
         return f"http://{env.datacenter_hosts[host].address}:{port}"
-    return f"http://{private_dns_name(env, droplet_names(host, env.services[host])[0])}:{port}"
+    return f"http://{env.private_dns_name(droplet_names(host, env.services[host])[0])}:{port}"
 
 
 def capacity_command(

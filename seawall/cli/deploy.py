@@ -383,7 +383,7 @@ def _ledger_entries(
     mirror = _mirror(env, settings, required=False)
     shared = None
     if mirror is not None:
-        shared = parse_ledger(mirror.read_text(env.name), f"s3://{mirror.bucket}/{mirror.key(env.name)}")
+        shared = parse_ledger(mirror.read_text(env.name), mirror.url(env.name))
     held = held_by(read_ledger(ledger_dir(settings), env.name), shared)
     shown = outcomes([entry for entry, _ in held])
     entries = [(entry, outcome, copies) for (entry, outcome), (_, copies) in zip(shown, held, strict=True)]

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from seawall.errors import ConfigError
 from seawall.model.types import (
     SEVERITIES,
     WEEKDAYS,
@@ -154,6 +155,13 @@ class Service(StrictModel):
     def is_stateful(self) -> bool:
         """Return whether the service keeps data that must survive its droplets."""
         return self.stateful or self.volume is not None
+
+    @property
+    def public_port(self) -> int | None:
+        """Return the HTTP port the service serves to the public (443 over 80), or None: only such a service
+        gets the public name ``<service>.<domain>``."""
+        public = sorted(port.port for port in self.ports if port.source == "public" and port.port in HTTP_PORTS)
+        return public[-1] if public else None
 
 
 class DatacenterHost(StrictModel):
@@ -633,6 +641,60 @@ class Environment(StrictModel):
             self.__dict__[_HOSTS_BY_SET] = index
         return index[2]
 
+    def prune_host(self, set_name: str) -> str:
+        """Given a backup set, return the host that runs its retention-and-prune job: the set's ``prune_host``,
+        or the first host that runs the set (the others only back up)."""
+        chosen = self.backup_sets[set_name].prune_host
+        return chosen if chosen is not None else self.hosts_of_set(set_name)[0]
+
+    def status_host(self) -> str | None:
+        """Return the host that runs the scheduled ``backup status --deep``: the one named by
+        ``backup.status_host``, or the prune host of the first set (it has every set's credentials); None
+        without backup sets."""
+        if self.backup.status_host is not None:
+            return self.backup.status_host
+        return self.prune_host(sorted(self.backup_sets)[0]) if self.backup_sets else None
+
+    def vault_host(self) -> str | None:
+        """Return the host that makes the off-site copy, or None without a copy."""
+        return self.backup.copy_.vault if self.backup.copy_ is not None else None
+
+    def host_sets(self, host: str) -> list[str]:
+        """Given a host (droplet or data-center host), return its backup sets; a name that is no host of the
+        environment is a ConfigError that lists the hosts."""
+        if host in self.datacenter_hosts:
+            return list(self.datacenter_hosts[host].backup_sets)
+        service_name, _, index = host.rpartition("-")
+        service = self.services.get(service_name)
+        if service is None or not index.isdigit() or not 1 <= int(index) <= service.count:
+            droplets = [droplet for name, svc in self.services.items() for droplet in droplet_names(name, svc)]
+            known = sorted(self.datacenter_hosts) + droplets
+            msg = f"{host!r} is not a host of {self.name} (known: {', '.join(known)})"
+            raise ConfigError([msg])
+        return list(service.backup_sets)
+
+    # The one place DNS names are derived: the program creates these records, the monitoring scrapes the VPC
+    # names, the documents list them.
+    def droplet_dns_name(self, droplet: str) -> str:
+        """Given a droplet name, return its public name (``api-1.<domain>``)."""
+        return f"{droplet}.{self.environment.domain}"
+
+    def private_dns_name(self, droplet: str) -> str:
+        """Given a droplet name, return its name on the VPC (``api-1.vpc.<domain>``, the private address)."""
+        return f"{droplet}.vpc.{self.environment.domain}"
+
+    def public_dns_name(self, service_name: str) -> str | None:
+        """Given a service, return its public name (``api.<domain>``) when it serves HTTP to the public."""
+        return (
+            f"{service_name}.{self.environment.domain}" if self.services[service_name].public_port is not None else None
+        )
+
+    def dns_names(self, service_name: str, droplet: str) -> list[str]:
+        """Given a droplet of a service, return every DNS name Seawall gives it: its own, its VPC name, and its
+        service's public name when there is one."""
+        public = self.public_dns_name(service_name)
+        return [self.droplet_dns_name(droplet), self.private_dns_name(droplet), *([public] if public else [])]
+
 
 def model_hash(env: Environment) -> str:
     """Given an environment, return a stable hash of its validated model."""
@@ -645,38 +707,8 @@ def droplet_names(service_name: str, service: Service) -> list[str]:
     return [f"{service_name}-{index}" for index in range(1, service.count + 1)]
 
 
-# The one place DNS names are derived: the program creates these records, the monitoring scrapes the VPC
-# names, the documents list them.
+# The HTTP ports a service may serve the public on, and their schemes (``Service.public_port``).
 HTTP_PORTS = {80: "http", 443: "https"}
-
-
-def public_port(service: Service) -> int | None:
-    """Given a service, return the HTTP port it serves to the public (443 over 80), or None: only such a
-    service gets the public name ``<service>.<domain>``."""
-    public = sorted(port.port for port in service.ports if port.source == "public" and port.port in HTTP_PORTS)
-    return public[-1] if public else None
-
-
-def droplet_dns_name(env: Environment, droplet: str) -> str:
-    """Given a droplet name, return its public name (``api-1.<domain>``)."""
-    return f"{droplet}.{env.environment.domain}"
-
-
-def private_dns_name(env: Environment, droplet: str) -> str:
-    """Given a droplet name, return its name on the VPC (``api-1.vpc.<domain>``, the private address)."""
-    return f"{droplet}.vpc.{env.environment.domain}"
-
-
-def public_dns_name(env: Environment, service_name: str, service: Service) -> str | None:
-    """Given a service, return its public name (``api.<domain>``) when it serves HTTP to the public."""
-    return f"{service_name}.{env.environment.domain}" if public_port(service) is not None else None
-
-
-def dns_names(env: Environment, service_name: str, droplet: str) -> list[str]:
-    """Given a droplet, return every DNS name Seawall gives it: its own, its VPC name, and its service's
-    public name when there is one."""
-    public = public_dns_name(env, service_name, env.services[service_name])
-    return [droplet_dns_name(env, droplet), private_dns_name(env, droplet), *([public] if public else [])]
 
 
 class Allowance(StrictModel):

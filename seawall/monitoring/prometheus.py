@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from seawall.model.calendar import longest_interval, parse_calendar
-from seawall.model.schema import Alerts, Environment, droplet_names, private_dns_name
+from seawall.model.schema import Alerts, Environment, droplet_names
 from seawall.model.types import format_duration
 from seawall.monitoring.alerts import ALERTS
 
@@ -42,7 +42,7 @@ def scrape_targets(env: Environment) -> list[ScrapeTarget]:
     for service_name, service in sorted(env.services.items()):
         for droplet in droplet_names(service_name, service):
             labels = _labels(env, service_name, droplet)
-            targets.append(ScrapeTarget(f"{private_dns_name(env, droplet)}:{port}", labels))
+            targets.append(ScrapeTarget(f"{env.private_dns_name(droplet)}:{port}", labels))
     for host_name, host in sorted(env.datacenter_hosts.items()):
         labels = _labels(env, "datacenter", host_name) | {"roles": ",".join(host.roles)}
         targets.append(ScrapeTarget(f"{host.address}:{port}", labels))

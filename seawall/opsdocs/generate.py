@@ -19,11 +19,13 @@ from typing import Any
 import jinja2
 
 from seawall import __version__
-from seawall.backup.schedules import HOST_ENVIRONMENTS, SEAWALL_BIN, VERIFY_UNIT, status_host, timer_names
+from seawall.backup.backends import environment_backend
+from seawall.backup.schedules import timer_names
 from seawall.errors import SeawallError
 from seawall.files import write_atomically
-from seawall.manifest import KIND_MEANING, KINDS, MANIFEST_FILE, OWNED, QUARANTINE_DIR
-from seawall.model.schema import DatacenterHost, Environment, Service, dns_names, droplet_names, private_dns_name
+from seawall.hostfiles import HOST_ENVIRONMENTS, MANIFEST_FILE, OWNED, QUARANTINE_DIR, SEAWALL_BIN, VERIFY_UNIT
+from seawall.manifest import KIND_MEANING, KINDS
+from seawall.model.schema import DatacenterHost, Environment, Service, droplet_names
 from seawall.monitoring.alerts import ALERTS, COPY_ALERTS, DRIFT_ALERTS
 from seawall.opsdocs import facts
 from seawall.opsdocs.measured import Measured
@@ -211,13 +213,13 @@ def env_context(env: Environment, measured: Measured | None, sizes: Any) -> dict
         "totals": facts.totals(env, sizes),
         "services": sorted(env.services),
         "sets": sets,
-        "status_host": status_host(env),
+        "status_host": env.status_host(),
         "dependencies": facts.dependencies(env),
         "restore_order": order,
         "cycle": cycle,
         "routing": facts.routing(env),
         "availability": facts.availability(env),
-        "bucket": env.bucket_name if env.backup.repository.kind == "s3" else None,
+        "bucket": environment_backend(env, Path(".")).bucket,
         "offsite": facts.offsite_copy(env),
         "backup": env.backup,
         "password_source": env.backup.password_file or f"${env.backup.password_env}",
@@ -254,11 +256,9 @@ def restic_environment(env: Environment) -> list[str]:
         if backup.password_file
         else f'export RESTIC_PASSWORD="${backup.password_env}"'
     ]
-    if backup.repository.kind == "s3":
-        lines.append(
-            f'export AWS_ACCESS_KEY_ID="${backup.access_key_id_env}" '
-            f'AWS_SECRET_ACCESS_KEY="${backup.secret_access_key_env}"'
-        )
+    keys = environment_backend(env, Path(".")).key_variables()
+    if keys:
+        lines.append("export " + " ".join(f'{name}="${variable}"' for name, variable in keys.items()))
     return lines
 
 
@@ -417,7 +417,7 @@ def _subject_in(name: str, env: Environment, known: WholeEnvironment) -> dict[st
         "version": service.version if service else "-",
         "volume": f"{service.volume.size_gb} GB" if service and service.volume else "-",
         "hosts": hosts,
-        "dns": [n for host in hosts for n in dns_names(env, name, host)] if service else [],
+        "dns": [n for host in hosts for n in env.dns_names(name, host)] if service else [],
         "address": None if service else env.datacenter_hosts[name].address,
         "health": [_health_url(env, service, host) for host in hosts] if service and service.health else [],
         "metrics": _metrics(env, name, service, hosts),
@@ -444,4 +444,4 @@ def _metrics(env: Environment, name: str, service: Service | None, hosts: list[s
     if service is None:
         return [f"http://{env.datacenter_hosts[name].address}:{exporter}/metrics"]
     ports = sorted({exporter} | {p.port for p in service.ports if p.source == "monitoring"})
-    return [f"http://{private_dns_name(env, host)}:{port}/metrics" for host in hosts for port in ports]
+    return [f"http://{env.private_dns_name(host)}:{port}/metrics" for host in hosts for port in ports]

@@ -11,10 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import PurePosixPath
-from urllib.parse import urlparse
+from pathlib import Path, PurePosixPath
 
-from seawall.model.schema import Environment, Repository
+from seawall.backup.backends import offsite_backend, set_backend
+from seawall.model.schema import Environment
 from seawall.model.types import Severity
 from seawall.opsdocs.facts import backup_set_rows
 from seawall.opsdocs.measured import Measured
@@ -76,17 +76,11 @@ def single_stateful_droplet(env: Environment) -> Iterator[Risk]:
             )
 
 
-def _region(repository: Repository) -> str:
-    """The region an S3 repository is in: Spaces' from its endpoint, any other storage's as the model says."""
-    host = urlparse(repository.endpoint or "").hostname or ""
-    return host.split(".")[0] if host.endswith("digitaloceanspaces.com") else repository.region
-
-
 def _copied_elsewhere(env: Environment) -> bool:
     """Whether the environment's off-site copy is outside the workload's region (a copy in a folder of the
     machine, or in the workload's own region, is not)."""
-    copy = env.backup.copy_
-    return copy is not None and copy.repository.kind == "s3" and _region(copy.repository) != env.environment.region
+    copy = offsite_backend(env, Path("."))
+    return copy is not None and copy.storage_region not in (None, env.environment.region)
 
 
 def backups_beside_workload(env: Environment) -> Iterator[Risk]:
@@ -95,13 +89,12 @@ def backups_beside_workload(env: Environment) -> Iterator[Risk]:
         return
     seen: dict[str, list[str]] = {}
     for name in sorted(env.backup_sets):
-        repository = env.repository_for(name)
-        if repository.kind == "local":
+        region = set_backend(env, name, Path(".")).storage_region
+        if region is None:
             where = "a folder on the backed-up machine"
+        elif region != env.environment.region:
+            continue
         else:
-            region = _region(repository)
-            if region != env.environment.region:
-                continue
             where = f"Spaces in {region}, the workload's region"
         seen.setdefault(where, []).append(name)
     for where, sets in seen.items():
