@@ -1,4 +1,4 @@
-"""Record what real restic prints for every case of ``tests/fixtures/{drill,retention,prune}/``:
+"""Record what real restic prints for every case of ``tests/fixtures/{drill,retention,prune,status}/``:
 ``python -m tests.unit.backup.record_restic [AREA/CASE …]`` (restic on PATH; a local repository under /tmp).
 
 A case's ``facts.json`` says its scenario: ``snapshots`` (label, time, host, tags) are backed up in that order
@@ -7,6 +7,7 @@ into a fresh repository of ``tests.unit.restic_replay.write_environment``'s envi
 (``<sub>[.N].stdout``, ``.stderr``, ``.exit``, the Nth call of a subcommand):
 
 - ``drill``: the host's snapshot listing (``snapshots --json`` of the set and host);
+- ``status``: the set's listing of every host (``snapshots --json`` of the set), as a deep status reads it;
 - ``retention``: restic's plan for the case's keep-rules (``forget --dry-run --json``);
 - ``prune``: with the ``verified`` snapshots written into the host's state, a ``seawall backup run`` when
   ``run`` is set, one data pack deleted when ``damage`` is set, then ``seawall backup prune`` (``dry_run``):
@@ -51,7 +52,7 @@ from tests.conftest import PROJECT
 from tests.unit.restic_replay import HOST, SET, answer_name, subcommand, write_environment
 
 FIXTURES = PROJECT / "tests" / "fixtures"
-AREAS = ("drill", "retention", "prune")
+AREAS = ("drill", "retention", "prune", "status")
 SCRATCH = Path("/tmp/seawall-restic-record")  # a fixed place: restic prints its paths, a new recording keeps them
 
 
@@ -95,6 +96,10 @@ def _record_drill(context: BackupContext, facts: dict[str, Any], labels: dict[st
     context.restic(SET).execute(make_snapshots_command(context.target(SET), SET, facts.get("host", HOST)))
 
 
+def _record_status(context: BackupContext, facts: dict[str, Any], labels: dict[str, str], root: Path) -> None:
+    context.restic(SET).execute(make_snapshots_command(context.target(SET), SET))
+
+
 def _record_retention(context: BackupContext, facts: dict[str, Any], labels: dict[str, str], root: Path) -> None:
     keep = keep_arguments(Retention.model_validate(facts["keep"]))
     context.restic(SET).execute(make_forget_plan_command(context.target(SET), SET, keep))
@@ -115,6 +120,7 @@ RECORDERS: dict[str, Callable[[BackupContext, dict[str, Any], dict[str, str], Pa
     "drill": _record_drill,
     "retention": _record_retention,
     "prune": _record_prune,
+    "status": _record_status,
 }
 
 

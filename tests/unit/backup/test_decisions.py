@@ -1,11 +1,12 @@
 """Backup decisions over recorded facts, one case per folder of ``tests/fixtures/<area>/``: what real restic
 printed (``restic/``, recorded by ``python -m tests.unit.backup.record_restic``), the case's facts and the
-expected decision. ``drill`` and ``retention`` feed restic's JSON to the pure decisions; ``prune`` runs the
+expected decision. ``drill``, ``retention`` and ``status`` feed restic's JSON to the pure decisions; ``prune`` runs the
 actions' flow (a run, the check, retention, prune) with ``tests.unit.restic_replay`` standing in for restic.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,14 @@ import pytest
 from seawall.backup.actions.prune import prune_repositories
 from seawall.backup.actions.run import run_backups
 from seawall.backup.context import build_context
-from seawall.backup.decisions import choose_snapshot, judge_targets, measure_rpo
+from seawall.backup.decisions import (
+    choose_snapshot,
+    judge_listing,
+    judge_targets,
+    measure_rpo,
+    slice_to_check,
+    slices_after,
+)
 from seawall.backup.restic import parse_snapshots
 from seawall.backup.retention import parse_forget_plan, plan_forgetting
 from seawall.errors import BackupError
@@ -31,7 +39,7 @@ def cases(area: str) -> list[Any]:
 
 
 def test_every_area_has_cases_and_every_case_its_recording() -> None:
-    for area in ("drill", "retention", "prune"):
+    for area in ("drill", "retention", "prune", "status"):
         assert len(cases(area)) >= 3, area
         for param in cases(area):
             case = param.values[0]
@@ -93,3 +101,57 @@ def test_prune_runs_only_after_a_passing_check(case: Path, tmp_path: Path, monke
     assert outcome.result == expected["result"]
     assert expected.get("error_contains", "") in outcome.error
     assert (outcome.forgotten, outcome.protected) == (expected["forgotten"], expected["protected"])
+
+
+@pytest.mark.parametrize("case", cases("status"))
+def test_a_deep_status_judges_each_host_from_the_repositorys_listing(case: Path) -> None:
+    facts, expected = read_case(case)
+    listed = parse_snapshots((case / "restic" / "snapshots.stdout").read_text())
+    own = [snapshot for snapshot in listed if snapshot["hostname"] == facts["host"]]
+    now, tolerance = dt.datetime.fromisoformat(facts["now"]), dt.timedelta(seconds=facts["tolerance_seconds"])
+    verdict = judge_listing(own, facts["recorded"], now, tolerance, facts["rpo_seconds"])
+    assert dataclasses.asdict(verdict) == expected
+
+
+@pytest.mark.parametrize(
+    ("state", "slices", "ok", "checked", "following"),
+    [
+        ({}, 3, True, (1, [1], 1 / 3), {"slices": 3, "next": 2, "slices_read": [1]}),
+        (
+            {"slices": 3, "next": 3, "slices_read": [1, 2]},
+            3,
+            True,
+            (3, [1, 2, 3], 1.0),
+            {"slices": 3, "next": 1, "slices_read": []},
+        ),
+        (
+            {"slices": 3, "next": 2, "slices_read": [1]},
+            3,
+            False,
+            (2, [1], 1 / 3),
+            {"slices": 3, "next": 3, "slices_read": [1]},
+        ),
+        (
+            {"slices": 4, "next": 3, "slices_read": [1, 2]},
+            3,
+            True,
+            (1, [1], 1 / 3),
+            {"slices": 3, "next": 2, "slices_read": [1]},
+        ),
+        (
+            {"slices": 3, "next": 1, "slices_read": [2, 7]},
+            3,
+            True,
+            (1, [1, 2], 2 / 3),
+            {"slices": 3, "next": 2, "slices_read": [1, 2]},
+        ),
+    ],
+    ids=["first-drill", "cycle-complete", "failed-slice-is-read-again", "slice-count-changed", "unknown-slice-dropped"],
+)
+def test_a_drill_reads_the_next_check_slice_and_a_full_cycle_starts_again(
+    state: dict[str, Any], slices: int, ok: bool, checked: tuple[int, list[int], float], following: dict[str, Any]
+) -> None:
+    k, read = slice_to_check(state, slices)
+    now_read, coverage, after = slices_after(k, read, ok, slices)
+    assert (k, now_read, coverage) == checked
+    assert after == following
