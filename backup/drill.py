@@ -8,7 +8,8 @@ what the repository streams; run the set's own checks against the restored tree;
 plus verification) and RPO (age of the newest snapshot) against the set's targets; record a report and
 metrics. The check slice, the snapshot list and the sample run beside the restore when ``--jobs``
 leaves a slot (the context's slots bound the restic processes at once), read-only and at a lower CPU
-priority.
+priority. What it decides from what restic printed (the snapshot, the slice, RPO and the targets) is
+``seawall.backup.decisions``'s.
 """
 
 from __future__ import annotations
