@@ -13,6 +13,8 @@ from seawall.render import render
 from seawall.stacks.program import OFFLINE
 from tests.conftest import patch_environment
 
+pytestmark = pytest.mark.render  # renders under the mock engine
+
 DNS_RECORD = "digitalocean:index/dnsRecord:DnsRecord"
 
 

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from seawall.opsdocs.generate import stale_documents
 from tests.unit.docs.fleet import GOLDEN, golden_documents
+
+pytestmark = pytest.mark.render  # renders under the mock engine
 
 
 def test_the_fixture_fleets_documents_are_the_reviewed_golden_files() -> None:

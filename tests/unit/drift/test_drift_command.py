@@ -16,7 +16,7 @@ from seawall.manifest import build_manifest
 from seawall.model import load_environment
 from tests.conftest import patch_environment
 
-pytestmark = pytest.mark.integration  # renders devnet under the mock engine
+pytestmark = pytest.mark.render  # renders devnet under the mock engine
 
 
 @pytest.fixture

@@ -240,6 +240,7 @@ def test_an_unreadable_at_is_refused_in_one_line(when: str, message: str, cli) -
     assert message in result.err
 
 
+@pytest.mark.render
 def test_the_guard_judges_the_last_second_python_can_represent(environments, cli) -> None:
     from tests.conftest import patch_environment
 
@@ -259,6 +260,7 @@ def test_the_guard_judges_the_last_second_python_can_represent(environments, cli
     assert {v["rule"]: v for v in answer["verdicts"]}["freeze-window"]["allowed"] is False
 
 
+@pytest.mark.render
 def test_the_parity_and_audit_hints_of_a_refused_deploy_show_what_it_refused(environments, cli) -> None:
     from tests.conftest import hint, patch_environment
 

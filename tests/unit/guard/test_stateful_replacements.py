@@ -6,11 +6,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from seawall.model import load_environment
 from seawall.render import referenced, render, stand_in_outputs
 from seawall.replacements import DROPLET, allow_replace_names, plan_changes, resources_by_name, stateful_changes
 from seawall.stacks.program import OFFLINE
 from tests.conftest import patch_environment
+
+pytestmark = pytest.mark.render  # renders under the mock engine
 
 
 def _resources(environments: Path, name: str) -> dict:

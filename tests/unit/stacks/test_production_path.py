@@ -19,6 +19,8 @@ from seawall.replacements import DROPLET, VOLUME, gated, plan_changes, resources
 from seawall.stacks.program import OFFLINE
 from tests.conftest import PROJECT, patch_environment
 
+pytestmark = pytest.mark.render  # renders under the mock engine
+
 THURSDAY = dt.datetime(2026, 12, 3, 10, 0, tzinfo=dt.UTC)
 
 
