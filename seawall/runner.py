@@ -31,8 +31,10 @@ T = TypeVar("T")
 
 # Never inherited from the caller: the variable families the storage backends read (restic's own among them),
 # each command naming its repository and credentials itself. The runner knows no backend: the storage seam
-# (``seawall.backup.backends``) tells it with ``scrub_inherited`` when it loads.
-_scrubbed: tuple[str, ...] = ()
+# (``seawall.backup.backends``) tells it with ``scrub_inherited`` when it loads. Until then, and in a process
+# that never loads it (a CLI command that runs git, pip or systemctl, the Pulumi program's guard), it scrubs what
+# restic and the S3 backend read: a secret is never handed on because the seam was not imported.
+_scrubbed: tuple[str, ...] = ("RESTIC_", "AWS_")
 # After SIGINT/SIGTERM, how long a child may take to clean up (restic removes its lock) before SIGKILL.
 STOP_GRACE_SECONDS = 10.0
 # Terminal control sequences (colours, cursor moves, OSC titles) never reach a message.
