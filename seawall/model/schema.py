@@ -796,7 +796,7 @@ def _severity_targets() -> dict[Severity, SeverityTargets]:
 
 
 class IncidentRoles(StrictModel):
-    """Who may hold each role of the incident response team (empty: any operator)."""
+    """Who may hold each role of the incident response team (empty: `release.operators`)."""
 
     commander: list[str] = Field(
         default_factory=list, description="Who may command an incident (empty: `release.operators`)."
