@@ -138,8 +138,8 @@ class Health(StrictModel):
         pattern=r"^/[^\s]*$",
         description="The health URL's path (`/healthz`); a public HTTP service gets an uptime check on it.",
     )
-    port: PortNumber = Field(default=443, description="The port the health URL answers on.")
-    protocol: Literal["https", "http"] = Field(default="https", description="The health URL's scheme.")
+    port: PortNumber = Field(default=443, description="The port of the health URLs the documents list.")
+    protocol: Literal["https", "http"] = Field(default="https", description="The scheme of those URLs.")
 
 
 class Alerts(StrictModel):
@@ -404,7 +404,10 @@ class OffsiteCopy(StrictModel):
         description="The copy is late (SeawallCopyLate) when its newest snapshot of a host is older than the set's "
         "`rpo` plus this.",
     )
-    retention: Retention = Field(description="The copy's own keep-rules.")
+    retention: Retention = Field(
+        description="The copy's own keep-rules; its bucket keeps a removed object's old version for the longest of "
+        "them (or `backup.noncurrent_version_days` if longer)."
+    )
     prune_schedule: OnCalendar = Field(
         default="Sun *-*-* 09:00:00", description="When the vault checks, then prunes, the copy."
     )
@@ -889,7 +892,8 @@ class Release(StrictModel):
     )
     freeze: Freeze = Field(default_factory=Freeze, description="The weekly window without releases.")
     operators: list[str] = Field(
-        default_factory=list, description="Who may deploy to a protected tier (`seawall up --operator`)."
+        default_factory=list,
+        description="Who may deploy to a protected tier (`seawall up --operator`); the incident responders by default.",
     )
     protected_tiers: list[Tier] = Field(
         default_factory=_production_only,
