@@ -217,10 +217,10 @@ def install_script(delivery: Delivery, user: str = "root") -> str:
     carries, a virtual environment without pip, then pip run from the system's pip wheel with
     ``--require-hashes`` (the wheel's hash in its URL too, so that Debian 12's pip, which records no
     ``--hash``, records it for ``seawall --version``), and botocore's models of services no host calls removed.
-    pip runs unpacked from its wheel (``PIP_CACHE``), without its download cache. The lock's packages are not
-    byte-compiled at install (``--no-compile``: 14 MB of bytecode for modules no
-    host command imports, a third of pip's time); Python compiles what a command imports on its first run,
-    as root, into the root-owned environment."""
+    pip runs unpacked from its wheel (``PIP_CACHE``), without its download cache, once on a first install. Nothing
+    is byte-compiled at install (``--no-compile``: 14 MB of bytecode for modules no host command imports, a third
+    of pip's time); Python compiles what a command imports on its first run, as root, into the root-owned
+    environment."""
     wheel = f"{DIST}/{delivery.wheel_name}"
     requirement = f"seawall @ file://{wheel}#sha256={delivery.wheel_sha256} --hash=sha256:{delivery.wheel_sha256}"
     options = "--quiet --disable-pip-version-check --no-cache-dir --require-hashes --no-deps"
@@ -245,9 +245,16 @@ def install_script(delivery: Delivery, user: str = "root") -> str:
         '  rm -rf "$pip_dir" && mv "$pip_dir.new" "$pip_dir"',
         "fi",
         f"[ -x {SEAWALL_HOME}/bin/python ] || python3 -m venv --without-pip {SEAWALL_HOME}",
-        f"{pip} --no-compile -r {DIST}/{LOCK_NAME}",
         f"echo {shlex.quote(requirement)} > {DIST}/seawall.requirement",
-        f"{pip} --force-reinstall -r {DIST}/seawall.requirement",
+        # A first install is one pip run; a later one installs the lock (what is there already is kept) and
+        # then the wheel again, whose version a rebuild need not change.
+        f"set -- {SEAWALL_HOME}/lib/python3*/site-packages/seawall-*.dist-info",
+        'if [ -e "$1" ]; then',
+        f"  {pip} --no-compile -r {DIST}/{LOCK_NAME}",
+        f"  {pip} --no-compile --force-reinstall -r {DIST}/seawall.requirement",
+        "else",
+        f"  {pip} --no-compile -r {DIST}/{LOCK_NAME} -r {DIST}/seawall.requirement",
+        "fi",
         f"for data in {SEAWALL_HOME}/lib/python3*/site-packages/botocore/data; do",
         f'  [ -d "$data" ] && find "$data" -mindepth 1 -maxdepth 1 -type d {kept} -exec rm -rf {{}} +',
         "done",

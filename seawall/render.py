@@ -137,6 +137,7 @@ def render(
     # Paused while the program runs, one collection after it frees what the render left (the same memory
     # within a few percent).
     collecting = gc.isenabled()
+    _freeze_imports()
     gc.disable()
     try:
         _sync_await(run_pulumi_func(run))
@@ -153,6 +154,15 @@ def render(
         graph.resources[record.name] = record
     graph.dependencies = recorder.dependencies
     return graph
+
+
+def _freeze_imports() -> None:
+    """Move what this process holds before its first render (the imported modules: Pulumi, the providers'
+    classes, pydantic's) out of the cyclic collector's reach, once per process: the collection after each
+    render then walks the render's own objects only (it walked the imports' 130,000 too, a quarter of a
+    render). Objects held then are never collected as cycles; what a render allocates still is."""
+    if not gc.get_freeze_count():
+        gc.freeze()
 
 
 def render_all(envs: list[Environment], program: Program, jobs: int | None = None) -> list[Graph]:
