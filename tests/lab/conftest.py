@@ -66,6 +66,8 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
                        tables)  # fmt: skip
 
 
-def on_host(deployed: Deployed, host: str, command: str, check: bool = True, timeout: float = 300) -> str:
-    """Run a command as root on a lab host; return its standard output."""
-    return deployed.lab.ssh(deployed.lab.hosts[host], command, check=check, timeout=timeout).stdout
+def on_host(
+    deployed: Deployed, host: str, command: str, check: bool = True, timeout: float = 300, stdin: str | None = None
+) -> str:
+    """Run a command as root on a lab host (``stdin`` its standard input); return its standard output."""
+    return deployed.lab.ssh(deployed.lab.hosts[host], command, check=check, timeout=timeout, stdin=stdin).stdout

@@ -86,6 +86,39 @@ def test_every_host_runs_the_deployed_wheel(deployed: Deployed) -> None:
         assert f"wheel sha256:{expected}" in on_host(deployed, host, "/opt/seawall/bin/seawall --version")
 
 
+def test_a_rebuilt_wheel_of_the_same_version_replaces_the_installed_one(deployed: Deployed, tmp_path: Path) -> None:
+    """A rebuild need not change the version: the install step (a host that has Seawall installs the lock,
+    then the wheel again) installs the new bytes, and the shipped wheel again after it."""
+    import base64
+    import shutil
+    import zipfile
+
+    from seawall.components._scripts import Delivery, install_script
+    from seawall.hostfiles import DIST
+
+    shipped = deployed.shipped.wheel
+    assert shipped is not None
+    rebuilt = tmp_path / shipped.name
+    shutil.copy(shipped, rebuilt)
+    with zipfile.ZipFile(rebuilt, "a") as wheel:
+        wheel.writestr("seawall/_rebuilt.txt", "another build of the same version\n")
+
+    def install(wheel: Path) -> str:
+        delivery = Delivery(deployed.shipped.identity, wheel.name, str(wheel), sha256_of(wheel),
+                            str(deployed.shipped.lock), sha256_of(deployed.shipped.lock))  # fmt: skip
+        encoded = base64.b64encode(wheel.read_bytes()).decode()
+        on_host(deployed, "dc-build-1", f"base64 -d > {DIST}/{wheel.name}", stdin=encoded)
+        return on_host(deployed, "dc-build-1", "bash -s", stdin=install_script(delivery, "root"))
+
+    added = "/opt/seawall/lib/python3*/site-packages/seawall/_rebuilt.txt"
+    try:
+        assert f"wheel sha256:{sha256_of(rebuilt)[:16]}" in install(rebuilt)
+        assert on_host(deployed, "dc-build-1", f"ls {added}").strip().endswith("seawall/_rebuilt.txt")
+    finally:
+        assert f"wheel sha256:{sha256_of(shipped)[:16]}" in install(shipped)
+    assert on_host(deployed, "dc-build-1", f"ls {added}", check=False) == "", "the shipped wheel's files only"
+
+
 def test_hosts_install_only_what_hosts_run_and_a_deployers_command_says_so(deployed: Deployed) -> None:
     import re as regex
 
