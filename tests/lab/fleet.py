@@ -36,6 +36,9 @@ LAB_NS = "seawall-lab"
 BRIDGE = "br0"
 DEPLOYER = "10.213.0.1"
 OUTSIDER = "10.213.9.1"
+# How long a lab waits for another to go down (the other worker's fleet: one lab at a time), and how often it looks.
+LAB_WAIT = 1800.0
+LAB_POLL = 2.0
 GATEWAYS = {"10.213.0": "10.213.0.1", "10.213.1": "10.213.1.1", "10.213.2": "10.213.2.1", "10.213.9": OUTSIDER}
 MIRROR_PORT = 3142  # the Debian mirror and the package index stand-in
 S3_PORT = 8333
@@ -348,17 +351,26 @@ class Lab:
             self.lock = None
 
 
-def _one_lab_at_a_time() -> int:
+def _one_lab_at_a_time(wait: float = LAB_WAIT) -> int:
     """Hold the machine's lab lock (released when the lab goes down or its process ends): the lab's
-    namespace and addresses are fixed, and starting a lab removes whatever a dead one left behind."""
+    namespace and addresses are fixed, and starting a lab removes whatever a dead one left behind. A lab
+    that is up elsewhere (another test file's fleet on the other worker) is waited for, ``wait`` seconds at
+    most, polling."""
     descriptor = os.open("/run/seawall-lab.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(descriptor)
-        msg = "another lab fleet is starting or running on this machine (one pytest session, or .ci/lab up)"
-        raise RuntimeError(msg) from None
-    return descriptor
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return descriptor
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(descriptor)
+                msg = (
+                    f"another lab fleet has been starting or running on this machine for {wait:.0f} s "
+                    "(one pytest session, or .ci/lab up: `.ci/lab down`)"
+                )
+                raise RuntimeError(msg) from None
+            time.sleep(LAB_POLL)
 
 
 def remove_everything(folder: Path) -> None:
