@@ -358,7 +358,14 @@ def map_in_processes(function: Callable[[T], R], items: list[T], jobs: int, prel
         max_workers=jobs, mp_context=context, initializer=_start_worker, initargs=(dict(os.environ),)
     )
     try:
-        futures = [executor.submit(function, item) for item in items]
+        # Workers start as the items are submitted: a signal handled half-way through a start would leave a
+        # worker the server forked but this process never told what to run (it dies printing a traceback).
+        # Deferred until the starts are done, the signal then stops every worker.
+        deferred = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            futures = [executor.submit(function, item) for item in items]
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, deferred)
         return [future.result() for future in futures]
     except BaseException:
         _stop_workers(executor)
