@@ -324,6 +324,15 @@ def _local_provider_has_no_cloud(env: Environment) -> Iterator[FieldFinding]:
         yield ("services",), "the local provider runs no droplets: declare hosts under datacenter_hosts"
 
 
+def _dr_overrides_name_services(env: Environment) -> Iterator[FieldFinding]:
+    """The rehearsal's sizes name services of the model, and its region is another than production's (a
+    rehearsal in the same region proves nothing about losing it)."""
+    for name in sorted(set(env.dr.sizes) - set(env.services)):
+        yield ("dr", "sizes", name), f"{name!r} is not a service (services: {', '.join(sorted(env.services))})"
+    if env.dr.region is not None and env.dr.region == env.environment.region:
+        yield ("dr", "region"), f"the DR region must differ from the environment's ({env.environment.region})"
+
+
 RULES: tuple[FieldRule, ...] = (
     _backup_set_references,
     _prune_hosts_run_their_set,
@@ -345,6 +354,7 @@ RULES: tuple[FieldRule, ...] = (
     _monitoring_reaches_datacenter_hosts,
     _escalation_has_a_repository,
     _copy_is_elsewhere,
+    _dr_overrides_name_services,
 )
 
 
