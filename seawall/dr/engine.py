@@ -63,7 +63,8 @@ class StepFailed(Exception):
 
 class Machines(Protocol):
     """The seam: where a rehearsal gets fresh machines, runs the deploy's host steps and commands on them, and
-    what it tears down. ``kind`` names it in the report (``lab``, ``digitalocean``)."""
+    what it tears down; ``seawall`` is the shell line that runs Seawall on a new machine (``host_seawall_line``
+    on real hosts). ``kind`` names it in the report (``lab``, ``digitalocean``), ``stack`` what it made."""
 
     kind: str
     stack: str
@@ -73,6 +74,8 @@ class Machines(Protocol):
     def host_steps(self, host: str) -> list[tuple[str, float]]: ...
 
     def run(self, host: str, command: str) -> Ran: ...
+
+    def seawall(self, source: str, args: tuple[str, ...]) -> str: ...
 
     def tear_down(self) -> None: ...
 
@@ -159,25 +162,29 @@ class Rehearsal:
         return not self.failures and self.interrupted is None
 
 
-def seawall_line(env_name: str, source: str, *args: str) -> str:
-    """Given the environment, the repositories and Seawall's arguments, return the shell line that runs the
-    host's own Seawall with its credentials file (the copy's credentials too for ``copy``, where they are):
+def host_seawall_line(source: str, args: tuple[str, ...]) -> str:
+    """Given the repositories and Seawall's arguments, return the shell line that runs a host's own Seawall
+    (``/opt/seawall``) with its credentials files (the copy's too for ``copy``, where the host holds them):
     the secrets come from root-only files on the host, never from this command line."""
     files = [CREDENTIALS_FILE, *([VAULT_CREDENTIALS_FILE] if source == COPY else [])]
     load = "; ".join(f"[ -r {f} ] && . {f}" for f in files)
-    extra = ["--from", COPY] if source == COPY else []
-    return f"set -a; {load}; set +a; " + shlex.join([SEAWALL_BIN, "--environments", HOST_ENVIRONMENTS, *args, *extra])
+    return f"set -a; {load}; set +a; " + shlex.join([SEAWALL_BIN, "--environments", HOST_ENVIRONMENTS, *args])
 
 
-def make_listing_line(env_name: str, set_name: str, host: str, source: str) -> str:
-    """Given a set and host, return the line that lists its snapshots as JSON on the rebuilt host."""
-    return seawall_line(env_name, source, "snapshots", env_name, "--set", set_name, "--host", host, "--format", "json")
+def _seawall(machines: Machines, source: str, *args: str) -> str:
+    return machines.seawall(source, (*args, *(["--from", COPY] if source == COPY else [])))
 
 
-def make_restore_line(env_name: str, set_name: str, host: str, snapshot: str, issue: str, source: str) -> str:
-    """Given a set, host and snapshot id, return the line that restores it in place (with the set's hooks)."""
-    args = ["restore", env_name, "--set", set_name, "--host", host, "--snapshot", snapshot, "--in-place", "--yes"]
-    return seawall_line(env_name, source, *args, "--issue", issue)
+def listing_args(env_name: str, set_name: str, host: str) -> tuple[str, ...]:
+    """Given a set and host, return Seawall's arguments that list its snapshots as JSON."""
+    return ("snapshots", env_name, "--set", set_name, "--host", host, "--format", "json")
+
+
+def restore_args(env_name: str, set_name: str, host: str, snapshot: str, issue: str) -> tuple[str, ...]:
+    """Given a set, host and snapshot id, return Seawall's arguments that restore it in place (with the set's
+    hooks) and log it under the issue."""
+    return ("restore", env_name, "--set", set_name, "--host", host, "--snapshot", snapshot, "--in-place", "--yes",
+            "--issue", issue)  # fmt: skip
 
 
 def make_check_line(text: str, first_path: str) -> str:
@@ -290,7 +297,9 @@ def _restore_set(
     """List, choose, restore in place (the newest verified snapshot when the newest does not restore and the
     pick allows it), then the set's checks; every failure named on the outcome."""
     started = time.monotonic()
-    listed = machines.run(outcome.host, make_listing_line(env.name, outcome.set_name, outcome.host, request.source))
+    listed = machines.run(
+        outcome.host, _seawall(machines, request.source, *listing_args(env.name, outcome.set_name, outcome.host))
+    )
     if not listed.ok:
         outcome.error, outcome.kind = f"listing the snapshots failed: {listed.last_line()}", "snapshot"
         return
@@ -302,9 +311,8 @@ def _restore_set(
     outcome.note = choice.note
     failed: list[str] = []
     for row in choice.tries:
-        line = make_restore_line(
-            env.name, outcome.set_name, outcome.host, str(row["id"]), request.issue, request.source
-        )
+        args = restore_args(env.name, outcome.set_name, outcome.host, str(row["id"]), request.issue)
+        line = _seawall(machines, request.source, *args)
         restored = machines.run(outcome.host, line)
         if restored.ok:
             outcome.snapshot = {k: row.get(k) for k in ("id", "short_id", "time", "verified_by")}

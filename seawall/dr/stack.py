@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from seawall.deploy import require_pulumi_cli
-from seawall.dr.engine import Ran, StepFailed
+from seawall.dr.engine import Ran, StepFailed, host_seawall_line
 from seawall.dr.plan import rehearsal_environment, stack_name
 from seawall.model.schema import Environment
 from seawall.runner import Command, run
@@ -65,6 +65,9 @@ class StackMachines:
         argv = ("ssh", *SSH_OPTIONS, f"root@{self.addresses[host]}", "--", command)
         result = run(Command(argv, timeout=3600))
         return Ran(result.returncode, result.stdout, result.stderr)
+
+    def seawall(self, source: str, args: tuple[str, ...]) -> str:
+        return host_seawall_line(source, args)
 
     def tear_down(self) -> None:
         """Destroy every resource of the stack and remove the stack."""
