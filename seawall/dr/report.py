@@ -241,3 +241,43 @@ def last_rehearsal(store: StateStore) -> tuple[dict[str, Any], str | None]:
     """Given the state store, return the record of the last rehearsal (this machine's, else the bucket's copy;
     empty when there was none) and what is wrong with it when it cannot be trusted."""
     return store.read_shared(records.REHEARSAL, records.REHEARSAL_TIMES, *RECORD)
+
+
+def rehearsal_status(record: dict[str, Any], problem: str | None, interval: dt.timedelta, now: dt.datetime,
+                     env_name: str) -> dict[str, Any]:  # fmt: skip
+    """Given the record of the last rehearsal (and why it is not trusted), the model's interval and now, return
+    what the readers show: ``ok``, ``failed``, ``overdue`` (older than the interval), ``never`` or ``untrusted``,
+    when, and one line that says it (with the command to run when one is due)."""
+    run = f"seawall dr rehearse {env_name}"
+    if problem is not None:
+        return {"status": "untrusted", "time": None, "detail": f"the last rehearsal's record is not trusted: {problem}"}
+    if not record:
+        return {"status": "never", "time": None, "detail": f"no DR rehearsal yet: run `{run}`"}
+    age = now - dt.datetime.fromisoformat(record["time"])
+    verified = record.get("verified_seconds")
+    took = "" if verified is None else f", every set verified after {verified:.0f}s"
+    target = record.get("recovery_target_seconds")
+    took += "" if verified is None or target is None else f" of {target:.0f}s"
+    if record["result"] != "passed":
+        failures = "; ".join(record.get("failures") or []) or record["result"]
+        return {
+            "status": "failed",
+            "time": record["time"],
+            "detail": f"{record['result']} ({failures}): see {record.get('report')}",
+        }
+    if age > interval:
+        days = age.days
+        return {
+            "status": "overdue",
+            "time": record["time"],
+            "detail": f"passed {days} days ago{took}, longer than the interval: run `{run}`",
+        }
+    return {"status": "ok", "time": record["time"], "detail": f"passed{took}"}
+
+
+def write_rehearsal_metrics(store: StateStore, metrics_dir: Path, env_name: str, interval: dt.timedelta) -> None:
+    """Given the state store (the bucket's copy: the status host reads what a deploying machine recorded), write
+    the last rehearsal's metrics for node_exporter (a rehearsal never run: its timestamp 0, so it is overdue)."""
+    record, problem = last_rehearsal(store)
+    text = rehearsal_metrics(env_name, {} if problem else record, interval)
+    write_metrics(metrics_dir, f"seawall_dr_rehearsal_{env_name}", text)

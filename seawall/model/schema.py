@@ -612,6 +612,11 @@ class Alerting(StrictModel):
         default="Major",
         description="The severity of SeawallDrillRtoAboveTarget: a drill's measured RTO above the set's `rto`.",
     )
+    dr_rehearsal: Severity = Field(
+        default="Major",
+        description="The severity of SeawallDrRehearsalFailed and SeawallDrRehearsalOverdue: the last DR rehearsal "
+        "failed, or is older than `dr.rehearsal_interval`.",
+    )
     check: Severity = Field(
         default="Critical",
         description="The severity of SeawallCheckFailing: a drill's `restic check` slice found damage.",
