@@ -136,3 +136,29 @@ def test_the_dr_program_builds_droplets_in_the_dr_region_with_no_production_name
         if "0.0.0.0/0" in rule.get("sourceAddresses", [])
     ]
     assert public == []
+
+
+def test_the_monthly_workflow_runs_a_rehearsal_the_command_line_accepts_within_the_interval(
+    environments: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shlex
+
+    import yaml
+
+    from tests.conftest import PROJECT
+
+    workflow = yaml.safe_load((PROJECT / "docs/examples/github-actions-dr-rehearsal.yml").read_text())
+    (cron,) = [entry["cron"] for entry in workflow[True]["schedule"]]
+    day, month, weekday = cron.split()[2:]
+    assert (day, month, weekday) == ("1", "*", "*")  # monthly: 28 to 31 days apart
+    env = load_environment(environments, "mainnet")
+    assert env.dr.rehearsal_interval >= dt.timedelta(days=31)
+    (job,) = workflow["jobs"].values()
+    (line,) = [step["run"] for step in job["steps"] if "dr rehearse" in str(step.get("run"))]
+    words = shlex.split(line.replace("${{ matrix.environment }}", "mainnet").replace("${{", "").replace("}}", ""))
+    assert words[:6] == ["sudo", "-E", ".venv/bin/seawall", "dr", "rehearse", "mainnet"]  # it writes /var/lib/seawall
+    words = words[2:]
+    monkeypatch.setenv("PATH", "/nonexistent")
+    result = cli("--environments", environments, *words[1:])
+    assert result.code == 2  # the options parsed and the model loaded: only the Pulumi CLI is missing here
+    assert "the Pulumi CLI is not installed" in result.err
