@@ -23,11 +23,16 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import yaml
+
+from seawall.backup.schedules import render_bootstrap
 from seawall.dr.engine import Ran, StepFailed, host_seawall_line
-from seawall.render import Graph
+from seawall.model import load_environment
+from seawall.model.schema import Environment
+from seawall.render import FakeCloud, Graph, Program, render
 from tests.lab import deploy
 from tests.lab.executor import COMMAND, COPY, Executor
-from tests.lab.fleet import LAB_NS, Host, Lab, kill_inside, sh, start_lab
+from tests.lab.fleet import LAB_NS, ROOT, Host, Lab, kill_inside, sh, start_lab
 
 Spec = tuple[str, str, str, str | None]  # name, address, SSH user, user_data (a droplet) or None
 
@@ -155,3 +160,100 @@ def start_lab_waiting(folder: Path, hosts: list[Spec], seconds: float = 3600) ->
             if "another lab fleet" not in str(exc) or time.monotonic() > deadline:
                 raise
         time.sleep(20)
+
+
+DB = "db-1"
+DC = "dc-build-1"
+SPECS: dict[str, Spec] = {
+    DB: (DB, "10.213.1.21", "root", render_bootstrap(None)),
+    DC: (DC, "10.213.2.11", "root", None),
+}
+ROWS = 500  # enough that the dump is over the postgres set's drill floor (min_bytes 1024)
+FLISTS = {"app.flist": "flist of the app\n", "nested/indexer.flist": "x" * 40000, "empty.flist": ""}
+
+
+class DrCloud(FakeCloud):
+    """The mock engine's answers with the db droplet at its lab address (as ``deploy.LabCloud`` for the lab)."""
+
+    known_outputs = frozenset({"ipv4Address", "ipv4AddressPrivate"})
+
+    def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
+        identity, state = super().new_resource(args)
+        if args.typ.endswith(":Droplet"):
+            host = str(args.inputs.get("name", "")).removeprefix("lab-dr-")
+            state["ipv4Address"] = state["ipv4AddressPrivate"] = SPECS[host][1]
+        return identity, state
+
+
+def install_postgresql(lab: Lab, host: Host) -> None:
+    """The db service's own install (its image or its team's provisioning, not Seawall's): Debian's PostgreSQL
+    from the mirror stand-in, and a superuser role for root, whom the set's hooks run as."""
+    lab.ssh(host, "flock /run/lock/seawall-apt.lock sh -c 'apt-get -qq update && DEBIAN_FRONTEND=noninteractive "
+            "apt-get -qq -y --no-install-recommends install postgresql'", timeout=1200)  # fmt: skip
+    lab.ssh(host, "systemctl start postgresql && runuser -u postgres -- createuser --superuser root")
+
+
+def query(lab: Lab) -> str:
+    query = "runuser -u postgres -- psql -At -d app -c 'select count(*), sum(n) from facts'"
+    return lab.ssh(lab.hosts[DB], query).stdout
+
+
+def hashes(lab: Lab) -> str:
+    return lab.ssh(lab.hosts[DC], "cd /srv/flists && find . -type f -print0 | sort -z | xargs -0 sha256sum").stdout
+
+
+def render_graph(env: Environment, lab: Lab, folder: Path) -> Graph:
+    from seawall.stacks import program
+
+    shipped = deploy.build(folder)
+    graph = render(env, Program(lambda e: program.build(e, shipped), program.SECRET_CONFIG), deploy.secrets(lab),
+                   DrCloud())  # fmt: skip
+    deploy.write_dns(lab, graph, env)
+    deploy.make_bucket(env)
+    return graph
+
+
+def install_for(lab: Lab, host: Host) -> None:
+    if host.name == DB:
+        install_postgresql(lab, host)
+
+
+def write_back_up_and_drill(lab: Lab, env: Environment) -> tuple[str, str]:
+    """The services' data, one backup and one drill of each set (the drill marks the snapshot verified)."""
+    db, dc = lab.hosts[DB], lab.hosts[DC]
+    install_postgresql(lab, db)
+    lab.ssh(db, "install -d /var/backups/postgres && createdb app && psql -d app -c "
+            f"'create table facts (n integer primary key, what text); insert into facts select n, md5(n::text) "
+            f"from generate_series(1, {ROWS}) as n'")  # fmt: skip
+    for relative, text in FLISTS.items():
+        path = f"/srv/flists/{relative}"
+        lab.ssh(dc, f"install -d $(dirname {path}) && cat > {path}", stdin=text)
+    for host, set_name in ((db, "postgres"), (dc, "flists")):
+        for kind in ("backup", "drill"):
+            lab.ssh(host, f"systemctl start seawall-{kind}-{set_name}.service", timeout=900)
+    return query(lab), hashes(lab)
+
+
+def deployer_folders(environments: Path) -> None:
+    """The deploying machine keeps its state, reports and metrics in the test's folder (the hosts' model,
+    already deployed, keeps the shipped ones)."""
+    path = environments / "lab-dr.yaml"
+    model = yaml.safe_load(path.read_text())
+    own = {"state_dir": "deployer/state", "reports_dir": "deployer/reports", "metrics_dir": "deployer/prom"}
+    model["backup"] |= own
+    (environments.parent / "deployer/prom").mkdir(parents=True)
+    path.write_text(yaml.safe_dump(model, sort_keys=False))
+
+
+def deploy_dr_fleet(folder: Path, lab: Lab) -> tuple[Path, Environment, Graph, str, str]:
+    """Given the lab-dr fleet, deploy it with the graph's own host steps, write the services' data, back up and
+    drill each set once; return the environments, the model, the graph, the rows and the files' hashes."""
+    environments = deploy.environments_folder(folder)
+    (environments / "lab.yaml").unlink()  # the other lab's fleet: its VPC is this one's
+    shutil.copy(ROOT / "tests/lab/lab-dr.yaml", environments / "lab-dr.yaml")
+    env = load_environment(environments, "lab-dr")
+    graph = render_graph(env, lab, folder)
+    (folder / "steps").mkdir()
+    Executor(folder / "state.json", folder / "steps").apply(graph).raise_on_failure()
+    rows, hashes_before = write_back_up_and_drill(lab, env)
+    return environments, env, graph, rows, hashes_before

@@ -260,3 +260,31 @@ def test_the_command_exits_143_on_a_signal_and_1_on_a_failure_with_one_line_each
         "(runbook: docs/ops/runbooks/rebuild-host.md)"
     ]
     assert local_lab.password not in failed.out + failed.err
+
+
+def test_a_missed_rto_and_recovery_target_fail_the_rehearsal_with_their_runbooks(
+    local_lab: Lab, seawall: Callable[..., Any]
+) -> None:
+    _backed_up_and_drilled(local_lab, seawall)
+    local_lab.set("files")["rto"] = "1s"
+    local_lab.document["dr"] = {"recovery_target": "1s"}
+    local_lab.write()
+    env = load_environment(local_lab.environments, "lab")
+    machines = Fresh(local_lab)
+    original = machines.boot
+
+    def slow_boot(host: str) -> None:  # a new machine takes its time (without a timed assertion: 1.5 s > 1 s)
+        import time
+
+        original(host)
+        time.sleep(1.5)
+
+    machines.boot = slow_boot  # type: ignore[method-assign]
+    report = report_json(rehearse(env, Request([HOST]), machines))
+    assert report["result"] == "failed"
+    kinds = {f["kind"]: f for f in report["failures"]}
+    assert set(kinds) == {"rto", "recovery-target"}
+    assert kinds["rto"]["message"].startswith("RTO missed: data verified after ")
+    assert kinds["rto"]["message"].endswith("the target is 1s")
+    assert kinds["recovery-target"]["runbook"] == "docs/ops/runbooks/rebuild-host.md"
+    assert report["hosts"][0]["sets"][0]["error"] is None  # restored and checked, only too slowly
