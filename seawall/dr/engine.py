@@ -264,6 +264,9 @@ def _rebuild(
     outcome.steps += [Step(f"host step {name}", seconds) for name, seconds in steps]
     quiet = machines.run(host, QUIESCE)
     outcome.steps.append(Step("stop the host's timers", 0.0, quiet.ok, "" if quiet.ok else quiet.last_line()))
+    if not quiet.ok:  # it would back up and prune as the host it stands in for: restore nothing onto it
+        outcome.error, outcome.kind = f"stopping the new {host}'s timers failed: {quiet.last_line()}", "host-step"
+        return
     for set_name in env.host_sets(host):
         backup_set = env.backup_sets[set_name]
         rehearsed = SetOutcome(set_name, host, backup_set.rto.total_seconds(), backup_set.rpo.total_seconds())
