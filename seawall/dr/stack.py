@@ -11,6 +11,7 @@ over SSH as its deploy user, through the one runner, with the deploying machine'
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import shlex
@@ -38,15 +39,18 @@ class StackMachines:
     kind: str = "digitalocean"
     addresses: dict[str, str] = field(default_factory=dict)
     brought_up: bool = False
+    updating: bool = False
 
     def boot(self, host: str) -> None:
         """Bring the stack up once (every droplet and its host steps); then each host is its address."""
         if not self.brought_up:
+            self.updating = True
             try:
                 result = self.stack_handle.up(on_output=logger.info)
-            except Exception as exc:
+            except Exception as exc:  # the update ended; a signal (BaseException) leaves it to be cancelled
+                self.updating = False
                 raise StepFailed(_failed_resource(exc), str(exc).splitlines()[-1] if str(exc) else "") from None
-            self.brought_up = True
+            self.updating, self.brought_up = False, True
             outputs = {key: getattr(value, "value", value) for key, value in (result.outputs or {}).items()}
             self.addresses = {
                 f"{service}-{index}": address
@@ -70,7 +74,11 @@ class StackMachines:
         return host_seawall_line(source, args)
 
     def tear_down(self) -> None:
-        """Destroy every resource of the stack and remove the stack."""
+        """Destroy every resource of the stack and remove the stack; an update a signal interrupted is
+        cancelled first (it holds the stack's lock)."""
+        if self.updating:
+            with contextlib.suppress(Exception):
+                self.stack_handle.cancel()
         self.stack_handle.destroy(on_output=logger.info)
         self.stack_handle.workspace.remove_stack(self.stack)
 

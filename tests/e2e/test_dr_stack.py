@@ -41,6 +41,10 @@ class FakeStack:
 
     def up(self, on_output: Any) -> Any:
         self.calls.append("up")
+        if self.fail == "signal":
+            from seawall.errors import Interrupted
+
+            raise Interrupted(15)
         if self.fail:
             raise RuntimeError(
                 f"error: update failed\n  urn:pulumi:{self.name}::seawall::command:remote:Command::{self.fail}: "
@@ -51,6 +55,9 @@ class FakeStack:
 
     def destroy(self, on_output: Any) -> None:
         self.calls.append("destroy")
+
+    def cancel(self) -> None:
+        self.calls.append("cancel")
 
 
 @pytest.fixture
@@ -162,3 +169,17 @@ def test_the_monthly_workflow_runs_a_rehearsal_the_command_line_accepts_within_t
     result = cli("--environments", environments, *words[1:])
     assert result.code == 2  # the options parsed and the model loaded: only the Pulumi CLI is missing here
     assert "the Pulumi CLI is not installed" in result.err
+
+
+def test_a_signal_during_the_update_cancels_it_then_destroys_the_stack(
+    environments: Path, stacks: list[FakeStack]
+) -> None:
+    from seawall.dr.engine import Request, rehearse
+    from seawall.errors import Interrupted
+
+    env = load_environment(environments, "mainnet")
+    machines = stack.make_machines(env, environments, environments.parent, ["db-1"], DAY)
+    stacks[0].fail = "signal"
+    with pytest.raises(Interrupted):
+        rehearse(env, Request(["db-1"]), machines)
+    assert stacks[0].calls == ["up", "cancel", "destroy", "remove mainnet-dr-20261207"]
