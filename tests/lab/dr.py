@@ -32,7 +32,7 @@ from seawall.model.schema import Environment
 from seawall.render import FakeCloud, Graph, Program, render
 from tests.lab import deploy
 from tests.lab.executor import COMMAND, COPY, Executor
-from tests.lab.fleet import LAB_NS, ROOT, Host, Lab, kill_inside, sh, start_lab
+from tests.lab.fleet import LAB_NS, LAB_WAIT_SECONDS, ROOT, Host, Lab, kill_inside, sh, start_lab
 
 Spec = tuple[str, str, str, str | None]  # name, address, SSH user, user_data (a droplet) or None
 
@@ -149,17 +149,10 @@ def in_lab_network(action: Callable[[], Any]) -> Any:
     return outcome.get("value")
 
 
-def start_lab_waiting(folder: Path, hosts: list[Spec], seconds: float = 3600) -> Lab:
-    """Start a lab, waiting while another holds the machine's lab lock (another test file's fleet, or another
-    helper's), for at most ``seconds``: one lab at a time, whichever file runs first."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            return start_lab(folder, hosts)
-        except RuntimeError as exc:
-            if "another lab fleet" not in str(exc) or time.monotonic() > deadline:
-                raise
-        time.sleep(20)
+def start_lab_waiting(folder: Path, hosts: list[Spec], seconds: float = LAB_WAIT_SECONDS) -> Lab:
+    """Start a lab, waiting while another holds the machine's lab lock (test_fleet.py's fleet on the other
+    worker, or another person's), for at most ``seconds``: one lab at a time, whichever file runs first."""
+    return start_lab(folder, hosts, wait=seconds)
 
 
 DB = "db-1"
