@@ -17,6 +17,7 @@ in-place placement and hooks, the health check, is at most a fifth). Needs root 
 from __future__ import annotations
 
 import shlex
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -67,6 +68,7 @@ def main() -> int:
         parts = _bare_parts(env, machines, report)
     finally:
         lab.down()
+        shutil.rmtree(folder, ignore_errors=True)
     wall, total = report["seconds"], sum(parts.values())
     for name, seconds in parts.items():
         print(f"  {name:40} {seconds:8.1f} s")
