@@ -290,3 +290,35 @@ def test_a_missed_rto_and_recovery_target_fail_the_rehearsal_with_their_runbooks
     assert kinds["rto"]["message"].endswith("the target is 1s")
     assert kinds["recovery-target"]["runbook"] == "docs/ops/runbooks/rebuild-host.md"
     assert report["hosts"][0]["sets"][0]["error"] is None  # restored and checked, only too slowly
+
+
+def test_status_the_fleet_page_and_the_dr_plan_show_the_rehearsal_the_command_recorded(
+    local_lab: Lab, seawall: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from seawall.dr import stack
+
+    _backed_up_and_drilled(local_lab, seawall)
+    before = seawall(local_lab, "backup", "status", "lab", "--format", "json")
+    assert json.loads(before.out)["dr_rehearsal"]["status"] == "never"
+    monkeypatch.setattr(stack, "make_machines", lambda *args: Fresh(local_lab))
+    rehearsed = seawall(local_lab, "dr", "rehearse", "lab", "--host", HOST, "--format", "json")
+    assert rehearsed.code == 0, rehearsed.err
+    report = json.loads(rehearsed.out)
+    assert Path(report["report_path"]).is_file()
+    status = json.loads(seawall(local_lab, "backup", "status", "lab", "--format", "json").out)["dr_rehearsal"]
+    assert status["status"] == "ok"
+    assert status["time"] == report["finished"]
+    table = seawall(local_lab, "backup", "status", "lab")
+    assert f"last DR rehearsal: ok {report['finished']} passed, every set verified after" in table.out
+    page = json.loads(seawall(local_lab, "report", "lab", "--format", "json").out)
+    (item,) = page["environments"]
+    assert item["dr_rehearsal"]["status"] == "ok"
+    assert seawall(local_lab, "docs", "lab", "--out", tmp_path / "docs").code == 0
+    plan = (tmp_path / "docs/dr-plan/lab.md").read_text()
+    assert f"Last rehearsal: **ok** ({report['finished']}, local)" in plan
+    short = report["hosts"][0]["sets"][0]["snapshot"]["short_id"]
+    assert f"| files | lab-host | {short} |" in plan
+    (local_lab.root / "metrics").mkdir(exist_ok=True)
+    assert seawall(local_lab, "backup", "status", "lab", "--metrics").code == 0
+    exported = (local_lab.root / "metrics/seawall_dr_rehearsal_lab.prom").read_text()
+    assert 'seawall_dr_rehearsal_success{environment="lab"} 1' in exported
