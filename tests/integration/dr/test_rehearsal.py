@@ -322,3 +322,28 @@ def test_status_the_fleet_page_and_the_dr_plan_show_the_rehearsal_the_command_re
     assert seawall(local_lab, "backup", "status", "lab", "--metrics").code == 0
     exported = (local_lab.root / "metrics/seawall_dr_rehearsal_lab.prom").read_text()
     assert 'seawall_dr_rehearsal_success{environment="lab"} 1' in exported
+
+
+def test_from_copy_rebuilds_the_host_from_the_off_site_copy(local_lab: Lab, seawall: Callable[..., Any]) -> None:
+    local_lab.document["backup"]["copy"] = {
+        "repository": {"kind": "local", "path": str(local_lab.root / "copies")},
+        "vault": "lab-vault",
+        "password_file": str(local_lab.root / "copy-password"),
+        "retention": {"keep_last": 10},
+    }
+    local_lab.document["datacenter_hosts"]["lab-vault"] = {"address": "127.0.0.3", "ssh_user": "root",
+                                                           "roles": ["vault"]}  # fmt: skip
+    (local_lab.root / "copy-password").write_text("copy-password\n")
+    local_lab.write()
+    _backed_up_and_drilled(local_lab, seawall)
+    assert seawall(local_lab, "backup", "init", "lab", "--from", "copy").code == 0
+    copied = seawall(local_lab, "backup", "copy", "lab")
+    assert copied.code == 0, copied.out + copied.err
+    before = _hashes(local_lab.data)
+    shutil.rmtree(local_lab.root / "repositories")  # the primary is lost with its region
+    env = load_environment(local_lab.environments, "lab")
+    machines = Fresh(local_lab)
+    report = report_json(rehearse(env, Request([HOST], source="copy"), machines))
+    assert report["result"] == "passed", report["failures"]
+    assert _hashes(local_lab.data) == before
+    assert all("--from copy" in command for command in machines.ran if " restore " in command)
