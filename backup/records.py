@@ -168,6 +168,28 @@ DRIFT = _having(
     ),
 )
 DRIFT_TIMES = ("checked",)
+# The last DR rehearsal's record (``state/<env>/dr/rehearsal``, ``seawall.dr.report.summary``).
+REHEARSAL = _having(
+    ("time", "result"),
+    _fields(
+        time=_time,
+        result=_text,
+        machines=_text,
+        verified_seconds=_optional(_number),
+        recovery_target_seconds=_optional(_number),
+        sets=_mapping_of(
+            _fields(
+                snapshot=_optional(_text),
+                rto_seconds=_optional(_number),
+                rpo_seconds=_optional(_number),
+                passed=_bool,
+            )
+        ),
+        failures=_list_of(_text),
+        report=_text,
+    ),
+)
+REHEARSAL_TIMES = ("time",)
 CHECK_SLICES = _fields(slices=_number, next=_number, slices_read=_list_of(_number))
 
 

@@ -139,10 +139,22 @@ class StateStore:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         with open(lock_path, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            data = self.read(*parts)
+            data = self.read(*parts) or self._carried_over(*parts)
             data.update(changes)
             data["updated"] = dt.datetime.now(dt.UTC).isoformat()
             self.write(data, *parts)
+        return data
+
+    def _carried_over(self, *parts: str) -> dict[str, Any]:
+        """A host rebuilt from nothing has no record of its own yet: the bucket's copy of the host it replaces
+        (when it is trusted) is where its first update starts, so the fleet's record is continued, never
+        replaced by one that forgot the last runs, drills and verified snapshots."""
+        if self.bucket is None or self._path(*parts).is_file() or len(parts) != 2:
+            return {}
+        data, problem = self._checked(self.bucket.get(self.bucket.key("state", parts[0], f"{parts[1]}.json")),
+                                      dt.datetime.now(dt.UTC))  # fmt: skip
+        if problem is not None:
+            logger.warning("the bucket's record of %s on %s is not carried over: %s", parts[0], parts[1], problem)
         return data
 
     @contextlib.contextmanager

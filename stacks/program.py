@@ -90,6 +90,22 @@ def run_stack(environments: Path, stack: str, now: dt.datetime | None = None) ->
     return outputs
 
 
+def run_dr_stack(environments: Path, environ: Mapping[str, str]) -> dict[str, Any]:
+    """What ``pulumi up`` of a DR rehearsal's temporary stack runs (``seawall dr rehearse``): the environment
+    ``SEAWALL_DR_OF`` names, rebuilt as ``seawall.dr.plan.rehearsal_environment`` of the droplets
+    ``SEAWALL_DR_HOSTS`` names (the DR region, the sizes the model allows, never the production names or a
+    public port). No release rule holds: it deploys no release and changes nothing of the environment's."""
+    import shlex
+
+    from seawall.dr.plan import rehearsal_environment
+
+    env = load_environment(environments, environ["SEAWALL_DR_OF"])
+    day = dt.date.fromisoformat(environ["SEAWALL_DR_DAY"])
+    rehearsed = rehearsal_environment(env, shlex.split(environ.get("SEAWALL_DR_HOSTS", "")), day)
+    root = checkout_root()
+    return build(rehearsed, build_wheel(root, root / "dist"))
+
+
 def build(
     env: Environment, shipped: Build | None = None, components: list[pulumi.Resource] | None = None
 ) -> dict[str, Any]:

@@ -93,6 +93,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "seawall.cli.drill",
         "Restore snapshots into scratch, verify them, measure RPO and RTO; exit 1 when anything failed.",
     ),
+    "dr": ("seawall.cli.dr", "Disaster recovery: rehearse rebuilding hosts from the model and the backups."),
     "restore": (
         "seawall.cli.repository",
         "Restore a snapshot into a new folder (verified), or in place with hooks and a safety snapshot first.",

@@ -263,14 +263,19 @@ def status_command(
     context = backup_context(ctx, env_name, set_name, host)
     rows = fleet_status(context, jobs=jobs or os.cpu_count() or 2, deep=deep)
     copies = copy_status(context)
+    rehearsal = _last_rehearsal(context)
     if metrics:
         write_status_metrics(context, rows, deep)
+        from seawall.dr.report import write_rehearsal_metrics
+
+        write_rehearsal_metrics(context.store, context.metrics_dir, context.env.name, context.env.dr.rehearsal_interval)
     if output is TableOrJson.json:
         print_json(
             {
                 "environment": context.env.name,
                 "rows": [row.as_json() for row in rows],
                 "copies": [row.as_json() for row in copies],
+                "dr_rehearsal": rehearsal,
                 "alarms": sum(r.alarm for r in rows) + sum(r.alarm for r in copies),
             }
         )
@@ -299,8 +304,24 @@ def status_command(
         stdout().print(table)
         if copies:
             stdout().print(_copy_table(context.env.name, copies))
+        typer.echo(
+            f"last DR rehearsal: {rehearsal['status']} {rehearsal['time'] or ''} {rehearsal['detail']}".replace(
+                "  ", " "
+            )
+        )
     if any(row.alarm for row in rows) or any(row.alarm for row in copies):
         raise typer.Exit(1)
+
+
+def _last_rehearsal(context: Any) -> dict[str, Any]:
+    """The last DR rehearsal as the fleet's record has it (``seawall dr rehearse``), against the interval."""
+    import datetime as dt
+
+    from seawall.dr.report import last_rehearsal, rehearsal_status
+
+    record, problem = last_rehearsal(context.store)
+    interval = context.env.dr.rehearsal_interval
+    return rehearsal_status(record, problem, interval, dt.datetime.now(dt.UTC), context.env.name)
 
 
 def _copy_table(env_name: str, copies: list[Any]) -> Table:

@@ -324,6 +324,19 @@ def _local_provider_has_no_cloud(env: Environment) -> Iterator[FieldFinding]:
         yield ("services",), "the local provider runs no droplets: declare hosts under datacenter_hosts"
 
 
+def _dr_overrides_name_services(env: Environment) -> Iterator[FieldFinding]:
+    """The rehearsal's sizes name services of the model."""
+    for name in sorted(set(env.dr.sizes) - set(env.services)):
+        yield ("dr", "sizes", name), f"{name!r} is not a service (services: {', '.join(sorted(env.services))})"
+
+
+def _dr_region_is_elsewhere(env: Environment) -> Iterator[FieldFinding]:
+    """A rehearsal in the environment's own region proves nothing about losing that region (a warning: a
+    rehearsal there still proves the rebuild)."""
+    if env.dr.region is not None and env.dr.region == env.environment.region:
+        yield ("dr", "region"), f"the DR region is the environment's own ({env.environment.region}): choose another"
+
+
 RULES: tuple[FieldRule, ...] = (
     _backup_set_references,
     _prune_hosts_run_their_set,
@@ -345,7 +358,8 @@ RULES: tuple[FieldRule, ...] = (
     _monitoring_reaches_datacenter_hosts,
     _escalation_has_a_repository,
     _copy_is_elsewhere,
+    _dr_overrides_name_services,
 )
 
 
-ADVICE: tuple[FieldRule, ...] = (_escalation_names_a_repository, _vault_backs_up_nothing)
+ADVICE: tuple[FieldRule, ...] = (_escalation_names_a_repository, _vault_backs_up_nothing, _dr_region_is_elsewhere)

@@ -612,6 +612,11 @@ class Alerting(StrictModel):
         default="Major",
         description="The severity of SeawallDrillRtoAboveTarget: a drill's measured RTO above the set's `rto`.",
     )
+    dr_rehearsal: Severity = Field(
+        default="Major",
+        description="The severity of SeawallDrRehearsalFailed and SeawallDrRehearsalOverdue: the last DR rehearsal "
+        "failed, or is older than `dr.rehearsal_interval`.",
+    )
     check: Severity = Field(
         default="Critical",
         description="The severity of SeawallCheckFailing: a drill's `restic check` slice found damage.",
@@ -917,6 +922,33 @@ class Release(StrictModel):
     )
 
 
+class DisasterRecovery(StrictModel):
+    """The disaster-recovery rehearsal (``seawall dr rehearse``): where it rebuilds hosts, what it may change
+    there, how often it must run and the recovery target it is measured against. A rehearsal never takes the
+    production DNS names and never exposes a port to the public: those are not overrides it allows."""
+
+    region: Region | None = Field(
+        default=None,
+        description="The DigitalOcean region of the rehearsal's temporary stack `<env>-dr-<date>` (none: the "
+        "environment cannot be rehearsed in production, only in the lab).",
+    )
+    sizes: dict[Name, SizeSlug] = Field(
+        default_factory=dict,
+        description="Droplet sizes the rehearsal may give a service instead of the model's (smaller machines for "
+        "a rehearsal), by service name.",
+    )
+    rehearsal_interval: Duration = Field(
+        default=dt.timedelta(days=31),
+        description="How old the last rehearsal may be before SeawallDrRehearsalOverdue fires and the DR plan "
+        "calls it overdue.",
+    )
+    recovery_target: Duration = Field(
+        default=dt.timedelta(hours=4),
+        description="The environment's recovery time: from the rehearsal's start to every set's data verified on "
+        "the rebuilt hosts.",
+    )
+
+
 # Where an Environment keeps its index of the hosts of each backup set (``Environment._hosts_by_set``).
 _HOSTS_BY_SET = "_seawall_hosts_by_set"
 
@@ -942,6 +974,9 @@ class Environment(StrictModel):
     release: Release = Field(default_factory=Release, description="The release rules every deploy passes.")
     incidents: Incidents = Field(default_factory=Incidents, description="Incident reports and escalation.")
     drift: DriftCheck = Field(default_factory=DriftCheck, description="Each host's check against its deploy.")
+    dr: DisasterRecovery = Field(
+        default_factory=DisasterRecovery, description="The disaster-recovery rehearsal: DR region, overrides, interval."
+    )
 
     @property
     def name(self) -> str:

@@ -129,6 +129,20 @@ ALERTS: dict[str, AlertKind] = {
             "{{ $value | humanizeDuration }}, above the set's RTO.",
         ),
         AlertKind(
+            "SeawallDrRehearsalFailed",
+            "dr_rehearsal",
+            "The last DR rehearsal of {{ $labels.environment }} failed",
+            "The last `seawall dr rehearse` of {{ $labels.environment }} missed a target or failed a step or check: "
+            "its report names what failed and the runbook to follow.",
+        ),
+        AlertKind(
+            "SeawallDrRehearsalOverdue",
+            "dr_rehearsal",
+            "The DR rehearsal of {{ $labels.environment }} is overdue",
+            "The last DR rehearsal of {{ $labels.environment }} is older than `dr.rehearsal_interval` (or there was "
+            "none): the DR plan's recovery times are no longer measured.",
+        ),
+        AlertKind(
             "SeawallCheckFailing",
             "check",
             "Repository check of {{ $labels.set }} failed",

@@ -196,6 +196,7 @@ def backup_rules(env: Environment) -> dict[str, Any]:
     ]
     if env.backup_sets:
         rules += _status_overdue_rules(env)
+        rules += _rehearsal_rules(env)
     rules += _copy_rules(env)
     for set_name, backup_set in sorted(env.backup_sets.items()):
         hosts = env.hosts_of_set(set_name)
@@ -244,6 +245,27 @@ def _copy_rules(env: Environment) -> list[dict[str, Any]]:
             env, "SeawallCopySilent", "seawall_copy_last_run_timestamp_seconds", set_name, [copy.vault], silent
         )
     return rules
+
+
+def _rehearsal_rules(env: Environment) -> list[dict[str, Any]]:
+    """The last DR rehearsal (its record, exported by the status host's deep status): failed, or older than
+    ``dr.rehearsal_interval`` (a rehearsal never run is exported with its timestamp 0)."""
+    scope = _selector(f'environment="{env.name}"')
+    interval = int(env.dr.rehearsal_interval.total_seconds())
+    return [
+        _rule(
+            env,
+            "SeawallDrRehearsalFailed",
+            f"seawall_dr_rehearsal_success{scope} == 0 and seawall_dr_rehearsal_last_run_timestamp_seconds{scope} > 0",
+            "0s",
+        ),
+        _rule(
+            env,
+            "SeawallDrRehearsalOverdue",
+            f"time() - seawall_dr_rehearsal_last_run_timestamp_seconds{scope} > {interval}",
+            "0s",
+        ),
+    ]
 
 
 def _status_overdue_rules(env: Environment) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from pygal.style import Style
 
 from seawall.backup.actions.copy import copy_row
 from seawall.backup.state import RUN_SUCCEEDED
+from seawall.dr.report import rehearsal_status
 from seawall.guard import Verdict, in_freeze, minute_of_week
 from seawall.ledger import LedgerEntry
 from seawall.model.schema import Environment
@@ -106,6 +107,9 @@ def _environment(item: EnvironmentInputs, links: list[dict[str, Any]], now: dt.d
         "backups": backups,
         "copies": copies,
         "drift": drift,
+        "dr_rehearsal": rehearsal_status(
+            item.measured.rehearsal, item.measured.rehearsal_problem, env.dr.rehearsal_interval, now, env.name
+        ),
         "trends": _trends(item),
         "coverage": _coverage(item),
         "readiness": readiness,

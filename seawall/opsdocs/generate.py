@@ -224,6 +224,7 @@ def env_context(env: Environment, measured: Measured | None, sizes: Any) -> dict
         "backup": env.backup,
         "password_source": env.backup.password_file or f"${env.backup.password_env}",
         "measured": measured_context(env, measured, sets),
+        "dr": dr_facts(env),
         "loss": loss,
         # Each service's or host's first loss scenario, for the restore order (a lookup, not a search per name).
         "loss_of": {row["owner"]: row for row in reversed(loss)},
@@ -286,7 +287,43 @@ def measured_context(env: Environment, measured: Measured | None, sets: list[dic
         "rto_sum_seconds": sum(per_set.values()) if per_set else None,
         "drilled_sets": len(per_set),
         "rto_budget_seconds": sum(row["rto_seconds"] for row in sets),
+        "rehearsal": rehearsal_as_recorded(env, measured),
     }
+
+
+def dr_facts(env: Environment) -> dict[str, Any]:
+    """Given an environment, return what the DR plan says of its rehearsal: where, how often, the target, and
+    the hosts it rebuilds."""
+    from seawall.dr.plan import hosts_to_rebuild
+    from seawall.model.types import format_duration
+
+    interval = env.dr.rehearsal_interval
+    days = interval.total_seconds() / 86400
+    hosts = hosts_to_rebuild(env)
+    return {
+        "region": env.dr.region,
+        "interval": f"{days:.0f} days" if days.is_integer() else format_duration(interval),
+        "recovery_target": format_duration(env.dr.recovery_target),
+        "recovery_target_seconds": env.dr.recovery_target.total_seconds(),
+        "sizes": dict(sorted(env.dr.sizes.items())),
+        "droplets": [host for host in hosts if host not in env.datacenter_hosts],
+        "datacenter_hosts": [host for host in hosts if host in env.datacenter_hosts],
+    }
+
+
+def rehearsal_as_recorded(env: Environment, measured: Measured) -> dict[str, Any]:
+    """Given an environment's recorded state, return its last DR rehearsal judged against the model's interval
+    as of the newest recorded time (the same state, the same documents), with each set's measurement."""
+    from seawall.dr.report import rehearsal_status
+
+    as_of = measured.newest or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    record = measured.rehearsal
+    status = rehearsal_status(record, measured.rehearsal_problem, env.dr.rehearsal_interval, as_of, env.name)
+    sets = [
+        {"set": key.partition("/")[0], "host": key.partition("/")[2], **entry}
+        for key, entry in sorted((record.get("sets") or {}).items())
+    ]
+    return {**status, "machines": record.get("machines"), "sets": sets, "failures": record.get("failures") or []}
 
 
 def drift_as_recorded(env: Environment, measured: Measured | None) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from seawall.backup.actions.copy import read_copy_records
 from seawall.backup.actions.drift import read_fleet_drift
 from seawall.backup.backends import shared_copy
 from seawall.backup.state import StateStore
+from seawall.dr.report import last_rehearsal
 from seawall.drift import FleetDrift
 from seawall.files import resolve
 from seawall.ledger import LedgerEntry, deployed_graph_path, outcomes, read_ledger
@@ -38,6 +39,9 @@ class Measured:
     copies: dict[str, tuple[dict[str, Any], str | None]] = field(default_factory=dict)
     # each host's last drift check against the deployed graph (None: not read)
     drift: FleetDrift | None = None
+    # the last DR rehearsal's record (``seawall dr rehearse``) and what makes it untrusted (None: nothing)
+    rehearsal: dict[str, Any] = field(default_factory=dict)
+    rehearsal_problem: str | None = None
 
     @property
     def newest(self) -> dt.datetime | None:
@@ -46,6 +50,7 @@ class Measured:
         stamps = [str(state.get("updated", "")) for state in self.states.values()]
         stamps += [entry.time for entry, _ in self.deploys]
         stamps += [self.drift.newest() or ""] if self.drift is not None else []
+        stamps += [str(self.rehearsal.get("time", ""))]
         times = [dt.datetime.fromisoformat(stamp).astimezone(dt.UTC) for stamp in stamps if stamp]
         return max(times, default=None)
 
@@ -105,4 +110,5 @@ def read_measured(env: Environment, project_root: Path, ledger_dir: Path) -> Mea
         read_copy_records(env, project_root, sorted(env.backup_sets)) if env.backup.copy_ and env.backup_sets else {}
     )
     drift = read_fleet_drift(env, project_root, deployed_graph_path(ledger_dir, env.name))
-    return Measured(states, deploys, sources, store.untrusted, store.confirmed, copies, drift)
+    rehearsal, problem = last_rehearsal(store)
+    return Measured(states, deploys, sources, store.untrusted, store.confirmed, copies, drift, rehearsal, problem)

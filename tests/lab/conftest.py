@@ -22,7 +22,7 @@ from seawall.model.schema import Environment
 from seawall.render import Graph
 from tests.lab import deploy
 from tests.lab.executor import Applied, Executor
-from tests.lab.fleet import Lab, lab_fleet, lab_unavailable
+from tests.lab.fleet import LAB_WAIT_SECONDS, Lab, lab_fleet, lab_unavailable
 
 UNAVAILABLE = lab_unavailable()
 
@@ -50,10 +50,14 @@ class Deployed:
     tables_after_refusal: dict[str, str]
 
 
-@pytest.fixture(scope="session")
+# One file's fixture: the fleet goes down when test_fleet.py ends, not when the worker's session does, so a lab
+# test file on the other worker (one lab at a time) waits for this file only.
+@pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     folder = tmp_path_factory.mktemp("lab")
-    with lab_fleet(folder / "fleet", deploy.lab_hosts()) as lab:
+    # Another lab test file (tests/lab/test_dr.py boots a fleet of its own) may hold the lab on the other
+    # worker: wait for it to go down.
+    with lab_fleet(folder / "fleet", deploy.lab_hosts(), wait=LAB_WAIT_SECONDS) as lab:
         ready = deploy.prepare(folder, lab)
         logs = folder / "steps"
         logs.mkdir()

@@ -36,9 +36,6 @@ LAB_NS = "seawall-lab"
 BRIDGE = "br0"
 DEPLOYER = "10.213.0.1"
 OUTSIDER = "10.213.9.1"
-# How long a lab waits for another to go down (the other worker's fleet: one lab at a time), and how often it looks.
-LAB_WAIT = 1800.0
-LAB_POLL = 2.0
 GATEWAYS = {"10.213.0": "10.213.0.1", "10.213.1": "10.213.1.1", "10.213.2": "10.213.2.1", "10.213.9": OUTSIDER}
 MIRROR_PORT = 3142  # the Debian mirror and the package index stand-in
 S3_PORT = 8333
@@ -51,6 +48,7 @@ RESTIC_PASSWORD = "lab-restic-password"
 VAULT_KEY = "LABVAULTKEY00000"
 VAULT_SECRET = "lab-vault-secret-00000000000000000000000"
 COPY_PASSWORD = "lab-copy-password-never-on-a-backup-host"
+LAB_WAIT_SECONDS = 3600  # one lab on the machine at a time: a lab test file waits for another's fleet
 
 
 def lab_unavailable() -> str | None:
@@ -351,11 +349,10 @@ class Lab:
             self.lock = None
 
 
-def _one_lab_at_a_time(wait: float = LAB_WAIT) -> int:
-    """Hold the machine's lab lock (released when the lab goes down or its process ends): the lab's
-    namespace and addresses are fixed, and starting a lab removes whatever a dead one left behind. A lab
-    that is up elsewhere (another test file's fleet on the other worker) is waited for, ``wait`` seconds at
-    most, polling."""
+def _one_lab_at_a_time(wait: float = 0) -> int:
+    """Hold the machine's lab lock (released when the lab goes down or its process ends), waiting at most
+    ``wait`` seconds for another lab to go down: the lab's namespace and addresses are fixed, and starting a
+    lab removes whatever a dead one left behind."""
     descriptor = os.open("/run/seawall-lab.lock", os.O_RDWR | os.O_CREAT, 0o600)
     deadline = time.monotonic() + wait
     while True:
@@ -364,13 +361,11 @@ def _one_lab_at_a_time(wait: float = LAB_WAIT) -> int:
             return descriptor
         except BlockingIOError:
             if time.monotonic() >= deadline:
-                os.close(descriptor)
-                msg = (
-                    f"another lab fleet has been starting or running on this machine for {wait:.0f} s "
-                    "(one pytest session, or .ci/lab up: `.ci/lab down`)"
-                )
-                raise RuntimeError(msg) from None
-            time.sleep(LAB_POLL)
+                break
+            time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
+    os.close(descriptor)
+    msg = "another lab fleet is starting or running on this machine (one pytest session, or .ci/lab up)"
+    raise RuntimeError(msg)
 
 
 def remove_everything(folder: Path) -> None:
@@ -418,11 +413,12 @@ def _quote(text: str) -> str:
     return shlex.quote(text)
 
 
-def start_lab(folder: Path, hosts: Sequence[tuple[str, str, str, str | None]]) -> Lab:
+def start_lab(folder: Path, hosts: Sequence[tuple[str, str, str, str | None]], wait: float = 0) -> Lab:
     """Given a folder and the hosts (name, address, user, user_data or None), build the cache if needed,
-    bring the lab up, boot every host at once and wait for them (torn down again when that fails)."""
+    bring the lab up (waiting at most ``wait`` seconds for another lab to go down), boot every host at once
+    and wait for them (torn down again when that fails)."""
     build_cache()
-    lock = _one_lab_at_a_time()
+    lock = _one_lab_at_a_time(wait)
     remove_everything(folder)
     folder.mkdir(parents=True)
     lab = Lab(folder, lock=lock)
@@ -443,9 +439,9 @@ def start_lab(folder: Path, hosts: Sequence[tuple[str, str, str, str | None]]) -
 
 
 @contextlib.contextmanager
-def lab_fleet(folder: Path, hosts: Sequence[tuple[str, str, str, str | None]]) -> Iterator[Lab]:
+def lab_fleet(folder: Path, hosts: Sequence[tuple[str, str, str, str | None]], wait: float = 0) -> Iterator[Lab]:
     """The lab as a context: up on entry, everything it made removed on exit."""
-    lab = start_lab(folder, hosts)
+    lab = start_lab(folder, hosts, wait)
     try:
         yield lab
     finally:

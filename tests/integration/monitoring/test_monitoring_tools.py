@@ -417,6 +417,26 @@ def build_tests(env: Environment) -> dict[str, list[dict[str, Any]]]:
             ],
         }
     ]
+    # The last DR rehearsal, exported by the status host from the fleet's record: failed, or older than the
+    # model's interval (never run: exported with its timestamp 0).
+    tests["SeawallDrRehearsalFailed"] = case(
+        "SeawallDrRehearsalFailed",
+        [series("seawall_dr_rehearsal_success", status, "0x5"),
+         series("seawall_dr_rehearsal_last_run_timestamp_seconds", status, "100x5")],
+        [series("seawall_dr_rehearsal_success", status, "1x5"),
+         series("seawall_dr_rehearsal_last_run_timestamp_seconds", status, "100x5")],
+        2,
+        [status | {"severity": severity(env, "SeawallDrRehearsalFailed")}],
+    )  # fmt: skip
+    days = int(env.dr.rehearsal_interval.total_seconds() // 86400) + 2
+    tests["SeawallDrRehearsalOverdue"] = case(
+        "SeawallDrRehearsalOverdue",
+        [series("seawall_dr_rehearsal_last_run_timestamp_seconds", status, f"0x{days}")],
+        [series("seawall_dr_rehearsal_last_run_timestamp_seconds", status, f"0+86400x{days}")],
+        days * 1440,
+        [status | {"severity": severity(env, "SeawallDrRehearsalOverdue")}],
+        step="1d",
+    )
     for alert, metric in (
         ("SeawallBackupSilent", "seawall_backup_last_run_timestamp_seconds"),
         ("SeawallDrillOverdue", "seawall_drill_last_run_timestamp_seconds"),

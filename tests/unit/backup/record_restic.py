@@ -1,4 +1,4 @@
-"""Record what real restic prints for every case of ``tests/fixtures/{drill,retention,prune,status}/``:
+"""Record what real restic prints for every case of ``tests/fixtures/{drill,retention,prune,status,dr}/``:
 ``python -m tests.unit.backup.record_restic [AREA/CASE …]`` (restic on PATH; a local repository under /tmp).
 
 A case's ``facts.json`` says its scenario: ``snapshots`` (label, time, host, tags) are backed up in that order
@@ -8,6 +8,8 @@ into a fresh repository of ``tests.unit.restic_replay.write_environment``'s envi
 
 - ``drill``: the host's snapshot listing (``snapshots --json`` of the set and host);
 - ``status``: the set's listing of every host (``snapshots --json`` of the set), as a deep status reads it;
+- ``dr``: the set's listing of every host, from which ``seawall snapshots`` makes the rows a DR rehearsal
+  chooses its snapshot from (``verified``: the snapshots a drill verified, in the state);
 - ``retention``: restic's plan for the case's keep-rules (``forget --dry-run --json``);
 - ``prune``: with the ``verified`` snapshots written into the host's state, a ``seawall backup run`` when
   ``run`` is set, one data pack deleted when ``damage`` is set, then ``seawall backup prune`` (``dry_run``):
@@ -52,7 +54,7 @@ from tests.conftest import PROJECT
 from tests.unit.restic_replay import HOST, SET, answer_name, subcommand, write_environment
 
 FIXTURES = PROJECT / "tests" / "fixtures"
-AREAS = ("drill", "retention", "prune", "status")
+AREAS = ("drill", "retention", "prune", "status", "dr")
 SCRATCH = Path("/tmp/seawall-restic-record")  # a fixed place: restic prints its paths, a new recording keeps them
 
 
@@ -116,11 +118,16 @@ def _record_prune(context: BackupContext, facts: dict[str, Any], labels: dict[st
     prune_repositories(context, dry_run=facts.get("dry_run", False), scheduled=True)
 
 
+def _record_dr(context: BackupContext, facts: dict[str, Any], labels: dict[str, str], root: Path) -> None:
+    context.restic(SET).execute(make_snapshots_command(context.target(SET), SET))
+
+
 RECORDERS: dict[str, Callable[[BackupContext, dict[str, Any], dict[str, str], Path], None]] = {
     "drill": _record_drill,
     "retention": _record_retention,
     "prune": _record_prune,
     "status": _record_status,
+    "dr": _record_dr,
 }
 
 
