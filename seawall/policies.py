@@ -26,6 +26,8 @@ FIREWALL = "digitalocean:index/firewall:Firewall"
 ALERT = "digitalocean:index/monitorAlert:MonitorAlert"
 UPTIME = "digitalocean:index/uptimeCheck:UptimeCheck"
 BUCKET = "digitalocean:index/spacesBucket:SpacesBucket"
+LOAD_BALANCER = "digitalocean:index/loadBalancer:LoadBalancer"
+HTTP = {80, 443}
 COMMAND = "command:remote:Command"
 SENSITIVE_PORTS = {22: "SSH", 3306: "MySQL", 5432: "PostgreSQL", 6379: "Redis", 9200: "Elasticsearch", 27017: "MongoDB"}
 # The one table of DigitalOcean's droplet metric names (the monitoring component alerts on them).
@@ -169,16 +171,52 @@ def services_have_routed_alerts(resources: Sequence[Resource]) -> Iterable[tuple
 
 
 def public_http_has_uptime_check(resources: Sequence[Resource]) -> Iterable[tuple[str, str]]:
-    """Services open to the internet on 80 or 443 have an uptime check."""
+    """Services open to the internet on 80 or 443, directly or through their load balancer, have an uptime check."""
     checks = {str(r.props.get("name")) for r in resources if r.type == UPTIME}
     for firewall in (r for r in resources if r.type == FIREWALL):
         public = [
             rule
             for rule in firewall.props.get("inboundRules") or []
-            if _to_world(rule.get("sourceAddresses") or []) and ({80, 443} & set(_ports(rule)))
+            if (_to_world(rule.get("sourceAddresses") or []) or rule.get("sourceLoadBalancerUids"))
+            and (HTTP & set(_ports(rule)))
         ]
         if public and str(firewall.props.get("name")) not in checks:
             yield firewall.name, f"{firewall.props.get('name')} serves HTTP(S) publicly without an uptime check"
+
+
+def production_http_behind_load_balancer(resources: Sequence[Resource]) -> Iterable[tuple[str, str]]:
+    """No production droplet is reachable from the internet on 80 or 443 directly: its service's firewall admits
+    those ports from its load balancer alone (which terminates HTTPS: ``load-balancer-https``)."""
+    production = {
+        str(tag)
+        for droplet in resources
+        if droplet.type == DROPLET and _tag(droplet, "tier") == "production"
+        for tag in droplet.props.get("tags") or []
+    }
+    for firewall in (r for r in resources if r.type == FIREWALL):
+        if not production & {str(tag) for tag in firewall.props.get("tags") or []}:
+            continue
+        for rule in firewall.props.get("inboundRules") or []:
+            direct = sorted(HTTP & set(_ports(rule)))
+            if direct and _to_world(rule.get("sourceAddresses") or []):
+                ports = ", ".join(map(str, direct))
+                yield (
+                    firewall.name,
+                    f"production droplets of {firewall.props.get('name')} are open on {ports} to the internet",
+                )
+
+
+def load_balancer_serves_https(resource: Resource) -> Iterable[str]:
+    """A load balancer terminates HTTPS with a managed certificate, redirects HTTP to it and checks droplet health."""
+    if resource.type != LOAD_BALANCER:
+        return
+    rules = resource.props.get("forwardingRules") or []
+    if not any(rule.get("entryProtocol") == "https" and rule.get("certificateName") for rule in rules):
+        yield "no HTTPS forwarding rule with a certificate"
+    if any(rule.get("entryProtocol") == "http" for rule in rules) and not resource.props.get("redirectHttpToHttps"):
+        yield "HTTP is forwarded instead of redirected to HTTPS"
+    if not (resource.props.get("healthcheck") or {}).get("path"):
+        yield "no HTTP health check of the droplets"
 
 
 def buckets_private_versioned_with_lifecycle(resource: Resource) -> Iterable[str]:
@@ -455,6 +493,24 @@ RULES: tuple[Rule, ...] = (
         "mandatory",
         "Give the service `health: {path: …}` so an uptime check and its alerts are created.",
         check_stack=public_http_has_uptime_check,
+    ),
+    Rule(
+        "production-http-behind-load-balancer",
+        "Production droplets serve HTTP(S) only through their load balancer, never to the internet directly",
+        "Critical",
+        "mandatory",
+        "Give the service a load balancer (`load_balancer: {}`, or more than one droplet) and keep `from: public` "
+        "ports to 80 and 443: the program admits them from the balancer alone.",
+        check_stack=production_http_behind_load_balancer,
+    ),
+    Rule(
+        "load-balancer-https",
+        "Load balancers terminate HTTPS with a managed certificate, redirect HTTP and check droplet health",
+        "Major",
+        "mandatory",
+        "Declare the balancer through the ServiceLoadBalancer component (`load_balancer:` on the service, with "
+        "`health:`), which does all three.",
+        check_resource=load_balancer_serves_https,
     ),
     Rule(
         "bucket-private-versioned-lifecycle",

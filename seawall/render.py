@@ -226,6 +226,10 @@ def stand_in_outputs(name: str, token: str, inputs: dict[str, Any]) -> dict[str,
             "Volume": {"volumeUrn": f"do:volume:{digest}"},
             "Domain": {"domainUrn": f"do:domain:{inputs.get('name', '')}"},
             "SpacesBucket": {"bucketUrn": f"do:space:{inputs.get('name', '')}"},
+            "LoadBalancer": {"ip": f"203.0.113.{digest % 250 + 1}", "loadBalancerUrn": f"do:loadbalancer:{digest}"},
+            "ReservedIp": {"ipAddress": f"192.0.2.{digest % 250 + 1}", "reservedIpUrn": f"do:reservedip:{digest}"},
+            "SshKey": {"fingerprint": ":".join(f"{digest:032x}"[i : i + 2] for i in range(0, 32, 2))},
+            "SpacesKey": {"accessKey": f"DO00{digest:016X}", "secretKey": PLACEHOLDER_SECRET},
         }.get(short, {}),
     }
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from seawall.model.calendar import longest_interval, parse_calendar
-from seawall.model.schema import PUBLIC_SOURCES, Environment, Port, droplet_names
+from seawall.model.schema import PUBLIC_SOURCES, Environment, Port, droplet_names, load_balancer_of, public_port
 from seawall.model.types import format_duration, is_branch_like
 
 Finding = tuple[tuple[str | int, ...], str]
@@ -324,6 +324,18 @@ def _local_provider_has_no_cloud(env: Environment) -> Iterator[Finding]:
         yield ("services",), "the local provider runs no droplets: declare hosts under datacenter_hosts"
 
 
+def _load_balancers_have_what_they_need(env: Environment) -> Iterator[Finding]:
+    """A load balancer forwards a public HTTP(S) port and checks the droplets' health before it sends them traffic."""
+    for name, service in env.services.items():
+        declared = service.load_balancer
+        if declared is not None and declared.enabled and public_port(service) is None:
+            msg = "a load balancer needs a public HTTP(S) port to forward: add `{port: 443, from: public}`"
+            yield ("services", name, "load_balancer"), msg
+        if load_balancer_of(service) is not None and service.health is None:
+            msg = "its load balancer checks each droplet's health before sending it traffic: set `health: {path: …}`"
+            yield ("services", name, "health"), msg
+
+
 RULES: tuple[Rule, ...] = (
     _backup_set_references,
     _prune_hosts_run_their_set,
@@ -345,6 +357,7 @@ RULES: tuple[Rule, ...] = (
     _monitoring_reaches_datacenter_hosts,
     _escalation_has_a_repository,
     _copy_is_elsewhere,
+    _load_balancers_have_what_they_need,
 )
 
 

@@ -75,6 +75,28 @@ class Outbound(StrictModel):
     to: Literal["public", "vpc"] = "public"
 
 
+class SshPublicKey(StrictModel):
+    """A public key that becomes a ``digitalocean.SshKey`` the environment's droplets are created with (by id)."""
+
+    name: Name = Field(description="The key's name; the DigitalOcean key is ``<env>-<name>``.")
+    public_key: str | None = Field(
+        default=None,
+        pattern=r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+( [^\n]*)?$",
+        description="The OpenSSH public key line (``ssh-ed25519 AAAA… comment``); the loader fills it from ``file``.",
+    )
+    file: PathText | None = Field(
+        default=None,
+        description="A file holding the public key line, relative to the environments folder unless absolute.",
+    )
+
+    @model_validator(mode="after")
+    def _has_a_key(self) -> SshPublicKey:
+        if self.public_key is None:
+            msg = "an SSH public key needs its key: set public_key, or file to a file that holds it"
+            raise ValueError(msg)
+        return self
+
+
 class Network(StrictModel):
     vpc_cidr: VpcCidr
     admin_cidrs: list[Cidr] = Field(min_length=1)
@@ -83,6 +105,10 @@ class Network(StrictModel):
     # or "none" (then Prometheus must run in the data center to watch its hosts).
     datacenter_link: Literal["vpn", "none"] = "vpn"
     ssh_keys: list[SshKeyRef] = Field(default_factory=list)
+    ssh_public_keys: list[SshPublicKey] = Field(
+        default_factory=list,
+        description="Public keys Seawall makes DigitalOcean SSH keys of; droplets get them by id, beside ``ssh_keys``.",
+    )
     outbound: list[Outbound] = Field(
         default_factory=lambda: [
             Outbound(protocol="tcp"),
@@ -127,6 +153,25 @@ class DropletBackups(StrictModel):
     hour: Literal[0, 4, 8, 12, 16, 20] = 0
 
 
+class LoadBalancer(StrictModel):
+    """A DigitalOcean load balancer in front of a service's droplets, terminating TLS with a managed certificate."""
+
+    enabled: bool = Field(
+        default=True, description="False: no load balancer, even for a public service of many droplets."
+    )
+    size_unit: int = Field(strict=True, default=1, ge=1, le=200, description="The balancer's size in units (1-200).")
+    redirect_http_to_https: bool = Field(default=True, description="Answer HTTP on port 80 with a redirect to HTTPS.")
+    check_interval_seconds: int = Field(
+        strict=True, default=10, ge=3, le=300, description="Seconds between two health checks of each droplet."
+    )
+    unhealthy_threshold: int = Field(
+        strict=True, default=3, ge=2, le=10, description="Failed health checks before a droplet leaves the pool."
+    )
+    healthy_threshold: int = Field(
+        strict=True, default=5, ge=2, le=10, description="Passed health checks before a droplet rejoins the pool."
+    )
+
+
 class Service(StrictModel):
     description: str = ""
     role: Name | None = None
@@ -149,6 +194,14 @@ class Service(StrictModel):
     alerts: Alerts | None = None
     droplet_backups: DropletBackups | None = None
     backup_sets: list[Name] = Field(default_factory=list)
+    load_balancer: LoadBalancer | None = Field(
+        default=None,
+        description="Its load balancer; a public HTTP(S) service of more than one droplet gets one without asking.",
+    )
+    reserved_ip: bool | None = Field(
+        default=None,
+        description="Give each droplet a reserved IP that outlives it (default: stateful services have one).",
+    )
 
     @property
     def is_stateful(self) -> bool:
@@ -295,6 +348,14 @@ class BackupConfig(StrictModel):
     noncurrent_version_days: int = Field(strict=True, default=30, ge=1)
     abort_multipart_days: int = Field(strict=True, default=7, ge=1)
     copy_: OffsiteCopy | None = Field(default=None, alias="copy")
+    host_keys: Literal["scoped", "config"] = Field(
+        default="scoped",
+        description=(
+            "The backup hosts' storage key: ``scoped``, a Spaces key the program creates with read-write on the "
+            "environment's bucket alone (where the repository is Spaces); ``config``, the stack's "
+            "spacesAccessKeyId/spacesSecretAccessKey secrets."
+        ),
+    )
 
     @model_validator(mode="after")
     def _has_a_password_source(self) -> BackupConfig:
@@ -655,6 +716,20 @@ def public_port(service: Service) -> int | None:
     service gets the public name ``<service>.<domain>``."""
     public = sorted(port.port for port in service.ports if port.source == "public" and port.port in HTTP_PORTS)
     return public[-1] if public else None
+
+
+def load_balancer_of(service: Service) -> LoadBalancer | None:
+    """Given a service, return its load balancer: the one it declares (unless disabled), else one for a public
+    HTTP(S) service of more than one droplet, else None."""
+    declared = service.load_balancer
+    if declared is not None:
+        return declared if declared.enabled and public_port(service) is not None else None
+    return LoadBalancer() if public_port(service) is not None and service.count > 1 else None
+
+
+def has_reserved_ip(service: Service) -> bool:
+    """Given a service, return whether each of its droplets gets a reserved IP (declared, else stateful)."""
+    return service.reserved_ip if service.reserved_ip is not None else service.is_stateful
 
 
 def droplet_dns_name(env: Environment, droplet: str) -> str:
