@@ -28,7 +28,10 @@ def test_the_models_public_key_file_becomes_an_ssh_key_every_droplet_gets_by_id(
     resources = graph(name).resources
     key = resources["ssh-keys-deploy"].inputs
     assert key["name"] == f"{name}-deploy"
-    assert key["publicKey"] == (SHIPPED / "keys" / f"{name}-deploy.pub").read_text().strip()
+    assert (
+        key["publicKey"]
+        == (SHIPPED / load_environment(SHIPPED, name).network.ssh_public_keys[0].file).read_text().strip()
+    )
     assert key["publicKey"].startswith("ssh-ed25519 ")
     droplets = [record for record in resources.values() if record.type == DROPLET]
     assert droplets
@@ -72,7 +75,7 @@ def test_storage_other_than_spaces_keeps_the_configured_key(environments: Path) 
 
 
 def test_a_key_given_inline_needs_no_file_and_a_missing_file_is_named_with_its_line(environments: Path) -> None:
-    line = (SHIPPED / "keys" / "qanet-deploy.pub").read_text().strip()
+    line = (SHIPPED / "keys" / "qa-deploy.pub").read_text().strip()
     patch_environment(environments, "qanet", {"network": {"ssh_public_keys": [{"name": "ops", "public_key": line}]}})
     resources = render(load_environment(environments, "qanet"), OFFLINE).resources
     assert resources["ssh-keys-ops"].inputs["publicKey"] == line
