@@ -65,9 +65,21 @@ def test_each_recorded_case_gives_exactly_its_differences(case: str) -> None:
     assert rows(compare_cloud(devnet_graph(), answers(case))) == expected["differences"]
 
 
+# What the matching fleet leaves uncompared: the outputs DigitalOcean's droplet list does not hold (#31: the
+# balancer's address and id, the reserved IPs), each named.
+NOT_LISTED = [
+    "firewall devnet-api: which load balancer it admits (its id, not known offline)",
+    *(
+        f"dns A {name}.{DOMAIN}: its value (another resource's output, not known offline; its type, name and TTL "
+        "are compared)"
+        for name in ("api", "db-1", "indexer-1", "monitoring-1")
+    ),
+]
+
+
 def test_every_record_is_compared_with_the_droplet_address_its_reference_names() -> None:
     comparison = compare_cloud(devnet_graph(), answers())
-    assert (comparison.differences, comparison.not_compared) == ([], [])
+    assert (comparison.differences, comparison.not_compared) == ([], NOT_LISTED)
 
 
 @pytest.mark.parametrize(("record", "network"), [("api-1", "public"), ("api-1.vpc", "private")])
@@ -86,7 +98,7 @@ def test_a_reference_to_an_output_digitalocean_does_not_list_is_named_never_gues
     graph = devnet_graph()
     next(r for r in graph["resources"] if r["name"] == "api-1-dns-vpc")["inputs"]["value"] = {"ref": "api-1.id"}
     comparison = compare_cloud(graph, answers())
-    assert comparison.not_compared == [
+    assert [note for note in comparison.not_compared if note not in NOT_LISTED] == [
         f"dns A api-1.vpc.{DOMAIN}: its value (another resource's output, not known offline; its type, name and "
         "TTL are compared)"
     ]
@@ -106,7 +118,7 @@ def test_a_graph_recorded_before_references_compares_its_public_records_and_name
     comparison = compare_cloud(graph, answers())
     assert comparison.differences == []
     hosts = ["api-1", "db-1", "faucet-1", "indexer-1", "monitoring-1"]
-    assert comparison.not_compared == [
+    assert [note for note in comparison.not_compared if note not in NOT_LISTED] == [
         f"dns A {host}.vpc.{DOMAIN}: its value (another resource's output, not known offline; its type, name "
         "and TTL are compared)"
         for host in hosts
