@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from seawall.model.calendar import longest_interval, parse_calendar
-from seawall.model.schema import PUBLIC_SOURCES, Environment, Port, droplet_names, load_balancer_of, public_port
+from seawall.model.schema import PUBLIC_SOURCES, Environment, Port, droplet_names, load_balancer_of
 from seawall.model.types import format_duration, is_branch_like
 
 Finding = tuple[tuple[str | int, ...], str]
@@ -325,12 +325,9 @@ def _local_provider_has_no_cloud(env: Environment) -> Iterator[Finding]:
 
 
 def _load_balancers_have_what_they_need(env: Environment) -> Iterator[Finding]:
-    """A load balancer forwards a public HTTP(S) port and checks the droplets' health before it sends them traffic."""
+    """A load balancer checks the droplets' health before it sends them traffic (a service without a public
+    HTTP(S) port has none, whatever it declares: an environment may close a port its defaults balance)."""
     for name, service in env.services.items():
-        declared = service.load_balancer
-        if declared is not None and declared.enabled and public_port(service) is None:
-            msg = "a load balancer needs a public HTTP(S) port to forward: add `{port: 443, from: public}`"
-            yield ("services", name, "load_balancer"), msg
         if load_balancer_of(service) is not None and service.health is None:
             msg = "its load balancer checks each droplet's health before sending it traffic: set `health: {path: …}`"
             yield ("services", name, "health"), msg

@@ -117,14 +117,12 @@ def test_a_service_serving_http_gets_it_forwarded_and_its_health_port_admitted_f
     assert all("sourceAddresses" not in rule for rule in admitted.values())
 
 
-def test_a_balancer_needs_the_services_health_and_a_public_port(environments: Path) -> None:
+def test_a_balancer_needs_the_services_health_and_balances_only_a_public_http_port(environments: Path) -> None:
     from seawall.errors import ConfigError
 
-    patch_environment(
-        environments, "qanet", {"services": {"api": {"health": None}, "db": {"load_balancer": {"size_unit": 2}}}}
-    )
+    patch_environment(environments, "qanet", {"services": {"db": {"load_balancer": {"size_unit": 2}}}})
+    assert "db-lb" not in render(load_environment(environments, "qanet"), OFFLINE).resources
+    patch_environment(environments, "qanet", {"services": {"api": {"health": None}}})
     with pytest.raises(ConfigError) as raised:
         load_environment(environments, "qanet")
-    text = str(raised.value)
-    assert "services.api.health: its load balancer checks each droplet's health" in text
-    assert "services.db.load_balancer: a load balancer needs a public HTTP(S) port" in text
+    assert "services.api.health: its load balancer checks each droplet's health" in str(raised.value)
