@@ -16,7 +16,14 @@ capacity and ledger code that read the fleet's state) asks a backend, never the 
   processes left (``seawall.backup.client``) and starts no restic when there are none;
 - ``protection()``: what keeps the stored objects from being deleted, read from the storage now (for
   the off-site copy's record: Seawall never claims a protection it did not check);
-- ``shown``: the location as the model writes it, for documents.
+- ``shown``: the location as the model writes it, for documents;
+- ``bucket``, ``spec``, ``network_endpoint``, ``storage_region``: the bucket the repository is in and the spec
+  ``prepare`` gives it, where restic reaches it over the network and the region its objects are in (each None
+  for a folder of this machine), for documents, capacity and restic's messages;
+- ``key_variables()``: which variables hold the keys restic reads (names, never values), for the documents'
+  commands that run plain restic;
+- ``variable_prefixes``: the families of variables restic reads for this backend, which no process inherits
+  from the caller (``scrubbed_prefixes``, given to the runner: every command names its own).
 
 Two backends ship: ``local`` (a folder, for the ``local`` environment and tests) and ``s3`` (DigitalOcean
 Spaces or any S3 server). A new backend (B2, a second region) is one class here, one entry in
@@ -31,9 +38,11 @@ import functools
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
+from urllib.parse import urlparse
 
 from seawall.backup.state import BucketCopy
 from seawall.backup.storage import (
@@ -52,6 +61,7 @@ from seawall.errors import ConfigError, UsageError
 from seawall.files import resolve
 from seawall.logs import register_secret
 from seawall.model.schema import Environment, Repository
+from seawall.runner import scrub_inherited
 
 logger = logging.getLogger(__name__)
 LOCKS = "locks"  # restic's folder of lock files in a repository
@@ -116,6 +126,31 @@ class Backend(Protocol):
         """Return what keeps the stored objects from being deleted, as the storage shows it now."""
         ...
 
+    @property
+    def bucket(self) -> str | None:
+        """Return the bucket the repository is in, or None (a folder)."""
+        ...
+
+    @property
+    def spec(self) -> BucketSpec | None:
+        """Return the spec ``prepare`` gives the bucket (versions kept, lock), or None (a folder)."""
+        ...
+
+    @property
+    def network_endpoint(self) -> str | None:
+        """Return where restic reaches the storage over the network (``http://host:port``), or None (a folder
+        of this machine)."""
+        ...
+
+    @property
+    def storage_region(self) -> str | None:
+        """Return the region the stored objects are in, or None (a folder of the machine that uses it)."""
+        ...
+
+    def key_variables(self) -> dict[str, str]:
+        """Return each variable restic reads the storage's keys from, with the variable that holds the key."""
+        ...
+
 
 @dataclass(frozen=True)
 class LocalBackend:
@@ -125,6 +160,7 @@ class LocalBackend:
     project_root: Path
     env_name: str
     kind: str = "local"
+    variable_prefixes: ClassVar[tuple[str, ...]] = ()  # restic reads no variable of its own for a folder
 
     @property
     def shown(self) -> str:
@@ -187,6 +223,30 @@ class LocalBackend:
         """A folder of this machine: whoever can write it can delete it."""
         return ["a folder of this machine: not versioned, no object lock"]
 
+    @property
+    def bucket(self) -> str | None:
+        """A folder is in no bucket."""
+        return None
+
+    @property
+    def spec(self) -> BucketSpec | None:
+        """A folder has no bucket to give rules to."""
+        return None
+
+    @property
+    def network_endpoint(self) -> str | None:
+        """A folder of this machine is reached without the network."""
+        return None
+
+    @property
+    def storage_region(self) -> str | None:
+        """A folder is where the machine that uses it is."""
+        return None
+
+    def key_variables(self) -> dict[str, str]:
+        """A folder needs no keys."""
+        return {}
+
 
 @dataclass(frozen=True)
 class S3Backend:
@@ -201,6 +261,7 @@ class S3Backend:
     secret_key_env: str
     env_name: str
     kind: str = "s3"
+    variable_prefixes: ClassVar[tuple[str, ...]] = ("AWS_",)  # restic's S3 backend reads AWS_* (keys, region…)
 
     @property
     def shown(self) -> str:
@@ -275,6 +336,24 @@ class S3Backend:
         """Return the bucket's versioning, how long it keeps removed versions, and its object lock."""
         return protection(self.client(), self.bucket)
 
+    @property
+    def network_endpoint(self) -> str | None:
+        """Return the scheme, host and port of the endpoint, as restic's location names it."""
+        url = self.location().removeprefix("s3:")
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://{rest.split('/', 1)[0]}" if rest else url
+
+    @property
+    def storage_region(self) -> str | None:
+        """Return the region: Spaces' from its endpoint (``ams3.digitaloceanspaces.com``), any other storage's as
+        the model says."""
+        host = urlparse(self.endpoint).hostname or ""
+        return host.split(".")[0] if host.endswith("digitaloceanspaces.com") else self.region
+
+    def key_variables(self) -> dict[str, str]:
+        """Return restic's two key variables with the variables the model names for them."""
+        return {"AWS_ACCESS_KEY_ID": self.access_key_env, "AWS_SECRET_ACCESS_KEY": self.secret_key_env}
+
 
 @functools.lru_cache(maxsize=8)
 def _client(endpoint: str, region: str, access_key: str, secret_key: str) -> Any:
@@ -321,14 +400,22 @@ def _s3(env: Environment, repository: Repository, project_root: Path, keys: Keys
 
 
 Keys = tuple[str, str] | None  # the variables that hold an S3 key pair; None: the backup hosts' pair
-BACKENDS = {"local": _local, "s3": _s3}
+# Each kind of the model: its backend's class and how the model's repository makes one.
+BACKENDS: dict[str, tuple[type[LocalBackend | S3Backend], Callable[..., Backend]]] = {
+    "local": (LocalBackend, _local),
+    "s3": (S3Backend, _s3),
+}
+# What no process inherits from the caller (each command names its repository and credentials itself):
+# restic's own variables (``RESTIC_REPOSITORY``, ``RESTIC_PASSWORD``…) and every backend's; the runner asks.
+SCRUBBED_PREFIXES = ("RESTIC_", *dict.fromkeys(p for kind, _ in BACKENDS.values() for p in kind.variable_prefixes))
+scrub_inherited(SCRUBBED_PREFIXES)
 
 
 def backend_of(
     env: Environment, repository: Repository, project_root: Path, keys: Keys = None, spec: BucketSpec | None = None
 ) -> Backend:
     """Given a repository from the model, return its backend (reached with the ``keys`` variables, when given)."""
-    return BACKENDS[repository.kind](env, repository, project_root, keys, spec)
+    return BACKENDS[repository.kind][1](env, repository, project_root, keys, spec)
 
 
 def set_backend(env: Environment, set_name: str, project_root: Path, keys: Keys = None) -> Backend:
@@ -350,6 +437,17 @@ def copy_backend(env: Environment, set_name: str, project_root: Path) -> Backend
     if repository is None:
         msg = f"{env.name} has no off-site copy: declare backup.copy (docs/environment-model.md) to have one"
         raise UsageError(msg)
+    return backend_of(env, repository, project_root, vault_keys(env), copy_bucket_spec(env))
+
+
+def offsite_backend(env: Environment, project_root: Path) -> Backend | None:
+    """Given an environment, return the backend of its off-site copy as a whole (the bucket or folder the vault
+    copies every set into), reached with the vault's key; None without a copy."""
+    copy = env.backup.copy_
+    if copy is None:
+        return None
+    bucket = env.copy_bucket_name
+    repository = copy.repository if bucket is None else copy.repository.model_copy(update={"bucket": bucket})
     return backend_of(env, repository, project_root, vault_keys(env), copy_bucket_spec(env))
 
 

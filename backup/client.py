@@ -38,7 +38,6 @@ from seawall.backup.restic import (
     make_cat_lock_command,
     make_list_locks_command,
     make_unlock_command,
-    storage_endpoint,
 )
 from seawall.errors import BackupError
 from seawall.runner import Command, Result, children, run, stream
@@ -150,8 +149,8 @@ class Restic:
     def _unreachable(self, result: Result) -> StorageUnreachable | None:
         """After a timeout, ask the S3 endpoint itself (one TCP connection): restic says nothing while it
         retries, so a refused or silent endpoint is named instead of a bare timeout."""
-        endpoint = storage_endpoint(self.target.repository)
-        if not self.target.repository.startswith("s3:"):
+        endpoint = self.target.endpoint
+        if endpoint is None:
             return None
         url = urllib.parse.urlsplit(endpoint)
         port = url.port or (443 if url.scheme == "https" else 80)

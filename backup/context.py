@@ -18,7 +18,7 @@ from pathlib import Path
 
 from seawall.backup.backends import Backend, copy_backend, set_backend, shared_copy, vault_keys
 from seawall.backup.client import LockPolicy, Restic
-from seawall.backup.plan import make_target
+from seawall.backup.plan import Job, make_target
 from seawall.backup.restic import Target
 from seawall.backup.state import BucketCopy, StateStore
 from seawall.errors import UsageError
@@ -111,16 +111,14 @@ class BackupContext:
         passed = {name: os.environ[name] for name in self.backup_set(set_name).hooks.pass_env if name in os.environ}
         return {**passed, "SEAWALL_ENVIRONMENT": self.env.name, "SEAWALL_SET": set_name, "SEAWALL_HOST": host}
 
-    def prune_host(self, set_name: str) -> str:
-        """Given a set, return the one host that runs its retention and prune (the others only back up)."""
-        return prune_host(self.env, set_name)
-
-
-def prune_host(env: Environment, set_name: str) -> str:
-    """Given a set, return the host that runs its retention-and-prune job: the set's ``prune_host``, or
-    the first host that runs the set."""
-    chosen = env.backup_sets[set_name].prune_host
-    return chosen if chosen is not None else env.hosts_of_set(set_name)[0]
+    def jobs(self) -> list[Job]:
+        """Return every chosen (host, set) backup job, in a stable order."""
+        jobs = []
+        for set_name, host in self.pairs:
+            backup_set = self.backup_set(set_name)
+            paths = tuple(str(self.folder(path)) for path in backup_set.paths)
+            jobs.append(Job(self.env.name, host, set_name, backup_set, paths, self.target(set_name)))
+        return jobs
 
 
 def build_context(

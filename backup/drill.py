@@ -8,7 +8,8 @@ what the repository streams; run the set's own checks against the restored tree;
 plus verification) and RPO (age of the newest snapshot) against the set's targets; record a report and
 metrics. The check slice, the snapshot list and the sample run beside the restore when ``--jobs``
 leaves a slot (the context's slots bound the restic processes at once), read-only and at a lower CPU
-priority.
+priority. What it decides from what restic printed (the snapshot, the slice, RPO and the targets) is
+``seawall.backup.decisions``'s.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import random
 import re
 import tempfile
 import threading
@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from seawall.backup import records
-from seawall.backup.client import Restic, parse_time
+from seawall.backup.client import Restic
 from seawall.backup.context import BackupContext
+from seawall.backup.decisions import choose_snapshot, judge_targets, measure_rpo, slice_to_check, slices_after
 from seawall.backup.diagnose import affected_snapshots, explain_restore_failure
 from seawall.backup.hooks import run_hooks
 from seawall.backup.restic import (
@@ -43,7 +44,7 @@ from seawall.backup.restic import (
     make_snapshots_command,
     parse_snapshots,
 )
-from seawall.backup.retention import future_alarm, in_future, newest_present
+from seawall.backup.retention import in_future
 from seawall.backup.verify import (
     SampleResult,
     choose_folder,
@@ -146,8 +147,7 @@ def check_slice(context: BackupContext, set_name: str) -> CheckSlice:
     ) is not None:
         logger.warning("the check slices of %s are not trusted (%s): starting again at slice 1", set_name, problem)
         state = {}
-    read = [k for k in state.get("slices_read", []) if 1 <= k <= slices] if state.get("slices") == slices else []
-    k = int(state.get("next", 1)) if state.get("slices") == slices else 1
+    k, read = slice_to_check(state, slices)
     restic = context.restic(set_name)
     started, waited = time.monotonic(), restic.waited()
     try:
@@ -158,10 +158,7 @@ def check_slice(context: BackupContext, set_name: str) -> CheckSlice:
     except ResticError as exc:
         ok, detail = False, str(exc)
     seconds = _working(started, waited, restic)
-    if ok:
-        read = sorted({*read, k})
-    coverage = len(read) / slices
-    following = {"slices": slices, "next": k % slices + 1, "slices_read": [] if coverage >= 1 else read}
+    read, coverage, following = slices_after(k, read, ok, slices)
     try:
         store.write(following, "drills", set_name)
     except OSError as exc:  # the drill goes on; recording its result will fail the same way, and say so
@@ -212,7 +209,7 @@ def drill_one(
                 chosen = _by_id(snapshots, holder.get("id", ""), set_name, host, context.env.name)
             else:
                 snapshots = parse_snapshots(restic.execute(make_snapshots_command(target, set_name, host)).stdout)
-                chosen = _choose(snapshots, options.snapshot, seed, set_name, host, context.env.name)
+                chosen = choose_snapshot(snapshots, options.snapshot, seed, set_name, host, context.env.name)
                 pending = side.submit(_sample, restic, chosen["id"], (seed, most))
                 _restore(restic, chosen["id"], scratch, result)
                 sampled = pending.result()
@@ -261,12 +258,9 @@ def _rpo(
     if any(in_future(snapshot, now, tolerance) for snapshot in snapshots) and len(snapshots) < 2:
         # The fast path listed only the snapshot it restored; the newest one not in the future needs all.
         snapshots = parse_snapshots(restic.execute(make_snapshots_command(restic.target, set_name, host)).stdout)
-    for snapshot in snapshots:
-        if in_future(snapshot, now, tolerance):
-            ahead = parse_time(str(snapshot["time"])) - now
-            result.failures.append(future_alarm(set_name, host, snapshot, ahead))
-    newest = newest_present(snapshots, now, tolerance)
-    return None if newest is None else max(0.0, (now - parse_time(str(newest["time"]))).total_seconds())
+    rpo, alarms = measure_rpo(snapshots, now, tolerance, set_name, host)
+    result.failures += alarms
+    return rpo
 
 
 def _restored_id(holder: dict[str, str], restored: threading.Event) -> Callable[[str], None]:
@@ -302,26 +296,7 @@ def _by_id(
     if not short_id:
         msg = f"restic did not say which snapshot of {set_name} on {host} it restored"
         raise BackupError(msg)
-    return _choose(snapshots, short_id, 0, set_name, host, environment)
-
-
-def _choose(
-    snapshots: list[dict[str, Any]], wanted: str, seed: int, set_name: str, host: str, environment: str
-) -> dict[str, Any]:
-    if not snapshots:
-        run = f"seawall backup run {environment} --set {set_name} --host {host}"
-        msg = f"{host} has no snapshot of {set_name} to drill: run `{run}` first"
-        raise BackupError(msg)
-    if wanted == "latest":
-        return snapshots[-1]
-    if wanted == "random":
-        older = snapshots[:-1] or snapshots
-        return random.Random(seed).choice(older)
-    matching = [s for s in snapshots if str(s.get("id", "")).startswith(wanted)]
-    if len(matching) != 1:
-        msg = f"snapshot {wanted!r} {'is ambiguous' if matching else 'is not one'} of {set_name} on {host}"
-        raise BackupError(msg)
-    return matching[0]
+    return choose_snapshot(snapshots, short_id, 0, set_name, host, environment)
 
 
 def _sample(restic: Restic, snapshot: str, draw: Draw) -> tuple[str | None, dict[str, str], str]:
@@ -419,28 +394,9 @@ def _verify(
 
 
 def _targets(backup_set: BackupSet, rto: float, rpo: float | None, result: DrillResult) -> None:
-    result.rto = {
-        "seconds": round(rto, 3),
-        "target_seconds": backup_set.rto.total_seconds(),
-        "ok": rto <= backup_set.rto.total_seconds(),
-    }
-    result.rpo = {
-        "seconds": None if rpo is None else round(rpo, 3),
-        "target_seconds": backup_set.rpo.total_seconds(),
-        "ok": rpo is not None and rpo <= backup_set.rpo.total_seconds(),
-    }
-    if rpo is None:
-        result.failures.append(
-            f"RPO cannot be measured: every snapshot of {result.set_name} on {result.host} is in the future"
-        )
-    if not result.rto["ok"]:
-        result.failures.append(
-            f"RTO missed: restore and verification took {rto:.1f}s, the target is {result.rto['target_seconds']:.0f}s"
-        )
-    if rpo is not None and not result.rpo["ok"]:
-        result.failures.append(
-            f"RPO missed: the newest snapshot is {rpo:.0f}s old, the target is {result.rpo['target_seconds']:.0f}s"
-        )
+    targets = (backup_set.rto.total_seconds(), backup_set.rpo.total_seconds())
+    result.rto, result.rpo, failures = judge_targets(rto, rpo, targets, result.set_name, result.host)
+    result.failures += failures
 
 
 def _now() -> str:

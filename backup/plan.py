@@ -1,4 +1,7 @@
-"""From a validated environment to the backup jobs to run: which host, which set, which repository.
+"""A backup job (which host, which set, which repository) and the restic target of a set's repository.
+
+``BackupContext.jobs`` (``seawall.backup.context``) makes the jobs; this module knows no context, so the
+context imports it and nothing here imports back.
 
 Relative paths (the ``local`` environment's repositories, password file, state and sources) are
 relative to the project folder. Credentials are read here, once, registered for masking, and handed
@@ -9,15 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from seawall.backup.backends import Backend, secret_from
 from seawall.backup.restic import Target
 from seawall.files import resolve
 from seawall.model.schema import BackupConfig, BackupSet, Environment, OffsiteCopy
-
-if TYPE_CHECKING:
-    from seawall.backup.context import BackupContext
 
 
 @dataclass(frozen=True)
@@ -66,14 +65,5 @@ def make_target(
         env.backup.command_timeout.total_seconds(),
         env.name,
         selection,
+        backend.network_endpoint,
     )
-
-
-def plan_jobs(context: BackupContext) -> list[Job]:
-    """Given a backup context, return every chosen (host, set) job, in a stable order."""
-    jobs = []
-    for set_name, host in context.pairs:
-        backup_set = context.backup_set(set_name)
-        paths = tuple(str(resolve(context.project_root, path)) for path in backup_set.paths)
-        jobs.append(Job(context.env.name, host, set_name, backup_set, paths, context.target(set_name)))
-    return jobs

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seawall.backup.context import PRIMARY
+from seawall.backup.decisions import drill_state_changes
 from seawall.backup.metrics import render_metrics, write_metrics
 from seawall.files import write_atomically
 from seawall.markdown import markdown_table
@@ -129,24 +130,7 @@ def record_drill(context: BackupContext, result: DrillResult) -> Path:
     if context.store.bucket is not None:
         context.store.bucket.put(context.store.bucket.key("reports", f"{name}.json"), text)
     _drill_metrics(context, result.set_name, result.host, result)
-    changes: dict[str, Any] = {
-        "last_drill": {
-            "time": result.finished,
-            "result": report["result"],
-            "snapshot": result.snapshot.get("short_id"),
-            "report": str(base.with_suffix(".json")),
-            "rto_seconds": result.rto.get("seconds"),
-            "rpo_seconds": result.rpo.get("seconds"),
-        }
-    }
-    if result.passed and result.snapshot:
-        changes["verified"] = {
-            "snapshot": result.snapshot["id"],
-            "short_id": result.snapshot.get("short_id"),
-            "drill": result.finished,
-            "report": str(base.with_suffix(".json")),
-        }
-    context.store.update(changes, result.set_name, result.host)
+    context.store.update(drill_state_changes(report, str(base.with_suffix(".json"))), result.set_name, result.host)
     return base.with_suffix(".json")
 
 

@@ -96,6 +96,9 @@ class Target:
     # ``--from copy`` for an off-site copy): the commands a message tells a person to run name them.
     environment: str = "ENV"
     selection: tuple[str, ...] = ()
+    # Where restic reaches the storage over the network (``http://host:port``; its backend says), None for a
+    # folder: a message names it, and a timeout asks it whether it answers at all.
+    endpoint: str | None = None
 
     def command(self, *args: str, timeout: float | None = None) -> Command:
         """Given restic arguments, return the command that runs them against this repository."""
@@ -376,7 +379,7 @@ def classify(result: Result, version: tuple[int, int, int], target: Target) -> R
     # Unreachable storage first: its retry lines look like damage, and nothing is known of the data.
     if any(marker in stderr for marker in _UNREACHABLE):
         return StorageUnreachable(
-            f"the storage at {storage_endpoint(where)} cannot be reached ({_telling_line(stderr, _UNREACHABLE)}): "
+            f"the storage at {target.endpoint or where} cannot be reached ({_telling_line(stderr, _UNREACHABLE)}): "
             "check the endpoint, the network and that the service is up; nothing was changed"
         )
     # restic 0.14 retries a lock file that another process removed for about 45 s: that is lock
@@ -411,16 +414,6 @@ def classify(result: Result, version: tuple[int, int, int], target: Target) -> R
             f"some files could not be read ({result.last_error_line()}): the snapshot is incomplete", None
         )
     return ResticFailed(f"restic exited {result.returncode} on {where}: {result.last_error_line()}")
-
-
-def storage_endpoint(repository: str) -> str:
-    """Given restic's location (``s3:http://host:port/bucket/prefix`` or a folder), return where the
-    storage is: the endpoint of an S3 location, the folder otherwise."""
-    if not repository.startswith("s3:"):
-        return repository
-    url = repository.removeprefix("s3:")
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0]}" if rest else url
 
 
 def _telling_line(stderr: str, markers: Iterable[str]) -> str:

@@ -111,7 +111,23 @@ def plan_retention(
     """Given a set's repository and rules (and what its off-site copy holds, where there is one), return what
     retention would forget (read-only)."""
     output = restic.execute(make_forget_plan_command(restic.target, set_name, keep_arguments(retention))).stdout
-    groups = _groups(output)
+    plan = plan_forgetting(parse_forget_plan(output), verified, now, tolerance, safety_keep, copied)
+    for snapshot_id, reason in plan.protected.items():
+        logger.warning("retention keeps %s of %s: %s", snapshot_id[:8], set_name, reason)
+    return plan
+
+
+def plan_forgetting(
+    groups: list[dict[str, Any]],
+    verified: Iterable[str],
+    now: dt.datetime,
+    tolerance: dt.timedelta,
+    safety_keep: dt.timedelta,
+    copied: set[str] | None = None,
+) -> RetentionPlan:
+    """Given restic's plan (``forget --dry-run --json`` groups, each with ``keep`` and ``remove``), the
+    snapshots drills verified and (where there is an off-site copy) the ids it holds, return what retention
+    forgets: restic's ``remove`` less every protected snapshot."""
     keep = [s for group in groups for s in group.get("keep") or []]
     remove = [s for group in groups for s in group.get("remove") or []]
     protected = protect(keep + remove, now, tolerance, verified, safety_keep, copied)
@@ -121,7 +137,6 @@ def plan_retention(
         if snapshot_id in protected:
             plan.protected[snapshot_id] = protected[snapshot_id]
             plan.kept += 1
-            logger.warning("retention keeps %s of %s: %s", snapshot_id[:8], set_name, protected[snapshot_id])
         else:
             plan.forget.append(snapshot_id)
     return plan
@@ -133,7 +148,8 @@ def apply_retention(restic: Restic, plan: RetentionPlan) -> None:
         restic.execute_waiting_for_locks(lambda: make_forget_ids_command(restic.target, plan.forget))
 
 
-def _groups(text: str) -> list[dict[str, Any]]:
+def parse_forget_plan(text: str) -> list[dict[str, Any]]:
+    """Given ``forget --dry-run --json`` output, return its groups (none when it printed no JSON list)."""
     for line in text.splitlines():
         if line.startswith("["):
             try:

@@ -12,31 +12,18 @@ from typing import Any
 
 import yaml
 
-from seawall.backup.context import prune_host
-from seawall.errors import ConfigError
-from seawall.hostfiles import RenderedFile
-from seawall.model.schema import Environment, droplet_names
+from seawall.hostfiles import (
+    CREDENTIALS_FILE,
+    HOST_ENVIRONMENTS,
+    SEAWALL_BIN,
+    UNIT_DIR,
+    VAULT_CREDENTIALS_FILE,
+    VERIFY_UNIT,
+    RenderedFile,
+)
+from seawall.model.schema import Environment
 
-SEAWALL_BIN = "/opt/seawall/bin/seawall"
-HOST_ENVIRONMENTS = "/etc/seawall/environments"
-CREDENTIALS_FILE = "/etc/seawall/credentials.env"
-# The vault's key and the off-site copy's password: on the vault host only, never on a backup host.
-VAULT_CREDENTIALS_FILE = "/etc/seawall/vault.env"
-UNIT_DIR = "/etc/systemd/system"
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
-def host_sets(env: Environment, host: str) -> list[str]:
-    """Given an environment and a host (droplet or data-center host), return its backup sets."""
-    if host in env.datacenter_hosts:
-        return list(env.datacenter_hosts[host].backup_sets)
-    service_name, _, index = host.rpartition("-")
-    service = env.services.get(service_name)
-    if service is None or not index.isdigit() or not 1 <= int(index) <= service.count:
-        known = sorted(env.datacenter_hosts) + [h for s, svc in env.services.items() for h in droplet_names(s, svc)]
-        msg = f"{host!r} is not a host of {env.name} (known: {', '.join(known)})"
-        raise ConfigError([msg])
-    return list(service.backup_sets)
 
 
 def host_environment(env: Environment, host: str) -> dict[str, Any]:
@@ -46,17 +33,17 @@ def host_environment(env: Environment, host: str) -> dict[str, Any]:
     status host's file also holds every set and every host that runs one: its scheduled
     ``backup status --deep`` checks the whole fleet.
     """
-    sets = host_sets(env, host)
+    sets = env.host_sets(host)
     exclude = {"services", "datacenter_hosts", "release", "monitoring", "availability", "incidents"}
     # The keys droplets are created with are the deployers' business: a new key changes no host's file.
     exclude_network = {"network": {"ssh_public_keys"}}
     document = env.model_dump(mode="json", by_alias=True, exclude={**dict.fromkeys(exclude, True), **exclude_network})
     watched = {host: sets}
-    if host in (status_host(env), vault_host(env)):
+    if host in (env.status_host(), env.vault_host()):
         for name in sorted(env.backup_sets):
             for other in env.hosts_of_set(name):
-                watched.setdefault(other, host_sets(env, other))
-    vault = vault_host(env)
+                watched.setdefault(other, env.host_sets(other))
+    vault = env.vault_host()
     if vault is not None:
         # Every host's file names the vault (so it validates) and the copy (so that its prune keeps back what
         # the copy lacks); the vault's key and the copy's password are in no such file.
@@ -67,7 +54,7 @@ def host_environment(env: Environment, host: str) -> dict[str, Any]:
     # the file names stays named: the file lists its hosts sorted, so "the first host of the set" there is not
     # the model's, and a prune (or the vault's reading of what a prune forgot) must find the real one.
     document["backup_sets"] = {
-        name: {**document["backup_sets"][name], "prune_host": _named(prune_host(env, name), name, watched)}
+        name: {**document["backup_sets"][name], "prune_host": _named(env.prune_host(name), name, watched)}
         for name in named
     }
     document["backup"]["status_host"] = None
@@ -87,11 +74,6 @@ def host_environment(env: Environment, host: str) -> dict[str, Any]:
 def _named(host: str, set_name: str, watched: dict[str, list[str]]) -> str | None:
     """The prune host when the host file names it as a host of the set, else None (it would not validate)."""
     return host if set_name in watched.get(host, []) else None
-
-
-def vault_host(env: Environment) -> str | None:
-    """Given an environment, return the host that makes its off-site copy, or None without a copy."""
-    return env.backup.copy_.vault if env.backup.copy_ is not None else None
 
 
 def _vault_jobs(env: Environment, host: str, common: list[str]) -> list[tuple[str, list[str], str]]:
@@ -138,7 +120,7 @@ def render_units(
         ("backup", [*common, "backup", "run", env.name, "--set", set_name, "--host", host], backup_set.schedule),
         ("drill", [*common, "drill", env.name, "--set", set_name, "--host", host], backup_set.drill.schedule),
     ]
-    if host == prune_host(env, set_name):
+    if host == env.prune_host(set_name):
         prune = [*common, "backup", "prune", env.name, "--set", set_name, "--scheduled"]
         jobs.append(("prune", prune, backup_set.prune_schedule))
     files = []
@@ -199,14 +181,14 @@ def render_cron(env: Environment, host: str, seawall_bin: str = SEAWALL_BIN) -> 
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     ]
     load = f"set -a; [ ! -r {CREDENTIALS_FILE} ] || . {CREDENTIALS_FILE}; set +a;"
-    for set_name in host_sets(env, host):
+    for set_name in env.host_sets(host):
         backup_set = env.backup_sets[set_name]
         common = [seawall_bin, "--environments", HOST_ENVIRONMENTS]
         jobs = [
             (backup_set.schedule, [*common, "backup", "run", env.name, "--set", set_name, "--host", host]),
             (backup_set.drill.schedule, [*common, "drill", env.name, "--set", set_name, "--host", host]),
         ]
-        if prune_host(env, set_name) == host:
+        if env.prune_host(set_name) == host:
             jobs.append(
                 (backup_set.prune_schedule, [*common, "backup", "prune", env.name, "--set", set_name, "--scheduled"])
             )
@@ -229,18 +211,9 @@ def _cron_time(calendar: str) -> str:
     return f"{minutes} {hours} * * {weekdays}"
 
 
-def status_host(env: Environment) -> str | None:
-    """Given an environment, return the host that runs the scheduled ``backup status --deep``: the one
-    named by ``backup.status_host``, or the prune host of the first set (it has every set's credentials);
-    None without backup sets."""
-    if env.backup.status_host is not None:
-        return env.backup.status_host
-    return prune_host(env, sorted(env.backup_sets)[0]) if env.backup_sets else None
-
-
 def _status_job(env: Environment, host: str, common: list[str]) -> list[tuple[str, list[str], str]]:
     """The scheduled deep status, on the status host only."""
-    if host != status_host(env):
+    if host != env.status_host():
         return []
     argv = [*common, "backup", "status", env.name, "--deep", "--metrics", "--format", "json"]
     return [(env.backup.deep_status_schedule, argv, "status")]
@@ -259,9 +232,6 @@ def render_status_units(
         files.append(RenderedFile(f"{UNIT_DIR}/{unit}.service", _service(description, argv, timeout)))
         files.append(RenderedFile(f"{UNIT_DIR}/{unit}.timer", _timer(description, unit, calendar, delay)))
     return files
-
-
-VERIFY_UNIT = "seawall-host-verify"
 
 
 def render_verify_units(
@@ -285,7 +255,7 @@ def render_host_files(
     """Given a host, return every file Seawall places on it: its environment file and the units."""
     document = yaml.dump(host_environment(env, host), Dumper=_DUMPER, sort_keys=True)
     files = [RenderedFile(f"{environments}/{env.name}.yaml", document, "0640")]
-    for set_name in host_sets(env, host):
+    for set_name in env.host_sets(host):
         files += render_units(env, host, set_name, seawall_bin, environments)
     files += render_status_units(env, host, seawall_bin, environments)
     files += render_vault_units(env, host, seawall_bin, environments)
@@ -298,8 +268,8 @@ def init_commands(env: Environment, host: str, seawall_bin: str = SEAWALL_BIN) -
     existing repository as it is)."""
     return [
         [seawall_bin, "--environments", HOST_ENVIRONMENTS, "backup", "init", env.name, "--set", name]
-        for name in host_sets(env, host)
-        if prune_host(env, name) == host
+        for name in env.host_sets(host)
+        if env.prune_host(name) == host
     ]
 
 
@@ -308,9 +278,9 @@ def timer_names(env: Environment, host: str) -> list[str]:
     return (
         [
             f"seawall-{kind}-{name}.timer"
-            for name in host_sets(env, host)
+            for name in env.host_sets(host)
             for kind in ("backup", "drill", "prune")
-            if kind != "prune" or prune_host(env, name) == host
+            if kind != "prune" or env.prune_host(name) == host
         ]
         + [f"seawall-{kind}.timer" for _, _, kind in _status_job(env, host, [])]
         + [f"{unit}.timer" for _, _, unit in _vault_jobs(env, host, [])]

@@ -1,8 +1,9 @@
 """How long the CLI takes to start, against `python -c "import typer, rich"` measured in the same run.
 
 Prints the best of several runs of `seawall --help`, `seawall --version` and `seawall validate` (all
-environments) and each one's ratio to the baseline. Targets (#20): --help and --version within 1.3x,
-validate within 2x. Command modules load only when their command runs; `validate` also pays for
+environments) and each one's ratio to the baseline. Targets (#36): --help and --version within 1.3x;
+`validate` within 1.25x its own floor "load, no CLI" (the old 2x of the baseline is below what pydantic and
+typer allow, and is retired). Command modules load only when their command runs; `validate` also pays for
 importing pydantic and building the model's validators.
 
 Three floors follow, so the validate ratio can be read: a bare typer command with the same options doing
@@ -60,20 +61,20 @@ def main() -> None:
     seawall = [str(Path(sys.executable).with_name("seawall"))]
     baseline = best_seconds([sys.executable, "-c", "import typer, rich"])
     print(f"{'python -c import typer, rich':<28} {baseline * 1000:7.1f} ms")
-    for label, argv, target in (
-        ("seawall --help", [*seawall, "--help"], 1.3),
-        ("seawall --version", [*seawall, "--version"], 1.3),
-        ("seawall validate", [*seawall, "validate"], 2.0),
-    ):
+    for label, argv in (("seawall --help", [*seawall, "--help"]), ("seawall --version", [*seawall, "--version"])):
         seconds = best_seconds(argv)
-        print(f"{label:<28} {seconds * 1000:7.1f} ms  ratio {seconds / baseline:5.2f} (target <= {target})")
+        print(f"{label:<28} {seconds * 1000:7.1f} ms  ratio {seconds / baseline:5.2f} (target <= 1.3)")
+    validate = best_seconds([*seawall, "validate"])
+    print(f"{'seawall validate':<28} {validate * 1000:7.1f} ms  ratio {validate / baseline:5.2f}")
+    floor = 0.0
     for label, argv in (
         ("floor: typer, same options", [sys.executable, "-c", BARE_COMMAND]),
         ("floor: import the model", [sys.executable, "-c", "import typer, rich, seawall.model"]),
         ("floor: load, no CLI", [sys.executable, "-c", LOAD_ONLY]),
     ):
-        seconds = best_seconds(argv)
-        print(f"{label:<28} {seconds * 1000:7.1f} ms  ratio {seconds / baseline:5.2f}")
+        floor = best_seconds(argv)
+        print(f"{label:<28} {floor * 1000:7.1f} ms  ratio {floor / baseline:5.2f}")
+    print(f"{'validate / load, no CLI':<28} {'':7}     ratio {validate / floor:5.2f} (target <= 1.25)")
 
 
 if __name__ == "__main__":

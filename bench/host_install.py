@@ -23,34 +23,37 @@ sys.path.insert(0, str(ROOT))
 from tests.lab.fleet import CACHE, lab_fleet, lab_unavailable, sh  # noqa: E402
 
 RUNS = 3
-# Before: a venv with pip and setuptools, the full lock. Now: what the install step does (components/_host.py):
-# a venv without pip, pip run from the system's pip wheel, the host lock, botocore's unused models removed.
+# Before: a venv with pip and setuptools, the full lock, into /opt/bench. Now: the install step's own script
+# (components/_scripts.install_script) into /opt/seawall, as a first install: no environment, no unpacked pip.
 PIP_OPTIONS = "-q --disable-pip-version-check --require-hashes --no-deps"
+BEFORE = "before: full lock, venv with pip"
+NOW = "now: host lock, the install step"
 VARIANTS = {
-    "before: full lock, venv with pip": (
+    BEFORE: (
+        "/opt/bench",
+        "rm -rf /opt/bench",
         f"python3 -m venv /opt/bench; /opt/bench/bin/pip install {PIP_OPTIONS} -r /root/requirements-deploy.lock; "
-        f"/opt/bench/bin/pip install {PIP_OPTIONS} -r /root/seawall.requirement"
+        f"/opt/bench/bin/pip install {PIP_OPTIONS} -r /root/seawall.requirement",
     ),
-    "now: host lock, the install step": (
-        "python3 -m venv --without-pip /opt/bench; wheel=$(ls /usr/share/python-wheels/pip-*.whl | sort -V | tail -1); "
-        f'/opt/bench/bin/python "$wheel/pip" install {PIP_OPTIONS} --no-compile -r /root/requirements.lock; '
-        f'/opt/bench/bin/python "$wheel/pip" install {PIP_OPTIONS} -r /root/seawall.requirement; '
-        "find /opt/bench/lib/python3*/site-packages/botocore/data -mindepth 1 -maxdepth 1 -type d ! -name s3 "
-        "-exec rm -rf {} +"
+    NOW: (
+        "/opt/seawall",
+        "rm -rf /opt/seawall /var/cache/seawall; install -d /opt/seawall/dist; "
+        "cp /root/requirements.lock /root/seawall-*.whl /opt/seawall/dist/",
+        "bash /root/install.sh > /dev/null",
     ),
 }
 # What a host's first runs import (each host command's module, boto3's S3 client), byte-compiled by Python on the
 # way: the host lock is installed with --no-compile, so /opt/seawall grows by what hosts really run. Not timed.
 FIRST_RUNS = (
     "for command in backup drill restore snapshots check unlock host status; do"
-    " /opt/bench/bin/seawall $command --help > /dev/null; done; "
-    "/opt/bench/bin/python -c \"import boto3; boto3.session.Session().client('s3', region_name='us-east-1', "
+    " PREFIX/bin/seawall $command --help > /dev/null; done; "
+    "PREFIX/bin/python -c \"import boto3; boto3.session.Session().client('s3', region_name='us-east-1', "
     "aws_access_key_id='lab', aws_secret_access_key='lab', endpoint_url='http://127.0.0.1:9')\"; "
-    "du -sm /opt/bench | cut -f1"
+    "du -sm PREFIX | cut -f1"
 )
 TIMED = (
-    "set -eu; rm -rf /opt/bench; start=$(date +%s.%N); {work}; end=$(date +%s.%N); "
-    'echo "$start $end $(du -sm /opt/bench | cut -f1)"'
+    "set -eu; {clean}; start=$(date +%s.%N); {work}; end=$(date +%s.%N); "
+    'echo "$start $end $(du -sm {prefix} | cut -f1)"'
 )
 
 
@@ -63,12 +66,17 @@ def main() -> int:
     sh("bash", str(ROOT / "tests/lab/build-cache.sh"), str(CACHE), *locks, timeout=1800)
     with lab_fleet(Path("/var/tmp/seawall-bench-host-install"), [("dc-bench-1", "10.213.2.10", "root", None)]) as lab:
         host = lab.hosts["dc-bench-1"]
-        apt = "DEBIAN_FRONTEND=noninteractive apt-get -q update && apt-get -q -y install python3-venv"
+        from seawall.components._scripts import INSTALL_PACKAGES
+
+        packages = " ".join(INSTALL_PACKAGES)
+        apt = f"DEBIAN_FRONTEND=noninteractive apt-get -q update && apt-get -q -y install {packages}"
         lab.ssh(host, apt, timeout=900)
         for name in ("requirements.lock", "requirements-deploy.lock"):
             lab.ssh(host, f"cat > /root/{name}", stdin=(ROOT / name).read_text())
-        # This checkout's wheel, as the deploy ships it (placed straight into the host's root filesystem).
+        # This checkout's wheel, as the deploy ships it (placed straight into the host's root filesystem), and
+        # the install step's script for it.
         from seawall.build import build_wheel, sha256_of
+        from seawall.components._scripts import Delivery, install_script
 
         shipped = build_wheel(ROOT, lab.folder / "dist")
         assert shipped.wheel is not None
@@ -76,16 +84,20 @@ def main() -> int:
         digest = sha256_of(shipped.wheel)
         requirement = f"seawall @ file:///root/{shipped.wheel.name}#sha256={digest} --hash=sha256:{digest}\n"
         lab.ssh(host, "cat > /root/seawall.requirement", stdin=requirement)
+        lock = ROOT / "requirements.lock"
+        delivery = Delivery("bench", shipped.wheel.name, None, digest, str(lock), sha256_of(lock))
+        lab.ssh(host, "cat > /root/install.sh", stdin=install_script(delivery))
         seconds: dict[str, list[float]] = {label: [] for label in VARIANTS}
         sizes: dict[str, int] = {}
         used: dict[str, int] = {}
         for _ in range(RUNS):
-            for label, work in VARIANTS.items():
-                start, end, size = lab.ssh(host, TIMED.replace("{work}", work), timeout=1800).stdout.split()
+            for label, (prefix, clean, work) in VARIANTS.items():
+                timed = TIMED.format(clean=clean, work=work, prefix=prefix)
+                start, end, size = lab.ssh(host, timed, timeout=1800).stdout.split()
                 seconds[label].append(float(end) - float(start))
                 sizes[label] = int(size)
-                used[label] = int(lab.ssh(host, FIRST_RUNS, timeout=600).stdout.split()[-1])
-    before, now = VARIANTS
+                used[label] = int(lab.ssh(host, FIRST_RUNS.replace("PREFIX", prefix), timeout=600).stdout.split()[-1])
+    before, now = BEFORE, NOW
     medians = {label: statistics.median(values) for label, values in seconds.items()}
     for label in VARIANTS:
         print(f"{label:34} install {medians[label]:6.1f} s   /opt/seawall {sizes[label]:4d} MB installed, "

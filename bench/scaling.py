@@ -70,7 +70,7 @@ def counted(env, *args, **kwargs):
 seawall.render.render = counted
 import seawall.parity, seawall.cli.preview, seawall.cli.audit, seawall.cli.parity, seawall.cli.report
 import seawall.cli.docs, seawall.cli.monitoring, seawall.opsdocs.generate, seawall.opsdocs.fleet_page
-import seawall.monitoring, seawall.stacks.program
+import seawall.monitoring.files, seawall.stacks.program
 from seawall.cli.app import main
 start = time.process_time()
 code = main(sys.argv[1:])

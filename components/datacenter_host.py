@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_command import remote
 
-from seawall.components._host import Delivery, HostConfig, configure_host
+from seawall.components._host import HostConfig, configure_host
+from seawall.components._scripts import Delivery
 
 
 @dataclass(frozen=True)

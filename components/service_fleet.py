@@ -10,7 +10,8 @@ import pulumi
 import pulumi_digitalocean as do
 from pulumi_command import remote
 
-from seawall.components._host import Delivery, HostConfig, configure_host
+from seawall.components._host import HostConfig, configure_host
+from seawall.components._scripts import Delivery
 from seawall.components.load_balancer import ServiceLoadBalancer, ServiceLoadBalancerArgs
 from seawall.components.monitoring import ServiceMonitoring, ServiceMonitoringArgs
 from seawall.components.reserved_ip import ReservedAddress, ReservedAddressArgs

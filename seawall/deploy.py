@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from seawall.errors import CheckFailed, SeawallError, ToolMissing
-from seawall.guard import DeployRequest, Verdict, evaluate
+from seawall.guard import DeployRequest, Verdict, release_verdicts
 from seawall.ledger import BucketMirror, LedgerEntry, append_entry, now_iso, parse_ledger, read_ledger
 from seawall.model.schema import Environment
 
@@ -124,7 +124,7 @@ def predecessor_ledger(env: Environment, ledger_dir: Path, mirror: BucketMirror 
     local = read_ledger(ledger_dir, before)
     if mirror is None:
         return Evidence(local)
-    where = f"s3://{mirror.bucket}/{mirror.key(before)}"
+    where = mirror.url(before)
     text = mirror.read_text(before)
     shared = parse_ledger(text, where) if text else []
     if local and shared:
@@ -174,7 +174,7 @@ def verdicts_for(
         violations = [f"{d.resource} {d.path} ({d.kind})".replace(" ()", "") for d in report.violations]
     findings = [f"{f.rule} on {f.resource}" for f in blocking(audit(env, renderer))]
     evidence = predecessor_ledger(env, ledger_dir, mirror)
-    return evaluate(env, request, evidence.entries, violations, findings, evidence.conflict)
+    return release_verdicts(env, request, evidence.entries, violations, findings, evidence.conflict)
 
 
 def program_variables(environments: Path, request: DeployRequest, deploy_id: str) -> dict[str, str]:

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from seawall.hostfiles import MANIFEST_STEP, host_of_step, installed_files
-from seawall.manifest import KINDS, MANIFEST_FILE, Manifest, ManifestError, parse_manifest
+from seawall.hostfiles import MANIFEST_FILE, MANIFEST_STEP, host_of_step, installed_files
+from seawall.manifest import KINDS, Manifest, ManifestError, parse_manifest
 
 # What `seawall drift` says of a host, worst first; all but "ok" and "metric-only" fail the command.
 STATUSES = ("untrusted", "silent", "never-reported", "missed-deploy", "other-build", "drift", "metric-only", "ok")

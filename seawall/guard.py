@@ -18,7 +18,8 @@ from seawall.errors import SeawallError
 from seawall.ledger import LedgerEntry
 from seawall.model.schema import Environment
 
-WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+# The days a week time (``Thu 00:00``, the freeze window's bounds) starts with, from Monday.
+WEEKTIME_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _ISSUE = re.compile(r"^(https?://\S+/(issues|pull|merge_requests)/\d+|[\w.-]+/[\w.-]+#\d+)$")
 
 
@@ -59,7 +60,7 @@ def minute_of_week(text: str) -> int:
     """Given ``Thu 00:00`` or ``Sun 24:00``, return minutes since Monday 00:00."""
     day, _, clock = text.partition(" ")
     hours, _, minutes = clock.partition(":")
-    return WEEKDAYS.index(day) * 1440 + int(hours) * 60 + int(minutes)
+    return WEEKTIME_DAYS.index(day) * 1440 + int(hours) * 60 + int(minutes)
 
 
 def release_time(env: Environment, now: dt.datetime) -> dt.datetime:
@@ -297,7 +298,7 @@ GUARD_RULES: tuple[tuple[str, GuardRule], ...] = (
 )
 
 
-def evaluate(
+def release_verdicts(
     env: Environment,
     request: DeployRequest,
     predecessor: Sequence[LedgerEntry] | None,

@@ -1,4 +1,8 @@
-"""Files placed on hosts, and the one shell format that carries them: written here, read back here.
+"""Files placed on hosts: where each one goes, and the one shell format that carries them.
+
+The host layout (every path Seawall places on a host) is named once, below: the unit renderer
+(``seawall.backup.schedules``), the SSH steps (``seawall.components._host``), the manifest and drift check, the
+policies and the documents all read it from here, so a path changes in one place.
 
 Every SSH step writes its files with ``file_lines``: a here-document to ``PATH.new``, its mode, a rename,
 so a host never sees half a file. The policies read what a step installs with ``installed_files``, the
@@ -12,6 +16,42 @@ import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+# The host layout. Seawall itself: a virtual environment built from the deploy's wheel and lock file.
+SEAWALL_HOME = "/opt/seawall"
+SEAWALL_BIN = f"{SEAWALL_HOME}/bin/seawall"
+DIST = f"{SEAWALL_HOME}/dist"  # the wheel and lock file, root-owned, checked against their hashes
+STAGING = ".seawall/dist"  # relative: where a user other than root copies them (SFTP cannot sudo), in its home
+LOCK_NAME = "requirements.lock"
+# Where Debian's and Ubuntu's python3-venv keep the pip wheel (python3-pip-whl): the install runs pip from it,
+# unpacked and compiled once into PIP_CACHE/<the wheel's name> (run from the wheel, pip compiles its own modules
+# on every start: 1.7 s on a lab host, as zipimport keeps no bytecode; 0.4 s unpacked).
+PIP_WHEELS = "/usr/share/python-wheels"
+PIP_CACHE = "/var/cache/seawall"
+# Seawall's configuration: the host's environment file, its credentials (0600) and the deploy's manifest.
+CONFIG_DIR = "/etc/seawall"
+HOST_ENVIRONMENTS = f"{CONFIG_DIR}/environments"
+CREDENTIALS_FILE = f"{CONFIG_DIR}/credentials.env"
+# The vault's key and the off-site copy's password: on the vault host only, never on a backup host.
+VAULT_CREDENTIALS_FILE = f"{CONFIG_DIR}/vault.env"
+# The repository passwords where the model names no password file of its own.
+PASSWORD_FILE = f"{CONFIG_DIR}/restic-password"
+COPY_PASSWORD_FILE = f"{CONFIG_DIR}/restic-copy-password"
+MANIFEST_FILE = f"{CONFIG_DIR}/manifest.json"
+# What the host recorded when the deploy's manifest step ran (root only: it holds the secret files' hashes).
+RECORDED_FILE = f"{CONFIG_DIR}/manifest.recorded.json"
+# Where the manifest step moves what a person left in Seawall's own folders, so a re-apply clears the drift
+# and loses nothing.
+QUARANTINE_DIR = "/var/lib/seawall/drift-quarantine"
+# systemd units (each named ``seawall-*``), the cron file for hosts without systemd, and the firewall.
+UNIT_DIR = "/etc/systemd/system"
+VERIFY_UNIT = "seawall-host-verify"  # the drift check's unit, on every host
+FIREWALL_UNIT = f"{UNIT_DIR}/seawall-firewall.service"
+CRON_DIR = "/etc/cron.d"
+NFT_FILE = "/etc/nftables.d/seawall.nft"
+APT_LOCK = "/run/lock/seawall-apt.lock"  # Seawall's own apt steps, one at a time
+# Where Seawall is the only writer: a file found there that no step placed is drift (``extra``).
+OWNED = (f"{CONFIG_DIR}/**", f"{UNIT_DIR}/seawall-*")
 
 STAGED = ".staged"  # a file checked before it moves in (``PATH.staged``) counts as the file it becomes
 # The SSH steps a host gets are named ``<host>-<step>``: the host component names them so, the policies

@@ -158,6 +158,10 @@ class BucketMirror:
         """Given an environment, return the object key of its ledger."""
         return f"{self.prefix}/{env_name}.jsonl"
 
+    def url(self, env_name: str) -> str:
+        """Given an environment, return its ledger's object as messages name it (``s3://BUCKET/KEY``)."""
+        return f"s3://{self.bucket}/{self.key(env_name)}"
+
     def read_text(self, env_name: str) -> str:
         """Given an environment, return the bucket copy of its ledger ('' when there is none)."""
         return self._read(env_name)[0]
@@ -176,14 +180,14 @@ class BucketMirror:
         if size > MAX_LEDGER_BYTES:
             found["Body"].close()
             msg = (
-                f"s3://{self.bucket}/{self.key(env_name)} is {size} bytes, beyond a ledger's {MAX_LEDGER_BYTES}: "
+                f"{self.url(env_name)} is {size} bytes, beyond a ledger's {MAX_LEDGER_BYTES}: "
                 "it is not read; check who wrote it (the bucket is versioned) and restore the last good version"
             )
             raise LedgerError(msg)
         try:
             return found["Body"].read(MAX_LEDGER_BYTES + 1).decode("utf-8"), found.get("ETag")
         except UnicodeDecodeError:
-            msg = f"s3://{self.bucket}/{self.key(env_name)} is not UTF-8 text: restore its last good version"
+            msg = f"{self.url(env_name)} is not UTF-8 text: restore its last good version"
             raise LedgerError(msg) from None
 
     def append(self, entry: LedgerEntry) -> None:
@@ -196,7 +200,7 @@ class BucketMirror:
         try:
             for attempt in range(APPEND_ATTEMPTS):
                 text, etag = self._read(entry.environment)
-                parse_ledger(text, f"s3://{self.bucket}/{key}")
+                parse_ledger(text, self.url(entry.environment))
                 if self._put_unless_changed(key, text + entry.as_line(), etag):
                     return
                 time.sleep(random.uniform(0, APPEND_BACKOFF * (attempt + 1)))

@@ -22,18 +22,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from seawall.hostfiles import RenderedFile
+from seawall.hostfiles import MANIFEST_FILE, OWNED, RECORDED_FILE, RenderedFile
 
 MANIFEST_FORMAT = 1
-MANIFEST_FILE = "/etc/seawall/manifest.json"
-# What the host recorded when the deploy's manifest step ran (root only: it holds the secret files' hashes).
-RECORDED_FILE = "/etc/seawall/manifest.recorded.json"
-# Where the manifest step moves what a person left in Seawall's own folders, so a re-apply clears the drift
-# and loses nothing.
-QUARANTINE_DIR = "/var/lib/seawall/drift-quarantine"
 OWNER = "root:root"
-# Where Seawall is the only writer: a file found there that no step placed is drift (``extra``).
-OWNED = ("/etc/seawall/**", "/etc/systemd/system/seawall-*")
 # Every kind of difference, in the order a report lists them.
 KINDS = ("manifest", "missing", "content", "mode", "owner", "extra", "unit", "firewall", "wheel")
 KIND_MEANING = {

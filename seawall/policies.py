@@ -45,7 +45,7 @@ class Resource:
     type: str
     name: str
     props: dict[str, Any]
-    # What the policies read of it, kept for the next policy that reads it (``installed_files``, ``_documents``):
+    # What the policies read of it, kept for the next policy that reads it (``step_files``, ``_documents``):
     # several read every host step, and a bounded cache of texts is outgrown by a large fleet's hosts.
     read: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
@@ -256,7 +256,7 @@ def no_moving_versions_above_development(resource: Resource) -> Iterable[str]:
         yield f"image {image!r} is a moving target"
 
 
-def installed_files(resource: Resource) -> dict[str, str]:
+def step_files(resource: Resource) -> dict[str, str]:
     """Given a host command (every host gets the same SSH steps), return the files it writes, by path (read
     once per resource: the same dict each time, never change it)."""
     if resource.type != COMMAND:
@@ -286,7 +286,7 @@ def _yaml_documents(resource: Resource, matches: Callable[[str], bool]) -> list[
     """Given a host command, return the YAML documents (mappings) of the files it installs whose path matches,
     by path; each file is parsed once per resource."""
     documents = []
-    for path, text in sorted(installed_files(resource).items()):
+    for path, text in sorted(step_files(resource).items()):
         if not matches(path):
             continue
         if ("yaml", path) not in resource.read:
@@ -298,7 +298,7 @@ def _yaml_documents(resource: Resource, matches: Callable[[str], bool]) -> list[
 
 def backup_documents(resource: Resource) -> list[dict[str, Any]]:
     """Given a host command, return the environment documents it installs for backups."""
-    return _yaml_documents(resource, lambda path: path.startswith("/etc/seawall/environments/"))
+    return _yaml_documents(resource, lambda path: path.startswith(f"{hostfiles.HOST_ENVIRONMENTS}/"))
 
 
 @dataclass(frozen=True)

@@ -257,6 +257,6 @@ def _holds(env: Environment, set_name: str, volume: Volume) -> bool:
     return inside or set_name in volume.protected_by
 
 
-def graph_resources(document: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+def resources_by_name(document: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     """Given a ``seawall preview --format json`` document, return its resources by logical name."""
     return {str(item["name"]): item for item in document.get("resources", [])}

@@ -29,8 +29,12 @@ from seawall.logs import mask
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Never inherited from the caller: each command names its repository and credentials itself.
-SCRUBBED_PREFIXES = ("RESTIC_", "AWS_")
+# Never inherited from the caller: the variable families the storage backends read (restic's own among them),
+# each command naming its repository and credentials itself. The runner knows no backend: the storage seam
+# (``seawall.backup.backends``) tells it with ``scrub_inherited`` when it loads. Until then, and in a process
+# that never loads it (a CLI command that runs git, pip or systemctl, the Pulumi program's guard), it scrubs what
+# restic and the S3 backend read: a secret is never handed on because the seam was not imported.
+_scrubbed: tuple[str, ...] = ("RESTIC_", "AWS_")
 # After SIGINT/SIGTERM, how long a child may take to clean up (restic removes its lock) before SIGKILL.
 STOP_GRACE_SECONDS = 10.0
 # Terminal control sequences (colours, cursor moves, OSC titles) never reach a message.
@@ -129,6 +133,18 @@ def _stop(process: subprocess.Popen[Any], grace: float) -> None:
 children = _Children()
 
 
+def scrub_inherited(prefixes: tuple[str, ...]) -> None:
+    """Given variable-name prefixes, pass no variable of the caller's with one of them on to any process from
+    now on (a command's own ``env`` and ``inherit`` still give it what it names)."""
+    global _scrubbed
+    _scrubbed = tuple(dict.fromkeys((*_scrubbed, *prefixes)))
+
+
+def scrubbed_prefixes() -> tuple[str, ...]:
+    """Return the prefixes of the caller's variables that no process inherits."""
+    return _scrubbed
+
+
 def clean_text(text: str) -> str:
     """Given text a program printed, return it without terminal escape sequences or control characters."""
     return _ESCAPES.sub("", text)
@@ -184,7 +200,7 @@ class _Process:
 
     def __init__(self, command: Command, binary: bool) -> None:
         if command.inherit is None:
-            env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED_PREFIXES)}
+            env = {k: v for k, v in os.environ.items() if not k.startswith(_scrubbed)}
         else:
             env = {k: os.environ[k] for k in command.inherit if k in os.environ}
         env.update(command.env)

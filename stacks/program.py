@@ -15,18 +15,11 @@ from typing import Any
 
 import pulumi
 
-from seawall.backup.schedules import init_commands, render_bootstrap, render_host_files, timer_names, vault_host
+from seawall.backup.schedules import init_commands, render_bootstrap, render_host_files, timer_names
 from seawall.backup.storage import bucket_spec, copy_bucket_spec
 from seawall.build import Build, build_wheel, checkout_root, sha256_of, source_identity
-from seawall.components._host import (
-    Delivery,
-    Exporter,
-    FirewallRule,
-    HostConfig,
-    HostSecrets,
-    MonitoringServer,
-    VaultSecrets,
-)
+from seawall.components._host import HostConfig, HostSecrets, VaultSecrets
+from seawall.components._scripts import Delivery, Exporter, FirewallRule, MonitoringServer
 from seawall.components.backup_bucket import BackupBucket, BackupBucketArgs
 from seawall.components.datacenter_host import DatacenterHost, DatacenterHostArgs
 from seawall.components.load_balancer import ForwardingRule, HealthCheck, ServiceLoadBalancerArgs
@@ -45,29 +38,24 @@ from seawall.components.service_fleet import (
 )
 from seawall.components.spaces_key import BucketKey, BucketKeyArgs
 from seawall.components.ssh_keys import SshKeys, SshKeysArgs
-from seawall.hostfiles import RenderedFile
+from seawall.hostfiles import COPY_PASSWORD_FILE, PASSWORD_FILE, RenderedFile
 from seawall.model import load_environment
 from seawall.model.schema import (
     HTTP_PORTS,
     Environment,
     Port,
     Service,
-    droplet_dns_name,
     droplet_names,
-    has_reserved_ip,
-    load_balancer_of,
     model_hash,
-    public_dns_name,
-    public_port,
 )
-from seawall.monitoring import (
+from seawall.monitoring.alertmanager import slack_url_file
+from seawall.monitoring.files import (
     EXPORTER_SETTINGS,
     exporter_settings,
     install_path,
     monitoring_hosts,
     render_monitoring,
     server_settings,
-    slack_url_file,
 )
 from seawall.stacks.offline import OFFLINE as OFFLINE
 from seawall.stacks.offline import SECRET_CONFIG as SECRET_CONFIG
@@ -130,7 +118,7 @@ def build(
         restic_password=config.require_secret("resticPassword"),
         access_key_id=host_key.access_key if host_key else config.require_secret("spacesAccessKeyId"),
         secret_access_key=host_key.secret_key if host_key else config.require_secret("spacesSecretAccessKey"),
-        password_file=env.backup.password_file or "/etc/seawall/restic-password",
+        password_file=env.backup.password_file or PASSWORD_FILE,
         access_key_id_env=env.backup.access_key_id_env,
         secret_access_key_env=env.backup.secret_access_key_env,
     )
@@ -184,7 +172,7 @@ def build(
                         exporter,
                         server if host_name in monitors else None,
                         init_commands(env, host_name),
-                        vault if host_name == vault_host(env) else None,
+                        vault if host_name == env.vault_host() else None,
                         env.name,
                     ),
                 ),
@@ -227,7 +215,7 @@ def _vault_secrets(env: Environment, config: pulumi.Config) -> VaultSecrets | No
         copy_password=config.require_secret("copyResticPassword"),
         access_key_id=config.require_secret("vaultAccessKeyId"),
         secret_access_key=config.require_secret("vaultSecretAccessKey"),
-        password_file=copy.password_file or "/etc/seawall/restic-copy-password",
+        password_file=copy.password_file or COPY_PASSWORD_FILE,
         access_key_id_env=copy.access_key_id_env,
         secret_access_key_env=copy.secret_access_key_env,
     )
@@ -274,11 +262,11 @@ def _fleet_args(
             HostConfig(
                 render_host_files(env, droplet),
                 timer_names(env, droplet),
-                secrets if service.backup_sets or droplet == vault_host(env) else None,
+                secrets if service.backup_sets or droplet == env.vault_host() else None,
                 exporter=exporter,
                 monitoring=server if droplet in monitors else None,
                 commands=init_commands(env, droplet),
-                vault=vault if droplet == vault_host(env) else None,
+                vault=vault if droplet == env.vault_host() else None,
                 environment=env.name,
             )
         )
@@ -313,16 +301,16 @@ def _fleet_args(
         hosts=hosts,
         delivery=delivery,
         ssh_private_key=ssh_key,
-        public_dns=public_port(service) is not None,
+        public_dns=service.public_port is not None,
         load_balancer=_load_balancer_args(env, name, service, network, monitoring),
-        reserved_ips=has_reserved_ip(service),
+        reserved_ips=service.has_reserved_ip,
     )
 
 
 def _balanced_ports(service: Service) -> set[int]:
     """Given a service, return the ports its droplets admit from its load balancer alone (none without one): its
     public HTTP(S) ports and the health check's port."""
-    if load_balancer_of(service) is None:
+    if service.balancer is None:
         return set()
     public = {port.port for port in service.ports if port.source == "public" and port.port in HTTP_PORTS}
     return public | ({service.health.port} if service.health is not None else set())
@@ -331,7 +319,7 @@ def _balanced_ports(service: Service) -> set[int]:
 def _load_balancer_args(
     env: Environment, name: str, service: Service, network: Network, monitoring: ServiceMonitoringArgs | None
 ) -> ServiceLoadBalancerArgs | None:
-    balancer, health, hostname = load_balancer_of(service), service.health, public_dns_name(env, name, service)
+    balancer, health, hostname = service.balancer, service.health, env.public_dns_name(name)
     if balancer is None or health is None or hostname is None:
         return None
     served = sorted(port.port for port in service.ports if port.source == "public" and port.port in HTTP_PORTS)
@@ -450,10 +438,10 @@ def _monitoring_args(
                 if channel.slack and channel.slack_url_config
             ],
         )
-    public = public_port(service)
+    public = service.public_port
     target = None
     if public is not None and service.health is not None:
-        target = f"{HTTP_PORTS[public]}://{public_dns_name(env, name, service)}{service.health.path}"
+        target = f"{HTTP_PORTS[public]}://{env.public_dns_name(name)}{service.health.path}"
     thresholds = {"cpu": service.alerts.cpu, "memory": service.alerts.memory, "disk": service.alerts.disk}
     return ServiceMonitoringArgs(
         env_name=env.name,
@@ -467,8 +455,8 @@ def _monitoring_args(
 
 
 def _dns_names(env: Environment, name: str, service: Service) -> list[str]:
-    public = public_dns_name(env, name, service)
+    public = env.public_dns_name(name)
     return [
         *([public] if public else []),
-        *(droplet_dns_name(env, droplet) for droplet in droplet_names(name, service)),
+        *(env.droplet_dns_name(droplet) for droplet in droplet_names(name, service)),
     ]

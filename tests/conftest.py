@@ -1,11 +1,21 @@
-"""Shared fixtures: a scratch copy of the shipped environments, and the CLI run in-process."""
+"""Shared fixtures: a scratch copy of the shipped environments, and the CLI run in-process; and the markers.
+
+Markers (pyproject.toml declares them): ``integration`` is a test that runs real parts (restic, an S3
+server, system tools, whole commands, benchmarks): every test under ``tests/integration``, ``tests/e2e`` and
+``tests/bench`` is one, whatever its file says. ``render`` is a test that runs a program under Pulumi's mock
+engine (seconds per environment); it is ``integration`` too. So ``pytest -m "not integration" tests
+--ignore=tests/lab`` is the fast answer (the pure unit tests, under a minute), ``pytest -m render`` the
+renders alone, and the full command (``.ci/test``, no ``-m``) runs them all. In a run that leaves render tests
+out, a test that starts the mock engine in this process without the marker fails and says to mark it.
+"""
 
 from __future__ import annotations
 
 import re
 import shlex
 import shutil
-from collections.abc import Callable, Iterable
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +81,61 @@ def hint(message: str, command: str = "seawall", fill: dict[str, str] | None = N
     found = re.search(rf"`({re.escape(command)}(?: [^`]*)?)`", message)
     assert found, f"no `{command} …` in: {message}"
     return [(fill or {}).get(word, word) for word in shlex.split(found.group(1))[1:]]
+
+
+INTEGRATION_FOLDERS = ("integration", "e2e", "bench")  # under tests/: the real-parts layers
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the real-parts folders' tests ``integration``, and every ``render`` test ``integration`` too."""
+    for item in items:
+        parts = Path(str(item.path)).relative_to(PROJECT).parts
+        if (parts[:1] == ("tests",) and parts[1:2] and parts[1] in INTEGRATION_FOLDERS) or item.get_closest_marker(
+            "render"
+        ):
+            item.add_marker(pytest.mark.integration)
+
+
+def _renders_left_out(config: pytest.Config) -> bool:
+    """Return whether this run's ``-m`` leaves out a test marked only ``render`` (and so ``integration``)."""
+    expression = config.getoption("markexpr", "")
+    if not expression:
+        return False
+    from _pytest.mark.expression import Expression
+
+    marks = {"render", "integration"}
+    return not Expression.compile(expression).evaluate(lambda name, **_: name in marks)
+
+
+def _mock_monitor() -> object | None:
+    settings = sys.modules.get("pulumi.runtime.settings")
+    return None if settings is None else getattr(settings.SETTINGS, "monitor", None)
+
+
+@pytest.fixture(autouse=True)
+def _unmarked_renders_fail(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """In a run without the render tests, fail a test that started the mock engine without the marker (here,
+    or in render processes): the fast answer stays fast only while every render is marked."""
+    if not _renders_left_out(request.config):
+        yield
+        return
+    import seawall.render
+
+    in_processes: list[bool] = []
+    spread = seawall.render.map_in_processes
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        in_processes.append(True)
+        return spread(*args, **kwargs)
+
+    monkeypatch.setattr(seawall.render, "map_in_processes", counted)
+    before = _mock_monitor()
+    yield
+    if in_processes or _mock_monitor() is not before:
+        pytest.fail(
+            f"{request.node.nodeid} renders under Pulumi's mock engine: mark it @pytest.mark.render (tests/conftest.py)"
+        )
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

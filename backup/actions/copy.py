@@ -26,7 +26,7 @@ from typing import Any
 
 from seawall.backup import records
 from seawall.backup.client import Restic, parse_time
-from seawall.backup.context import COPY, BackupContext, prune_host, state_store
+from seawall.backup.context import COPY, BackupContext, state_store
 from seawall.backup.metrics import render_metrics, write_metrics
 from seawall.backup.restic import RepositoryMissing, make_copy_command, make_snapshots_command, parse_snapshots
 from seawall.backup.retention import newest_present
@@ -248,7 +248,7 @@ def _vanished(
 def _forgotten(context: BackupContext, set_name: str) -> set[str]:
     """The snapshots the set's prune host recorded forgetting (its last prune)."""
     store = state_store(context.env, context.project_root)
-    documents = store.read_hosts([(set_name, prune_host(context.env, set_name))])
+    documents = store.read_hosts([(set_name, context.env.prune_host(set_name))])
     return {str(i) for doc in documents.values() for i in (doc.get("last_prune") or {}).get("forgotten_ids") or []}
 
 

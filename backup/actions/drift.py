@@ -23,11 +23,9 @@ from seawall.drift import FleetDrift, deployed
 from seawall.errors import ConfigError
 from seawall.files import resolve, write_atomically
 from seawall.hostcheck import observe
+from seawall.hostfiles import MANIFEST_FILE, QUARANTINE_DIR, RECORDED_FILE
 from seawall.manifest import (
     KIND_MEANING,
-    MANIFEST_FILE,
-    QUARANTINE_DIR,
-    RECORDED_FILE,
     Drift,
     Manifest,
     ManifestError,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from seawall.backup import records
 from seawall.backup.context import COPY, BackupContext, state_store
+from seawall.backup.decisions import after_check
 from seawall.backup.records import MAX_FORGOTTEN_IDS
 from seawall.backup.restic import make_check_command, make_prune_command
 from seawall.backup.retention import apply_retention, plan_retention
@@ -82,7 +83,7 @@ def _announce_forgetting(context: BackupContext, set_name: str, forgotten: list[
 def _recorded_on(context: BackupContext, set_name: str) -> str:
     """The host whose state records a prune: the set's prune host, or the vault for the off-site copy."""
     copy = context.env.backup.copy_
-    return copy.vault if context.source == COPY and copy is not None else context.prune_host(set_name)
+    return copy.vault if context.source == COPY and copy is not None else context.env.prune_host(set_name)
 
 
 def _prune(context: BackupContext, set_name: str, dry_run: bool) -> PruneOutcome:
@@ -92,11 +93,14 @@ def _prune(context: BackupContext, set_name: str, dry_run: bool) -> PruneOutcome
     try:
         if not dry_run:
             logger.info("checking %s before retention and prune", where)
+            check_error = None
             try:
                 restic.execute_waiting_for_locks(lambda: make_check_command(restic.target))
             except BackupError as exc:
-                outcome.result, outcome.error = "check-failed", f"{exc}; nothing was forgotten or pruned"
-                logger.error("check of %s failed; nothing was forgotten or pruned: %s", where, exc)
+                check_error = str(exc)
+            if (stop := after_check(check_error)) is not None:
+                outcome.result, outcome.error = stop
+                logger.error("check of %s failed; nothing was forgotten or pruned: %s", where, check_error)
                 return outcome
         copy = context.env.backup.copy_
         plan = plan_retention(

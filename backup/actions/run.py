@@ -21,11 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from seawall.backup.client import Restic, parse_time
+from seawall.backup.client import Restic
 from seawall.backup.context import BackupContext
+from seawall.backup.decisions import count_after_run, future_alarms
 from seawall.backup.hooks import run_hooks
 from seawall.backup.metrics import ping, render_metrics, write_metrics
-from seawall.backup.plan import Job, plan_jobs
+from seawall.backup.plan import Job
 from seawall.backup.restic import (
     PartialBackup,
     ResticError,
@@ -37,7 +38,6 @@ from seawall.backup.restic import (
     parse_json_lines,
     parse_snapshots,
 )
-from seawall.backup.retention import future_alarm, in_future
 from seawall.backup.state import RUN_SUCCEEDED
 from seawall.errors import BackupError, Interrupted
 from seawall.files import os_reason
@@ -85,7 +85,7 @@ class RunOutcome:
 
 def run_backups(context: BackupContext, dry_run: bool = False, progress: Progress | None = None) -> list[RunOutcome]:
     """Given a backup context, back up every chosen (set, host) job and return the outcomes."""
-    return [run_job(context, job, dry_run, progress) for job in plan_jobs(context)]
+    return [run_job(context, job, dry_run, progress) for job in context.jobs()]
 
 
 def run_job(context: BackupContext, job: Job, dry_run: bool, progress: Progress | None) -> RunOutcome:
@@ -193,11 +193,8 @@ def _look_at_snapshots(
         return
     tolerance = context.env.backup.clock_skew_tolerance
     now = dt.datetime.now(dt.UTC)
-    outcome.snapshots = len(snapshots) + (0 if any(s.get("short_id") == outcome.snapshot for s in snapshots) else 1)
-    for snapshot in snapshots:
-        if in_future(snapshot, now, tolerance):
-            ahead = parse_time(str(snapshot["time"])) - now
-            outcome.alarms.append(future_alarm(job.set_name, job.host, snapshot, ahead))
+    outcome.snapshots = count_after_run(snapshots, outcome.snapshot)
+    outcome.alarms += future_alarms(snapshots, now, tolerance, job.set_name, job.host)
     for alarm in outcome.alarms:
         logger.error("%s", alarm)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from seawall.backup.schedules import render_cron, render_host_files
 from seawall.files import write_atomically
-from seawall.hostfiles import RenderedFile
+from seawall.hostfiles import CRON_DIR, RenderedFile
 from seawall.model.schema import Environment
 
 logger = logging.getLogger(__name__)
@@ -17,7 +17,7 @@ def schedule_files(env: Environment, host: str, seawall_bin: str | None = None) 
     """Given a host, return every file its schedule consists of, the cron alternative last."""
     files = render_host_files(env, host, **({"seawall_bin": seawall_bin} if seawall_bin else {}))
     cron = render_cron(env, host, **({"seawall_bin": seawall_bin} if seawall_bin else {}))
-    return [*files, RenderedFile(f"/etc/cron.d/seawall-{env.name}", cron)]
+    return [*files, RenderedFile(f"{CRON_DIR}/seawall-{env.name}", cron)]
 
 
 def write_schedule(files: list[RenderedFile], out: Path, dry_run: bool = False) -> list[Path]:

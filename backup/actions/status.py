@@ -21,17 +21,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from seawall.backup.client import parse_time
 from seawall.backup.context import BackupContext
+from seawall.backup.decisions import CLOCK_SKEW, DISAGREES, NO_SNAPSHOT, OK, RPO_MISSED, judge_listing
 from seawall.backup.metrics import render_series, write_metrics
 from seawall.backup.restic import ResticError, make_snapshots_command, parse_snapshots
-from seawall.backup.retention import in_future, newest_present
 from seawall.backup.state import RUN_SUCCEEDED
 from seawall.model.types import format_duration
 
-OK, RPO_MISSED, NO_SNAPSHOT, UNREACHABLE, CLOCK_SKEW = "ok", "rpo-missed", "no-snapshot", "unreachable", "clock-skew"
 logger = logging.getLogger(__name__)
-DISAGREES = "disagrees"
+UNREACHABLE = "unreachable"
 RUN_FAILED = "run-failed"
 UNTRUSTED = "untrusted-state"
 
@@ -108,7 +106,7 @@ def write_status_metrics(context: BackupContext, rows: list[StatusRow], deep: bo
         ({"environment": env}, {"last_run_timestamp_seconds": time.time(), "deep": int(deep)})
     ]
     # ``backup_host``, not ``host``: Prometheus sets ``host`` to the scraped machine (the status host) and
-    # drops a ``host`` written here (as ``exported_host``, see the node job in ``seawall.monitoring``).
+    # drops a ``host`` written here (as ``exported_host``, see the node job in ``seawall.monitoring.prometheus``).
     series += [
         ({"environment": env, "set": r.set_name, "backup_host": r.host, "status": r.status}, {"alarm": int(r.alarm)})
         for r in rows
@@ -200,28 +198,14 @@ def _row(
         row.status, row.detail = UNREACHABLE, error
         return row
     own = [snapshot for snapshot in snapshots if snapshot.get("hostname") == host]
-    row.snapshots = len(own)
-    tolerance = context.env.backup.clock_skew_tolerance
-    newest = newest_present(own, now, tolerance)
-    future = [snapshot for snapshot in own if in_future(snapshot, now, tolerance)]
-    if newest is not None:
-        row.newest = str(newest.get("short_id"))
-        row.age_seconds = (now - parse_time(str(newest["time"]))).total_seconds()
-    if future:
-        row.status = CLOCK_SKEW
+    recorded_id = str(recorded["id"]) if recorded.get("id") else None
+    verdict = judge_listing(own, recorded_id, now, context.env.backup.clock_skew_tolerance, rpo)
+    row.status, row.detail, row.snapshots = verdict.status, verdict.detail, verdict.snapshots
+    if verdict.newest is not None:
+        row.newest, row.age_seconds = verdict.newest, verdict.age_seconds
+    if verdict.status == DISAGREES:
         row.detail = (
-            f"{len(future)} snapshot(s) dated in the future (newest {future[-1].get('time')}): a clock ran ahead; "
-            "the age is measured from the newest snapshot not in the future"
-        )
-    elif newest is None:
-        row.status, row.detail = NO_SNAPSHOT, "no snapshot at all: this host's data is not backed up"
-    elif row.age_seconds is not None and row.age_seconds > rpo:
-        row.status = RPO_MISSED
-        row.detail = f"newest snapshot is {format_duration(dt.timedelta(seconds=int(row.age_seconds)))} old"
-    elif recorded.get("id") and newest is not None and not str(newest.get("id", "")).startswith(str(recorded["id"])):
-        row.status = DISAGREES
-        row.detail = (
-            f"the repository's newest snapshot is {newest.get('short_id')}, but the last run recorded "
+            f"the repository's newest snapshot is {verdict.newest}, but the last run recorded "
             f"{recorded['id']}: a run's record was lost or the repository changed; check it with "
             f"`{context.target(set_name).seawall('check')}`"
         )

@@ -57,9 +57,9 @@ def backup_capacity(
     total_now: float | None = sum(float(row["bytes"]) for row in known) if known else None
     total_later: float | None = sum(float(row["bytes_at_horizon"] or row["bytes"]) for row in known) if known else None
     storage = environment_backend(env, project_root)
-    priced = storage.kind == "s3"  # the size table prices DigitalOcean Spaces
+    priced = storage.bucket is not None  # the size table prices a bucket as DigitalOcean Spaces
     bucket = {
-        "where": storage.container if priced else storage.shown,
+        "where": storage.bucket or storage.shown,
         "bytes": total_now,
         "bytes_at_horizon": total_later,
         "monthly_cost": spaces_cost(sizes, total_now) if priced and total_now is not None else None,

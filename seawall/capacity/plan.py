@@ -33,7 +33,7 @@ MAX_COUNT = 100  # the most droplets a service can have (the model's limit)
 
 
 @dataclass
-class Resource:
+class ResourceForecast:
     """One resource of one host: what it is now, its spread and trend, and when it crosses its levels (or
     since when it has been above them); ``no_trend`` says why no trend is used (None: it is)."""
 
@@ -109,7 +109,7 @@ class CapacityReport:
     window_seconds: float
     horizon_seconds: float
     measured_at: str
-    resources: list[Resource]
+    resources: list[ResourceForecast]
     advice: list[Advice]
     no_data: list[str]
     backups: list[dict[str, Any]] = field(default_factory=list)
@@ -176,7 +176,7 @@ def build_report(
     end, until = now.timestamp(), now.timestamp() + horizon.total_seconds()
     expected = expected_samples(window.total_seconds())
     by_host = _index(data)
-    resources: list[Resource] = []
+    resources: list[ResourceForecast] = []
     no_data: list[str] = []
     for service, host in hosts(env):
         found = by_host.get(host, {})
@@ -219,7 +219,7 @@ Span = tuple[float, float, int]  # the window's end, the horizon (unix seconds),
 
 def _host_resources(
     env: Environment, service: str, host: str, found: dict[str, list[Series]], alerts: Alerts, span: Span
-) -> list[Resource]:
+) -> list[ResourceForecast]:
     resources = []
     for kind in ("cpu", "memory"):
         for series in found.get(kind, []):
@@ -257,7 +257,7 @@ def _resource(
     full: float | None,
     scale: float,
     span: Span,
-) -> Resource:
+) -> ResourceForecast:
     end, until, expected = span
     values = [value for _, value in points]
     fit: Fit | None = fit_line(points)
@@ -265,7 +265,7 @@ def _resource(
     trend = fit if no_trend is None else None
     above = _since(points, threshold)
     at_full = _since(points, full) if full is not None else None
-    return Resource(
+    return ResourceForecast(
         host, service, kind, unit, values[-1], percentile(values, 0.5), percentile(values, 0.95), threshold, full,
         _slope_per_day(fit), 0.0 if fit is None else fit.r2, no_trend == NOISY,
         values[-1] if trend is None else max(trend.at(until), 0.0),
@@ -318,7 +318,7 @@ def _stamp(moment: float) -> str:
     return dt.datetime.fromtimestamp(moment, dt.UTC).isoformat(timespec="minutes")
 
 
-def _projected(resource: Resource) -> float:
+def _projected(resource: ResourceForecast) -> float:
     """What a resource is expected to reach by the horizon: its p95, or its trend's value if higher."""
     return resource.p95 if resource.no_trend else max(resource.p95, resource.at_horizon)
 
@@ -334,7 +334,9 @@ def family(slug: str) -> str:
     return "-".join([slug.split("-")[0], *parts])
 
 
-def _advise(env: Environment, name: str, resources: list[Resource], sizes: SizeTable, until: float) -> Advice | None:
+def _advise(
+    env: Environment, name: str, resources: list[ResourceForecast], sizes: SizeTable, until: float
+) -> Advice | None:
     service = env.services[name]
     own = [r for r in resources if r.service == name]
     current = sizes.size(service.size)
@@ -381,7 +383,7 @@ def _advise(env: Environment, name: str, resources: list[Resource], sizes: SizeT
     return _with_volume(advice, own, sizes, chosen)
 
 
-def _with_volume(advice: Advice, own: list[Resource], sizes: SizeTable, size: Size) -> Advice:
+def _with_volume(advice: Advice, own: list[ResourceForecast], sizes: SizeTable, size: Size) -> Advice:
     """Given the advice on size and count, add the volume's and the recommendation's cost."""
     if advice.volume_gb is not None:
         advice.recommended_volume_gb = _volume(own, advice.volume_gb, advice)
@@ -389,7 +391,7 @@ def _with_volume(advice: Advice, own: list[Resource], sizes: SizeTable, size: Si
     return advice
 
 
-def _need(resources: list[Resource], kind: str, capacity: float) -> float:
+def _need(resources: list[ResourceForecast], kind: str, capacity: float) -> float:
     """Given a kind, return how much of it the service needs at the horizon to stay under its threshold."""
     ratios = [_projected(r) / r.threshold for r in resources if r.kind == kind and r.threshold]
     return capacity * max(ratios, default=0.0)
@@ -404,7 +406,7 @@ def _smallest(sizes: SizeTable, kind: str, vcpus: float, memory: float, disk: fl
     return min(fitting, key=lambda s: (s.price_monthly, s.vcpus, s.memory_mib), default=None)
 
 
-def _volume(resources: list[Resource], current: int, advice: Advice) -> int:
+def _volume(resources: list[ResourceForecast], current: int, advice: Advice) -> int:
     used = [r for r in resources if r.kind == "disk_volume" and r.full]
     if not used:
         return current

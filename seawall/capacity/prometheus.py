@@ -23,10 +23,9 @@ from http import HTTPStatus
 from typing import Any
 
 from seawall.errors import SeawallError
+from seawall.monitoring.prometheus import PSEUDO_FILESYSTEMS, VIRTUAL_DEVICES
 
 QUERY_SECONDS = 120.0  # one query's deadline, within the command's (--timeout)
-NOT_DISKS = "tmpfs|devtmpfs|overlay|squashfs|ramfs|nsfs|autofs|fuse.lxcfs"
-VIRTUAL_DEVICES = "lo|veth.*|docker.*|br-.*|virbr.*|cni.*|flannel.*"
 
 
 class PrometheusError(SeawallError):
@@ -45,7 +44,8 @@ class Series:
 def queries(env_name: str) -> dict[str, str]:
     """Given an environment, return the range queries of its utilisation, by what they measure."""
     sel = f'environment="{env_name}"'
-    disks = f'{sel},fstype!~"{NOT_DISKS}"'
+    # The file systems and network devices the alert rules leave out, left out here too.
+    disks = f'{sel},fstype!~"{PSEUDO_FILESYSTEMS}"'
     nics = f'{sel},device!~"{VIRTUAL_DEVICES}"'
     return {
         "cpu": f'100 * (1 - avg by (host, service) (rate(node_cpu_seconds_total{{{sel},mode="idle"}}[5m])))',

@@ -10,21 +10,21 @@ import typer
 from seawall.cli.context import OutputFormat, print_json, settings_of, stdout, write_output
 
 if TYPE_CHECKING:
-    from seawall.capacity.plan import CapacityReport, Resource
+    from seawall.capacity.plan import CapacityReport, ResourceForecast
     from seawall.model.schema import Environment
 
 
 def default_prometheus(env: Environment) -> str:
     """Given an environment, return its Prometheus' address from the model (monitoring.host)."""
     from seawall.errors import UsageError
-    from seawall.model.schema import droplet_names, private_dns_name
+    from seawall.model.schema import droplet_names
 
     host, port = env.monitoring.host, env.monitoring.prometheus_port
     if host is None:
         raise UsageError(f"{env.name} names no monitoring.host: give --prometheus URL")
     if host in env.datacenter_hosts:
         return f"http://{env.datacenter_hosts[host].address}:{port}"
-    return f"http://{private_dns_name(env, droplet_names(host, env.services[host])[0])}:{port}"
+    return f"http://{env.private_dns_name(droplet_names(host, env.services[host])[0])}:{port}"
 
 
 def capacity_command(
@@ -99,7 +99,7 @@ def capacity_command(
 
 def _say_no_data(env: Environment, hosts: list[str], url: str) -> None:
     """Given the hosts without series, say so, each with the command that writes what scrapes it."""
-    from seawall.monitoring import scrape_targets
+    from seawall.monitoring.prometheus import scrape_targets
 
     targets = {target.labels["host"]: target.address for target in scrape_targets(env)}
     for host in hosts:
@@ -114,7 +114,7 @@ def _rows(report: CapacityReport) -> list[list[str]]:
     return [_row(resource) for resource in report.resources]
 
 
-def _row(r: Resource) -> list[str]:
+def _row(r: ResourceForecast) -> list[str]:
     from seawall.capacity.plan import format_value
 
     values = [f"{format_value(value)} {r.unit}" for value in (r.now, r.p50, r.p95, r.threshold)]

@@ -76,7 +76,7 @@ def _request(
     now = dt.datetime.now(dt.UTC) if at is None else _time_at(at)
     who, source = identity()
     if priority is not None:
-        from seawall.opsdocs.incidents import severity_named
+        from seawall.incidents.report import severity_named
 
         priority = severity_named(priority)
     return DeployRequest(env_name, now, operator, who, source, issue, emergency, incident, priority)
@@ -112,8 +112,8 @@ def _with_incident(settings: Settings, env: Environment, request: DeployRequest)
     """Given an emergency request, return it with what the reports repository says of its incident."""
     import dataclasses
 
-    from seawall.opsdocs.incidents import find_report, repository_of
-    from seawall.opsdocs.reports_repo import AmbiguousReport, ReportsError, UnmergedReports
+    from seawall.incidents.report import find_report, repository_of
+    from seawall.incidents.reports_repo import AmbiguousReport, ReportsError, UnmergedReports
 
     if not (request.emergency and request.incident):
         return request
@@ -275,8 +275,8 @@ def _link_incident(settings: Settings, env: Environment, entry: Any) -> None:
     failure, when the reports repository cannot take the commit: the deploy is done)."""
     import logging
 
-    from seawall.opsdocs.incidents import link_deploy, repository_of
-    from seawall.opsdocs.reports_repo import ReportsError
+    from seawall.incidents.report import link_deploy, repository_of
+    from seawall.incidents.reports_repo import ReportsError
 
     if not (entry.emergency and entry.incident):
         return
@@ -300,11 +300,11 @@ def _replacements_refused(env: Environment, settings: Settings, allowed: list[st
     ``up`` demands); return why it is refused when it replaces a stateful droplet or a volume that
     ``--allow-replace`` does not name, else None."""
     from seawall.cli.preview import print_plan, read_graph_file
-    from seawall.replacements import allow_replace_names, graph_resources, plan_changes, stateful_changes
+    from seawall.replacements import allow_replace_names, plan_changes, resources_by_name, stateful_changes
 
     previous = deployed_graph(settings, env.name)
     before = read_graph_file(previous) if previous.exists() else {}
-    plan = plan_changes(before, graph_resources(json.loads(graph.to_json())))
+    plan = plan_changes(before, resources_by_name(json.loads(graph.to_json())))
     print_plan(env, plan, TableOrJson.table)
     stateful = stateful_changes(env, plan)
     refused = [item for item in stateful if item.change.name not in allowed]
@@ -383,7 +383,7 @@ def _ledger_entries(
     mirror = _mirror(env, settings, required=False)
     shared = None
     if mirror is not None:
-        shared = parse_ledger(mirror.read_text(env.name), f"s3://{mirror.bucket}/{mirror.key(env.name)}")
+        shared = parse_ledger(mirror.read_text(env.name), mirror.url(env.name))
     held = held_by(read_ledger(ledger_dir(settings), env.name), shared)
     shown = outcomes([entry for entry, _ in held])
     entries = [(entry, outcome, copies) for (entry, outcome), (_, copies) in zip(shown, held, strict=True)]

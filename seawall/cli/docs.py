@@ -36,7 +36,7 @@ def docs_command(
     from seawall.cli.deploy import ledger_dir
     from seawall.errors import UsageError
     from seawall.model import list_environments, load_environments
-    from seawall.opsdocs.generate import compare, render_documents, write_documents
+    from seawall.opsdocs.generate import render_documents, stale_documents, write_documents
     from seawall.opsdocs.measured import read_measured
 
     settings = settings_of(ctx)
@@ -54,7 +54,7 @@ def docs_command(
     folder = out if out is not None else settings.project_root / "docs" / "ops"
     documents = render_documents(envs, measured, templates or settings.project_root / "templates")
     if check:
-        differences = compare(documents, folder)
+        differences = stale_documents(documents, folder)
         for difference in differences:
             typer.echo(f"{difference.kind}: {folder / difference.path}")
         if differences:

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from seawall.cli.context import OutputFormat, print_json, settings_of, stdout
-from seawall.opsdocs.reports_repo import LOCK_WAIT_SECONDS
+from seawall.incidents.reports_repo import LOCK_WAIT_SECONDS
 
 if TYPE_CHECKING:
     from seawall.cli.context import Settings
+    from seawall.incidents.report import Incident, Report
+    from seawall.incidents.reports_repo import ReportsRepository
     from seawall.ledger import LedgerEntry
     from seawall.model.schema import Environment
-    from seawall.opsdocs.incidents import Incident, Report
     from seawall.opsdocs.measured import Measured
-    from seawall.opsdocs.reports_repo import ReportsRepository
 
 app = typer.Typer(
     help="Incident reports: open, update, close, list and escalate incidents. Commands that change reports "
@@ -76,9 +76,9 @@ def _templates(settings: Settings) -> Path:
 
 def _locate(settings: Settings, incident_id: str) -> tuple[Environment, ReportsRepository, Report]:
     """Find an incident in the reports repositories the environments name."""
+    from seawall.incidents.report import find_report, repository_of
+    from seawall.incidents.reports_repo import AmbiguousReport, ReportsError, UnmergedReports
     from seawall.model import list_environments, load_environments
-    from seawall.opsdocs.incidents import find_report, repository_of
-    from seawall.opsdocs.reports_repo import AmbiguousReport, ReportsError, UnmergedReports
 
     envs = load_environments(settings.environments, list_environments(settings.environments))
     seen: dict[Path, ReportsRepository] = {}
@@ -106,7 +106,7 @@ def _locate(settings: Settings, incident_id: str) -> tuple[Environment, ReportsR
 def _located(settings: Settings, incident_id: str) -> Iterator[tuple[Environment, ReportsRepository, Report]]:
     """Find an incident, then hold its repository's lock while the command changes it: the report is read
     again once the lock is held, since the command that held it before may have changed it."""
-    from seawall.opsdocs.incidents import find_report
+    from seawall.incidents.report import find_report
 
     env, repository, _ = _locate(settings, incident_id)
     with repository.locked():
@@ -138,8 +138,8 @@ def new_command(
 
     The id is the next of the year after every report of this clone and of the branch it tracks (fetched
     first, when there is one); Seawall never pushes."""
+    from seawall.incidents.report import open_incident, repository_of, severity_named
     from seawall.model import load_environment
-    from seawall.opsdocs.incidents import open_incident, repository_of, severity_named
 
     settings = settings_of(ctx)
     chosen = severity_named(severity)
@@ -182,8 +182,8 @@ def update_command(
     at: At = None,
 ) -> None:
     """Add to an open incident's timeline: a note, a role, a severity change or a status; one commit."""
-    from seawall.opsdocs.incidents import ROLES, change_incident, severity_named, updated
-    from seawall.opsdocs.reports_repo import ReportsError
+    from seawall.incidents.report import ROLES, change_incident, severity_named, updated
+    from seawall.incidents.reports_repo import ReportsError
 
     settings = settings_of(ctx)
     assigned: dict[str, str] = {}
@@ -214,7 +214,7 @@ def close_command(
 ) -> None:
     """Close an incident: root cause, resolution, and the times to acknowledge, mitigate and resolve
     against its severity's targets; one commit."""
-    from seawall.opsdocs.incidents import change_incident, closed, durations
+    from seawall.incidents.report import change_incident, closed, durations
 
     settings = settings_of(ctx)
     moment, who = _now(at), _author(author)
@@ -236,9 +236,9 @@ def list_command(
 ) -> None:
     """List the incidents of every reports repository, oldest first, each with its current status (the
     last one an update gave; acknowledged once anyone answered)."""
+    from seawall.incidents.report import all_reports, renumbering, repository_of
     from seawall.markdown import markdown_table
     from seawall.model import list_environments, load_environments
-    from seawall.opsdocs.incidents import all_reports, renumbering, repository_of
 
     settings = settings_of(ctx)
     envs = load_environments(settings.environments, list_environments(settings.environments))
@@ -271,7 +271,7 @@ def list_command(
 
 
 def _row(incident: Incident, path: Path, root: Path) -> dict[str, str | None]:
-    from seawall.opsdocs.incidents import current_status
+    from seawall.incidents.report import current_status
 
     where = path.resolve()
     shown = str(where.relative_to(root)) if where.is_relative_to(root) else str(where)
@@ -300,7 +300,7 @@ def escalate_command(
 ) -> None:
     """Write the escalation issue to the circle owner (priority label of the severity) and print the
     `gh issue create` command that files it; with --file and gh installed, run it."""
-    from seawall.opsdocs.escalation import escalate
+    from seawall.incidents.escalation import escalate
 
     settings = settings_of(ctx)
     moment, who = _now(at), _author(author)

@@ -24,7 +24,7 @@ def render_command(
     from seawall.errors import SeawallError
     from seawall.files import write_atomically
     from seawall.model import load_environment
-    from seawall.monitoring import render_monitoring
+    from seawall.monitoring.files import render_monitoring
 
     settings = settings_of(ctx)
     env = load_environment(settings.environments, env_name)

@@ -89,9 +89,9 @@ def preview_command(
 
     graph = render(env, OFFLINE)
     if against is not None:
-        from seawall.replacements import graph_resources, plan_changes
+        from seawall.replacements import plan_changes, resources_by_name
 
-        plan = plan_changes(read_graph_file(against), graph_resources(json.loads(graph.to_json())))
+        plan = plan_changes(read_graph_file(against), resources_by_name(json.loads(graph.to_json())))
         print_plan(env, plan, output)
         return
     if output is TableOrJson.json:
@@ -106,13 +106,13 @@ def read_graph_file(path: Path) -> dict[str, Any]:
     """Given an earlier ``preview --format json`` file, return its resources by name; a file that cannot
     be read or is not such a graph is a configuration error that says so."""
     from seawall.errors import ConfigError
-    from seawall.replacements import graph_resources
+    from seawall.replacements import resources_by_name
 
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
             raise ValueError("no resources list")
-        return graph_resources(document)
+        return resources_by_name(document)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError([f"{path}: not a graph from `seawall preview --format json` ({exc})"]) from None
 

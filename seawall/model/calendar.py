@@ -28,7 +28,8 @@ SHORTHANDS = {
     "quarterly": "*-01,04,07,10-01 00:00:00",
     "semiannually": "*-01,07-01 00:00:00",
 }
-WEEKDAYS = {
+# systemd's day names, short and long, to their number from Monday (0).
+DAY_NUMBERS = {
     name: index
     for index, names in enumerate(
         [
@@ -165,7 +166,7 @@ def _parse_weekdays(token: str) -> frozenset[int]:
     for part in token.split(","):
         bounds = part.split("..")
         try:
-            indexes = [WEEKDAYS[bound.lower()] for bound in bounds]
+            indexes = [DAY_NUMBERS[bound.lower()] for bound in bounds]
         except KeyError:
             raise CalendarError(f"{part!r} is not a weekday (Mon..Sun)") from None
         if len(indexes) == 1:

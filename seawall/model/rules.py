@@ -9,16 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from seawall.model.calendar import longest_interval, parse_calendar
-from seawall.model.schema import PUBLIC_SOURCES, Environment, Port, droplet_names, load_balancer_of
+from seawall.model.schema import PUBLIC_SOURCES, Environment, Port, droplet_names
 from seawall.model.types import format_duration, is_branch_like
 
-Finding = tuple[tuple[str | int, ...], str]
-Rule = Callable[[Environment], Iterator[Finding]]
+FieldFinding = tuple[tuple[str | int, ...], str]
+FieldRule = Callable[[Environment], Iterator[FieldFinding]]
 
 
-def check_environment(env: Environment, file_stem: str) -> list[Finding]:
+def check_environment(env: Environment, file_stem: str) -> list[FieldFinding]:
     """Given a validated environment and its file name, return every cross-field finding."""
-    findings: list[Finding] = []
+    findings: list[FieldFinding] = []
     if env.environment.name != file_stem:
         msg = f"the environment is named {env.environment.name!r} but its file is {file_stem}.yaml"
         findings.append((("environment", "name"), msg))
@@ -27,12 +27,12 @@ def check_environment(env: Environment, file_stem: str) -> list[Finding]:
     return findings
 
 
-def advise_environment(env: Environment) -> list[Finding]:
+def advise_environment(env: Environment) -> list[FieldFinding]:
     """Given a validated environment, return every warning: what works but will surprise someone."""
     return [finding for rule in ADVICE for finding in rule(env)]
 
 
-def _escalation_has_a_repository(env: Environment) -> Iterator[Finding]:
+def _escalation_has_a_repository(env: Environment) -> Iterator[FieldFinding]:
     if env.incidents.github_repository is not None:
         return
     tier = env.environment.tier
@@ -44,7 +44,7 @@ def _escalation_has_a_repository(env: Environment) -> Iterator[Finding]:
         yield ("incidents", "github_repository"), msg
 
 
-def _escalation_names_a_repository(env: Environment) -> Iterator[Finding]:
+def _escalation_names_a_repository(env: Environment) -> Iterator[FieldFinding]:
     protected = env.environment.tier in env.release.protected_tiers
     if env.incidents.github_repository is None and not protected:
         msg = (
@@ -55,7 +55,7 @@ def _escalation_names_a_repository(env: Environment) -> Iterator[Finding]:
         yield ("incidents", "github_repository"), msg
 
 
-def _backup_set_references(env: Environment) -> Iterator[Finding]:
+def _backup_set_references(env: Environment) -> Iterator[FieldFinding]:
     owners = [("services", name, item.backup_sets) for name, item in env.services.items()]
     owners += [("datacenter_hosts", name, item.backup_sets) for name, item in env.datacenter_hosts.items()]
     for section, owner, sets in owners:
@@ -65,7 +65,7 @@ def _backup_set_references(env: Environment) -> Iterator[Finding]:
                 yield (section, owner, "backup_sets", index), f"backup set {set_name!r} is not defined (known: {known})"
 
 
-def _prune_hosts_run_their_set(env: Environment) -> Iterator[Finding]:
+def _prune_hosts_run_their_set(env: Environment) -> Iterator[FieldFinding]:
     for name, backup_set in env.backup_sets.items():
         hosts = env.hosts_of_set(name)
         if backup_set.prune_host is not None and backup_set.prune_host not in hosts:
@@ -74,7 +74,7 @@ def _prune_hosts_run_their_set(env: Environment) -> Iterator[Finding]:
             yield ("backup_sets", name, "prune_host"), msg
 
 
-def _status_host_backs_up(env: Environment) -> Iterator[Finding]:
+def _status_host_backs_up(env: Environment) -> Iterator[FieldFinding]:
     chosen = env.backup.status_host
     running = sorted({host for name in env.backup_sets for host in env.hosts_of_set(name)})
     if chosen is not None and chosen not in running:
@@ -83,7 +83,7 @@ def _status_host_backs_up(env: Environment) -> Iterator[Finding]:
         yield ("backup", "status_host"), msg
 
 
-def _port_sources(env: Environment) -> Iterator[Finding]:
+def _port_sources(env: Environment) -> Iterator[FieldFinding]:
     valid = set(PUBLIC_SOURCES) | set(env.services)
     lists: list[tuple[tuple[str | int, ...], list[Port]]] = [
         (("services", name, "ports"), service.ports) for name, service in env.services.items()
@@ -96,7 +96,7 @@ def _port_sources(env: Environment) -> Iterator[Finding]:
                 yield (*path, index, "from"), msg
 
 
-def _no_duplicate_firewall_rules(env: Environment) -> Iterator[Finding]:
+def _no_duplicate_firewall_rules(env: Environment) -> Iterator[FieldFinding]:
     lists: list[tuple[tuple[str | int, ...], list[Port]]] = [
         (("services", name, "ports"), service.ports) for name, service in env.services.items()
     ]
@@ -112,14 +112,14 @@ def _no_duplicate_firewall_rules(env: Environment) -> Iterator[Finding]:
                 seen[key] = index
 
 
-def _alert_channels(env: Environment) -> Iterator[Finding]:
+def _alert_channels(env: Environment) -> Iterator[FieldFinding]:
     for severity, route in env.alerting.routes.items():
         for index, channel in enumerate(route.channels):
             if channel not in env.alerting.channels:
                 yield ("alerting", "routes", severity, "channels", index), f"channel {channel!r} is not defined"
 
 
-def _monitoring_host_exists(env: Environment) -> Iterator[Finding]:
+def _monitoring_host_exists(env: Environment) -> Iterator[FieldFinding]:
     host = env.monitoring.host
     if host is not None and host not in env.services and host not in env.datacenter_hosts:
         known = ", ".join(sorted([*env.services, *env.datacenter_hosts]))
@@ -127,14 +127,14 @@ def _monitoring_host_exists(env: Environment) -> Iterator[Finding]:
         yield ("monitoring", "host"), msg
 
 
-def _unique_host_names(env: Environment) -> Iterator[Finding]:
+def _unique_host_names(env: Environment) -> Iterator[FieldFinding]:
     droplets = {droplet for name, service in env.services.items() for droplet in droplet_names(name, service)}
     for name in env.datacenter_hosts:
         if name in droplets or name in env.services:
             yield ("datacenter_hosts", name), f"host name {name!r} is also a service or droplet name"
 
 
-def _rpo_covers_schedule(env: Environment) -> Iterator[Finding]:
+def _rpo_covers_schedule(env: Environment) -> Iterator[FieldFinding]:
     for name, backup_set in env.backup_sets.items():
         gap = longest_interval(parse_calendar(backup_set.schedule))
         if backup_set.rpo < gap:
@@ -145,7 +145,7 @@ def _rpo_covers_schedule(env: Environment) -> Iterator[Finding]:
             yield ("backup_sets", name, "rpo"), msg
 
 
-def _drift_checks_report_in_time(env: Environment) -> Iterator[Finding]:
+def _drift_checks_report_in_time(env: Environment) -> Iterator[FieldFinding]:
     """A host is called silent only after its check could have run: the schedule's gap and delay allow it."""
     gap = longest_interval(parse_calendar(env.drift.schedule)) + env.backup.randomized_delay
     if env.drift.stale_after <= gap:
@@ -156,7 +156,7 @@ def _drift_checks_report_in_time(env: Environment) -> Iterator[Finding]:
         yield ("drift", "stale_after"), msg
 
 
-def _production_is_protected(env: Environment) -> Iterator[Finding]:
+def _production_is_protected(env: Environment) -> Iterator[FieldFinding]:
     if env.environment.tier != "production":
         return
     for name, service in env.services.items():
@@ -170,7 +170,7 @@ def _production_is_protected(env: Environment) -> Iterator[Finding]:
             yield ("services", name, "droplet_backups"), "a stateful service in production needs droplet backups"
 
 
-def _protected_services_have_owners(env: Environment) -> Iterator[Finding]:
+def _protected_services_have_owners(env: Environment) -> Iterator[FieldFinding]:
     if env.environment.tier not in env.release.protected_tiers:
         return
     for name, service in env.services.items():
@@ -181,7 +181,7 @@ def _protected_services_have_owners(env: Environment) -> Iterator[Finding]:
                 yield ("services", name, field), msg
 
 
-def _volume_protection_names_own_sets(env: Environment) -> Iterator[Finding]:
+def _volume_protection_names_own_sets(env: Environment) -> Iterator[FieldFinding]:
     for name, service in env.services.items():
         if service.volume is None:
             continue
@@ -192,7 +192,7 @@ def _volume_protection_names_own_sets(env: Environment) -> Iterator[Finding]:
                 yield ("services", name, "volume", "protected_by", index), msg
 
 
-def _no_moving_versions(env: Environment) -> Iterator[Finding]:
+def _no_moving_versions(env: Environment) -> Iterator[FieldFinding]:
     if env.environment.tier == "development":
         return
     for name, service in env.services.items():
@@ -201,7 +201,7 @@ def _no_moving_versions(env: Environment) -> Iterator[Finding]:
             yield ("services", name, "version"), msg
 
 
-def _paths_are_absolute(env: Environment) -> Iterator[Finding]:
+def _paths_are_absolute(env: Environment) -> Iterator[FieldFinding]:
     if env.environment.provider == "local":
         return
     for name, backup_set in env.backup_sets.items():
@@ -210,7 +210,7 @@ def _paths_are_absolute(env: Environment) -> Iterator[Finding]:
                 yield ("backup_sets", name, "paths", index), "paths on real hosts must be absolute"
 
 
-def _monitoring_reaches_datacenter_hosts(env: Environment) -> Iterator[Finding]:
+def _monitoring_reaches_datacenter_hosts(env: Environment) -> Iterator[FieldFinding]:
     """Prometheus on the monitoring droplets scrapes data-center hosts over the data center's link to the
     VPC: the link must exist, and each host's firewall admit node_exporter from the VPC."""
     if env.monitoring.host not in env.services or not env.datacenter_hosts:
@@ -232,7 +232,7 @@ def _monitoring_reaches_datacenter_hosts(env: Environment) -> Iterator[Finding]:
             yield ("datacenter_hosts", name, "firewall"), msg
 
 
-def _ledger_is_not_a_backup_bucket(env: Environment) -> Iterator[Finding]:
+def _ledger_is_not_a_backup_bucket(env: Environment) -> Iterator[FieldFinding]:
     ledger = env.release.ledger
     if ledger is not None and ledger.bucket == env.bucket_name:
         msg = (
@@ -259,7 +259,7 @@ def _same_place(endpoint: str | None, region: str, other: str | None, other_regi
     return host == other_host or (bool(where) and where == other_where)
 
 
-def _vault_backs_up_nothing(env: Environment) -> Iterator[Finding]:
+def _vault_backs_up_nothing(env: Environment) -> Iterator[FieldFinding]:
     """A vault that is also a backup host lets that host's stolen keys reach the copy (a warning: the shipped
     model's vault backs up nothing; a small fleet may choose otherwise, knowingly)."""
     copy = env.backup.copy_
@@ -276,7 +276,7 @@ def _vault_backs_up_nothing(env: Environment) -> Iterator[Finding]:
         )
 
 
-def _copy_is_elsewhere(env: Environment) -> Iterator[Finding]:
+def _copy_is_elsewhere(env: Environment) -> Iterator[FieldFinding]:
     """The off-site copy is somewhere else, with keys and a password of its own, kept by a host that exists."""
     copy = env.backup.copy_
     if copy is None:
@@ -319,21 +319,21 @@ def _copy_is_elsewhere(env: Environment) -> Iterator[Finding]:
         )
 
 
-def _local_provider_has_no_cloud(env: Environment) -> Iterator[Finding]:
+def _local_provider_has_no_cloud(env: Environment) -> Iterator[FieldFinding]:
     if env.environment.provider == "local" and env.services:
         yield ("services",), "the local provider runs no droplets: declare hosts under datacenter_hosts"
 
 
-def _load_balancers_have_what_they_need(env: Environment) -> Iterator[Finding]:
+def _load_balancers_have_what_they_need(env: Environment) -> Iterator[FieldFinding]:
     """A load balancer checks the droplets' health before it sends them traffic (a service without a public
     HTTP(S) port has none, whatever it declares: an environment may close a port its defaults balance)."""
     for name, service in env.services.items():
-        if load_balancer_of(service) is not None and service.health is None:
+        if service.balancer is not None and service.health is None:
             msg = "its load balancer checks each droplet's health before sending it traffic: set `health: {path: …}`"
             yield ("services", name, "health"), msg
 
 
-RULES: tuple[Rule, ...] = (
+RULES: tuple[FieldRule, ...] = (
     _backup_set_references,
     _prune_hosts_run_their_set,
     _status_host_backs_up,
@@ -358,4 +358,4 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-ADVICE: tuple[Rule, ...] = (_escalation_names_a_repository, _vault_backs_up_nothing)
+ADVICE: tuple[FieldRule, ...] = (_escalation_names_a_repository, _vault_backs_up_nothing)

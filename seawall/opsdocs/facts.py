@@ -13,28 +13,20 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from seawall.backup.backends import copy_backend, set_backend
-from seawall.backup.schedules import VAULT_CREDENTIALS_FILE
-from seawall.backup.storage import copy_bucket_spec
+from seawall.backup.backends import copy_backend, offsite_backend, set_backend
 from seawall.drift import FAILING, FleetDrift, describe
+from seawall.hostfiles import VAULT_CREDENTIALS_FILE
 from seawall.model.calendar import longest_interval, parse_calendar
-from seawall.model.schema import Alerts, Environment, Port, Retention, dns_names, droplet_names
-from seawall.model.types import SEVERITIES, format_duration
-from seawall.monitoring import ALERTS
+from seawall.model.schema import Alerts, Environment, Port, Retention, droplet_names
+from seawall.model.types import SEVERITIES
+from seawall.monitoring.alerts import ALERTS
 from seawall.sizes import SizeTable
+from seawall.templating import duration
 
 NODE_EXPORTER_UNIT = "prometheus-node-exporter.service"
 DRIFT_LINES = 8  # what one host's row lists of its differences (`seawall drift ENV` lists every one)
 # Who may reach a port, in words, for each source that is not a service.
 SOURCE_WORDS = {"public": "anyone (internet)", "admin": "the admin ranges", "vpc": "hosts on the VPC"}
-
-
-def duration(value: dt.timedelta | float | None) -> str:
-    """Given a duration (or seconds), return it as the model writes durations (``2h30m``); ``-`` for none."""
-    if value is None:
-        return "-"
-    seconds = value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
-    return format_duration(dt.timedelta(seconds=max(0, round(seconds))))
 
 
 def bounded(text: str, limit: int = 300) -> str:
@@ -65,11 +57,6 @@ def drift_view(env: Environment, fleet: FleetDrift | None, now: dt.datetime) -> 
             }
         )
     return {"read": True, "graph": fleet.graph, "problem": fleet.problem, "hosts": rows}
-
-
-def money(value: float | None) -> str:
-    """Given a monthly price, return it with two decimals; ``?`` when unknown."""
-    return "?" if value is None else f"{value:,.2f}"
 
 
 def port_text(port: Port) -> str:
@@ -108,7 +95,7 @@ def droplet_rows(env: Environment, sizes: SizeTable) -> list[dict[str, Any]]:
                     "price": price,
                     "region": env.environment.region,
                     "image": service.image,
-                    "dns": dns_names(env, service_name, droplet),
+                    "dns": env.dns_names(service_name, droplet),
                     "roles": [service.role or service_name],
                 }
             )
@@ -292,17 +279,17 @@ def offsite_copy(env: Environment) -> dict[str, Any] | None:
     """Given an environment, return its off-site copy as the model declares it (None without one): where it
     is, the vault that makes it, each set's copy repository, its schedules and retention, and the protection
     its bucket is given (what is in force is what the vault reads: ``backup status``)."""
-    copy = env.backup.copy_
-    if copy is None:
+    copy, storage = env.backup.copy_, offsite_backend(env, Path("."))
+    if copy is None or storage is None:
         return None
     where = copy.repository
-    spec = copy_bucket_spec(env)
+    spec = storage.spec
     sets = [name for name in sorted(env.backup_sets) if env.hosts_of_set(name)]
     return {
         "vault": copy.vault,
         # The sets the vault backs up itself: there a stolen host key comes with the copy's.
         "vault_sets": sorted(name for name in env.backup_sets if copy.vault in env.hosts_of_set(name)),
-        "kind": where.kind,
+        "kind": storage.kind,
         "bucket": env.copy_bucket_name,
         "endpoint": where.endpoint,
         "region": where.region,
@@ -320,6 +307,6 @@ def offsite_copy(env: Environment) -> dict[str, Any] | None:
         "versions_kept_days": spec.noncurrent_version_days if spec else None,
         "lock_days": spec.object_lock_days if spec else 0,
         "password_source": copy.password_file or f"${copy.password_env}",
-        "key_variables": [copy.access_key_id_env, copy.secret_access_key_env] if where.kind == "s3" else [],
+        "key_variables": list(storage.key_variables().values()),
         "credentials": VAULT_CREDENTIALS_FILE,
     }

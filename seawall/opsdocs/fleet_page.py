@@ -29,10 +29,10 @@ from seawall.ledger import LedgerEntry
 from seawall.model.schema import Environment
 from seawall.opsdocs import facts
 from seawall.opsdocs.facts import bounded
-from seawall.opsdocs.generate import template_environment
 from seawall.opsdocs.measured import Measured
 from seawall.parity import ParityReport
 from seawall.sizes import size_table
+from seawall.templating import duration, template_environment
 
 SCHEMA = "seawall.fleet/1"
 # Rules that depend on who deploys and why, not on the environment: shown, not part of readiness.
@@ -179,14 +179,14 @@ def _backup_status(row: dict[str, Any]) -> tuple[str, str]:
     if row["last_run"] not in (None, RUN_SUCCEEDED):
         return ALARM, f"last run {row['last_run']}"
     if row["age_seconds"] > row["rpo_seconds"]:
-        age, rpo = facts.duration(row["age_seconds"]), facts.duration(row["rpo_seconds"])
+        age, rpo = duration(row["age_seconds"]), duration(row["rpo_seconds"])
         return ALARM, f"RPO missed: newest backup {age} old, RPO {rpo}"
     if row["last_drill"] not in (None, "passed"):
         return ALARM, f"last drill {row['last_drill']}"
     if row["last_drill"] is None:
         return WARNING, "never drilled"
     if row["rto_seconds"] is not None and row["rto_seconds"] > row["rto_target_seconds"]:
-        measured, target = facts.duration(row["rto_seconds"]), facts.duration(row["rto_target_seconds"])
+        measured, target = duration(row["rto_seconds"]), duration(row["rto_target_seconds"])
         return WARNING, f"RTO {measured} above target {target}"
     return OK, ""
 

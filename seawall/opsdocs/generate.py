@@ -1,4 +1,5 @@
-"""Render the ops documents from the Jinja2 templates, and check committed documents against them.
+"""The ops documents' contexts, rendered from the Jinja2 templates (``seawall.templating``), and the check of
+committed documents against them.
 
 ``render_documents(envs, measured, templates)`` returns ``{relative path: Markdown}``: the same model,
 recorded state and templates always give the same bytes. What hosts recorded (backups, drills,
@@ -12,24 +13,25 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from seawall import __version__
-from seawall.backup.schedules import HOST_ENVIRONMENTS, SEAWALL_BIN, VERIFY_UNIT, status_host, timer_names
+from seawall.backup.backends import environment_backend
+from seawall.backup.schedules import timer_names
 from seawall.errors import SeawallError
 from seawall.files import write_atomically
-from seawall.manifest import KIND_MEANING, KINDS, MANIFEST_FILE, OWNED, QUARANTINE_DIR
-from seawall.markdown import markdown_cell, markdown_code, markdown_text
-from seawall.model.schema import DatacenterHost, Environment, Service, dns_names, droplet_names, private_dns_name
-from seawall.monitoring import ALERTS, COPY_ALERTS, DRIFT_ALERTS
+from seawall.hostfiles import HOST_ENVIRONMENTS, MANIFEST_FILE, OWNED, QUARANTINE_DIR, SEAWALL_BIN, VERIFY_UNIT
+from seawall.manifest import KIND_MEANING, KINDS
+from seawall.model.schema import DatacenterHost, Environment, Service, droplet_names
+from seawall.monitoring.alerts import ALERTS, COPY_ALERTS, DRIFT_ALERTS
 from seawall.opsdocs import facts
 from seawall.opsdocs.measured import Measured
 from seawall.opsdocs.risks import assess
 from seawall.sizes import size_table
+from seawall.templating import duration, template_environment, tidy_markdown
 
 MEASURED = re.compile(r"<!-- seawall:measured -->.*?<!-- /seawall:measured -->", re.DOTALL)
 MEASURED_PLACEHOLDER = "<!-- seawall:measured --><!-- /seawall:measured -->"
@@ -51,50 +53,11 @@ class DocsError(SeawallError):
 
 
 @dataclass(frozen=True)
-class Difference:
+class StaleDocument:
     """One document that is not what the model generates: missing, changed or not generated any more."""
 
     path: str
     kind: str
-
-
-def template_environment(project_templates: Path | None, html: bool = False) -> jinja2.Environment:
-    """Given the project's templates folder (None or absent: only the shipped ones), return the Jinja2
-    environment: a project's file overrides the shipped file of the same name. ``html`` escapes every
-    value (the fleet page); Markdown values go through the ``cell`` filter instead."""
-    shipped = Path(str(resources.files("seawall").joinpath("templates")))
-    folders = [str(path) for path in (project_templates, shipped) if path is not None and path.is_dir()]
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(folders),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=html,  # noqa: S701 - Markdown is not HTML; its values go through the cell filter
-    )
-    environment.filters.update(
-        cell=markdown_cell,
-        text=markdown_text,
-        code=markdown_code,
-        duration=facts.duration,
-        money=facts.money,
-        sentence=_sentence,
-        link=_link,
-        size=_size,
-    )
-    return environment
-
-
-def _size(value: float | None) -> str:
-    """Given bytes, return them with a binary unit (``1.5 GiB``); ``-`` for none."""
-    if value is None:
-        return "-"
-    amount, units = float(value), ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
-    for unit in units:
-        if abs(amount) < 1024 or unit == units[-1]:
-            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1024
-    return "-"
 
 
 def render_documents(
@@ -131,17 +94,6 @@ def render_documents(
     return {path: tidy_markdown(text) for path, text in sorted(documents.items())}
 
 
-def _link(text: str) -> str:
-    """Given a value that may be a URL (an issue), return it as a Markdown autolink when it is one."""
-    return f"<{text}>" if re.match(r"^https?://\S+$", text) else text
-
-
-def _sentence(text: str) -> str:
-    """Given a description, return it ending as a sentence does."""
-    text = text.strip()
-    return text if not text or text[-1] in ".!?" else text + "."
-
-
 def _plain(text: str) -> str:
     """Given an alert text with Prometheus template fields, return it with the fields named in capitals
     (``{{ $labels.host }}`` is HOST, ``{{ $value ... }}`` is VALUE)."""
@@ -149,69 +101,26 @@ def _plain(text: str) -> str:
     return re.sub(r"\{\{ \$value[^}]*\}\}", "VALUE", text)
 
 
-def tidy_markdown(text: str) -> str:
-    """Given rendered Markdown, return it with one blank line around headings, fences and lists (whatever
-    a template's whitespace), none doubled, no trailing spaces, one final newline."""
-    tidy: list[str] = []
-    fence = False
-    for raw in text.splitlines():
-        line = raw.rstrip()
-        is_fence = line.lstrip().startswith("```")
-        opening = is_fence and not fence
-        heading = not fence and line.startswith("#")
-        starts_list = not fence and _LIST_ITEM.match(line) is not None and bool(tidy) and not _in_list(tidy[-1])
-        if (opening or heading or starts_list) and tidy and tidy[-1] != "":
-            tidy.append("")
-        if line == "" and (not tidy or tidy[-1] == "") and not fence:
-            continue
-        if tidy and not fence and tidy[-1].startswith("#") and line != "":
-            tidy.append("")
-        tidy.append(line)
-        if is_fence:
-            fence = not fence
-            if not fence:
-                tidy.append("")
-    while tidy and tidy[-1] == "":
-        tidy.pop()
-    return "\n".join(_single_blanks(tidy)) + "\n"
-
-
-_LIST_ITEM = re.compile(r"^(\s*)([-*]|\d+\.) ")
-
-
-def _in_list(line: str) -> bool:
-    return _LIST_ITEM.match(line) is not None or (line.startswith("  ") and line.strip() != "")
-
-
-def _single_blanks(lines: list[str]) -> list[str]:
-    out: list[str] = []
-    for line in lines:
-        if line == "" and out and out[-1] == "":
-            continue
-        out.append(line)
-    return out
-
-
 def without_measured(text: str) -> str:
     """Given a document, return it with what hosts recorded left out (what ``--check`` compares)."""
     return MEASURED.sub(MEASURED_PLACEHOLDER, text)
 
 
-def compare(documents: dict[str, str], folder: Path) -> list[Difference]:
-    """Given generated documents and the folder they were written to, return every difference (measured
+def stale_documents(documents: dict[str, str], folder: Path) -> list[StaleDocument]:
+    """Given generated documents and the folder they were written to, return every stale one (measured
     blocks aside): a missing or changed file, and a file the model no longer generates."""
     differences = []
     for path, text in documents.items():
         target = folder / path
         if not target.is_file():
-            differences.append(Difference(path, "missing"))
+            differences.append(StaleDocument(path, "missing"))
         elif without_measured(target.read_text(encoding="utf-8")) != without_measured(text):
-            differences.append(Difference(path, "changed"))
+            differences.append(StaleDocument(path, "changed"))
     if folder.is_dir():
         for target in sorted(folder.rglob("*.md")):
             relative = target.relative_to(folder).as_posix()
             if relative not in documents:
-                differences.append(Difference(relative, "not generated"))
+                differences.append(StaleDocument(relative, "not generated"))
     return differences
 
 
@@ -226,7 +135,7 @@ def write_documents(documents: dict[str, str], folder: Path) -> list[str]:
                 continue
             write_atomically(target, text)
             touched.append(path)
-        for difference in compare(documents, folder):
+        for difference in stale_documents(documents, folder):
             if difference.kind == "not generated":
                 (folder / difference.path).unlink()
                 touched.append(difference.path)
@@ -304,13 +213,13 @@ def env_context(env: Environment, measured: Measured | None, sizes: Any) -> dict
         "totals": facts.totals(env, sizes),
         "services": sorted(env.services),
         "sets": sets,
-        "status_host": status_host(env),
+        "status_host": env.status_host(),
         "dependencies": facts.dependencies(env),
         "restore_order": order,
         "cycle": cycle,
         "routing": facts.routing(env),
         "availability": facts.availability(env),
-        "bucket": env.bucket_name if env.backup.repository.kind == "s3" else None,
+        "bucket": environment_backend(env, Path(".")).bucket,
         "offsite": facts.offsite_copy(env),
         "backup": env.backup,
         "password_source": env.backup.password_file or f"${env.backup.password_env}",
@@ -318,24 +227,24 @@ def env_context(env: Environment, measured: Measured | None, sizes: Any) -> dict
         "loss": loss,
         # Each service's or host's first loss scenario, for the restore order (a lookup, not a search per name).
         "loss_of": {row["owner"]: row for row in reversed(loss)},
-        "ssh": ssh_targets(env),
+        "ssh": ssh_destinations(env),
         "node_exporter_port": env.monitoring.node_exporter_port,
         "repositories": sorted({row["repository"] for row in sets}),
         "restic_env": restic_environment(env),
     }
 
 
-def ssh_targets(env: Environment) -> dict[str, str]:
+def ssh_destinations(env: Environment) -> dict[str, str]:
     """Given an environment, return how to reach each host over SSH (``root@api-1.devnet.example.net``)."""
-    targets = {
+    destinations = {
         droplet: f"root@{droplet}.{env.environment.domain}"
         for name, service in env.services.items()
         for droplet in droplet_names(name, service)
     }
     for name, host in env.datacenter_hosts.items():
         port = "" if host.ssh_port == 22 else f"-p {host.ssh_port} "
-        targets[name] = f"{port}{host.ssh_user}@{host.address}"
-    return targets
+        destinations[name] = f"{port}{host.ssh_user}@{host.address}"
+    return destinations
 
 
 def restic_environment(env: Environment) -> list[str]:
@@ -347,11 +256,9 @@ def restic_environment(env: Environment) -> list[str]:
         if backup.password_file
         else f'export RESTIC_PASSWORD="${backup.password_env}"'
     ]
-    if backup.repository.kind == "s3":
-        lines.append(
-            f'export AWS_ACCESS_KEY_ID="${backup.access_key_id_env}" '
-            f'AWS_SECRET_ACCESS_KEY="${backup.secret_access_key_env}"'
-        )
+    keys = environment_backend(env, Path(".")).key_variables()
+    if keys:
+        lines.append("export " + " ".join(f'{name}="${variable}"' for name, variable in keys.items()))
     return lines
 
 
@@ -427,7 +334,7 @@ def _loss(
         "lost": ", ".join(f"{row['name']} since its last backup (up to {row['rpo']})" for row in sets)
         or ("its volume's data (no backup set)" if stateful else "nothing Seawall backs up"),
         "sets": [row["name"] for row in sets],
-        "rto": facts.duration(sum(row["rto_seconds"] for row in sets)) if sets else "-",
+        "rto": duration(sum(row["rto_seconds"] for row in sets)) if sets else "-",
     }
 
 
@@ -510,7 +417,7 @@ def _subject_in(name: str, env: Environment, known: WholeEnvironment) -> dict[st
         "version": service.version if service else "-",
         "volume": f"{service.volume.size_gb} GB" if service and service.volume else "-",
         "hosts": hosts,
-        "dns": [n for host in hosts for n in dns_names(env, name, host)] if service else [],
+        "dns": [n for host in hosts for n in env.dns_names(name, host)] if service else [],
         "address": None if service else env.datacenter_hosts[name].address,
         "health": [_health_url(env, service, host) for host in hosts] if service and service.health else [],
         "metrics": _metrics(env, name, service, hosts),
@@ -537,4 +444,4 @@ def _metrics(env: Environment, name: str, service: Service | None, hosts: list[s
     if service is None:
         return [f"http://{env.datacenter_hosts[name].address}:{exporter}/metrics"]
     ports = sorted({exporter} | {p.port for p in service.ports if p.source == "monitoring"})
-    return [f"http://{private_dns_name(env, host)}:{port}/metrics" for host in hosts for port in ports]
+    return [f"http://{env.private_dns_name(host)}:{port}/metrics" for host in hosts for port in ports]

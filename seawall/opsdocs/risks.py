@@ -11,13 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import PurePosixPath
-from urllib.parse import urlparse
+from pathlib import Path, PurePosixPath
 
-from seawall.model.schema import Environment, Repository
+from seawall.backup.backends import offsite_backend, set_backend
+from seawall.model.schema import Environment
 from seawall.model.types import Severity
-from seawall.opsdocs.facts import backup_set_rows, duration
+from seawall.opsdocs.facts import backup_set_rows
 from seawall.opsdocs.measured import Measured
+from seawall.templating import duration
 
 SEVERITY_ORDER = {"Critical": 0, "Major": 1, "Minor": 2}
 # A drill may start this much after its schedule's longest gap before it counts as overdue.
@@ -25,7 +26,7 @@ DRILL_GRACE = dt.timedelta(hours=1)
 
 
 @dataclass(frozen=True)
-class Finding:
+class Risk:
     """One risk: where, how bad, what shows it, and what to do."""
 
     rule: str
@@ -39,12 +40,12 @@ class Finding:
 
     @property
     def order(self) -> tuple[int, str, str, str]:
-        """Return the key findings are listed by: severity, environment, rule, subject."""
+        """Return the key risks are listed by: severity, environment, rule, subject."""
         return (SEVERITY_ORDER[self.severity], self.environment, self.rule, self.subject)
 
 
-ModelRule = Callable[[Environment], Iterator[Finding]]
-MeasuredRule = Callable[[Environment, Measured], Iterator[Finding]]
+ModelRule = Callable[[Environment], Iterator[Risk]]
+MeasuredRule = Callable[[Environment, Measured], Iterator[Risk]]
 
 
 def _protected(env: Environment) -> bool:
@@ -57,12 +58,12 @@ def _worse_in_production(env: Environment, severity: Severity) -> Severity:
     return "Critical" if severity in ("Critical", "Major") else "Major"
 
 
-def single_stateful_droplet(env: Environment) -> Iterator[Finding]:
+def single_stateful_droplet(env: Environment) -> Iterator[Risk]:
     """A service that keeps data on one droplet: losing it is an outage until a rebuild and a restore."""
     for name, service in sorted(env.services.items()):
         if service.is_stateful and service.count == 1:
             sets = ", ".join(f"{s} (RTO {duration(env.backup_sets[s].rto)})" for s in service.backup_sets) or "none"
-            yield Finding(
+            yield Risk(
                 "single-stateful-droplet",
                 _worse_in_production(env, "Major"),
                 env.name,
@@ -75,36 +76,29 @@ def single_stateful_droplet(env: Environment) -> Iterator[Finding]:
             )
 
 
-def _region(repository: Repository) -> str:
-    """The region an S3 repository is in: Spaces' from its endpoint, any other storage's as the model says."""
-    host = urlparse(repository.endpoint or "").hostname or ""
-    return host.split(".")[0] if host.endswith("digitaloceanspaces.com") else repository.region
-
-
 def _copied_elsewhere(env: Environment) -> bool:
     """Whether the environment's off-site copy is outside the workload's region (a copy in a folder of the
     machine, or in the workload's own region, is not)."""
-    copy = env.backup.copy_
-    return copy is not None and copy.repository.kind == "s3" and _region(copy.repository) != env.environment.region
+    copy = offsite_backend(env, Path("."))
+    return copy is not None and copy.storage_region not in (None, env.environment.region)
 
 
-def backups_beside_workload(env: Environment) -> Iterator[Finding]:
+def backups_beside_workload(env: Environment) -> Iterator[Risk]:
     """Repositories in the same region as the workload (or on the same machine), with no copy elsewhere."""
     if _copied_elsewhere(env):
         return
     seen: dict[str, list[str]] = {}
     for name in sorted(env.backup_sets):
-        repository = env.repository_for(name)
-        if repository.kind == "local":
+        region = set_backend(env, name, Path(".")).storage_region
+        if region is None:
             where = "a folder on the backed-up machine"
+        elif region != env.environment.region:
+            continue
         else:
-            region = _region(repository)
-            if region != env.environment.region:
-                continue
             where = f"Spaces in {region}, the workload's region"
         seen.setdefault(where, []).append(name)
     for where, sets in seen.items():
-        yield Finding(
+        yield Risk(
             "backups-beside-workload",
             _worse_in_production(env, "Major"),
             env.name,
@@ -116,12 +110,12 @@ def backups_beside_workload(env: Environment) -> Iterator[Finding]:
         )
 
 
-def no_offsite_copy(env: Environment) -> Iterator[Finding]:
+def no_offsite_copy(env: Environment) -> Iterator[Risk]:
     """Sets with no off-site copy: their one repository is writable by every backup host of the set."""
     sets = [name for name in sorted(env.backup_sets) if env.hosts_of_set(name)]
     if env.backup.copy_ is not None or not sets:
         return
-    yield Finding(
+    yield Risk(
         "no-offsite-copy",
         _worse_in_production(env, "Major"),
         env.name,
@@ -136,7 +130,7 @@ def no_offsite_copy(env: Environment) -> Iterator[Finding]:
     )
 
 
-def unprotected_volume(env: Environment) -> Iterator[Finding]:
+def unprotected_volume(env: Environment) -> Iterator[Risk]:
     """A volume that no backup set holds: neither a path inside its mount nor a set named in protected_by."""
     for name, service in sorted(env.services.items()):
         volume = service.volume
@@ -151,7 +145,7 @@ def unprotected_volume(env: Environment) -> Iterator[Finding]:
         ]
         if inside:
             continue
-        yield Finding(
+        yield Risk(
             "unprotected-volume",
             _worse_in_production(env, "Major"),
             env.name,
@@ -164,7 +158,7 @@ def unprotected_volume(env: Environment) -> Iterator[Finding]:
         )
 
 
-def ssh_beyond_admin(env: Environment) -> Iterator[Finding]:
+def ssh_beyond_admin(env: Environment) -> Iterator[Risk]:
     """SSH open to anything but the admin ranges."""
     openings = [
         (name, port.port, port.source)
@@ -181,7 +175,7 @@ def ssh_beyond_admin(env: Environment) -> Iterator[Finding]:
     for subject, port, source in sorted(openings):
         if source == "admin":
             continue
-        yield Finding(
+        yield Risk(
             "ssh-beyond-admin",
             "Critical",
             env.name,
@@ -192,13 +186,13 @@ def ssh_beyond_admin(env: Environment) -> Iterator[Finding]:
         )
 
 
-def service_without_owner(env: Environment) -> Iterator[Finding]:
+def service_without_owner(env: Environment) -> Iterator[Risk]:
     """A service nobody owns, or with no circle owner to escalate to."""
     for name, service in sorted(env.services.items()):
         missing = [field for field in ("owner", "circle_owner") if getattr(service, field) is None]
         if not missing:
             continue
-        yield Finding(
+        yield Risk(
             "service-without-owner",
             "Critical" if _protected(env) else "Minor",
             env.name,
@@ -209,13 +203,13 @@ def service_without_owner(env: Environment) -> Iterator[Finding]:
         )
 
 
-def service_without_watch(env: Environment) -> Iterator[Finding]:
+def service_without_watch(env: Environment) -> Iterator[Risk]:
     """A service with no alert thresholds or no uptime check (a health endpoint)."""
     for name, service in sorted(env.services.items()):
         missing = [what for what, there in (("alerts", service.alerts), ("uptime check", service.health)) if not there]
         if not missing:
             continue
-        yield Finding(
+        yield Risk(
             "service-without-alerts-or-uptime-check",
             "Major" if len(missing) == 2 else "Minor",
             env.name,
@@ -227,7 +221,7 @@ def service_without_watch(env: Environment) -> Iterator[Finding]:
         )
 
 
-def set_drills(env: Environment, measured: Measured) -> Iterator[Finding]:
+def set_drills(env: Environment, measured: Measured) -> Iterator[Risk]:
     """Sets never drilled, whose last drill failed, or whose last drill is older than its schedule allows."""
     reference = measured.newest
     for row in backup_set_rows(env, env.backup_sets):
@@ -235,7 +229,7 @@ def set_drills(env: Environment, measured: Measured) -> Iterator[Finding]:
             seen = measured.set_host(row["name"], host)
             subject = f"{row['name']} on {host}"
             if seen["drill_result"] is None:
-                yield Finding(
+                yield Risk(
                     "set-never-drilled",
                     _worse_in_production(env, "Major"),
                     env.name,
@@ -247,7 +241,7 @@ def set_drills(env: Environment, measured: Measured) -> Iterator[Finding]:
                 )
                 continue
             if seen["drill_result"] != "passed":
-                yield Finding(
+                yield Risk(
                     "drill-failed",
                     "Critical",
                     env.name,
@@ -261,7 +255,7 @@ def set_drills(env: Environment, measured: Measured) -> Iterator[Finding]:
             age = reference - dt.datetime.fromisoformat(seen["drill_time"]) if reference else None
             allowed = dt.timedelta(seconds=row["drill_gap_seconds"]) + DRILL_GRACE
             if age is not None and age > allowed:
-                yield Finding(
+                yield Risk(
                     "drill-overdue",
                     "Major",
                     env.name,
@@ -274,14 +268,14 @@ def set_drills(env: Environment, measured: Measured) -> Iterator[Finding]:
                 )
 
 
-def rto_below_measured(env: Environment, measured: Measured) -> Iterator[Finding]:
+def rto_below_measured(env: Environment, measured: Measured) -> Iterator[Risk]:
     """An RTO target the last drill did not meet."""
     for row in backup_set_rows(env, env.backup_sets):
         for host in row["hosts"]:
             seen = measured.set_host(row["name"], host)
             if seen["rto_seconds"] is None or seen["rto_seconds"] <= row["rto_seconds"]:
                 continue
-            yield Finding(
+            yield Risk(
                 "rto-below-measured",
                 _worse_in_production(env, "Major"),
                 env.name,
@@ -305,7 +299,7 @@ MODEL_RULES: tuple[ModelRule, ...] = (
 MEASURED_RULES: tuple[MeasuredRule, ...] = (set_drills, rto_below_measured)
 
 
-def assess(env: Environment, measured: Measured | None) -> list[Finding]:
+def assess(env: Environment, measured: Measured | None) -> list[Risk]:
     """Given an environment and its recorded state (None: the model only), return every finding, worst
     first."""
     findings = [finding for rule in MODEL_RULES for finding in rule(env)]

@@ -120,7 +120,7 @@ NFT = shutil.which("nft")
 
 @pytest.mark.skipif(NFT is None, reason="nft is not installed (apt-get install nftables)")
 def test_the_data_center_firewall_passes_nft_check_and_is_loaded_at_boot_by_its_unit(tmp_path: Path) -> None:
-    from seawall.components._host import FirewallRule, firewall_files
+    from seawall.components._scripts import FirewallRule, firewall_files
 
     ruleset, unit = firewall_files(
         [FirewallRule("tcp", 22, ["203.0.113.0/24", "2001:db8::/32"]), FirewallRule("tcp", 9100, ["10.20.0.0/16"])]
@@ -170,12 +170,12 @@ def test_the_cron_alternative_runs_what_the_timers_run_with_credentials_and_host
 @pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed (apt-get install systemd)")
 @pytest.mark.parametrize("env_name", ["devnet", "mainnet"])
 def test_one_host_per_environment_runs_the_scheduled_deep_status(tmp_path: Path, env_name: str) -> None:
-    from seawall.backup.schedules import render_cron, render_host_files, status_host, timer_names
+    from seawall.backup.schedules import render_cron, render_host_files, timer_names
 
     env = load_environment(SHIPPED, env_name)
     hosts = sorted({host for name in env.backup_sets for host in env.hosts_of_set(name)})
     running = [host for host in hosts if "seawall-status.timer" in timer_names(env, host)]
-    assert running == [status_host(env)]
+    assert running == [env.status_host()]
     (chosen,) = running
     files = [f for f in render_host_files(env, chosen, seawall_bin=SEAWALL) if "seawall-status." in f.path]
     for rendered in files:
@@ -196,10 +196,10 @@ def test_one_host_per_environment_runs_the_scheduled_deep_status(tmp_path: Path,
 def test_the_status_hosts_file_holds_the_whole_fleet_and_the_others_stay_their_own(tmp_path: Path) -> None:
     import yaml
 
-    from seawall.backup.schedules import host_environment, status_host
+    from seawall.backup.schedules import host_environment
 
     env = load_environment(SHIPPED, "mainnet")
-    watcher = status_host(env)
+    watcher = env.status_host()
     assert watcher is not None
     (tmp_path / "mainnet.yaml").write_text(yaml.safe_dump(host_environment(env, watcher)))
     on_status_host = load_environment(tmp_path, "mainnet")
@@ -219,23 +219,22 @@ def test_every_hosts_file_validates_and_names_the_models_prune_host_wherever_it_
 ) -> None:
     import yaml
 
-    from seawall.backup.context import prune_host
-    from seawall.backup.schedules import host_environment, vault_host
+    from seawall.backup.schedules import host_environment
 
     env = load_environment(SHIPPED, env_name)
-    hosts = sorted({host for name in env.backup_sets for host in env.hosts_of_set(name)} | {vault_host(env) or ""})
+    hosts = sorted({host for name in env.backup_sets for host in env.hosts_of_set(name)} | {env.vault_host() or ""})
     for host in filter(None, hosts):
         (tmp_path / f"{env_name}.yaml").write_text(yaml.safe_dump(host_environment(env, host)))
         on_host = load_environment(tmp_path, env_name)  # validates, rules included
         assert on_host.backup.copy_ == env.backup.copy_, host  # every host's prune keeps back what the copy lacks
         for name in on_host.backup_sets:
-            if prune_host(env, name) in on_host.hosts_of_set(name):
+            if env.prune_host(name) in on_host.hosts_of_set(name):
                 # The file lists hosts sorted: its "first host of the set" is not the model's, the prune host is.
-                assert prune_host(on_host, name) == prune_host(env, name), (host, name)
-    vault = vault_host(env)
+                assert on_host.prune_host(name) == env.prune_host(name), (host, name)
+    vault = env.vault_host()
     assert vault is not None
     (tmp_path / f"{env_name}.yaml").write_text(yaml.safe_dump(host_environment(env, vault)))
     on_vault = load_environment(tmp_path, env_name)
-    assert {name: prune_host(on_vault, name) for name in env.backup_sets} == {
-        name: prune_host(env, name) for name in env.backup_sets
+    assert {name: on_vault.prune_host(name) for name in env.backup_sets} == {
+        name: env.prune_host(name) for name in env.backup_sets
     }

@@ -179,9 +179,8 @@ def test_the_vault_copies_every_set_and_no_backup_host_holds_its_key_or_the_copy
 
 
 def test_the_status_host_deep_status_sees_every_host_ok(deployed: Deployed) -> None:
-    from seawall.backup.schedules import status_host
 
-    host = status_host(deployed.env)
+    host = deployed.env.status_host()
     assert host is not None
     on_host(deployed, host, "systemctl start seawall-status.service")
     rows = _status_rows(on_host(deployed, host, "journalctl --no-pager -o cat -u seawall-status.service"))

@@ -26,6 +26,8 @@ from seawall.replacements import DROPLET
 from tests.conftest import SHIPPED
 from tests.unit.digitalocean_api import FIXTURES, TOKEN, answers_of, running
 
+pytestmark = pytest.mark.render  # compares against devnet's graph, rendered under the mock engine
+
 CASES = sorted(path.name for path in FIXTURES.iterdir() if (path / "expected.json").is_file())
 DOMAIN = "devnet.example.net"
 

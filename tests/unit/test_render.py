@@ -14,6 +14,8 @@ from seawall.render import FakeCloud, Graph, reference, referenced, render, stan
 from seawall.stacks.program import OFFLINE
 from tests.conftest import SHIPPED
 
+pytestmark = pytest.mark.render  # renders under the mock engine
+
 SHIPPED_ENVIRONMENTS = ["devnet", "qanet", "testnet", "mainnet"]
 DROPLET = "digitalocean:index/droplet:Droplet"
 DNS_RECORD = "digitalocean:index/dnsRecord:DnsRecord"

@@ -176,7 +176,7 @@ def test_the_status_hosts_own_file_sees_every_host_of_the_fleet(local_lab: Lab, 
     there, not the operator's folder. It must cover every set and host, not only the status host's own."""
     import yaml
 
-    from seawall.backup.schedules import host_environment, status_host
+    from seawall.backup.schedules import host_environment
     from seawall.model import load_environment
 
     local_lab.document["backup_sets"]["other"] = dict(local_lab.set("files"))
@@ -185,7 +185,7 @@ def test_the_status_hosts_own_file_sees_every_host_of_the_fleet(local_lab: Lab, 
     assert seawall(local_lab, "backup", "init", "lab").code == 0
     assert seawall(local_lab, "backup", "run", "lab").code == 0
     env = load_environment(local_lab.environments, "lab")
-    watcher = status_host(env)
+    watcher = env.status_host()
     on_host = tmp_path / "on-the-status-host"
     on_host.mkdir()
     (on_host / "lab.yaml").write_text(yaml.safe_dump(host_environment(env, watcher or "")))

@@ -254,3 +254,56 @@ def test_the_backend_lists_and_removes_restics_lock_files_one_by_one_without_the
     storage.remove_lock(second)
     assert storage.lock_ids() == []
     assert restic_of(lab, storage, "check").returncode == 0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_backend_says_where_its_storage_is_and_which_variables_restic_reads_for_it(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    import os
+    import socket
+    from urllib.parse import urlsplit
+
+    from seawall.backup.backends import SCRUBBED_PREFIXES, offsite_backend
+    from seawall.backup.plan import make_target
+    from seawall.model import load_environment
+
+    lab = lab_on(backend, tmp_path, monkeypatch, request)
+    env = load_environment(lab.environments, "lab")
+    storage = backend_of_lab(lab)
+    assert make_target(env, storage, lab.root).endpoint == storage.network_endpoint
+    assert all(name.startswith(SCRUBBED_PREFIXES) for name in storage.restic_env()), "the runner scrubs them"
+    assert offsite_backend(env, lab.root) is None, "the lab has no off-site copy"
+    if backend not in S3_BACKENDS:
+        assert (storage.bucket, storage.spec, storage.network_endpoint, storage.storage_region) == (None,) * 4
+        assert storage.key_variables() == {}
+        return
+    repository = lab.document["backup"]["repository"]
+    assert storage.bucket == storage.container == repository["bucket"]
+    assert storage.spec is not None
+    assert storage.spec.name == storage.bucket
+    assert storage.network_endpoint == repository["endpoint"].rstrip("/")
+    where = urlsplit(storage.network_endpoint)
+    socket.create_connection((where.hostname, where.port), timeout=5).close()  # what a timeout probes answers
+    assert storage.storage_region == env.backup.repository.region, "not Spaces: the region the model names"
+    keys = storage.key_variables()
+    assert keys == {"AWS_ACCESS_KEY_ID": "LAB_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY": "LAB_SECRET_ACCESS_KEY"}
+    assert {name: os.environ[variable] for name, variable in keys.items()} == {
+        name: storage.restic_env()[name] for name in keys
+    }
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_restic_ignores_the_callers_own_restic_variables(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, seawall
+) -> None:
+    lab = lab_on(backend, tmp_path, monkeypatch, request)
+    assert seawall(lab, "backup", "init", "lab").code == 0
+    # What an operator's shell may hold for another repository: the runner passes none of it on to restic.
+    # (restic refuses a password command beside the password file Seawall gives it.)
+    monkeypatch.setenv("RESTIC_REPOSITORY", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("RESTIC_PASSWORD_COMMAND", "false")
+    run = seawall(lab, "backup", "run", "lab")
+    assert run.code == 0, run.out + run.err
+    assert [s["hostname"] for s in lab.snapshots("files")] == ["lab-host"]
+    assert not (tmp_path / "elsewhere").exists()

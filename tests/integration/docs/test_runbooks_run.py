@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from seawall.model import load_environment
-from seawall.monitoring import ALERTS, COPY_ALERTS
+from seawall.monitoring.alerts import ALERTS, COPY_ALERTS
 from seawall.opsdocs.generate import PROCEDURES
 from tests.conftest import PROJECT, give_local_a_copy
 

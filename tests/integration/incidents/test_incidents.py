@@ -602,8 +602,8 @@ def test_a_report_whose_place_is_taken_is_one_error_and_nothing_is_written(proje
 
 
 def test_when_one_file_cannot_be_written_every_file_is_put_back_and_nothing_committed(project: Path, cli) -> None:
-    from seawall.opsdocs.incidents import write_and_commit
-    from seawall.opsdocs.reports_repo import ReportsError, ReportsRepository
+    from seawall.incidents.report import write_and_commit
+    from seawall.incidents.reports_repo import ReportsError, ReportsRepository
 
     _, path = open_one(cli, project)
     reports = project / "incident_reports"
@@ -674,7 +674,7 @@ def test_an_incident_command_waits_for_the_lock_and_is_refused_with_exit_2_when_
 ) -> None:
     import threading
 
-    from seawall.opsdocs import reports_repo
+    from seawall.incidents import reports_repo
 
     incident, path = open_one(cli, project)
     reports = project / "incident_reports"

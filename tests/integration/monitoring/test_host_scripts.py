@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from seawall.components._host import Exporter, MonitoringServer, exporter_script, monitoring_script
+from seawall.components._scripts import Exporter, MonitoringServer, exporter_script, monitoring_script
 from seawall.hostfiles import RenderedFile
 from seawall.model import load_environment
-from seawall.monitoring import exporter_settings, install_path, render_monitoring
+from seawall.monitoring.files import exporter_settings, install_path, render_monitoring
 from tests.conftest import patch_environment
 
 pytestmark = [

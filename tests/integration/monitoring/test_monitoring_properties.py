@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from seawall.errors import ConfigError
 from seawall.model import load_environment
-from seawall.monitoring import render_monitoring
+from seawall.monitoring.files import render_monitoring
 from tests.conftest import SHIPPED, patch_environment, with_each_field
 
 PROMTOOL = shutil.which("promtool")

@@ -17,7 +17,8 @@ import yaml
 from seawall.model import load_environment
 from seawall.model.calendar import longest_interval, parse_calendar
 from seawall.model.schema import Environment
-from seawall.monitoring import ALERTS, render_monitoring
+from seawall.monitoring.alerts import ALERTS
+from seawall.monitoring.files import render_monitoring
 from tests.conftest import SHIPPED, give_local_a_copy, patch_environment
 
 PROMTOOL = shutil.which("promtool")

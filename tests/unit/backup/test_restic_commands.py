@@ -257,7 +257,9 @@ def test_an_unreachable_endpoint_names_the_endpoint_and_never_says_init() -> Non
         'Fatal: unable to open config file: Stat: Get "http://127.0.0.1:9/b/": dial tcp 127.0.0.1:9: '
         "connect: connection refused\nIs there a repository at the following location?\n"
     )
-    error = classify(_result(1, stderr), OLD, Target("s3:http://127.0.0.1:9/b/restic/files"))
+    error = classify(
+        _result(1, stderr), OLD, Target("s3:http://127.0.0.1:9/b/restic/files", endpoint="http://127.0.0.1:9")
+    )
     assert isinstance(error, StorageUnreachable)
     assert "the storage at http://127.0.0.1:9 cannot be reached" in str(error)
     assert "init" not in str(error)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
 
 import pytest
@@ -68,10 +69,33 @@ def test_secrets_reach_the_child_by_environment_and_are_masked_in_logs(caplog) -
 
 
 def test_inherited_restic_and_aws_variables_are_not_passed_on(monkeypatch) -> None:
+    import seawall.backup.backends  # noqa: F401  (loading the storage seam tells the runner what to scrub)
+
     monkeypatch.setenv("RESTIC_PASSWORD", "leaked")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "leaked")
     code = "import os; print(os.environ.get('RESTIC_PASSWORD'), os.environ.get('AWS_SECRET_ACCESS_KEY'))"
     assert run(Command((sys.executable, "-c", code))).stdout.strip() == "None None"
+
+
+def test_a_process_that_never_loads_the_storage_seam_still_passes_on_no_restic_or_aws_variable() -> None:
+    child = (
+        "import sys; from seawall.runner import Command, run; "
+        "code = \"import os; print(os.environ.get('RESTIC_PASSWORD'), os.environ.get('AWS_SECRET_ACCESS_KEY'))\"; "
+        "print(run(Command((sys.executable, '-c', code))).stdout.strip()); "
+        "print('seawall.backup.backends' in sys.modules)"
+    )
+    env = {**os.environ, "RESTIC_PASSWORD": "leaked", "AWS_SECRET_ACCESS_KEY": "leaked"}
+    done = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines() == ["None None", "False"]
+
+
+def test_the_runner_scrubs_restics_variables_and_every_backends_and_nothing_else() -> None:
+    from seawall.backup.backends import BACKENDS, SCRUBBED_PREFIXES
+    from seawall.runner import scrubbed_prefixes
+
+    declared = {prefix for kind, _ in BACKENDS.values() for prefix in kind.variable_prefixes}
+    assert set(SCRUBBED_PREFIXES) == {"RESTIC_", *declared} == {"RESTIC_", "AWS_"}
+    assert set(scrubbed_prefixes()) == set(SCRUBBED_PREFIXES)
 
 
 def test_metrics_render_as_prometheus_text_with_full_precision() -> None:

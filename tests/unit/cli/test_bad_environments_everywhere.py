@@ -14,11 +14,14 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import SHIPPED
+
+pytestmark = pytest.mark.render  # renders under the mock engine
 
 SECRET = "pasted-secret-Xq9Lw2"
 HANG_GUARD_SECONDS = 120

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from seawall import __version__
 from tests.conftest import PROJECT
 
@@ -65,6 +67,7 @@ def test_validate_refuses_a_production_environment_whose_escalation_has_no_targe
     assert "Traceback" not in result.err
 
 
+@pytest.mark.render
 def test_a_format_a_command_cannot_print_is_a_usage_error(cli) -> None:
     for command in (["validate"], ["preview", "devnet"], ["drill", "local"], ["backup", "status", "local"]):
         result = cli("--environments", PROJECT / "environments", *command, "--format", "markdown")

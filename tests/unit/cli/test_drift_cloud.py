@@ -18,6 +18,8 @@ from seawall.clouddrift import SCOPE
 from tests.conftest import SHIPPED, patch_environment
 from tests.unit.digitalocean_api import FIXTURES, TOKEN, running
 
+pytestmark = pytest.mark.render  # compares against devnet's graph, rendered under the mock engine
+
 CASES = sorted(path.name for path in FIXTURES.iterdir() if (path / "expected.json").is_file())
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import PROJECT
 
 SHARED = ("drill", "restore", "snapshots", "check", "unlock")
@@ -144,6 +146,7 @@ def test_every_set_given_counts(cli, environments: Path) -> None:
     )
 
 
+@pytest.mark.render
 def test_empty_results_are_a_sentence_not_an_empty_table(cli, environments: Path) -> None:
     audit = cli("--environments", environments, "audit", "local")
     assert audit.code == 0, audit.err

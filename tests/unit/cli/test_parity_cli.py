@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import PROJECT, patch_environment
+
+pytestmark = pytest.mark.render  # renders under the mock engine
 
 ENVIRONMENTS = PROJECT / "environments"
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from tests.conftest import PROJECT
+
+pytestmark = pytest.mark.render  # renders under the mock engine
 
 ENVIRONMENTS = PROJECT / "environments"
 

@@ -14,6 +14,8 @@ from seawall.render import Graph, Program, render
 from seawall.stacks.program import OFFLINE, SECRET_CONFIG, VAULT_CONFIG, build
 from tests.conftest import SHIPPED, patch_environment
 
+pytestmark = pytest.mark.render  # renders under the mock engine
+
 ENVIRONMENTS = ["devnet", "qanet", "testnet", "mainnet"]
 DROPLET = "digitalocean:index/droplet:Droplet"
 

@@ -49,6 +49,7 @@ def test_each_file_holds_one_component_with_args_token_and_one_final_register_ou
     assert last.value is calls[0]
 
 
+@pytest.mark.render
 def test_every_resource_is_parented_by_a_component_and_named_after_it() -> None:
     graph = render(load_environment(SHIPPED, "mainnet"), OFFLINE)
     tokens = {record.type for record in graph.resources.values() if not record.custom}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from seawall.components._host import apt_install, as_root
+from seawall.components._scripts import apt_install, as_root
 from seawall.hostfiles import RenderedFile, file_lines, installed_files
 
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from seawall.model import load_environment
-from seawall.model.schema import load_balancer_of
 from seawall.render import Graph, render
 from seawall.stacks.program import OFFLINE
 from tests.conftest import SHIPPED, patch_environment
+
+pytestmark = pytest.mark.render  # renders under the mock engine
 
 ENVIRONMENTS = ["devnet", "qanet", "testnet", "mainnet"]
 
@@ -78,7 +79,7 @@ def test_a_public_service_of_many_droplets_gets_one_unasked_and_one_of_one_dropl
 ) -> None:
     patch_environment(environments, "devnet", {"services": {"faucet": {"count": 2}}})
     env = load_environment(environments, "devnet")
-    assert load_balancer_of(env.services["faucet"]) is not None
+    assert env.services["faucet"].balancer is not None
     assert "faucet-lb-balancer" in render(env, OFFLINE).resources
     assert "faucet-lb-balancer" not in graph("devnet").resources  # the shipped faucet: one droplet
     assert "faucet-1-dns-public" in graph("devnet").resources

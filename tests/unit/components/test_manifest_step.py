@@ -19,7 +19,7 @@ from seawall.render import Graph, render
 from seawall.stacks.program import OFFLINE
 
 ENVIRONMENTS = Path(__file__).resolve().parents[3] / "environments"
-pytestmark = pytest.mark.integration  # renders under the mock engine
+pytestmark = pytest.mark.render  # renders under the mock engine
 
 
 @cache

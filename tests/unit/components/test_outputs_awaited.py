@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pulumi
+import pytest
 from pulumi.runtime import settings
 
 from seawall.render import FakeCloud, _recording_monitor_class
+
+pytestmark = pytest.mark.render  # renders under the mock engine
 
 
 def test_the_network_component_outputs_resolve_under_the_mock_engine() -> None:

@@ -28,6 +28,7 @@ NESTED: dict[tuple[str, str], Any] = {
 }
 CHECKED = ("LoadBalancer", "Certificate", "ReservedIp", "ReservedIpAssignment", "SshKey", "SpacesKey", "Firewall",
            "MonitorAlert", "DnsRecord", "Droplet")  # fmt: skip
+pytestmark = pytest.mark.render  # renders under the mock engine
 
 
 @cache

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from seawall.model import load_environment
-from seawall.model.schema import droplet_names, has_reserved_ip
+from seawall.model.schema import droplet_names
 from seawall.render import Graph, render
 from seawall.stacks.program import OFFLINE
 from tests.conftest import SHIPPED, patch_environment
+
+pytestmark = pytest.mark.render  # renders under the mock engine
 
 ENVIRONMENTS = ["devnet", "qanet", "testnet", "mainnet"]
 
@@ -28,7 +30,7 @@ def test_each_droplet_of_a_stateful_service_keeps_its_address_in_a_reserved_ip(n
     resources = graph(name).resources
     for service_name, service in env.services.items():
         for droplet in droplet_names(service_name, service):
-            if not has_reserved_ip(service):
+            if not service.has_reserved_ip:
                 assert f"{droplet}-address" not in resources
                 assert resources[f"{droplet}-dns"].inputs["value"] == {"ref": f"{droplet}.ipv4Address"}
                 continue
@@ -41,7 +43,7 @@ def test_each_droplet_of_a_stateful_service_keeps_its_address_in_a_reserved_ip(n
                 "ipAddress": {"ref": f"{droplet}-address-ip.ipAddress"},
             }
             assert resources[f"{droplet}-dns"].inputs["value"] == {"ref": f"{droplet}-address-ip.ipAddress"}
-    assert set(graph(name).outputs["reserved_ips"]) == {n for n, s in env.services.items() if has_reserved_ip(s)}
+    assert set(graph(name).outputs["reserved_ips"]) == {n for n, s in env.services.items() if s.has_reserved_ip}
     assert {"db", "indexer", "monitoring"} <= set(graph(name).outputs["reserved_ips"])
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from seawall.backup.actions.drift import Paths, read_fleet_drift, record, verify
-from seawall.components._host import manifest_script
+from seawall.components._scripts import manifest_script
 from seawall.drift import FleetDrift
 from seawall.hostcheck import seen
 from seawall.hostfiles import MANIFEST_STEP, RenderedFile, step_name

@@ -1,5 +1,5 @@
 """The DNS names the documents list are the records the program creates: one derivation in the model
-(``seawall.model.schema.dns_names``), checked against the rendered graph."""
+(``seawall.model.schema.Environment.dns_names``), checked against the rendered graph."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 from seawall.model import load_environment
-from seawall.model.schema import dns_names, droplet_names
+from seawall.model.schema import droplet_names
 from seawall.render import render
 from seawall.stacks.program import OFFLINE
 from tests.conftest import patch_environment
+
+pytestmark = pytest.mark.render  # renders under the mock engine
 
 DNS_RECORD = "digitalocean:index/dnsRecord:DnsRecord"
 
@@ -32,7 +34,7 @@ def listed(env_name: str, environments: Path) -> set[str]:
         name
         for service_name, service in env.services.items()
         for droplet in droplet_names(service_name, service)
-        for name in dns_names(env, service_name, droplet)
+        for name in env.dns_names(service_name, droplet)
     }
 
 

@@ -13,7 +13,7 @@ import yaml
 
 from seawall.model import load_environments
 from seawall.model.schema import droplet_names
-from seawall.monitoring import render_monitoring
+from seawall.monitoring.files import render_monitoring
 from seawall.opsdocs.generate import DocsError, render_documents, without_measured, write_documents
 from tests.conftest import PROJECT, SHIPPED, hint
 from tests.unit.docs.fleet import fleet, recorded
@@ -63,6 +63,7 @@ def test_every_link_between_the_documents_leads_to_a_generated_document(shipped_
             assert normal in shipped_documents, f"{path} links to {link}, which is not generated"
 
 
+@pytest.mark.render
 def test_what_hosts_recorded_sits_only_inside_the_measured_blocks() -> None:
     with_state = render_documents(fleet(), recorded())
     without_state = render_documents(fleet(), {})
@@ -73,6 +74,7 @@ def test_what_hosts_recorded_sits_only_inside_the_measured_blocks() -> None:
         assert without_measured(with_state[path]) == without_measured(without_state[path]), path
 
 
+@pytest.mark.render
 def test_the_generated_markdown_passes_the_linter_with_the_projects_rules(tmp_path: Path) -> None:
     documents = render_documents(load_environments(SHIPPED), {}, PROJECT / "templates")
     documents |= {f"fleet/{path}": text for path, text in render_documents(fleet(), recorded()).items()}
@@ -149,6 +151,7 @@ def test_the_check_hint_when_followed_makes_the_check_pass(cli, tmp_path: Path) 
     assert not (project / "docs" / "ops" / "stray.md").exists()
 
 
+@pytest.mark.render
 def test_the_dr_plan_and_the_restore_runbook_name_the_offsite_copy_or_its_absence_as_a_risk() -> None:
     documents = render_documents(fleet(), recorded())
     plan = documents["dr-plan/mainnet.md"]

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import shutil
 
-from seawall.opsdocs.generate import compare
+import pytest
+
+from seawall.opsdocs.generate import stale_documents
 from tests.unit.docs.fleet import GOLDEN, golden_documents
+
+pytestmark = pytest.mark.render  # renders under the mock engine
 
 
 def test_the_fixture_fleets_documents_are_the_reviewed_golden_files() -> None:
     documents = golden_documents()
-    differences = compare(documents, GOLDEN)
+    differences = stale_documents(documents, GOLDEN)
     assert differences == [], "regenerate with: .venv/bin/python -m tests.unit.docs.test_golden, then review the diff"
     for path, text in documents.items():
         assert (GOLDEN / path).read_text() == text, path

@@ -155,6 +155,7 @@ def test_a_service_without_alerts_or_uptime_check_is_flagged_by_what_it_lacks(tm
     assert found == {"monitoring": "Major", "store": "Minor"}  # web has both
 
 
+@pytest.mark.render
 def test_drills_never_run_failed_or_overdue_are_found_from_the_recorded_state(tmp_path: Path) -> None:
     state = recorded()
     devnet, mainnet = fixture_env(tmp_path), fixture_env(tmp_path, "mainnet")
@@ -166,6 +167,7 @@ def test_drills_never_run_failed_or_overdue_are_found_from_the_recorded_state(tm
     assert fired(devnet, "drill-failed") == [], "no recorded state read: no measured finding"
 
 
+@pytest.mark.render
 def test_an_rto_target_below_the_measured_drill_is_found(tmp_path: Path) -> None:
     state = recorded()
     devnet = fixture_env(tmp_path)

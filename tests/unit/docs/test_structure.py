@@ -21,6 +21,8 @@ from seawall.opsdocs.generate import render_documents
 from tests.conftest import patch_environment, with_each_field
 from tests.unit.docs.fleet import ENVIRONMENTS, recorded
 
+pytestmark = pytest.mark.render  # renders under the mock engine
+
 PARSER = MarkdownIt("commonmark").enable("table").enable("strikethrough")
 # Each: a patch of the fixture fleet's mainnet that puts a value where the model's free text goes.
 FIELDS: dict[str, Any] = {

@@ -11,12 +11,12 @@ import pytest
 
 from seawall.backup.actions.drift import DRIFT_STATE, Paths, record, verify
 from seawall.drift import deployed_manifests
-from seawall.hostfiles import RenderedFile, file_lines
-from seawall.manifest import MANIFEST_FILE, build_manifest
+from seawall.hostfiles import MANIFEST_FILE, RenderedFile, file_lines
+from seawall.manifest import build_manifest
 from seawall.model import load_environment
 from tests.conftest import patch_environment
 
-pytestmark = pytest.mark.integration  # renders devnet under the mock engine
+pytestmark = pytest.mark.render  # renders devnet under the mock engine
 
 
 @pytest.fixture

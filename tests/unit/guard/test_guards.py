@@ -177,10 +177,10 @@ def test_parity_and_audit_refuse_with_what_to_do() -> None:
 
 
 def test_the_rule_table_names_each_rule_as_its_verdict_does_and_runs_them_all() -> None:
-    from seawall.guard import GUARD_RULES, evaluate
+    from seawall.guard import GUARD_RULES, release_verdicts
 
     request = DeployRequest("mainnet", at("2026-12-05T12:00:00+01:00"))  # frozen, no operator, no issue
-    verdicts = evaluate(env("mainnet"), request, [], ["web-1 size (violation)"], ["audit-rule on x"])
+    verdicts = release_verdicts(env("mainnet"), request, [], ["web-1 size (violation)"], ["audit-rule on x"])
     assert [v.rule for v in verdicts] == [name for name, _ in GUARD_RULES]
     assert [v.allowed for v in verdicts] == [False] * len(GUARD_RULES), "every rule answers, even after a refusal"
 
@@ -240,6 +240,7 @@ def test_an_unreadable_at_is_refused_in_one_line(when: str, message: str, cli) -
     assert message in result.err
 
 
+@pytest.mark.render
 def test_the_guard_judges_the_last_second_python_can_represent(environments, cli) -> None:
     from tests.conftest import patch_environment
 
@@ -259,6 +260,7 @@ def test_the_guard_judges_the_last_second_python_can_represent(environments, cli
     assert {v["rule"]: v for v in answer["verdicts"]}["freeze-window"]["allowed"] is False
 
 
+@pytest.mark.render
 def test_the_parity_and_audit_hints_of_a_refused_deploy_show_what_it_refused(environments, cli) -> None:
     from tests.conftest import hint, patch_environment
 

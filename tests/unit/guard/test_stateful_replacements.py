@@ -6,15 +6,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from seawall.model import load_environment
 from seawall.render import referenced, render, stand_in_outputs
-from seawall.replacements import DROPLET, allow_replace_names, graph_resources, plan_changes, stateful_changes
+from seawall.replacements import DROPLET, allow_replace_names, plan_changes, resources_by_name, stateful_changes
 from seawall.stacks.program import OFFLINE
 from tests.conftest import patch_environment
 
+pytestmark = pytest.mark.render  # renders under the mock engine
+
 
 def _resources(environments: Path, name: str) -> dict:
-    return graph_resources(json.loads(render(load_environment(environments, name), OFFLINE).to_json()))
+    return resources_by_name(json.loads(render(load_environment(environments, name), OFFLINE).to_json()))
 
 
 def test_a_stateful_droplet_removed_by_a_lower_count_is_gated_with_its_volume(environments: Path) -> None:

@@ -11,7 +11,8 @@ import yaml
 
 from seawall.audit import graph_resources
 from seawall.model import load_environment
-from seawall.monitoring import ALERTS, COPY_ALERTS, render_monitoring
+from seawall.monitoring.alerts import ALERTS, COPY_ALERTS
+from seawall.monitoring.files import render_monitoring
 from seawall.policies import (
     Resource,
     backup_sets_have_alerts,
@@ -161,6 +162,7 @@ def resources(environments: Path, name: str = "mainnet") -> list[Resource]:
     return graph_resources(offline_renderer().graph(load_environment(environments, name)))
 
 
+@pytest.mark.render
 def test_the_shipped_mainnet_passes_the_three_monitoring_rules() -> None:
     found = resources(SHIPPED)
     assert monitoring_files(found), "the monitoring host's step installs the files"
@@ -169,6 +171,7 @@ def test_the_shipped_mainnet_passes_the_three_monitoring_rules() -> None:
     assert list(severity_routes_reach_a_channel(found)) == []
 
 
+@pytest.mark.render
 def test_without_a_monitoring_step_every_host_is_unscraped_and_no_set_alerted() -> None:
     found = [r for r in resources(SHIPPED) if not r.name.endswith("-monitoring")]
     unscraped = list(every_host_is_scraped(found))
@@ -178,6 +181,7 @@ def test_without_a_monitoring_step_every_host_is_unscraped_and_no_set_alerted() 
     assert [name for name, _ in backup_sets_have_alerts(found)] == ["monitoring"]
 
 
+@pytest.mark.render
 def test_a_set_whose_rules_were_removed_is_found() -> None:
     found = []
     for resource in resources(SHIPPED):
@@ -191,6 +195,7 @@ def test_a_set_whose_rules_were_removed_is_found() -> None:
     ]
 
 
+@pytest.mark.render
 def test_critical_only_in_business_hours_reaches_nobody_on_call(environments: Path) -> None:
     patch_environment(environments, "mainnet", {"alerting": {"routes": {"Critical": {"hours": "business"}}}})
     messages = [message for _, message in severity_routes_reach_a_channel(resources(environments))]

@@ -17,6 +17,8 @@ from seawall.stacks.offline import offline_renderer
 from tests.conftest import SHIPPED
 from tests.unit.parity.test_parity_fixtures import CASES, prepare
 
+pytestmark = pytest.mark.render  # renders under the mock engine
+
 PAIRS = [("devnet", "qanet"), ("qanet", "testnet"), ("testnet", "mainnet")]
 FLEET = Path(__file__).resolve().parents[2] / "fixtures" / "docs" / "fleet" / "environments"
 FIXTURES = [case for case in CASES if '"exit": 2' not in (case / "expected.json").read_text()]

@@ -20,6 +20,8 @@ from seawall.stacks.offline import OFFLINE
 from tests.conftest import PROJECT, SHIPPED
 from tests.unit.parity import programs
 
+pytestmark = pytest.mark.render  # renders under the mock engine
+
 CHAIN = ["devnet", "mainnet", "qanet", "testnet"]
 
 

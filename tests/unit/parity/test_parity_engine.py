@@ -12,6 +12,8 @@ from seawall.render import referenced
 from seawall.stacks.program import offline_renderer
 from tests.conftest import SHIPPED, patch_environment
 
+pytestmark = pytest.mark.render  # renders under the mock engine
+
 
 @pytest.mark.parametrize(("a", "b"), [("devnet", "qanet"), ("qanet", "testnet"), ("testnet", "mainnet")])
 def test_the_shipped_chain_is_in_parity_except_for_declared_knobs(a: str, b: str) -> None:

@@ -18,6 +18,8 @@ import yaml
 
 from tests.conftest import PROJECT, overlay
 
+pytestmark = pytest.mark.render  # renders under the mock engine
+
 CASES = sorted(p for p in (PROJECT / "tests" / "fixtures" / "parity").iterdir() if p.is_dir())
 
 

@@ -14,6 +14,8 @@ from seawall.render import render
 from seawall.stacks.program import OFFLINE
 from tests.conftest import PROJECT, SHIPPED, patch_environment
 
+pytestmark = pytest.mark.render  # renders under the mock engine
+
 FIXTURES = sorted((PROJECT / "tests" / "fixtures" / "audit").glob("*.yaml"))
 
 

@@ -15,17 +15,19 @@ import yaml
 
 from seawall.model import load_environment
 from seawall.render import render
-from seawall.replacements import DROPLET, VOLUME, gated, graph_resources, plan_changes
+from seawall.replacements import DROPLET, VOLUME, gated, plan_changes, resources_by_name
 from seawall.stacks.program import OFFLINE
 from tests.conftest import PROJECT, patch_environment
+
+pytestmark = pytest.mark.render  # renders under the mock engine
 
 THURSDAY = dt.datetime(2026, 12, 3, 10, 0, tzinfo=dt.UTC)
 
 
 def _plan(environments: Path, env_name: str, change) -> list:
-    before = graph_resources(json.loads(render(load_environment(environments, env_name), OFFLINE).to_json()))
+    before = resources_by_name(json.loads(render(load_environment(environments, env_name), OFFLINE).to_json()))
     change(environments)
-    after = graph_resources(json.loads(render(load_environment(environments, env_name), OFFLINE).to_json()))
+    after = resources_by_name(json.loads(render(load_environment(environments, env_name), OFFLINE).to_json()))
     return plan_changes(before, after).changes
 
 
@@ -60,9 +62,9 @@ def test_a_new_seawall_build_reinstalls_on_every_host_and_replaces_nothing_state
     from seawall.stacks import program
 
     env = load_environment(environments, "mainnet")
-    before = graph_resources(json.loads(render(env, OFFLINE).to_json()))
+    before = resources_by_name(json.loads(render(env, OFFLINE).to_json()))
     monkeypatch.setattr(program, "offline_build", lambda: Build("sha256:" + "ab" * 32, PROJECT / "requirements.lock"))
-    after = graph_resources(json.loads(render(env, OFFLINE).to_json()))
+    after = resources_by_name(json.loads(render(env, OFFLINE).to_json()))
     changes = plan_changes(before, after).changes
     installs = {c.name for c in changes if c.name.endswith("-install")}
     hosts = [d for name, s in env.services.items() for d in (f"{name}-{i}" for i in range(1, s.count + 1))]

@@ -12,6 +12,8 @@ from seawall.render import Graph, Program, render
 from seawall.stacks.program import OFFLINE
 from tests.conftest import SHIPPED
 
+pytestmark = pytest.mark.render  # renders under the mock engine
+
 DROPLET = "digitalocean:index/droplet:Droplet"
 FIREWALL = "digitalocean:index/firewall:Firewall"
 ALERT = "digitalocean:index/monitorAlert:MonitorAlert"

@@ -12,13 +12,13 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from seawall.incidents.report import Incident, Report, change_incident, circle_owners, report_context, require_open
+from seawall.incidents.reports_repo import ESCALATION_SUFFIX, ReportsError, ReportsRepository
 from seawall.ledger import LedgerEntry
 from seawall.model.schema import Environment
-from seawall.opsdocs.generate import template_environment, tidy_markdown
-from seawall.opsdocs.incidents import Incident, Report, change_incident, circle_owners, report_context, require_open
 from seawall.opsdocs.measured import Measured
-from seawall.opsdocs.reports_repo import ESCALATION_SUFFIX, ReportsError, ReportsRepository
 from seawall.runner import Command, run
+from seawall.templating import template_environment, tidy_markdown
 
 GH_TIMEOUT = 120
 

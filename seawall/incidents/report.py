@@ -24,21 +24,21 @@ import yaml
 
 from seawall.errors import Interrupted
 from seawall.files import os_reason, resolve, write_atomically
+from seawall.incidents.reports_repo import AmbiguousReport, ReportsError, ReportsRepository
 from seawall.ledger import LedgerEntry
 from seawall.model.schema import Environment, Window, droplet_names
 from seawall.model.types import SEVERITIES, WEEKDAYS, Severity
-from seawall.opsdocs.facts import duration
-from seawall.opsdocs.generate import template_environment, tidy_markdown
 from seawall.opsdocs.measured import Measured
-from seawall.opsdocs.reports_repo import AmbiguousReport, ReportsError, ReportsRepository
 from seawall.runner import children
+from seawall.templating import duration, template_environment, tidy_markdown
 
 TEMPLATE = "INCIDENT_REPORT_TEMPLATE.md"
 BLOCK = re.compile(r"<!-- seawall:(\w+) -->.*?<!-- /seawall:\1 -->", re.DOTALL)
 FRONT = re.compile(r"\A---\n(.*?)\n---\n", re.DOTALL)
 ID = re.compile(r"^INC-(\d{4})-(\d{3,})$")
 ROLES = ("commander", "communications", "scribe")
-STATUSES = ("acknowledged", "mitigated")
+# The statuses `seawall incident update --status` gives (open is where an incident starts, close ends it).
+UPDATE_STATUSES = ("acknowledged", "mitigated")
 
 
 @dataclass
@@ -88,7 +88,7 @@ def current_status(incident: Incident) -> str:
     if incident.resolved is not None or incident.status == "closed":
         return "closed"
     given = [event.get("text") for event in incident.timeline if event.get("kind") == "status"]
-    statuses = [text for text in given if text in STATUSES]
+    statuses = [text for text in given if text in UPDATE_STATUSES]
     if statuses:
         return statuses[-1]
     return "acknowledged" if incident.acknowledged is not None else "open"
@@ -99,8 +99,8 @@ def stamp(time: dt.datetime) -> str:
     return time.astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
-def parse_time(text: str) -> dt.datetime:
-    """Given a time the reports wrote, return it."""
+def parse_stamp(text: str) -> dt.datetime:
+    """Given a time the reports wrote (``stamp``), return it."""
     return dt.datetime.fromisoformat(text)
 
 
@@ -246,7 +246,7 @@ def recent_changes(entries: list[LedgerEntry], now: dt.datetime, within: dt.time
             "incident": entry.incident,
         }
         for entry in entries
-        if since <= parse_time(entry.time) <= now
+        if since <= parse_stamp(entry.time) <= now
     ]
 
 
@@ -277,7 +277,7 @@ def report_context(
     env: Environment, incident: Incident, ledger: list[LedgerEntry], measured: Measured
 ) -> dict[str, Any]:
     """Given an incident and what Seawall knows, return what the template shows."""
-    opened = parse_time(incident.opened)
+    opened = parse_stamp(incident.opened)
     targets = env.incidents.severities[incident.severity]
     owners = circle_owners(env, incident.services)
     return {
@@ -305,7 +305,7 @@ def report_context(
 def durations(env: Environment, incident: Incident) -> list[dict[str, str]]:
     """Given an incident, return time to acknowledge, mitigate and resolve against the severity's targets
     (only those that happened)."""
-    opened = parse_time(incident.opened)
+    opened = parse_stamp(incident.opened)
     targets = env.incidents.severities[incident.severity]
     rows = []
     for name, when, target in (
@@ -315,7 +315,7 @@ def durations(env: Environment, incident: Incident) -> list[dict[str, str]]:
     ):
         if when is None:
             continue
-        took = parse_time(when) - opened
+        took = parse_stamp(when) - opened
         verdict = "met" if took <= target else f"missed by {duration(took - target)}"
         rows.append({"name": name, "took": duration(took), "target": duration(target), "verdict": verdict})
     return rows
@@ -459,7 +459,7 @@ def require_open(report: Report, now: dt.datetime) -> None:
     if not report.incident.open:
         msg = f"{report.incident.id} is closed ({report.incident.resolved}): open a new incident instead"
         raise ReportsError(msg)
-    if now < parse_time(report.incident.opened):
+    if now < parse_stamp(report.incident.opened):
         msg = (
             f"{stamp(now)} is before {report.incident.id} was opened ({report.incident.opened}): check --at "
             "(an entry cannot come before the incident)"
@@ -491,8 +491,8 @@ def updated(
         incident.event(now, author, "severity", f"severity {incident.severity} → {severity}")
         incident.severity = severity
     if status is not None:
-        if status not in STATUSES:
-            msg = f"{status!r} is not a status: use {' or '.join(STATUSES)} (close ends an incident)"
+        if status not in UPDATE_STATUSES:
+            msg = f"{status!r} is not a status: use {' or '.join(UPDATE_STATUSES)} (close ends an incident)"
             raise ReportsError(msg)
         if getattr(incident, status) is None:
             setattr(incident, status, stamp(now))
@@ -538,6 +538,6 @@ def link_deploy(env: Environment, repository: ReportsRepository, entry: LedgerEn
         what = f"(deploy {entry.deploy_id}, issue {entry.issue or '-'})"
         text = f"emergency deploy of {entry.environment} {entry.result} {what}"
         who = entry.operator or entry.identity or "seawall"
-        changed.event(parse_time(entry.time), who, "deploy", text)
+        changed.event(parse_stamp(entry.time), who, "deploy", text)
         message = f"{entry.incident}: emergency deploy {entry.deploy_id}"
         change_incident(env, repository, report, changed, message, [], Measured(), templates)
