@@ -143,6 +143,9 @@ class HostConfig:
     commands: Sequence[Sequence[str]] = ()
     vault: VaultSecrets | None = None  # the off-site copy's secrets, on the vault host only
     environment: str = ""  # the environment's name, for the host's manifest
+    # Managed databases' connection details, on the hosts of the services they trust: (step, path, secret content,
+    # trigger), written as the other secret files are (0600, from standard input).
+    databases: Sequence[tuple[str, str, pulumi.Input[str], pulumi.Output[str]]] = ()
 
 
 def configure_host(
@@ -185,6 +188,7 @@ def configure_host(
     secrets = credential_commands(name, connection, user, config.secrets, parent, child) if config.secrets else []
     if config.vault is not None:
         secrets += _secret_files(name, connection, user, config.vault.files(), parent, child)
+    secrets += _secret_files(name, connection, user, config.databases, parent, child)
     steps += secrets
     if config.files:
         units = write_files_script(config.files, config.timers, config.commands)
@@ -217,6 +221,7 @@ def configure_host(
         triggers += list(config.secrets.triggers)
     if config.vault is not None:
         triggers += [trigger for _, _, _, trigger in config.vault.files()]
+    triggers += [trigger for _, _, _, trigger in config.databases]
     if config.monitoring is not None:
         triggers += [pulumi.Output.from_input(url).apply(content_hash) for _, url in config.monitoring.webhooks]
     steps.append(
@@ -247,6 +252,7 @@ def host_manifest(name: str, delivery: Delivery, config: HostConfig) -> Manifest
         secret_files += [(config.secrets.password_file, "0600", OWNER), (CREDENTIALS_FILE, "0600", OWNER)]
     if config.vault is not None:
         secret_files += [(path, "0600", OWNER) for _, path, _, _ in config.vault.files()]
+    secret_files += [(path, "0600", OWNER) for _, path, _, _ in config.databases]
     if config.monitoring is not None:
         files += [*config.monitoring.prometheus, *config.monitoring.alertmanager, *config.monitoring.settings]
         units += ["prometheus.service", "prometheus-alertmanager.service"]

@@ -19,8 +19,9 @@ from seawall.backup.schedules import init_commands, render_bootstrap, render_hos
 from seawall.backup.storage import bucket_spec, copy_bucket_spec
 from seawall.build import Build, build_wheel, checkout_root, sha256_of, source_identity
 from seawall.components._host import HostConfig, HostSecrets, VaultSecrets
-from seawall.components._scripts import Delivery, Exporter, FirewallRule, MonitoringServer
+from seawall.components._scripts import Delivery, Exporter, FirewallRule, MonitoringServer, content_hash
 from seawall.components.backup_bucket import BackupBucket, BackupBucketArgs
+from seawall.components.database import ManagedDatabase, ManagedDatabaseArgs, Pool
 from seawall.components.datacenter_host import DatacenterHost, DatacenterHostArgs
 from seawall.components.load_balancer import ForwardingRule, HealthCheck, ServiceLoadBalancerArgs
 from seawall.components.monitoring import Notify, ServiceMonitoringArgs
@@ -38,7 +39,7 @@ from seawall.components.service_fleet import (
 )
 from seawall.components.spaces_key import BucketKey, BucketKeyArgs
 from seawall.components.ssh_keys import SshKeys, SshKeysArgs
-from seawall.hostfiles import COPY_PASSWORD_FILE, PASSWORD_FILE, RenderedFile
+from seawall.hostfiles import COPY_PASSWORD_FILE, PASSWORD_FILE, RenderedFile, database_env_file
 from seawall.model import load_environment
 from seawall.model.schema import (
     HTTP_PORTS,
@@ -141,18 +142,19 @@ def build(
     server = _monitoring_server(env, config)
     monitors = set(monitoring_hosts(env))
     key_ids = ssh_keys.ids if ssh_keys is not None else []
-    fleets = {
-        name: ServiceFleet(
-            name,
-            replace(
-                _fleet_args(
-                    env, name, service, network, secrets, ssh_key, config, delivery, exporter, server, monitors, vault
-                ),
-                ssh_key_ids=key_ids,
-            ),
+    databases = {name: _managed_database(env, name, network, config) for name in sorted(env.databases)}
+    fleets = {}
+    for name, service in sorted(env.services.items()):
+        args = _fleet_args(
+            env, name, service, network, secrets, ssh_key, config, delivery, exporter, server, monitors, vault
         )
-        for name, service in sorted(env.services.items())
-    }
+        files = _database_files(env, name, databases)
+        hosts_of = [replace(host, databases=files) for host in args.hosts] if files else args.hosts
+        fleets[name] = ServiceFleet(name, replace(args, ssh_key_ids=key_ids, hosts=hosts_of))
+    for name, database in databases.items():
+        # The database firewall admits the trusted services' droplets by tag, once their tags exist.
+        trusted = env.databases[name].trusted_sources
+        database.admit([service_tag(env.name, s) for s in trusted], [fleets[s].tag for s in trusted if s in fleets])
     hosts = []
     for host_name, host in sorted(env.datacenter_hosts.items()):
         hosts.append(
@@ -185,10 +187,11 @@ def build(
         resources += [volume.volume_urn for volume in fleet.volumes]
         resources += [fleet.load_balancer.balancer.load_balancer_urn] if fleet.load_balancer is not None else []
         resources += [address.address.reserved_ip_urn for address in fleet.addresses]
+    resources += [database.cluster.urn for database in databases.values()]
     project = EnvironmentProject("project", EnvironmentProjectArgs(env.name, info.tier, info.description, resources))
     if components is not None:
         extra = [item for item in (copy_bucket, host_key, ssh_keys) if item is not None]
-        components += [network, bucket, *extra, *fleets.values(), *hosts, project]
+        components += [network, bucket, *extra, *databases.values(), *fleets.values(), *hosts, project]
     return {
         "environment": env.name,
         "model_hash": model_hash(env),
@@ -201,9 +204,52 @@ def build(
         "load_balancer_ips": {
             name: fleet.load_balancer.balancer.ip for name, fleet in fleets.items() if fleet.load_balancer is not None
         },
+        "databases": {name: database.cluster.private_host for name, database in databases.items()},
         "dns_names": {name: _dns_names(env, name, service) for name, service in sorted(env.services.items())},
         "versions": {name: service.version for name, service in sorted(env.services.items())},
     }
+
+
+def _managed_database(env: Environment, name: str, network: Network, config: pulumi.Config) -> ManagedDatabase:
+    """Given a ``databases:`` entry, declare its cluster and what it holds (its firewall comes with the fleets)."""
+    cluster = env.databases[name]
+    alerts = cluster.alerts or env.monitoring.host_alerts
+    notify = _notify(env, config)
+    return ManagedDatabase(
+        f"{name}-database",
+        ManagedDatabaseArgs(
+            env_name=env.name,
+            tier=env.environment.tier,
+            cluster_name=name,
+            engine=cluster.engine,
+            version=cluster.version,
+            size=cluster.size,
+            node_count=cluster.node_count,
+            region=env.environment.region,
+            vpc_id=network.vpc.id,
+            users=list(cluster.trusted_sources),
+            databases=env.database_names(name),
+            pools=[Pool(p.name, p.database, p.user, p.mode, p.size) for p in cluster.pools],
+            read_replicas=cluster.read_replicas,
+            replica_size=cluster.replica_size,
+            maintenance=(cluster.maintenance.day, cluster.maintenance.hour) if cluster.maintenance else None,
+            thresholds={"cpu": alerts.cpu, "memory": alerts.memory, "disk": alerts.disk},
+            window=alerts.window,
+            notify={metric: notify[metric] for metric in ("cpu", "memory", "disk")},
+        ),
+    )
+
+
+def _database_files(
+    env: Environment, service_name: str, databases: dict[str, ManagedDatabase]
+) -> list[tuple[str, str, pulumi.Input[str], pulumi.Output[str]]]:
+    """Given a service, return the secret files of the managed databases that trust it: (step, path, content,
+    trigger), the trigger a hash of the content (a new password rewrites the file)."""
+    files: list[tuple[str, str, pulumi.Input[str], pulumi.Output[str]]] = []
+    for cluster in env.databases_trusting(service_name):
+        content = databases[cluster].connection_file(service_name)
+        files.append((f"database-{cluster}", database_env_file(cluster), content, content.apply(content_hash)))
+    return files
 
 
 def _vault_secrets(env: Environment, config: pulumi.Config) -> VaultSecrets | None:
@@ -424,20 +470,7 @@ def _monitoring_args(
 ) -> ServiceMonitoringArgs | None:
     if service.alerts is None:
         return None
-    alerting = env.alerting
-    notify: dict[str, Notify] = {}
-    for metric in ("cpu", "memory", "disk", "uptime"):
-        severity = getattr(alerting, metric)
-        channels = [alerting.channels[channel] for channel in alerting.routes[severity].channels]
-        notify[metric] = Notify(
-            severity,
-            [channel.email for channel in channels if channel.email],
-            [
-                (channel.slack, config.require_secret(channel.slack_url_config))
-                for channel in channels
-                if channel.slack and channel.slack_url_config
-            ],
-        )
+    notify = _notify(env, config)
     public = service.public_port
     target = None
     if public is not None and service.health is not None:
@@ -452,6 +485,26 @@ def _monitoring_args(
         notify=notify,
         uptime_target=target,
     )
+
+
+def _notify(env: Environment, config: pulumi.Config) -> dict[str, Notify]:
+    """Given an environment, return where each DigitalOcean alert goes (cpu, memory, disk, uptime): its
+    severity's route's e-mail addresses and Slack channels."""
+    alerting = env.alerting
+    notify: dict[str, Notify] = {}
+    for metric in ("cpu", "memory", "disk", "uptime"):
+        severity = getattr(alerting, metric)
+        channels = [alerting.channels[channel] for channel in alerting.routes[severity].channels]
+        notify[metric] = Notify(
+            severity,
+            [channel.email for channel in channels if channel.email],
+            [
+                (channel.slack, config.require_secret(channel.slack_url_config))
+                for channel in channels
+                if channel.slack and channel.slack_url_config
+            ],
+        )
+    return notify
 
 
 def _dns_names(env: Environment, name: str, service: Service) -> list[str]:

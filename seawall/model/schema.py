@@ -994,6 +994,66 @@ class Release(StrictModel):
 _HOSTS_BY_SET = "_seawall_hosts_by_set"
 
 
+# Managed databases (#31): DigitalOcean database clusters in the VPC, reached by the services that trust them.
+
+
+class DatabaseMaintenance(StrictModel):
+    """When DigitalOcean may apply the cluster's updates (a failover to the standby, a restart without one)."""
+
+    day: Weekday = Field(description="The weekday of the window.")
+    hour: ClockTime = Field(description="When the window starts, in UTC (`04:00`).")
+
+
+class ConnectionPool(StrictModel):
+    """A PgBouncer pool of the cluster: the services connect to it instead of the cluster's own port."""
+
+    name: Name = Field(description="The pool's name, unique in its cluster.")
+    database: Name = Field(description="The database it connects to: one of the cluster's `databases`.")
+    user: Name = Field(description="The user it connects as: one of the cluster's `trusted_sources`.")
+    mode: Literal["transaction", "session", "statement"] = Field(
+        default="transaction", description="When a server connection is given back to the pool."
+    )
+    size: int = Field(strict=True, ge=1, le=500, description="How many server connections the pool holds.")
+
+
+class ManagedDatabase(StrictModel):
+    """A DigitalOcean managed database cluster in the environment's VPC: admitted only from the droplets of the
+    services it trusts (by tag), a user per such service, its connection details on their hosts as a secret file."""
+
+    description: str = Field(default="", description="What the database holds, for the documents.")
+    engine: Literal["pg", "mysql"] = Field(description="`pg` (PostgreSQL) or `mysql`.")
+    version: str = Field(pattern=r"^[0-9]{1,2}$", description='The engine\'s major version (`16`); quote it (`"16"`).')
+    size: str = Field(
+        pattern=r"^db-[a-z0-9-]{1,40}$", description="The nodes' DigitalOcean database size slug (`db-s-2vcpu-4gb`)."
+    )
+    node_count: int = Field(
+        strict=True, default=1, ge=1, le=3, description="The primary and its standby nodes: 2 or 3 fail over."
+    )
+    read_replicas: int = Field(
+        strict=True, default=0, ge=0, le=5, description="Read-only replicas in the region, `<name>-replica-1`…"
+    )
+    replica_size: str | None = Field(
+        default=None,
+        pattern=r"^db-[a-z0-9-]{1,40}$",
+        description="The read replicas' size slug (none: the cluster's `size`).",
+    )
+    maintenance: DatabaseMaintenance | None = Field(
+        default=None, description="Its maintenance window (none: DigitalOcean picks one)."
+    )
+    trusted_sources: list[Name] = Field(
+        min_length=1,
+        description="The services whose droplets may connect (its database firewall admits their tag); each gets "
+        "a user of its own name and the connection details on its hosts.",
+    )
+    databases: list[Name] = Field(
+        default_factory=list, description="The databases created in the cluster (none: one of the cluster's name)."
+    )
+    pools: list[ConnectionPool] = Field(default_factory=list, description="Its connection pools (PostgreSQL only).")
+    alerts: Alerts | None = Field(
+        default=None, description="Its CPU, memory and disk alert thresholds (none: `monitoring.host_alerts`)."
+    )
+
+
 class Environment(StrictModel):
     """One environment, merged from defaults.yaml and its own file."""
 
@@ -1015,6 +1075,9 @@ class Environment(StrictModel):
     release: Release = Field(default_factory=Release, description="The release rules every deploy passes.")
     incidents: Incidents = Field(default_factory=Incidents, description="Incident reports and escalation.")
     drift: DriftCheck = Field(default_factory=DriftCheck, description="Each host's check against its deploy.")
+    databases: dict[Name, ManagedDatabase] = Field(
+        default_factory=dict, description="Managed database clusters, by name, in the VPC (none: no cluster)."
+    )
 
     @property
     def name(self) -> str:
@@ -1113,6 +1176,14 @@ class Environment(StrictModel):
             msg = f"{host!r} is not a host of {self.name} (known: {', '.join(known)})"
             raise ConfigError([msg])
         return list(service.backup_sets)
+
+    def database_names(self, cluster: str) -> list[str]:
+        """Given a managed database cluster, return the databases it holds (declared, else one of its name)."""
+        return list(self.databases[cluster].databases) or [cluster]
+
+    def databases_trusting(self, service_name: str) -> list[str]:
+        """Given a service, return the managed database clusters that trust it, by name."""
+        return sorted(name for name, cluster in self.databases.items() if service_name in cluster.trusted_sources)
 
     # The one place DNS names are derived: the program creates these records, the monitoring scrapes the VPC
     # names, the documents list them.
