@@ -165,3 +165,23 @@ def test_preview_against_names_a_replaced_reserved_ip_and_the_flag_up_requires(e
         "`seawall up qanet` will refuse these unless run with: --allow-replace db-1-address-ip"
         in shown.out.splitlines()
     )
+
+
+def test_preview_against_names_a_replaced_database_cluster_and_the_flag_up_requires(
+    environments, cli, tmp_path
+) -> None:
+    earlier = json.loads(cli("--environments", environments, "preview", "mainnet", "--format", "json").out)
+    for resource in earlier["resources"]:
+        if resource["name"] == "index-database-cluster":
+            resource["inputs"]["name"] = "mainnet-chain-index"  # as deployed, before it was renamed
+    (tmp_path / "before.json").write_text(json.dumps(earlier))
+    shown = cli("--environments", environments, "preview", "mainnet", "--against", tmp_path / "before.json")
+    assert shown.code == 0, shown.err
+    assert "index-database-cluster (replace: name): the managed database index (pg 16, 2 node(s))" in shown.out
+    assert (
+        "`seawall up mainnet` will refuse these unless run with: --allow-replace index-database-cluster"
+        in shown.out.splitlines()
+    )
+    as_json = cli("--environments", environments, "preview", "mainnet", "--against", tmp_path / "before.json",
+                  "--format", "json")  # fmt: skip
+    assert json.loads(as_json.out)["allow_replace"] == ["index-database-cluster"]

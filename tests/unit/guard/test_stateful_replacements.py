@@ -121,3 +121,25 @@ def test_a_replaced_reserved_ip_is_gated_and_a_replaced_balancer_is_not(environm
     assert address.what == "the reserved IP of db-1 (service db)"
     assert "given back for good" in address.holds
     assert allow_replace_names([address]) == ["db-1-address-ip"]
+
+
+def test_a_replaced_database_cluster_is_gated_and_a_resize_is_not(environments: Path) -> None:
+    before = _resources(environments, "mainnet")
+    cluster = before["index-database-cluster"]
+    # As deployed: another engine (the cluster is made again, empty), and two nodes of a smaller size.
+    before["index-database-cluster"] = {**cluster, "inputs": {**cluster["inputs"], "engine": "mysql"}}
+    env = load_environment(environments, "mainnet")
+    plan = plan_changes(before, _resources(environments, "mainnet"))
+    assert [(c.name, c.action, c.inputs) for c in plan.changes] == [("index-database-cluster", "replace", ("engine",))]
+    (database,) = stateful_changes(env, plan)
+    assert (database.kind, database.service) == ("database", None)
+    assert database.what.startswith("the managed database index (pg 16, 2 node(s)): The chain index")
+    assert "point-in-time recovery are deleted with it" in database.holds
+    assert allow_replace_names([database]) == ["index-database-cluster"]
+    # A resize and another node count change the cluster in place: nothing to gate.
+    resized = {**cluster, "inputs": {**cluster["inputs"], "size": "db-s-1vcpu-2gb", "nodeCount": 1}}
+    plan = plan_changes({**before, "index-database-cluster": resized}, _resources(environments, "mainnet"))
+    assert [(c.name, c.action, c.inputs) for c in plan.changes] == [
+        ("index-database-cluster", "update", ("nodeCount", "size"))
+    ]
+    assert stateful_changes(env, plan) == []
