@@ -27,6 +27,8 @@ ALERT = "digitalocean:index/monitorAlert:MonitorAlert"
 UPTIME = "digitalocean:index/uptimeCheck:UptimeCheck"
 BUCKET = "digitalocean:index/spacesBucket:SpacesBucket"
 LOAD_BALANCER = "digitalocean:index/loadBalancer:LoadBalancer"
+DATABASE_CLUSTER = "digitalocean:index/databaseCluster:DatabaseCluster"
+DATABASE_FIREWALL = "digitalocean:index/databaseFirewall:DatabaseFirewall"
 HTTP = {80, 443}
 COMMAND = "command:remote:Command"
 SENSITIVE_PORTS = {22: "SSH", 3306: "MySQL", 5432: "PostgreSQL", 6379: "Redis", 9200: "Elasticsearch", 27017: "MongoDB"}
@@ -217,6 +219,33 @@ def load_balancer_serves_https(resource: Resource) -> Iterable[str]:
         yield "HTTP is forwarded instead of redirected to HTTPS"
     if not (resource.props.get("healthcheck") or {}).get("path"):
         yield "no HTTP health check of the droplets"
+
+
+def databases_private_with_trusted_sources(resources: Sequence[Resource]) -> Iterable[tuple[str, str]]:
+    """A managed database is never public: it is in a VPC (its private network) and has a database firewall with
+    trusted sources, none of them the whole internet (a cluster without trusted sources admits any address). The
+    ManagedDatabase component names the firewall of ``<name>-cluster`` ``<name>-firewall``: its cluster's id is
+    not known before it exists."""
+    firewalls = {r.name: r for r in resources if r.type == DATABASE_FIREWALL}
+    for cluster in (r for r in resources if r.type == DATABASE_CLUSTER):
+        label = cluster.props.get("name")
+        if not cluster.props.get("privateNetworkUuid"):
+            yield cluster.name, f"database {label} is in no VPC (no privateNetworkUuid)"
+        firewall = firewalls.get(cluster.name.removesuffix("-cluster") + "-firewall")
+        rules = (firewall.props.get("rules") or []) if firewall is not None else []
+        if not rules:
+            yield cluster.name, f"database {label} has no trusted sources: it admits connections from anywhere"
+        elif any(rule.get("type") == "ip_addr" and _to_world([str(rule.get("value", ""))]) for rule in rules):
+            yield cluster.name, f"database {label} trusts the whole internet"
+
+
+def production_databases_have_a_standby(resource: Resource) -> Iterable[str]:
+    """A production database cluster has a standby node to fail over to (``node_count`` 2 or more)."""
+    if resource.type != DATABASE_CLUSTER or _tag(resource, "tier") != "production":
+        return
+    nodes = int(resource.props.get("nodeCount") or 0)
+    if nodes < 2:
+        yield f"database {resource.props.get('name')} has {nodes} node(s): production needs a standby"
 
 
 def buckets_private_versioned_with_lifecycle(resource: Resource) -> Iterable[str]:
@@ -511,6 +540,23 @@ RULES: tuple[Rule, ...] = (
         "Declare the balancer through the ServiceLoadBalancer component (`load_balancer:` on the service, with "
         "`health:`), which does all three.",
         check_resource=load_balancer_serves_https,
+    ),
+    Rule(
+        "database-private-trusted-sources",
+        "Managed databases are in the VPC and admit only their trusted sources, never the internet",
+        "Critical",
+        "mandatory",
+        "Declare the database under `databases:` with `trusted_sources: [service, …]`: the ManagedDatabase "
+        "component puts it in the VPC and its firewall admits those services' droplets alone.",
+        check_stack=databases_private_with_trusted_sources,
+    ),
+    Rule(
+        "production-database-standby",
+        "Production database clusters have a standby node",
+        "Major",
+        "mandatory",
+        "Set `node_count: 2` (or 3) on the production database: a standby takes over when the primary fails.",
+        check_resource=production_databases_have_a_standby,
     ),
     Rule(
         "bucket-private-versioned-lifecycle",
