@@ -170,12 +170,21 @@ def build(
                         render_host_files(env, host_name),
                         timer_names(env, host_name),
                         secrets,
-                        [FirewallRule(port.protocol, port.port, _addresses(env, port)) for port in host.firewall],
+                        [
+                            FirewallRule(port.protocol, port.port, _addresses(env, port))
+                            for port in host.firewall
+                            if port.source not in env.services
+                        ],
                         exporter,
                         server if host_name in monitors else None,
                         init_commands(env, host_name),
                         vault if host_name == env.vault_host() else None,
                         env.name,
+                        firewall_from=[
+                            (port.protocol, port.port, _fleet_addresses(fleets[port.source]))
+                            for port in host.firewall
+                            if port.source in fleets
+                        ],
                     ),
                 ),
             )
@@ -435,6 +444,14 @@ def _delivery(shipped: Build) -> Delivery:
         lock_path=str(shipped.lock),
         lock_sha256=sha256_of(shipped.lock),
     )
+
+
+def _fleet_addresses(fleet: ServiceFleet) -> list[pulumi.Output[str]]:
+    """Given a service's fleet, return the addresses a data-center host admits it by: its droplets' reserved IPs,
+    which a rebuilt droplet keeps (else their public addresses, which a rebuild changes: the next deploy follows)."""
+    if fleet.addresses:
+        return [address.ip_address for address in fleet.addresses]
+    return [droplet.ipv4_address for droplet in fleet.droplets]
 
 
 def _addresses(env: Environment, port: Port) -> list[str]:

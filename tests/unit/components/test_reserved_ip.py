@@ -61,3 +61,45 @@ def test_a_service_may_ask_for_reserved_ips_or_go_without(environments: Path) ->
     # Behind its balancer, the service's public name stays the balancer's.
     assert resources["api-lb-dns"].inputs["value"] == {"ref": "api-lb-balancer.ip"}
     assert "indexer-1-address" not in resources
+
+
+def test_a_datacenter_host_admits_a_service_by_its_reserved_ips_else_by_its_droplets_addresses(
+    environments: Path,
+) -> None:
+    from seawall.render import stand_in_outputs
+
+    firewall = [
+        {"port": 22, "from": "admin"},
+        {"port": 9100, "from": "vpc"},
+        {"port": 5000, "from": "db"},  # a stateful service: its reserved IP
+        {"port": 8443, "from": "api"},  # droplets without reserved IPs: their public addresses
+    ]
+    patch_environment(environments, "qanet", {"datacenter_hosts": {"dc-build-1": {"firewall": firewall}}})
+    env = load_environment(environments, "qanet")
+    resources = render(env, OFFLINE).resources
+    reserved = stand_in_outputs("db-1-address-ip", "digitalocean:index/reservedIp:ReservedIp", {})["ipAddress"]
+    public = sorted(
+        stand_in_outputs(droplet, "digitalocean:index/droplet:Droplet", {})["ipv4Address"]
+        for droplet in droplet_names("api", env.services["api"])
+    )
+    ephemeral = stand_in_outputs("db-1", "digitalocean:index/droplet:Droplet", {})["ipv4Address"]
+    script = resources["dc-build-1-firewall"].inputs["create"]
+    assert f"ip saddr {{ {reserved} }} tcp dport 5000 accept" in script
+    assert f"ip saddr {{ {', '.join(public)} }} tcp dport 8443 accept" in script
+    assert ephemeral not in script  # never the address a rebuild of db-1 changes
+    # The manifest records the same ruleset (by its hash), so the host's drift check knows it.
+    import hashlib
+
+    from seawall.components._scripts import FirewallRule, firewall_files
+
+    rules = [
+        FirewallRule("tcp", 22, env.network.admin_cidrs),
+        FirewallRule("tcp", 9100, [env.network.vpc_cidr]),
+        FirewallRule("tcp", 5000, [reserved]),
+        FirewallRule("tcp", 8443, public),
+    ]
+    ruleset = firewall_files(rules)[0].content.rstrip("\n") + "\n"
+    assert f"ip saddr {{ {reserved} }} tcp dport 5000 accept" in ruleset
+    assert hashlib.sha256(ruleset.encode()).hexdigest() in resources["dc-build-1-manifest"].inputs["create"]
+    # A host that admits no service by name keeps its plain steps.
+    assert "tcp dport 5000" not in resources["dc-storage-1-firewall"].inputs["create"]
