@@ -231,7 +231,7 @@ def stand_in_outputs(name: str, token: str, inputs: dict[str, Any]) -> dict[str,
         "DatabaseCluster": {
             "privateHost": f"private-{inputs.get('name', '')}-do-user-{digest}.db.ondigitalocean.com",
             "port": 25060,
-            "urn": f"do:dbaas:{digest}",
+            "clusterUrn": f"do:dbaas:{digest}",
         },
         "DatabaseUser": {"password": PLACEHOLDER_SECRET},
         "DatabaseConnectionPool": {"privateUri": f"postgresql://{inputs.get('user', '')}:{PLACEHOLDER_SECRET}@pool"},

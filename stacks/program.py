@@ -196,7 +196,7 @@ def build(
         resources += [volume.volume_urn for volume in fleet.volumes]
         resources += [fleet.load_balancer.balancer.load_balancer_urn] if fleet.load_balancer is not None else []
         resources += [address.address.reserved_ip_urn for address in fleet.addresses]
-    resources += [database.cluster.urn for database in databases.values()]
+    resources += [database.cluster.cluster_urn for database in databases.values()]
     project = EnvironmentProject("project", EnvironmentProjectArgs(env.name, info.tier, info.description, resources))
     if components is not None:
         extra = [item for item in (copy_bucket, host_key, ssh_keys) if item is not None]
