@@ -34,9 +34,7 @@ def host_environment(env: Environment, host: str) -> dict[str, Any]:
     ``backup status --deep`` checks the whole fleet.
     """
     sets = env.host_sets(host)
-    # Managed databases are the cloud's: their connection details reach the hosts that use them as a file of
-    # their own, so a resized cluster changes no host's environment file.
-    exclude = {"services", "datacenter_hosts", "release", "monitoring", "availability", "incidents", "databases"}
+    exclude = {"services", "datacenter_hosts", "release", "monitoring", "availability", "incidents"}
     # The keys droplets are created with are the deployers' business: a new key changes no host's file.
     exclude_network = {"network": {"ssh_public_keys"}}
     document = env.model_dump(mode="json", by_alias=True, exclude={**dict.fromkeys(exclude, True), **exclude_network})
