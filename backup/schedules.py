@@ -35,7 +35,9 @@ def host_environment(env: Environment, host: str) -> dict[str, Any]:
     """
     sets = env.host_sets(host)
     exclude = {"services", "datacenter_hosts", "release", "monitoring", "availability", "incidents"}
-    document = env.model_dump(mode="json", by_alias=True, exclude=exclude)
+    # The keys droplets are created with are the deployers' business: a new key changes no host's file.
+    exclude_network = {"network": {"ssh_public_keys"}}
+    document = env.model_dump(mode="json", by_alias=True, exclude={**dict.fromkeys(exclude, True), **exclude_network})
     watched = {host: sets}
     if host in (env.status_host(), env.vault_host()):
         for name in sorted(env.backup_sets):

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pulumi
 from pulumi_command import remote
@@ -143,6 +143,12 @@ class HostConfig:
     commands: Sequence[Sequence[str]] = ()
     vault: VaultSecrets | None = None  # the off-site copy's secrets, on the vault host only
     environment: str = ""  # the environment's name, for the host's manifest
+    # Managed databases' connection details, on the hosts of the services they trust: (step, path, secret content,
+    # trigger), written as the other secret files are (0600, from standard input).
+    databases: Sequence[tuple[str, str, pulumi.Input[str], pulumi.Output[str]]] = ()
+    # A data-center host's rules whose sources are other resources' outputs (a service's droplets by their reserved
+    # IPs): (protocol, port, sources), added to ``firewall`` once the addresses are known.
+    firewall_from: Sequence[tuple[str, int, Sequence[pulumi.Input[str]]]] = ()
 
 
 def configure_host(
@@ -185,15 +191,29 @@ def configure_host(
     secrets = credential_commands(name, connection, user, config.secrets, parent, child) if config.secrets else []
     if config.vault is not None:
         secrets += _secret_files(name, connection, user, config.vault.files(), parent, child)
+    secrets += _secret_files(name, connection, user, config.databases, parent, child)
     steps += secrets
     if config.files:
         units = write_files_script(config.files, config.timers, config.commands)
         steps.append(step("backup-units", units, [install, *secrets]))
     if config.exporter is not None:
         steps.append(step(EXPORTER_STEP, exporter_script(config.exporter), []))
+    resolved = _with_firewall_sources(config)
     if config.firewall is not None:
         # Last on the host's own work: python3 (the install step's) checks that the deployer stays admitted.
-        steps.append(step("firewall", firewall_script(config.firewall, ssh_port), steps[1:]))
+        if resolved is None:
+            steps.append(step("firewall", firewall_script(config.firewall, ssh_port), steps[1:]))
+        else:
+            rules = resolved.apply(lambda known: firewall_script(known.firewall or [], ssh_port))
+            steps.append(
+                remote.Command(
+                    step_name(name, "firewall"),
+                    connection=connection,
+                    create=rules.apply(lambda text: as_root(user, text)),
+                    triggers=[rules.apply(content_hash)],
+                    opts=pulumi.ResourceOptions(parent=parent, depends_on=[*depends_on, *steps[1:]]),
+                )
+            )
     if config.monitoring is not None:
         server = step("monitoring", monitoring_script(config.monitoring), [])
         # After the packages: the files belong to the group Alertmanager runs as, which they create.
@@ -211,24 +231,47 @@ def configure_host(
             for index, (path, url) in enumerate(config.monitoring.webhooks, start=1)
         ]
     # Last: the manifest of everything above, recorded again whenever a file, a secret or the build changes.
-    script = manifest_script(host_manifest(name, delivery, config))
-    triggers: list[pulumi.Input[str]] = [content_hash(script, delivery.identity)]
+    plain = manifest_script(host_manifest(name, delivery, config))
+    manifest: pulumi.Output[str] = pulumi.Output.from_input(plain)
+    triggers: list[pulumi.Input[str]] = [content_hash(plain, delivery.identity)]
+    if resolved is not None:
+        manifest = resolved.apply(lambda known: manifest_script(host_manifest(name, delivery, known)))
+        triggers = [manifest.apply(lambda text: content_hash(text, delivery.identity))]
     if config.secrets is not None:
         triggers += list(config.secrets.triggers)
     if config.vault is not None:
         triggers += [trigger for _, _, _, trigger in config.vault.files()]
+    triggers += [trigger for _, _, _, trigger in config.databases]
     if config.monitoring is not None:
         triggers += [pulumi.Output.from_input(url).apply(content_hash) for _, url in config.monitoring.webhooks]
     steps.append(
         remote.Command(
             step_name(name, MANIFEST_STEP),
             connection=connection,
-            create=as_root(user, script),
+            create=manifest.apply(lambda text: as_root(user, text)),
             triggers=triggers,
             opts=pulumi.ResourceOptions(parent=parent, depends_on=[*depends_on, *steps]),
         )
     )
     return steps
+
+
+def _with_firewall_sources(config: HostConfig) -> pulumi.Output[HostConfig] | None:
+    """Given a host's configuration, return it with the rules whose sources are outputs added to its firewall,
+    once they are known (None when it has none: its steps are plain text)."""
+    if config.firewall is None or not config.firewall_from:
+        return None
+    rules = list(config.firewall_from)
+    groups = pulumi.Output.all(*[pulumi.Output.all(*sources) for _, _, sources in rules])
+
+    def known(resolved: list[list[str]]) -> HostConfig:
+        extra = [
+            FirewallRule(protocol, port, sorted(map(str, got)))
+            for (protocol, port, _), got in zip(rules, resolved, strict=True)
+        ]
+        return replace(config, firewall=[*(config.firewall or []), *extra], firewall_from=())
+
+    return groups.apply(known)
 
 
 def host_manifest(name: str, delivery: Delivery, config: HostConfig) -> Manifest:
@@ -247,6 +290,7 @@ def host_manifest(name: str, delivery: Delivery, config: HostConfig) -> Manifest
         secret_files += [(config.secrets.password_file, "0600", OWNER), (CREDENTIALS_FILE, "0600", OWNER)]
     if config.vault is not None:
         secret_files += [(path, "0600", OWNER) for _, path, _, _ in config.vault.files()]
+    secret_files += [(path, "0600", OWNER) for _, path, _, _ in config.databases]
     if config.monitoring is not None:
         files += [*config.monitoring.prometheus, *config.monitoring.alertmanager, *config.monitoring.settings]
         units += ["prometheus.service", "prometheus-alertmanager.service"]

@@ -1,4 +1,5 @@
-"""Service fleet: one service's droplets, volumes, firewall, DNS records and monitoring."""
+"""Service fleet: one service's droplets, volumes, firewall, DNS records, monitoring, and where the model asks for
+them its load balancer and reserved IPs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from pulumi_command import remote
 
 from seawall.components._host import HostConfig, configure_host
 from seawall.components._scripts import Delivery
+from seawall.components.load_balancer import ServiceLoadBalancer, ServiceLoadBalancerArgs
 from seawall.components.monitoring import ServiceMonitoring, ServiceMonitoringArgs
+from seawall.components.reserved_ip import ReservedAddress, ReservedAddressArgs
 from seawall.replacements import DROPLET, IGNORED_CHANGES
 
 ANYWHERE = ("0.0.0.0/0", "::/0")
@@ -19,12 +22,14 @@ ANYWHERE = ("0.0.0.0/0", "::/0")
 
 @dataclass(frozen=True)
 class InboundRule:
-    """One inbound allowance: protocol, port, source networks and source service tags."""
+    """One inbound allowance: protocol, port, source networks and source service tags, or the service's load
+    balancer alone (its public HTTP(S) ports and health check port)."""
 
     protocol: str
     port: int
     addresses: Sequence[str]
     tags: Sequence[str]
+    load_balancer: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,9 @@ class ServiceFleetArgs:
     delivery: Delivery
     ssh_private_key: pulumi.Input[str]
     public_dns: bool
+    load_balancer: ServiceLoadBalancerArgs | None = None  # the public name then points at the balancer
+    reserved_ips: bool = False  # each droplet's public name points at its reserved IP
+    ssh_key_ids: Sequence[pulumi.Input[str]] = ()  # the environment's SshKey resources, beside ``ssh_keys``
 
 
 def service_tag(env_name: str, service_name: str) -> str:
@@ -116,19 +124,30 @@ class ServiceFleet(pulumi.ComponentResource):
         self.droplets: list[do.Droplet] = []
         self.volumes: list[do.Volume] = []
         self.attachments: list[do.VolumeAttachment] = []
+        self.addresses: list[ReservedAddress] = []
         for index, host in enumerate(args.droplets, start=1):
             droplet = self._droplet(name, index, f"{args.env_name}-{host}", args, tags, tagged)
             self.droplets.append(droplet)
-            self._dns(f"{name}-{index}-dns", host, droplet.ipv4_address, args, child)
+            public: pulumi.Output[str] = droplet.ipv4_address
+            if args.reserved_ips:
+                address = ReservedAddress(
+                    f"{name}-{index}-address", ReservedAddressArgs(args.region, droplet.id.apply(int)), opts=child
+                )
+                self.addresses.append(address)
+                public = address.ip_address
+            self._dns(f"{name}-{index}-dns", host, public, args, child)
             # The name on the VPC (Prometheus scrapes node_exporter there, never over the internet).
             vpc_name = f"{host}.vpc"
             self._dns(f"{name}-{index}-dns-vpc", vpc_name, droplet.ipv4_address_private, args, child)
-            if args.public_dns:
-                self._dns(f"{name}-{index}-dns-public", args.service_name, droplet.ipv4_address, args, child)
+            if args.public_dns and args.load_balancer is None:
+                self._dns(f"{name}-{index}-dns-public", args.service_name, public, args, child)
             connection = remote.ConnectionArgs(host=droplet.ipv4_address, user="root", private_key=args.ssh_private_key)
             # The same SSH steps as a data-center host; after the volume is attached, so that the mount exists.
             attached = [self.attachments[-1]] if args.volume is not None else []
             configure_host(f"{name}-{index}", connection, "root", args.delivery, args.hosts[index - 1], self, attached)
+        self.load_balancer = (
+            ServiceLoadBalancer(f"{name}-lb", args.load_balancer, opts=tagged) if args.load_balancer else None
+        )
         self.firewall = self._firewall(name, args, tagged)
         self.monitoring = (
             ServiceMonitoring(f"{name}-monitoring", args.monitoring, opts=tagged) if args.monitoring else None
@@ -136,6 +155,7 @@ class ServiceFleet(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "ipv4_addresses": [droplet.ipv4_address for droplet in self.droplets],
+                "reserved_ips": [address.ip_address for address in self.addresses],
                 "droplet_urns": [droplet.droplet_urn for droplet in self.droplets],
             }
         )
@@ -151,7 +171,7 @@ class ServiceFleet(pulumi.ComponentResource):
             size=args.size,
             region=args.region,
             vpc_uuid=args.vpc_id,
-            ssh_keys=list(args.ssh_keys),
+            ssh_keys=[*args.ssh_key_ids, *args.ssh_keys],
             tags=tags,
             monitoring=True,
             ipv6=True,
@@ -202,12 +222,14 @@ class ServiceFleet(pulumi.ComponentResource):
         do.DnsRecord(name, domain=args.domain, type="A", name=record, value=address, ttl=300, opts=child)
 
     def _firewall(self, name: str, args: ServiceFleetArgs, child: pulumi.ResourceOptions) -> do.Firewall:
+        balancer = [self.load_balancer.balancer.id] if self.load_balancer is not None else None
         inbound = [
             do.FirewallInboundRuleArgs(
                 protocol=rule.protocol,
                 port_range=str(rule.port),
                 source_addresses=list(rule.addresses) or None,
                 source_tags=list(rule.tags) or None,
+                source_load_balancer_uids=balancer if rule.load_balancer else None,
             )
             for rule in args.inbound
         ]

@@ -1,11 +1,12 @@
-"""``seawall drift ENV --cloud``: DigitalOcean's droplets, firewalls, DNS records and volumes against the graph.
+"""``seawall drift ENV --cloud``: DigitalOcean's droplets, firewalls, DNS records, volumes, load balancers,
+reserved IPs and managed databases against the graph.
 
 Two parts. ``compare_cloud`` is pure: given the deployed graph's JSON (``ledger/ENV.deployed.json``) and
 DigitalOcean's answers (the JSON of its list endpoints, ``CloudAnswers``), it returns every difference and
 what it could not compare. The rest is a thin layer over DigitalOcean's official client, pydo: the token
 (``DIGITALOCEAN_TOKEN``, read-only is enough), the endpoint, bounded paging, and each failure in one line.
 
-Only those four kinds, and only the fields Seawall sets, are compared; an input that is another resource's
+Only those kinds, and only the fields Seawall sets, are compared; an input that is another resource's
 output (a reference in the graph) is compared where DigitalOcean's answers hold that output (a droplet's
 public and private addresses), and any other is named, never guessed.
 ``pulumi refresh``, the provider reading every resource it manages, is the complete answer.
@@ -36,8 +37,8 @@ LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})  # plain http is accepte
 PER_PAGE = 200  # the API's largest page
 MAX_PAGES = 50  # of each list: 10,000 resources of a kind, more than one environment holds
 SCOPE = (
-    "Compared: only DigitalOcean's droplets, firewalls, DNS records and volumes, and only the fields Seawall "
-    "sets; `pulumi refresh` is the complete answer."
+    "Compared: only DigitalOcean's droplets, firewalls, DNS records, volumes, load balancers, reserved IPs and "
+    "managed databases, and only the fields Seawall sets; `pulumi refresh` is the complete answer."
 )
 INSTALL_PYDO = (
     "--cloud needs DigitalOcean's Python client pydo, which is not installed: "
@@ -48,6 +49,11 @@ DNS_RECORD = "digitalocean:index/dnsRecord:DnsRecord"
 DOMAIN = "digitalocean:index/domain:Domain"
 VPC = "digitalocean:index/vpc:Vpc"
 ATTACHMENT = "digitalocean:index/volumeAttachment:VolumeAttachment"
+LOAD_BALANCER = "digitalocean:index/loadBalancer:LoadBalancer"
+RESERVED_IP = "digitalocean:index/reservedIp:ReservedIp"
+ASSIGNMENT = "digitalocean:index/reservedIpAssignment:ReservedIpAssignment"
+DATABASE = "digitalocean:index/databaseCluster:DatabaseCluster"
+DATABASE_FIREWALL = "digitalocean:index/databaseFirewall:DatabaseFirewall"
 # The droplet outputs a DNS record may hold, and which of DigitalOcean's networks of the droplet each is.
 DROPLET_ADDRESSES = {"ipv4Address": "public", "ipv4AddressPrivate": "private"}
 # The records DigitalOcean keeps in every domain it serves: never drift.
@@ -101,6 +107,11 @@ class CloudAnswers:
     vpcs: list[dict[str, Any]]
     records: dict[str, list[dict[str, Any]] | None]
     problems: tuple[str, ...] = ()
+    # (#31) None: not listed, so not compared (and said so); the databases' firewall rules by cluster name.
+    load_balancers: list[dict[str, Any]] | None = None
+    reserved_ips: list[dict[str, Any]] | None = None
+    databases: list[dict[str, Any]] | None = None
+    database_rules: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 # The pure comparison.
@@ -147,7 +158,12 @@ def compare_cloud(document: Mapping[str, Any], answers: CloudAnswers) -> CloudCo
     graph = _Graph(document)
     result = CloudComparison(not_compared=list(answers.problems))
     kinds = (("droplets", _compare_droplets), ("firewalls", _compare_firewalls), ("DNS records", _compare_records))
-    for kind, compare in (*kinds, ("volumes", _compare_volumes)):
+    more = (
+        ("load balancers", _compare_balancers),
+        ("reserved IPs", _compare_reserved),
+        ("databases", _compare_databases),
+    )
+    for kind, compare in (*kinds, ("volumes", _compare_volumes), *more):
         try:
             compare(graph, answers, result)
         except (AttributeError, TypeError, KeyError, ValueError) as exc:  # an answer is data, not truth
@@ -262,10 +278,16 @@ def _graph_rule(rule: Mapping[str, Any], prefix: str, way: str) -> str:
         "addresses": rule.get(f"{prefix}Addresses"),
         "tags": rule.get(f"{prefix}Tags"),
         "droplets": rule.get(f"{prefix}DropletIds"),
-        "load balancers": rule.get(f"{prefix}LoadBalancerUids"),
+        "load balancers": _by_id(rule.get(f"{prefix}LoadBalancerUids")),
         "kubernetes": rule.get(f"{prefix}KubernetesIds"),
     }
     return _rule_text(rule.get("protocol"), rule.get("portRange"), target, way)
+
+
+def _by_id(uids: Any) -> list[str] | None:
+    """Given a rule's load balancers, return how many it admits: the graph holds each as a reference to the
+    balancer's id (not known offline), DigitalOcean as the id, so only their number is compared."""
+    return [f"{len(uids)} by id"] if isinstance(uids, list) and uids else None
 
 
 def _live_rule(rule: Mapping[str, Any], key: str, way: str) -> str:
@@ -274,7 +296,7 @@ def _live_rule(rule: Mapping[str, Any], key: str, way: str) -> str:
         "addresses": side.get("addresses"),
         "tags": side.get("tags"),
         "droplets": side.get("droplet_ids"),
-        "load balancers": side.get("load_balancer_uids"),
+        "load balancers": _by_id(side.get("load_balancer_uids")),
         "kubernetes": side.get("kubernetes_ids"),
     }
     return _rule_text(rule.get("protocol"), rule.get("ports"), target, way)
@@ -297,6 +319,8 @@ def _compare_firewalls(graph: _Graph, answers: CloudAnswers, result: CloudCompar
         if firewall is None:
             result.differences.append(_missing("firewall", name, "no firewall of that name"))
             continue
+        if any(rule.get("sourceLoadBalancerUids") for rule in inputs.get("inboundRules") or []):
+            result.not_compared.append(f"firewall {name}: which load balancer it admits (its id, not known offline)")
         for what, graph_key, prefix, live_key, side, way in _DIRECTIONS:
             deployed = {_graph_rule(rule, prefix, way) for rule in inputs.get(graph_key) or []}
             found = {_live_rule(rule, side, way) for rule in firewall.get(live_key) or [] if isinstance(rule, dict)}
@@ -466,6 +490,117 @@ def _compare_volumes(graph: _Graph, answers: CloudAnswers, result: CloudComparis
             result.differences.append(_extra("volume", name, f"tagged {graph.tag}"))
 
 
+def _unlisted(graph: _Graph, kind: str, what: str, result: CloudComparison) -> None:
+    """Note that DigitalOcean's list of ``what`` was not read, when the graph declares one."""
+    if graph.of_type(kind):
+        result.not_compared.append(f"{what}: DigitalOcean's list was not read")
+
+
+def _compare_balancers(graph: _Graph, answers: CloudAnswers, result: CloudComparison) -> None:
+    """Each balancer by name: region, size, droplet tag, the HTTP redirect, forwarding and health check; its
+    certificate and VPC are other resources' ids (not known offline), said so."""
+    if answers.load_balancers is None:
+        _unlisted(graph, LOAD_BALANCER, "load balancers", result)
+        return
+    live = _by_name(answers.load_balancers)
+    for _, inputs in graph.of_type(LOAD_BALANCER):
+        name = str(inputs.get("name"))
+        balancer = live.get(name)
+        if balancer is None:
+            result.differences.append(_missing("load balancer", name, "no load balancer of that name"))
+            continue
+        health = inputs.get("healthcheck") or {}
+        found_health = balancer.get("health_check") or {}
+        deployed_rules = {
+            f"{r.get('entryProtocol')} {r.get('entryPort')} to {r.get('targetProtocol')} {r.get('targetPort')}"
+            for r in inputs.get("forwardingRules") or []
+        }
+        found_rules = {
+            f"{r.get('entry_protocol')} {r.get('entry_port')} to {r.get('target_protocol')} {r.get('target_port')}"
+            for r in balancer.get("forwarding_rules") or []
+            if isinstance(r, dict)
+        }
+        region = balancer.get("region")
+        checks = [
+            ("region", inputs.get("region"), _slug(region) if isinstance(region, dict) else region),
+            ("size unit", inputs.get("sizeUnit"), balancer.get("size_unit")),
+            ("droplet tag", inputs.get("dropletTag"), balancer.get("tag") or "none"),
+            ("redirect HTTP", _on(inputs.get("redirectHttpToHttps")), _on(balancer.get("redirect_http_to_https"))),
+            ("forwarding", _listed(deployed_rules), _listed(found_rules)),
+            (
+                "health check",
+                f"{health.get('protocol')} {health.get('port')} {health.get('path')}",
+                f"{found_health.get('protocol')} {found_health.get('port')} {found_health.get('path')}",
+            ),
+        ]
+        for what, deployed, found in checks:
+            if str(deployed) != str(found):
+                result.differences.append(CloudDifference("load balancer", name, what, str(deployed), str(found)))
+        result.not_compared.append(f"load balancer {name}: its certificate and VPC (their ids, not known offline)")
+
+
+def _compare_reserved(graph: _Graph, answers: CloudAnswers, result: CloudComparison) -> None:
+    """Each assignment's droplet holds a reserved IP of the region; the address is an output (not known offline):
+    only that one is assigned is compared, said so."""
+    if answers.reserved_ips is None:
+        _unlisted(graph, RESERVED_IP, "reserved IPs", result)
+        return
+    held: dict[str, list[Mapping[str, Any]]] = {}
+    for address in answers.reserved_ips:
+        droplet = address.get("droplet") or {}
+        if isinstance(droplet, dict) and droplet.get("name"):
+            held.setdefault(str(droplet["name"]), []).append(address)
+    for logical, _ in graph.of_type(ASSIGNMENT):
+        for droplet in graph.needs(logical, DROPLET):
+            name = str(droplet.get("name"))
+            region = str(droplet.get("region"))
+            mine = held.get(name, [])
+            if not mine:
+                result.differences.append(_missing("reserved ip", name, "no reserved IP is assigned to the droplet"))
+            elif all(_slug(a.get("region")) != region for a in mine):
+                found = _listed(_slug(a.get("region")) for a in mine)
+                result.differences.append(CloudDifference("reserved ip", name, "region", region, found))
+    if graph.of_type(ASSIGNMENT):
+        result.not_compared.append("reserved IPs: their addresses (outputs, not known offline; each one's droplet is)")
+
+
+def _compare_databases(graph: _Graph, answers: CloudAnswers, result: CloudComparison) -> None:
+    """Each cluster by name: engine, version, size, node count, region, tags and its trusted sources (the
+    firewall's rules); its VPC is the network's id (not known offline), said so."""
+    if answers.databases is None:
+        _unlisted(graph, DATABASE, "managed databases", result)
+        return
+    live = _by_name(answers.databases)
+    firewalls = dict(graph.of_type(DATABASE_FIREWALL))
+    for logical, inputs in graph.of_type(DATABASE):
+        name = str(inputs.get("name"))
+        cluster = live.get(name)
+        if cluster is None:
+            result.differences.append(_missing("database", name, "no database cluster of that name"))
+            continue
+        checks = [
+            ("engine", inputs.get("engine"), cluster.get("engine")),
+            ("version", inputs.get("version"), cluster.get("version")),
+            ("size", inputs.get("size"), cluster.get("size")),
+            ("nodes", inputs.get("nodeCount"), cluster.get("num_nodes")),
+            ("region", inputs.get("region"), cluster.get("region")),
+            ("tags", _listed(inputs.get("tags")), _listed(cluster.get("tags"))),
+        ]
+        rules = (firewalls.get(logical.removesuffix("-cluster") + "-firewall") or {}).get("rules") or []
+        if name in answers.database_rules:
+            deployed = _listed(f"{rule.get('type')} {rule.get('value')}" for rule in rules)
+            found = _listed(f"{rule.get('type')} {rule.get('value')}" for rule in answers.database_rules[name])
+            checks.append(("trusted sources", deployed, found))
+        else:
+            result.not_compared.append(f"database {name}: its trusted sources (its firewall was not read)")
+        for what, deployed_value, found_value in checks:
+            if str(deployed_value) != str(found_value):
+                result.differences.append(
+                    CloudDifference("database", name, what, str(deployed_value), str(found_value))
+                )
+        result.not_compared.append(f"database {name}: its VPC (the network's id, not known offline)")
+
+
 # The thin layer over pydo.
 
 
@@ -529,7 +664,7 @@ def _endpoint(url: str) -> tuple[str, bool]:
 def cloud_differences(env: Environment, document: Mapping[str, Any], access: CloudAccess) -> CloudComparison:
     """Given the environment, its deployed graph's JSON and a client of DigitalOcean's API, list the
     environment's droplets, firewalls, DNS records and volumes and return how they differ from the graph."""
-    logger.info("listing %s's droplets, firewalls, DNS records and volumes at %s", env.name, access.endpoint)
+    logger.info("listing %s's DigitalOcean resources at %s", env.name, access.endpoint)
     return compare_cloud(document, fetch_answers(access, env.name, graph_domains(document)))
 
 
@@ -542,7 +677,20 @@ def fetch_answers(access: CloudAccess, env_name: str, domains: Iterable[str]) ->
     volumes = _every_page(access, "volumes", "volumes", api.volumes.list, problems)
     vpcs = _every_page(access, "VPCs", "vpcs", api.vpcs.list, problems)
     records = {domain: _domain_records(access, domain, problems) for domain in domains}
-    return CloudAnswers(droplets, firewalls, volumes, vpcs, records, tuple(problems))
+    balancers = _every_page(access, "load balancers", "load_balancers", api.load_balancers.list, problems)
+    reserved = _every_page(access, "reserved IPs", "reserved_ips", api.reserved_ips.list, problems)
+    # The clusters' list is one answer (no pages); each cluster's firewall is a request of its own.
+    answer = _request(access, "database clusters", api.databases.list_clusters, tag_name=f"env:{env_name}")
+    databases = answer.get("databases") if isinstance(answer, dict) else None
+    databases = _items({"databases": databases or []}, "database clusters", "databases")
+    rules = {}
+    for cluster in databases:
+        call = api.databases.list_firewall_rules
+        listed = _request(access, f"{cluster.get('name')}'s trusted sources", call, database_cluster_uuid=cluster["id"])
+        rules[str(cluster.get("name"))] = _items(listed, f"{cluster.get('name')}'s trusted sources", "rules")
+    return CloudAnswers(
+        droplets, firewalls, volumes, vpcs, records, tuple(problems), balancers, reserved, databases, rules
+    )
 
 
 def _domain_records(access: CloudAccess, domain: str, problems: list[str]) -> list[dict[str, Any]] | None:

@@ -37,6 +37,9 @@ VAULT_CREDENTIALS_FILE = f"{CONFIG_DIR}/vault.env"
 # The repository passwords where the model names no password file of its own.
 PASSWORD_FILE = f"{CONFIG_DIR}/restic-password"
 COPY_PASSWORD_FILE = f"{CONFIG_DIR}/restic-copy-password"
+# A managed database's connection details on the hosts of the services it trusts (root-only, 0600): DATABASE_*
+# variables for an EnvironmentFile= of the service's own unit.
+DATABASES_DIR = f"{CONFIG_DIR}/databases"
 MANIFEST_FILE = f"{CONFIG_DIR}/manifest.json"
 # What the host recorded when the deploy's manifest step ran (root only: it holds the secret files' hashes).
 RECORDED_FILE = f"{CONFIG_DIR}/manifest.recorded.json"
@@ -111,3 +114,8 @@ def host_of_step(name: str, step: str) -> str | None:
     """Given a resource name and a step, return the host whose step it is, or None."""
     suffix = f"-{step}"
     return name.removesuffix(suffix) if name.endswith(suffix) and len(name) > len(suffix) else None
+
+
+def database_env_file(cluster: str) -> str:
+    """Given a managed database cluster's name, return the file of its connection details on a trusting host."""
+    return f"{DATABASES_DIR}/{cluster}.env"

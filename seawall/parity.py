@@ -39,9 +39,9 @@ DERIVED_INPUTS = ("triggers",)
 # A host's manifest step writes the hashes of what its other steps place (seawall.manifest): compared through
 # them, never itself (a hash would differ wherever an environment's name is in a file).
 DERIVED_STEP_INPUTS = {MANIFEST_STEP: ("create",)}
-ITEM_SECTIONS = ("services", "datacenter_hosts", "backup_sets", "alerting.channels")
+ITEM_SECTIONS = ("services", "datacenter_hosts", "backup_sets", "alerting.channels", "databases")
 # Where align copies nothing of an item one side has alone (alerting: its channels).
-ALIGNED_ROOTS = ("services", "datacenter_hosts", "backup_sets", "alerting")
+ALIGNED_ROOTS = ("services", "datacenter_hosts", "backup_sets", "alerting", "databases")
 # Every variant copies A's description into B (align), so a difference it explains changes under each entry.
 DESCRIPTION = "environment.description"
 # The model differences no entry claims: no variant undoes them, so they explain under one key.
@@ -378,13 +378,23 @@ def _item_names(env: Environment, item: str) -> set[str]:
 def _claim_hosts(
     a: Environment, b: Environment, keys_of: Callable[[str], set[str]], causes: dict[str, dict[str, set[str]]]
 ) -> None:
-    """Name the droplets one side has and the other not (a count differs) under the count's causes."""
+    """Name the droplets one side has and the other not (a count differs) under the count's causes, and a
+    database's read replicas likewise."""
     for name in sorted(a.services.keys() & b.services.keys()):
         hosts_a, hosts_b = set(droplet_names(name, a.services[name])), set(droplet_names(name, b.services[name]))
         for key in keys_of(f"services.{name}.count") if hosts_a != hosts_b else ():
             cause = causes.setdefault(key, _new_cause())
             cause["names_a"] |= hosts_a - hosts_b
             cause["names_b"] |= hosts_b - hosts_a
+    # A managed database's read replicas, as the hosts of a count (``index-database-replica-2`` when B has two).
+    for name in sorted(a.databases.keys() & b.databases.keys()):
+        count_a, count_b = a.databases[name].read_replicas, b.databases[name].read_replicas
+        replicas_a = {f"{name}-database-replica-{n}" for n in range(1, count_a + 1)}
+        replicas_b = {f"{name}-database-replica-{n}" for n in range(1, count_b + 1)}
+        for key in keys_of(f"databases.{name}.read_replicas") if replicas_a != replicas_b else ():
+            cause = causes.setdefault(key, _new_cause())
+            cause["names_a"] |= replicas_a - replicas_b
+            cause["names_b"] |= replicas_b - replicas_a
 
 
 def _forms(value: Any) -> list[str]:

@@ -26,6 +26,10 @@ FIREWALL = "digitalocean:index/firewall:Firewall"
 ALERT = "digitalocean:index/monitorAlert:MonitorAlert"
 UPTIME = "digitalocean:index/uptimeCheck:UptimeCheck"
 BUCKET = "digitalocean:index/spacesBucket:SpacesBucket"
+LOAD_BALANCER = "digitalocean:index/loadBalancer:LoadBalancer"
+DATABASE_CLUSTER = "digitalocean:index/databaseCluster:DatabaseCluster"
+DATABASE_FIREWALL = "digitalocean:index/databaseFirewall:DatabaseFirewall"
+HTTP = {80, 443}
 COMMAND = "command:remote:Command"
 SENSITIVE_PORTS = {22: "SSH", 3306: "MySQL", 5432: "PostgreSQL", 6379: "Redis", 9200: "Elasticsearch", 27017: "MongoDB"}
 # The one table of DigitalOcean's droplet metric names (the monitoring component alerts on them).
@@ -169,16 +173,79 @@ def services_have_routed_alerts(resources: Sequence[Resource]) -> Iterable[tuple
 
 
 def public_http_has_uptime_check(resources: Sequence[Resource]) -> Iterable[tuple[str, str]]:
-    """Services open to the internet on 80 or 443 have an uptime check."""
+    """Services open to the internet on 80 or 443, directly or through their load balancer, have an uptime check."""
     checks = {str(r.props.get("name")) for r in resources if r.type == UPTIME}
     for firewall in (r for r in resources if r.type == FIREWALL):
         public = [
             rule
             for rule in firewall.props.get("inboundRules") or []
-            if _to_world(rule.get("sourceAddresses") or []) and ({80, 443} & set(_ports(rule)))
+            if (_to_world(rule.get("sourceAddresses") or []) or rule.get("sourceLoadBalancerUids"))
+            and (HTTP & set(_ports(rule)))
         ]
         if public and str(firewall.props.get("name")) not in checks:
             yield firewall.name, f"{firewall.props.get('name')} serves HTTP(S) publicly without an uptime check"
+
+
+def production_http_behind_load_balancer(resources: Sequence[Resource]) -> Iterable[tuple[str, str]]:
+    """No production droplet is reachable from the internet on 80 or 443 directly: its service's firewall admits
+    those ports from its load balancer alone (which terminates HTTPS: ``load-balancer-https``)."""
+    production = {
+        str(tag)
+        for droplet in resources
+        if droplet.type == DROPLET and _tag(droplet, "tier") == "production"
+        for tag in droplet.props.get("tags") or []
+    }
+    for firewall in (r for r in resources if r.type == FIREWALL):
+        if not production & {str(tag) for tag in firewall.props.get("tags") or []}:
+            continue
+        for rule in firewall.props.get("inboundRules") or []:
+            direct = sorted(HTTP & set(_ports(rule)))
+            if direct and _to_world(rule.get("sourceAddresses") or []):
+                ports = ", ".join(map(str, direct))
+                yield (
+                    firewall.name,
+                    f"production droplets of {firewall.props.get('name')} are open on {ports} to the internet",
+                )
+
+
+def load_balancer_serves_https(resource: Resource) -> Iterable[str]:
+    """A load balancer terminates HTTPS with a managed certificate, redirects HTTP to it and checks droplet health."""
+    if resource.type != LOAD_BALANCER:
+        return
+    rules = resource.props.get("forwardingRules") or []
+    if not any(rule.get("entryProtocol") == "https" and rule.get("certificateName") for rule in rules):
+        yield "no HTTPS forwarding rule with a certificate"
+    if any(rule.get("entryProtocol") == "http" for rule in rules) and not resource.props.get("redirectHttpToHttps"):
+        yield "HTTP is forwarded instead of redirected to HTTPS"
+    if not (resource.props.get("healthcheck") or {}).get("path"):
+        yield "no HTTP health check of the droplets"
+
+
+def databases_private_with_trusted_sources(resources: Sequence[Resource]) -> Iterable[tuple[str, str]]:
+    """A managed database is never public: it is in a VPC (its private network) and has a database firewall with
+    trusted sources, none of them the whole internet (a cluster without trusted sources admits any address). The
+    ManagedDatabase component names the firewall of ``<name>-cluster`` ``<name>-firewall``: its cluster's id is
+    not known before it exists."""
+    firewalls = {r.name: r for r in resources if r.type == DATABASE_FIREWALL}
+    for cluster in (r for r in resources if r.type == DATABASE_CLUSTER):
+        label = cluster.props.get("name")
+        if not cluster.props.get("privateNetworkUuid"):
+            yield cluster.name, f"database {label} is in no VPC (no privateNetworkUuid)"
+        firewall = firewalls.get(cluster.name.removesuffix("-cluster") + "-firewall")
+        rules = (firewall.props.get("rules") or []) if firewall is not None else []
+        if not rules:
+            yield cluster.name, f"database {label} has no trusted sources: it admits connections from anywhere"
+        elif any(rule.get("type") == "ip_addr" and _to_world([str(rule.get("value", ""))]) for rule in rules):
+            yield cluster.name, f"database {label} trusts the whole internet"
+
+
+def production_databases_have_a_standby(resource: Resource) -> Iterable[str]:
+    """A production database cluster has a standby node to fail over to (``node_count`` 2 or more)."""
+    if resource.type != DATABASE_CLUSTER or _tag(resource, "tier") != "production":
+        return
+    nodes = int(resource.props.get("nodeCount") or 0)
+    if nodes < 2:
+        yield f"database {resource.props.get('name')} has {nodes} node(s): production needs a standby"
 
 
 def buckets_private_versioned_with_lifecycle(resource: Resource) -> Iterable[str]:
@@ -455,6 +522,41 @@ RULES: tuple[Rule, ...] = (
         "mandatory",
         "Give the service `health: {path: …}` so an uptime check and its alerts are created.",
         check_stack=public_http_has_uptime_check,
+    ),
+    Rule(
+        "production-http-behind-load-balancer",
+        "Production droplets serve HTTP(S) only through their load balancer, never to the internet directly",
+        "Critical",
+        "mandatory",
+        "Give the service a load balancer (`load_balancer: {}`, or more than one droplet) and keep `from: public` "
+        "ports to 80 and 443: the program admits them from the balancer alone.",
+        check_stack=production_http_behind_load_balancer,
+    ),
+    Rule(
+        "load-balancer-https",
+        "Load balancers terminate HTTPS with a managed certificate, redirect HTTP and check droplet health",
+        "Major",
+        "mandatory",
+        "Declare the balancer through the ServiceLoadBalancer component (`load_balancer:` on the service, with "
+        "`health:`), which does all three.",
+        check_resource=load_balancer_serves_https,
+    ),
+    Rule(
+        "database-private-trusted-sources",
+        "Managed databases are in the VPC and admit only their trusted sources, never the internet",
+        "Critical",
+        "mandatory",
+        "Declare the database under `databases:` with `trusted_sources: [service, …]`: the ManagedDatabase "
+        "component puts it in the VPC and its firewall admits those services' droplets alone.",
+        check_stack=databases_private_with_trusted_sources,
+    ),
+    Rule(
+        "production-database-standby",
+        "Production database clusters have a standby node",
+        "Major",
+        "mandatory",
+        "Set `node_count: 2` (or 3) on the production database: a standby takes over when the primary fails.",
+        check_resource=production_databases_have_a_standby,
     ),
     Rule(
         "bucket-private-versioned-lifecycle",

@@ -225,19 +225,28 @@ def stand_in_outputs(name: str, token: str, inputs: dict[str, Any]) -> dict[str,
     digest = int(hashlib.sha256(name.encode()).hexdigest()[:8], 16)
     short = token.rsplit(":", 1)[-1]
     private = f"10.{digest >> 16 & 255}.{digest >> 8 & 255}.{digest & 255}"
-    return {
-        "id": str(digest),
-        **{
-            "Droplet": {
-                "ipv4Address": f"198.51.100.{digest % 250 + 1}",
-                "ipv4AddressPrivate": private,
-                "dropletUrn": f"do:droplet:{digest}",
-            },
-            "Volume": {"volumeUrn": f"do:volume:{digest}"},
-            "Domain": {"domainUrn": f"do:domain:{inputs.get('name', '')}"},
-            "SpacesBucket": {"bucketUrn": f"do:space:{inputs.get('name', '')}"},
-        }.get(short, {}),
+    computed: dict[str, dict[str, Any]] = {
+        "Droplet": {
+            "ipv4Address": f"198.51.100.{digest % 250 + 1}",
+            "ipv4AddressPrivate": private,
+            "dropletUrn": f"do:droplet:{digest}",
+        },
+        "Volume": {"volumeUrn": f"do:volume:{digest}"},
+        "Domain": {"domainUrn": f"do:domain:{inputs.get('name', '')}"},
+        "SpacesBucket": {"bucketUrn": f"do:space:{inputs.get('name', '')}"},
+        "LoadBalancer": {"ip": f"203.0.113.{digest % 250 + 1}", "loadBalancerUrn": f"do:loadbalancer:{digest}"},
+        "ReservedIp": {"ipAddress": f"192.0.2.{digest % 250 + 1}", "reservedIpUrn": f"do:reservedip:{digest}"},
+        "SshKey": {"fingerprint": ":".join(f"{digest:032x}"[i : i + 2] for i in range(0, 32, 2))},
+        "SpacesKey": {"accessKey": f"DO00{digest:016X}", "secretKey": PLACEHOLDER_SECRET},
+        "DatabaseCluster": {
+            "privateHost": f"private-{inputs.get('name', '')}-do-user-{digest}.db.ondigitalocean.com",
+            "port": 25060,
+            "clusterUrn": f"do:dbaas:{digest}",
+        },
+        "DatabaseUser": {"password": PLACEHOLDER_SECRET},
+        "DatabaseConnectionPool": {"privateUri": f"postgresql://{inputs.get('user', '')}:{PLACEHOLDER_SECRET}@pool"},
     }
+    return {"id": str(digest), **computed.get(short, {})}
 
 
 class _StandIns:

@@ -4,9 +4,11 @@ One table, here only, lists the inputs of every resource type Seawall declares w
 provider replace the resource (the DigitalOcean provider's ``ForceNew`` fields, pulumi-command's
 ``triggers``); ``IGNORED_CHANGES`` lists the inputs Seawall declares with ``ignore_changes`` (the
 components read it from here), which never cause anything after creation. ``seawall preview --against``
-prints the plan; ``seawall up`` refuses to replace a stateful service's droplet or any volume unless
-``--allow-replace NAME`` names it. ``stateful_changes`` says what each such resource is and which backup
-sets hold its data, so that both commands name them as such, with the flags ``up`` will demand.
+prints the plan; ``seawall up`` refuses to replace a stateful service's droplet, any volume, any reserved IP
+(its address is given back for good) or any managed database cluster (its data and point-in-time recovery go
+with it) unless ``--allow-replace NAME`` names it. ``stateful_changes`` says what
+each such resource is and which backup sets hold its data, so that both commands name them as such, with the
+flags ``up`` will demand.
 
 An input that is another resource's output is a reference (``{"ref": "network-vpc.id"}``): it changes when
 it names another output. Graphs recorded before references held the offline engine's stand-in value
@@ -26,6 +28,8 @@ from seawall.render import referenced, stand_in_outputs
 
 DROPLET = "digitalocean:index/droplet:Droplet"
 VOLUME = "digitalocean:index/volume:Volume"
+RESERVED_IP = "digitalocean:index/reservedIp:ReservedIp"
+DATABASE_CLUSTER = "digitalocean:index/databaseCluster:DatabaseCluster"
 
 REPLACED_BY: Mapping[str, frozenset[str]] = {
     DROPLET: frozenset({"image", "region", "sshKeys", "userData", "vpcUuid", "monitoring", "privateNetworking"}),
@@ -51,6 +55,35 @@ REPLACED_BY: Mapping[str, frozenset[str]] = {
     "digitalocean:index/monitorAlert:MonitorAlert": frozenset(),
     "digitalocean:index/uptimeCheck:UptimeCheck": frozenset(),
     "digitalocean:index/project:Project": frozenset(),
+    # A balancer is made again in another region, VPC, network or type (and gets another address); its name,
+    # size, rules, health check and droplet tag change in place.
+    "digitalocean:index/loadBalancer:LoadBalancer": frozenset({"region", "vpcUuid", "network", "networkStack", "type"}),
+    # A certificate changes nothing in place: any change issues another one (the balancer names it by name).
+    "digitalocean:index/certificate:Certificate": frozenset(
+        {"name", "type", "domains", "privateKey", "leafCertificate", "certificateChain"}
+    ),
+    RESERVED_IP: frozenset({"region", "ipAddress"}),
+    "digitalocean:index/reservedIpAssignment:ReservedIpAssignment": frozenset({"dropletId", "ipAddress"}),
+    "digitalocean:index/sshKey:SshKey": frozenset({"publicKey"}),
+    # Its name and grants change in place; the key pair stays the one the hosts hold.
+    "digitalocean:index/spacesKey:SpacesKey": frozenset(),
+    # A cluster is made again (empty: its data and point-in-time recovery go with the old one) for another name,
+    # engine, VPC or project; its size, node count, region (a migration), version (an upgrade), maintenance window
+    # and tags change in place.
+    DATABASE_CLUSTER: frozenset({"name", "engine", "privateNetworkUuid", "projectId"}),
+    # Firewall rules change in place; another cluster is another firewall.
+    "digitalocean:index/databaseFirewall:DatabaseFirewall": frozenset({"clusterId"}),
+    # A user of another name or cluster is another user (with another password the hosts get anew).
+    "digitalocean:index/databaseUser:DatabaseUser": frozenset({"clusterId", "name"}),
+    "digitalocean:index/databaseDb:DatabaseDb": frozenset({"clusterId", "name"}),
+    # The provider updates nothing of a pool in place.
+    "digitalocean:index/databaseConnectionPool:DatabaseConnectionPool": frozenset(
+        {"clusterId", "name", "user", "mode", "size", "dbName"}
+    ),
+    # A replica resizes in place; anything else makes another one.
+    "digitalocean:index/databaseReplica:DatabaseReplica": frozenset(
+        {"clusterId", "name", "region", "privateNetworkUuid", "tags"}
+    ),
     "command:remote:Command": frozenset({"triggers"}),
     "command:remote:CopyToRemote": frozenset({"triggers", "remotePath"}),
     "command:local:Command": frozenset({"triggers"}),
@@ -145,22 +178,26 @@ def _compare(name: str, old: Mapping[str, Any], new: Mapping[str, Any], same: _S
 
 def gated(plan: Plan, stateful_droplets: Iterable[str], allowed: Iterable[str]) -> list[Change]:
     """Given a plan, the stateful services' droplets and the names ``--allow-replace`` gave, return the
-    replacements that are refused: a stateful droplet or any volume not named."""
+    replacements that are refused: a stateful droplet, any volume, reserved IP or database cluster not named."""
     stateful, allowed = set(stateful_droplets), set(allowed)
     return [
         change
         for change in plan.of("replace") + plan.of("delete")
         if change.name not in allowed
-        and ((change.type == DROPLET and change.name in stateful) or change.type == VOLUME)
+        and (
+            (change.type == DROPLET and change.name in stateful)
+            or change.type in (VOLUME, RESERVED_IP, DATABASE_CLUSTER)
+        )
     ]
 
 
 @dataclass(frozen=True)
 class StatefulChange:
-    """A replaced or deleted droplet of a stateful service, or volume: what it is and what data it holds."""
+    """A replaced or deleted droplet of a stateful service, volume, reserved IP or database cluster: what it is and
+    what data it holds (a reserved IP holds its address)."""
 
     change: Change
-    kind: str  # droplet or volume
+    kind: str  # droplet, volume, reserved ip or database
     service: str | None  # None: a volume of a service the model no longer declares
     what: str
     holds: str
@@ -169,11 +206,16 @@ class StatefulChange:
 
 def stateful_changes(env: Environment, plan: Plan) -> list[StatefulChange]:
     """Given an environment and a plan, return every replacement or deletion ``seawall up`` refuses
-    unless ``--allow-replace`` names it: a stateful service's droplet (``db-1``) or any volume."""
+    unless ``--allow-replace`` names it: a stateful service's droplet (``db-1``), any volume, reserved IP or
+    database cluster."""
     found = []
     for change in plan.of("replace") + plan.of("delete"):
         if change.type == VOLUME:
             found.append(_volume_change(env, change))
+        elif change.type == RESERVED_IP:
+            found.append(_address_change(env, change))
+        elif change.type == DATABASE_CLUSTER:
+            found.append(_database_change(env, change))
         elif change.type == DROPLET:
             service = _owner(env, change.name, r"-\d+")
             if service is not None and env.services[service].is_stateful:
@@ -218,6 +260,35 @@ def _volume_change(env: Environment, change: Change) -> StatefulChange:
     sets = tuple(s for s in service.backup_sets if s in env.backup_sets and _holds(env, s, volume))
     holds = f"backed up by {_sets_text(env, sets)}" if sets else "no backup set holds its data: it is lost with it"
     return StatefulChange(change, "volume", name, what, holds, sets)
+
+
+def _address_change(env: Environment, change: Change) -> StatefulChange:
+    """Given a replaced or deleted reserved IP (``db-1-address-ip``), return what it is: an address DigitalOcean
+    never gives out again, named in DNS and in the firewalls of whoever admits the droplet by it."""
+    droplet = change.name.removesuffix("-address-ip")
+    service = _owner(env, droplet, r"-\d+")
+    what = f"the reserved IP of {droplet}" + (f" (service {service})" if service else " (a service no longer declared)")
+    holds = (
+        "its address is given back for good: DNS moves to a new one, and every firewall that admits it by address must"
+    )
+    return StatefulChange(change, "reserved ip", service, what, holds)
+
+
+def _database_change(env: Environment, change: Change) -> StatefulChange:
+    """Given a replaced or deleted database cluster (``index-database-cluster``), return what it is: a managed
+    database whose data, backups and point-in-time recovery go with it (no backup set of Seawall's holds them)."""
+    name = change.name.removesuffix("-database-cluster")
+    cluster = env.databases.get(name)
+    if cluster is None:
+        what = f"the managed database {name}, which this model no longer declares"
+    else:
+        what = f"the managed database {name} ({cluster.engine} {cluster.version}, {cluster.node_count} node(s))"
+        what += f": {cluster.description}" if cluster.description else ""
+    holds = (
+        "its data, DigitalOcean's backups of it and its point-in-time recovery are deleted with it: a new cluster "
+        "starts empty (restore it from a backup first: docs/databases.md)"
+    )
+    return StatefulChange(change, "database", None, what, holds)
 
 
 def _holds(env: Environment, set_name: str, volume: Volume) -> bool:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,11 @@ from seawall.backup.schedules import init_commands, render_bootstrap, render_hos
 from seawall.backup.storage import bucket_spec, copy_bucket_spec
 from seawall.build import Build, build_wheel, checkout_root, sha256_of, source_identity
 from seawall.components._host import HostConfig, HostSecrets, VaultSecrets
-from seawall.components._scripts import Delivery, Exporter, FirewallRule, MonitoringServer
+from seawall.components._scripts import Delivery, Exporter, FirewallRule, MonitoringServer, content_hash
 from seawall.components.backup_bucket import BackupBucket, BackupBucketArgs
+from seawall.components.database import ManagedDatabase, ManagedDatabaseArgs, Pool
 from seawall.components.datacenter_host import DatacenterHost, DatacenterHostArgs
+from seawall.components.load_balancer import ForwardingRule, HealthCheck, ServiceLoadBalancerArgs
 from seawall.components.monitoring import Notify, ServiceMonitoringArgs
 from seawall.components.network import Network, NetworkArgs
 from seawall.components.project import EnvironmentProject, EnvironmentProjectArgs
@@ -34,7 +37,9 @@ from seawall.components.service_fleet import (
     VolumeSpec,
     service_tag,
 )
-from seawall.hostfiles import COPY_PASSWORD_FILE, PASSWORD_FILE, RenderedFile
+from seawall.components.spaces_key import BucketKey, BucketKeyArgs
+from seawall.components.ssh_keys import SshKeys, SshKeysArgs
+from seawall.hostfiles import COPY_PASSWORD_FILE, PASSWORD_FILE, RenderedFile, database_env_file
 from seawall.model import load_environment
 from seawall.model.schema import (
     HTTP_PORTS,
@@ -114,14 +119,6 @@ def build(
     top-level components are added to ``components`` when given."""
     config = pulumi.Config()
     delivery = _delivery(shipped or offline_build())
-    secrets = HostSecrets(
-        restic_password=config.require_secret("resticPassword"),
-        access_key_id=config.require_secret("spacesAccessKeyId"),
-        secret_access_key=config.require_secret("spacesSecretAccessKey"),
-        password_file=env.backup.password_file or PASSWORD_FILE,
-        access_key_id_env=env.backup.access_key_id_env,
-        secret_access_key_env=env.backup.secret_access_key_env,
-    )
     vault = _vault_secrets(env, config)
     ssh_key = config.require_secret("sshPrivateKey")
     info = env.environment
@@ -133,6 +130,23 @@ def build(
             env.backup.repository.region if env.backup.repository.region != "us-east-1" else info.region,
         ),
     )
+    host_key = _host_key(env, bucket)
+    secrets = HostSecrets(
+        restic_password=config.require_secret("resticPassword"),
+        access_key_id=host_key.access_key if host_key else config.require_secret("spacesAccessKeyId"),
+        secret_access_key=host_key.secret_key if host_key else config.require_secret("spacesSecretAccessKey"),
+        password_file=env.backup.password_file or PASSWORD_FILE,
+        access_key_id_env=env.backup.access_key_id_env,
+        secret_access_key_env=env.backup.secret_access_key_env,
+    )
+    ssh_keys = (
+        SshKeys(
+            "ssh-keys",
+            SshKeysArgs(env.name, [(key.name, key.public_key or "") for key in env.network.ssh_public_keys]),
+        )
+        if env.network.ssh_public_keys
+        else None
+    )
     copy_spec = copy_bucket_spec(env)
     copy_repository = env.backup.copy_.repository if env.backup.copy_ is not None else None
     copy_bucket = None
@@ -143,15 +157,20 @@ def build(
     exporter = Exporter(RenderedFile(EXPORTER_SETTINGS, exporter_settings(env)), env.backup.metrics_dir)
     server = _monitoring_server(env, config)
     monitors = set(monitoring_hosts(env))
-    fleets = {
-        name: ServiceFleet(
-            name,
-            _fleet_args(
-                env, name, service, network, secrets, ssh_key, config, delivery, exporter, server, monitors, vault
-            ),
+    key_ids = ssh_keys.ids if ssh_keys is not None else []
+    databases = {name: _managed_database(env, name, network, config) for name in sorted(env.databases)}
+    fleets = {}
+    for name, service in sorted(env.services.items()):
+        args = _fleet_args(
+            env, name, service, network, secrets, ssh_key, config, delivery, exporter, server, monitors, vault
         )
-        for name, service in sorted(env.services.items())
-    }
+        files = _database_files(env, name, databases)
+        hosts_of = [replace(host, databases=files) for host in args.hosts] if files else args.hosts
+        fleets[name] = ServiceFleet(name, replace(args, ssh_key_ids=key_ids, hosts=hosts_of))
+    for name, database in databases.items():
+        # The database firewall admits the trusted services' droplets by tag, once their tags exist.
+        trusted = env.databases[name].trusted_sources
+        database.admit([service_tag(env.name, s) for s in trusted], [fleets[s].tag for s in trusted if s in fleets])
     hosts = []
     for host_name, host in sorted(env.datacenter_hosts.items()):
         hosts.append(
@@ -167,12 +186,21 @@ def build(
                         render_host_files(env, host_name),
                         timer_names(env, host_name),
                         secrets,
-                        [FirewallRule(port.protocol, port.port, _addresses(env, port)) for port in host.firewall],
+                        [
+                            FirewallRule(port.protocol, port.port, _addresses(env, port))
+                            for port in host.firewall
+                            if port.source not in env.services
+                        ],
                         exporter,
                         server if host_name in monitors else None,
                         init_commands(env, host_name),
                         vault if host_name == env.vault_host() else None,
                         env.name,
+                        firewall_from=[
+                            (port.protocol, port.port, _fleet_addresses(fleets[port.source]))
+                            for port in host.firewall
+                            if port.source in fleets
+                        ],
                     ),
                 ),
             )
@@ -182,18 +210,71 @@ def build(
     for fleet in fleets.values():
         resources += [droplet.droplet_urn for droplet in fleet.droplets]
         resources += [volume.volume_urn for volume in fleet.volumes]
+        resources += [fleet.load_balancer.balancer.load_balancer_urn] if fleet.load_balancer is not None else []
+        resources += [address.address.reserved_ip_urn for address in fleet.addresses]
+    resources += [database.cluster.cluster_urn for database in databases.values()]
     project = EnvironmentProject("project", EnvironmentProjectArgs(env.name, info.tier, info.description, resources))
     if components is not None:
-        components += [network, bucket, *([copy_bucket] if copy_bucket else []), *fleets.values(), *hosts, project]
+        extra = [item for item in (copy_bucket, host_key, ssh_keys) if item is not None]
+        components += [network, bucket, *extra, *databases.values(), *fleets.values(), *hosts, project]
     return {
         "environment": env.name,
         "model_hash": model_hash(env),
         "vpc_id": network.vpc.id,
         "bucket_name": bucket.bucket.name,
         "droplet_ips": {name: [d.ipv4_address for d in fleet.droplets] for name, fleet in fleets.items()},
+        "reserved_ips": {
+            name: [a.ip_address for a in fleet.addresses] for name, fleet in fleets.items() if fleet.addresses
+        },
+        "load_balancer_ips": {
+            name: fleet.load_balancer.balancer.ip for name, fleet in fleets.items() if fleet.load_balancer is not None
+        },
+        "databases": {name: database.cluster.private_host for name, database in databases.items()},
         "dns_names": {name: _dns_names(env, name, service) for name, service in sorted(env.services.items())},
         "versions": {name: service.version for name, service in sorted(env.services.items())},
     }
+
+
+def _managed_database(env: Environment, name: str, network: Network, config: pulumi.Config) -> ManagedDatabase:
+    """Given a ``databases:`` entry, declare its cluster and what it holds (its firewall comes with the fleets)."""
+    cluster = env.databases[name]
+    alerts = cluster.alerts or env.monitoring.host_alerts
+    notify = _notify(env, config)
+    return ManagedDatabase(
+        f"{name}-database",
+        ManagedDatabaseArgs(
+            env_name=env.name,
+            tier=env.environment.tier,
+            cluster_name=name,
+            engine=cluster.engine,
+            version=cluster.version,
+            size=cluster.size,
+            node_count=cluster.node_count,
+            region=env.environment.region,
+            vpc_id=network.vpc.id,
+            users=list(cluster.trusted_sources),
+            databases=env.database_names(name),
+            pools=[Pool(p.name, p.database, p.user, p.mode, p.size) for p in cluster.pools],
+            read_replicas=cluster.read_replicas,
+            replica_size=cluster.replica_size,
+            maintenance=(cluster.maintenance.day, cluster.maintenance.hour) if cluster.maintenance else None,
+            thresholds={"cpu": alerts.cpu, "memory": alerts.memory, "disk": alerts.disk},
+            window=alerts.window,
+            notify={metric: notify[metric] for metric in ("cpu", "memory", "disk")},
+        ),
+    )
+
+
+def _database_files(
+    env: Environment, service_name: str, databases: dict[str, ManagedDatabase]
+) -> list[tuple[str, str, pulumi.Input[str], pulumi.Output[str]]]:
+    """Given a service, return the secret files of the managed databases that trust it: (step, path, content,
+    trigger), the trigger a hash of the content (a new password rewrites the file)."""
+    files: list[tuple[str, str, pulumi.Input[str], pulumi.Output[str]]] = []
+    for cluster in env.databases_trusting(service_name):
+        content = databases[cluster].connection_file(service_name)
+        files.append((f"database-{cluster}", database_env_file(cluster), content, content.apply(content_hash)))
+    return files
 
 
 def _vault_secrets(env: Environment, config: pulumi.Config) -> VaultSecrets | None:
@@ -209,6 +290,15 @@ def _vault_secrets(env: Environment, config: pulumi.Config) -> VaultSecrets | No
         access_key_id_env=copy.access_key_id_env,
         secret_access_key_env=copy.secret_access_key_env,
     )
+
+
+def _host_key(env: Environment, bucket: BackupBucket) -> BucketKey | None:
+    """Given an environment and its bucket, return the backup hosts' Spaces key scoped to that bucket, or None
+    where the hosts hold the stack's configured key (``backup.host_keys: config``, or storage other than Spaces,
+    whose keys the provider cannot make)."""
+    if env.backup.host_keys != "scoped" or not _is_spaces(env.backup.repository.endpoint):
+        return None
+    return BucketKey("backup-hosts-key", BucketKeyArgs(env.name, [env.bucket_name], [bucket.bucket]))
 
 
 def _is_spaces(endpoint: str | None) -> bool:
@@ -254,6 +344,7 @@ def _fleet_args(
     backups = service.droplet_backups
     policy = BackupPolicy(backups.plan, backups.weekday, backups.hour) if backups and backups.enabled else None
     outbound = service.outbound if service.outbound is not None else env.network.outbound
+    monitoring = _monitoring_args(env, name, service, config)
     return ServiceFleetArgs(
         env_name=env.name,
         tier=env.environment.tier,
@@ -274,14 +365,64 @@ def _fleet_args(
         vpc_cidr=env.network.vpc_cidr,
         domain=network.domain.name,
         ssh_keys=env.network.ssh_keys,
-        inbound=_inbound_rules(env, service.ports),
+        inbound=_inbound_rules(env, service.ports, _balanced_ports(service)),
         outbound=[OutboundRule(rule.protocol, str(rule.ports), rule.to == "public") for rule in outbound],
         user_data=user_data,
-        monitoring=_monitoring_args(env, name, service, config),
+        monitoring=monitoring,
         hosts=hosts,
         delivery=delivery,
         ssh_private_key=ssh_key,
         public_dns=service.public_port is not None,
+        load_balancer=_load_balancer_args(env, name, service, network, monitoring),
+        reserved_ips=service.has_reserved_ip,
+    )
+
+
+def _balanced_ports(service: Service) -> set[int]:
+    """Given a service, return the ports its droplets admit from its load balancer alone (none without one): its
+    public HTTP(S) ports and the health check's port."""
+    if service.balancer is None:
+        return set()
+    public = {port.port for port in service.ports if port.source == "public" and port.port in HTTP_PORTS}
+    return public | ({service.health.port} if service.health is not None else set())
+
+
+def _load_balancer_args(
+    env: Environment, name: str, service: Service, network: Network, monitoring: ServiceMonitoringArgs | None
+) -> ServiceLoadBalancerArgs | None:
+    balancer, health, hostname = service.balancer, service.health, env.public_dns_name(name)
+    if balancer is None or health is None or hostname is None:
+        return None
+    served = sorted(port.port for port in service.ports if port.source == "public" and port.port in HTTP_PORTS)
+    # TLS ends at the balancer (443 with the managed certificate); it reaches the droplets on the port they serve.
+    target = 443 if 443 in served else served[-1]
+    forwarding = [ForwardingRule(443, "https", target, HTTP_PORTS[target])]
+    if balancer.redirect_http_to_https or 80 in served:
+        # Port 80 is answered by the balancer (the redirect) and, without it, forwarded as HTTP.
+        forwarding.append(
+            ForwardingRule(80, "http", 80 if 80 in served else target, "http" if 80 in served else HTTP_PORTS[target])
+        )
+    return ServiceLoadBalancerArgs(
+        env_name=env.name,
+        service_name=name,
+        region=env.environment.region,
+        vpc_id=network.vpc.id,
+        domain=network.domain.name,
+        hostname=hostname,
+        droplet_tag=service_tag(env.name, name),
+        forwarding=forwarding,
+        health=HealthCheck(
+            health.port,
+            health.protocol,
+            health.path,
+            balancer.check_interval_seconds,
+            balancer.healthy_threshold,
+            balancer.unhealthy_threshold,
+        ),
+        size_unit=balancer.size_unit,
+        redirect_http_to_https=balancer.redirect_http_to_https,
+        notify=monitoring.notify["uptime"] if monitoring is not None else None,
+        window=monitoring.window if monitoring is not None else "5m",
     )
 
 
@@ -321,6 +462,14 @@ def _delivery(shipped: Build) -> Delivery:
     )
 
 
+def _fleet_addresses(fleet: ServiceFleet) -> list[pulumi.Output[str]]:
+    """Given a service's fleet, return the addresses a data-center host admits it by: its droplets' reserved IPs,
+    which a rebuilt droplet keeps (else their public addresses, which a rebuild changes: the next deploy follows)."""
+    if fleet.addresses:
+        return [address.ip_address for address in fleet.addresses]
+    return [droplet.ipv4_address for droplet in fleet.droplets]
+
+
 def _addresses(env: Environment, port: Port) -> list[str]:
     if port.source == "public":
         return list(ANYWHERE)
@@ -331,16 +480,20 @@ def _addresses(env: Environment, port: Port) -> list[str]:
     return []
 
 
-def _inbound_rules(env: Environment, ports: list[Port]) -> list[InboundRule]:
+def _inbound_rules(env: Environment, ports: list[Port], balanced: Collection[int] = ()) -> list[InboundRule]:
+    """Given a service's ports and those its load balancer alone reaches, return its firewall's inbound rules:
+    a balanced port admits the balancer instead of the internet (its other sources stay)."""
     grouped: dict[tuple[str, int], tuple[list[str], list[str]]] = {}
     for port in ports:
         addresses, tags = grouped.setdefault((port.protocol, port.port), ([], []))
         if port.source in env.services:
             tags.append(service_tag(env.name, port.source))
-        else:
+        elif not (port.source == "public" and port.port in balanced):
             addresses.extend(_addresses(env, port))
+    for port_number in balanced:
+        grouped.setdefault(("tcp", port_number), ([], []))
     return [
-        InboundRule(protocol, port, sorted(set(addresses)), sorted(set(tags)))
+        InboundRule(protocol, port, sorted(set(addresses)), sorted(set(tags)), protocol == "tcp" and port in balanced)
         for (protocol, port), (addresses, tags) in sorted(grouped.items())
     ]
 
@@ -350,20 +503,7 @@ def _monitoring_args(
 ) -> ServiceMonitoringArgs | None:
     if service.alerts is None:
         return None
-    alerting = env.alerting
-    notify: dict[str, Notify] = {}
-    for metric in ("cpu", "memory", "disk", "uptime"):
-        severity = getattr(alerting, metric)
-        channels = [alerting.channels[channel] for channel in alerting.routes[severity].channels]
-        notify[metric] = Notify(
-            severity,
-            [channel.email for channel in channels if channel.email],
-            [
-                (channel.slack, config.require_secret(channel.slack_url_config))
-                for channel in channels
-                if channel.slack and channel.slack_url_config
-            ],
-        )
+    notify = _notify(env, config)
     public = service.public_port
     target = None
     if public is not None and service.health is not None:
@@ -378,6 +518,26 @@ def _monitoring_args(
         notify=notify,
         uptime_target=target,
     )
+
+
+def _notify(env: Environment, config: pulumi.Config) -> dict[str, Notify]:
+    """Given an environment, return where each DigitalOcean alert goes (cpu, memory, disk, uptime): its
+    severity's route's e-mail addresses and Slack channels."""
+    alerting = env.alerting
+    notify: dict[str, Notify] = {}
+    for metric in ("cpu", "memory", "disk", "uptime"):
+        severity = getattr(alerting, metric)
+        channels = [alerting.channels[channel] for channel in alerting.routes[severity].channels]
+        notify[metric] = Notify(
+            severity,
+            [channel.email for channel in channels if channel.email],
+            [
+                (channel.slack, config.require_secret(channel.slack_url_config))
+                for channel in channels
+                if channel.slack and channel.slack_url_config
+            ],
+        )
+    return notify
 
 
 def _dns_names(env: Environment, name: str, service: Service) -> list[str]:

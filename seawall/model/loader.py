@@ -278,6 +278,7 @@ def _load_one(
         return None, [Problem(exc.where, "", exc.message)], []
     problems = [Problem(p.where, "", p.message) for p in sources[0].problems]
     problems += _find_literal_secrets(document, (), sources)
+    problems += _read_key_files(directory, document, sources)
     try:
         env = Environment.model_validate(document)
     except pydantic.ValidationError as exc:
@@ -303,6 +304,40 @@ def _load_one(
     for path, message in check_environment(env, name):
         problems.append(Problem(_where(path, sources), _dotted(path), message))
     return (env if not problems else None), problems, sources
+
+
+# A public key line is short; a file much larger than this is not one.
+MAX_KEY_FILE = 16 * 1024
+
+
+def _read_key_files(directory: Path, document: dict[str, Any], sources: list[Located]) -> list[Problem]:
+    """Given the merged document, fill each SSH public key that names a ``file`` (relative to the environments
+    folder unless absolute) with the file's first line (the document gets new key mappings: what it shares with
+    defaults.yaml stays as written); return a problem for each file that cannot be read."""
+    network = document.get("network")
+    keys = network.get("ssh_public_keys") if isinstance(network, dict) else None
+    if not isinstance(network, dict) or not isinstance(keys, list):
+        return []
+    problems, filled = [], []
+    for index, key in enumerate(keys):
+        if isinstance(key, dict) and isinstance(key.get("file"), str) and key.get("public_key") is None:
+            try:
+                key = {**key, "public_key": _first_line(directory / key["file"])}
+            except (OSError, UnicodeDecodeError) as exc:
+                where = ("network", "ssh_public_keys", index, "file")
+                problems.append(Problem(_where(where, sources), _dotted(where), f"cannot read the public key: {exc}"))
+        filled.append(key)
+    document["network"] = {**network, "ssh_public_keys": filled}
+    return problems
+
+
+def _first_line(path: Path) -> str:
+    """Given a public key file, return its first line (an OpenSSH public key file holds one)."""
+    if path.stat().st_size > MAX_KEY_FILE:
+        msg = f"{path} is larger than {MAX_KEY_FILE} bytes: not an OpenSSH public key file"
+        raise OSError(msg)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return lines[0].strip() if lines else ""
 
 
 def _repaired(document: dict[str, Any], exc: pydantic.ValidationError, defaults: Any) -> Environment | None:

@@ -62,7 +62,10 @@ are unique; a set's `rpo` is at least the longest gap of its `schedule`; `drift.
 a volume or `stateful: true`) has backup sets, alerts and droplet backups; in a protected tier every service
 has an `owner` and a `circle_owner`, and `incidents.github_repository` is set; `volume.protected_by` names the
 service's own sets; versions above development are not branches; paths on real hosts are absolute; the
-promotion chain has no cycle.
+promotion chain has no cycle; a managed database (`databases`) trusts services of the environment, its pools
+name its own databases and users (its trusted services) and exist on PostgreSQL alone, and the `local`
+provider has none; a balanced service (`load_balancer`, or a public HTTP(S) service of more than one droplet)
+has a `health` check.
 
 `environments/parity.yaml` (its keys are the last sections above):
 

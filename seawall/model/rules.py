@@ -337,6 +337,40 @@ def _dr_region_is_elsewhere(env: Environment) -> Iterator[FieldFinding]:
         yield ("dr", "region"), f"the DR region is the environment's own ({env.environment.region}): choose another"
 
 
+def _load_balancers_have_what_they_need(env: Environment) -> Iterator[FieldFinding]:
+    """A load balancer checks the droplets' health before it sends them traffic (a service without a public
+    HTTP(S) port has none, whatever it declares: an environment may close a port its defaults balance)."""
+    for name, service in env.services.items():
+        if service.balancer is not None and service.health is None:
+            msg = "its load balancer checks each droplet's health before sending it traffic: set `health: {path: …}`"
+            yield ("services", name, "health"), msg
+
+
+def _databases_name_what_they_need(env: Environment) -> Iterator[FieldFinding]:
+    """A managed database trusts services that run droplets (its firewall admits their tag), and its pools name
+    its own databases and users (a user per trusted service); the local provider has no cluster to make."""
+    if env.databases and env.environment.provider == "local":
+        yield ("databases",), "the local provider makes no managed database: run the database on a host"
+    for name, cluster in env.databases.items():
+        for index, source in enumerate(cluster.trusted_sources):
+            if source not in env.services:
+                known = ", ".join(sorted(env.services)) or "none"
+                msg = f"{source!r} is not a service of {env.name} (services: {known}); a database trusts services"
+                yield ("databases", name, "trusted_sources", index), msg
+        databases = env.database_names(name)
+        for index, pool in enumerate(cluster.pools):
+            where = ("databases", name, "pools", index)
+            if cluster.engine != "pg":
+                yield (*where, "name"), "connection pools are PgBouncer's: only a `pg` cluster has them"
+            if pool.database not in databases:
+                yield (*where, "database"), f"{pool.database!r} is not a database of {name} ({', '.join(databases)})"
+            if pool.user not in cluster.trusted_sources:
+                msg = f"{pool.user!r} is no user of {name}: its users are its trusted_sources"
+                yield (*where, "user"), msg
+        if cluster.replica_size is not None and not cluster.read_replicas:
+            yield ("databases", name, "replica_size"), "replica_size without read_replicas: set read_replicas: N"
+
+
 RULES: tuple[FieldRule, ...] = (
     _backup_set_references,
     _prune_hosts_run_their_set,
@@ -359,6 +393,8 @@ RULES: tuple[FieldRule, ...] = (
     _escalation_has_a_repository,
     _copy_is_elsewhere,
     _dr_overrides_name_services,
+    _load_balancers_have_what_they_need,
+    _databases_name_what_they_need,
 )
 
 

@@ -88,6 +88,28 @@ class Outbound(StrictModel):
     )
 
 
+class SshPublicKey(StrictModel):
+    """A public key that becomes a ``digitalocean.SshKey`` the environment's droplets are created with (by id)."""
+
+    name: Name = Field(description="The key's name; the DigitalOcean key is ``<env>-<name>``.")
+    public_key: str | None = Field(
+        default=None,
+        pattern=r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+( [^\n]*)?$",
+        description="The OpenSSH public key line (``ssh-ed25519 AAAA… comment``); the loader fills it from ``file``.",
+    )
+    file: PathText | None = Field(
+        default=None,
+        description="A file holding the public key line, relative to the environments folder unless absolute.",
+    )
+
+    @model_validator(mode="after")
+    def _has_a_key(self) -> SshPublicKey:
+        if self.public_key is None:
+            msg = "an SSH public key needs its key: set public_key, or file to a file that holds it"
+            raise ValueError(msg)
+        return self
+
+
 class Network(StrictModel):
     vpc_cidr: VpcCidr = Field(
         description="The VPC's private IPv4 range (RFC 1918, /16 to /28); no two environments' ranges overlap."
@@ -102,6 +124,10 @@ class Network(StrictModel):
     )
     ssh_keys: list[SshKeyRef] = Field(
         default_factory=list, description="SSH keys put on every droplet: fingerprints or DigitalOcean key ids."
+    )
+    ssh_public_keys: list[SshPublicKey] = Field(
+        default_factory=list,
+        description="Public keys Seawall makes DigitalOcean SSH keys of; droplets get them by id, beside `ssh_keys`.",
     )
     outbound: list[Outbound] = Field(
         default_factory=lambda: [
@@ -167,6 +193,25 @@ class DropletBackups(StrictModel):
     )
 
 
+class LoadBalancer(StrictModel):
+    """A DigitalOcean load balancer in front of a service's droplets, terminating TLS with a managed certificate."""
+
+    enabled: bool = Field(
+        default=True, description="False: no load balancer, even for a public service of many droplets."
+    )
+    size_unit: int = Field(strict=True, default=1, ge=1, le=200, description="The balancer's size in units (1-200).")
+    redirect_http_to_https: bool = Field(default=True, description="Answer HTTP on port 80 with a redirect to HTTPS.")
+    check_interval_seconds: int = Field(
+        strict=True, default=10, ge=3, le=300, description="Seconds between two health checks of each droplet."
+    )
+    unhealthy_threshold: int = Field(
+        strict=True, default=3, ge=2, le=10, description="Failed health checks before a droplet leaves the pool."
+    )
+    healthy_threshold: int = Field(
+        strict=True, default=5, ge=2, le=10, description="Passed health checks before a droplet rejoins the pool."
+    )
+
+
 class Service(StrictModel):
     description: str = Field(default="", description="What the service is, for the documents.")
     role: Name | None = Field(
@@ -205,6 +250,14 @@ class Service(StrictModel):
         default=None, description="DigitalOcean's own backups of the droplets' disks (none: off)."
     )
     backup_sets: list[Name] = Field(default_factory=list, description="The backup sets its droplets run.")
+    load_balancer: LoadBalancer | None = Field(
+        default=None,
+        description="Its load balancer; a public HTTP(S) service of more than one droplet gets one without asking.",
+    )
+    reserved_ip: bool | None = Field(
+        default=None,
+        description="Give each droplet a reserved IP that outlives it (none: stateful services have one).",
+    )
 
     @property
     def is_stateful(self) -> bool:
@@ -217,6 +270,20 @@ class Service(StrictModel):
         gets the public name ``<service>.<domain>``."""
         public = sorted(port.port for port in self.ports if port.source == "public" and port.port in HTTP_PORTS)
         return public[-1] if public else None
+
+    @property
+    def balancer(self) -> LoadBalancer | None:
+        """Return the service's load balancer: the one it declares (unless disabled), else one for a public
+        HTTP(S) service of more than one droplet, else None."""
+        declared = self.load_balancer
+        if declared is not None:
+            return declared if declared.enabled and self.public_port is not None else None
+        return LoadBalancer() if self.public_port is not None and self.count > 1 else None
+
+    @property
+    def has_reserved_ip(self) -> bool:
+        """Return whether each of the service's droplets gets a reserved IP (declared, else stateful)."""
+        return self.reserved_ip if self.reserved_ip is not None else self.is_stateful
 
 
 class DatacenterHost(StrictModel):
@@ -512,6 +579,12 @@ class BackupConfig(StrictModel):
     )
     copy_: OffsiteCopy | None = Field(
         default=None, alias="copy", description="The off-site copy of every set, made by the vault (none: no copy)."
+    )
+    host_keys: Literal["scoped", "config"] = Field(
+        default="scoped",
+        description="The backup hosts' storage key: `scoped`, a Spaces key the program creates with read-write on "
+        "the environment's bucket alone (where the repository is Spaces); `config`, the stack's "
+        "spacesAccessKeyId/spacesSecretAccessKey secrets.",
     )
 
     @model_validator(mode="after")
@@ -953,6 +1026,66 @@ class DisasterRecovery(StrictModel):
 _HOSTS_BY_SET = "_seawall_hosts_by_set"
 
 
+# Managed databases (#31): DigitalOcean database clusters in the VPC, reached by the services that trust them.
+
+
+class DatabaseMaintenance(StrictModel):
+    """When DigitalOcean may apply the cluster's updates (a failover to the standby, a restart without one)."""
+
+    day: Weekday = Field(description="The weekday of the window.")
+    hour: ClockTime = Field(description="When the window starts, in UTC (`04:00`).")
+
+
+class ConnectionPool(StrictModel):
+    """A PgBouncer pool of the cluster: the services connect to it instead of the cluster's own port."""
+
+    name: Name = Field(description="The pool's name, unique in its cluster.")
+    database: Name = Field(description="The database it connects to: one of the cluster's `databases`.")
+    user: Name = Field(description="The user it connects as: one of the cluster's `trusted_sources`.")
+    mode: Literal["transaction", "session", "statement"] = Field(
+        default="transaction", description="When a server connection is given back to the pool."
+    )
+    size: int = Field(strict=True, ge=1, le=500, description="How many server connections the pool holds.")
+
+
+class ManagedDatabase(StrictModel):
+    """A DigitalOcean managed database cluster in the environment's VPC: admitted only from the droplets of the
+    services it trusts (by tag), a user per such service, its connection details on their hosts as a secret file."""
+
+    description: str = Field(default="", description="What the database holds, for the documents.")
+    engine: Literal["pg", "mysql"] = Field(description="`pg` (PostgreSQL) or `mysql`.")
+    version: str = Field(pattern=r"^[0-9]{1,2}$", description='The engine\'s major version (`16`); quote it (`"16"`).')
+    size: str = Field(
+        pattern=r"^db-[a-z0-9-]{1,40}$", description="The nodes' DigitalOcean database size slug (`db-s-2vcpu-4gb`)."
+    )
+    node_count: int = Field(
+        strict=True, default=1, ge=1, le=3, description="The primary and its standby nodes: 2 or 3 fail over."
+    )
+    read_replicas: int = Field(
+        strict=True, default=0, ge=0, le=5, description="Read-only replicas in the region, `<name>-replica-1`…"
+    )
+    replica_size: str | None = Field(
+        default=None,
+        pattern=r"^db-[a-z0-9-]{1,40}$",
+        description="The read replicas' size slug (none: the cluster's `size`).",
+    )
+    maintenance: DatabaseMaintenance | None = Field(
+        default=None, description="Its maintenance window (none: DigitalOcean picks one)."
+    )
+    trusted_sources: list[Name] = Field(
+        min_length=1,
+        description="The services whose droplets may connect (its database firewall admits their tag); each gets "
+        "a user of its own name and the connection details on its hosts.",
+    )
+    databases: list[Name] = Field(
+        default_factory=list, description="The databases created in the cluster (none: one of the cluster's name)."
+    )
+    pools: list[ConnectionPool] = Field(default_factory=list, description="Its connection pools (PostgreSQL only).")
+    alerts: Alerts | None = Field(
+        default=None, description="Its CPU, memory and disk alert thresholds (none: `monitoring.host_alerts`)."
+    )
+
+
 class Environment(StrictModel):
     """One environment, merged from defaults.yaml and its own file."""
 
@@ -976,6 +1109,9 @@ class Environment(StrictModel):
     drift: DriftCheck = Field(default_factory=DriftCheck, description="Each host's check against its deploy.")
     dr: DisasterRecovery = Field(
         default_factory=DisasterRecovery, description="The disaster-recovery rehearsal: DR region, overrides, interval."
+    )
+    databases: dict[Name, ManagedDatabase] = Field(
+        default_factory=dict, description="Managed database clusters, by name, in the VPC (none: no cluster)."
     )
 
     @property
@@ -1075,6 +1211,14 @@ class Environment(StrictModel):
             msg = f"{host!r} is not a host of {self.name} (known: {', '.join(known)})"
             raise ConfigError([msg])
         return list(service.backup_sets)
+
+    def database_names(self, cluster: str) -> list[str]:
+        """Given a managed database cluster, return the databases it holds (declared, else one of its name)."""
+        return list(self.databases[cluster].databases) or [cluster]
+
+    def databases_trusting(self, service_name: str) -> list[str]:
+        """Given a service, return the managed database clusters that trust it, by name."""
+        return sorted(name for name, cluster in self.databases.items() if service_name in cluster.trusted_sources)
 
     # The one place DNS names are derived: the program creates these records, the monitoring scrapes the VPC
     # names, the documents list them.

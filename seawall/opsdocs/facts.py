@@ -15,7 +15,7 @@ from typing import Any
 
 from seawall.backup.backends import copy_backend, offsite_backend, set_backend
 from seawall.drift import FAILING, FleetDrift, describe
-from seawall.hostfiles import VAULT_CREDENTIALS_FILE
+from seawall.hostfiles import VAULT_CREDENTIALS_FILE, database_env_file
 from seawall.model.calendar import longest_interval, parse_calendar
 from seawall.model.schema import Alerts, Environment, Port, Retention, droplet_names
 from seawall.model.types import SEVERITIES
@@ -115,6 +115,41 @@ def datacenter_rows(env: Environment) -> list[dict[str, Any]]:
         }
         for name, host in sorted(env.datacenter_hosts.items())
     ]
+
+
+# DigitalOcean's managed PostgreSQL and MySQL keep daily backups and point-in-time recovery for this long; a
+# restore makes a new cluster from them (docs/databases.md).
+PITR_WINDOW = "7 days"
+ENGINES = {"pg": "PostgreSQL", "mysql": "MySQL"}
+
+
+def database_rows(env: Environment) -> list[dict[str, Any]]:
+    """Given an environment, return a row per managed database cluster: what it runs, its nodes, who reaches
+    it and where its connection details are on their hosts."""
+    rows = []
+    for name, cluster in sorted(env.databases.items()):
+        maintenance = cluster.maintenance
+        rows.append(
+            {
+                "name": name,
+                "label": f"{env.name}-{name}",
+                "description": cluster.description,
+                "engine": f"{ENGINES[cluster.engine]} {cluster.version}",
+                "size": cluster.size,
+                "nodes": cluster.node_count,
+                "standby": cluster.node_count - 1,
+                "replicas": cluster.read_replicas,
+                "maintenance": f"{maintenance.day} {maintenance.hour} UTC" if maintenance else "DigitalOcean's choice",
+                "trusted": list(cluster.trusted_sources),
+                "databases": env.database_names(name),
+                "pools": [
+                    f"{pool.name} ({pool.database} as {pool.user}, {pool.mode}, {pool.size})" for pool in cluster.pools
+                ],
+                "env_file": database_env_file(name),
+                "pitr": PITR_WINDOW,
+            }
+        )
+    return rows
 
 
 def totals(env: Environment, sizes: SizeTable) -> dict[str, Any]:

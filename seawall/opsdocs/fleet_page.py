@@ -122,6 +122,11 @@ def _environment(item: EnvironmentInputs, links: list[dict[str, Any]], now: dt.d
             "storage_gb": totals["storage_gb"],
             "monthly_cost": round(totals["cost"], 2),
             "complete": totals["complete"],
+            # Managed database clusters (#31): the cloud keeps their data, so the page says what it keeps.
+            "databases": [
+                {"name": row["label"], "engine": row["engine"], "nodes": row["nodes"], "pitr": row["pitr"]}
+                for row in facts.database_rows(env)
+            ],
         },
     }
 

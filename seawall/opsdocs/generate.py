@@ -210,6 +210,7 @@ def env_context(env: Environment, measured: Measured | None, sizes: Any) -> dict
         "ssh_keys": env.network.ssh_keys,
         "droplets": facts.droplet_rows(env, sizes),
         "datacenter_hosts": facts.datacenter_rows(env),
+        "databases": facts.database_rows(env),
         "totals": facts.totals(env, sizes),
         "services": sorted(env.services),
         "sets": sets,
@@ -456,6 +457,9 @@ def _subject_in(name: str, env: Environment, known: WholeEnvironment) -> dict[st
         "hosts": hosts,
         "dns": [n for host in hosts for n in env.dns_names(name, host)] if service else [],
         "address": None if service else env.datacenter_hosts[name].address,
+        "databases": [row for row in facts.database_rows(env) if row["name"] in env.databases_trusting(name)]
+        if service
+        else [],
         "health": [_health_url(env, service, host) for host in hosts] if service and service.health else [],
         "metrics": _metrics(env, name, service, hosts),
         "timers": {host: timer_names(env, host) for host in hosts},

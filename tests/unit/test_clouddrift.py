@@ -54,6 +54,13 @@ def answers(case: str = "matching") -> CloudAnswers:
         files["volumes.json"]["volumes"],
         files["vpcs.json"]["vpcs"],
         {DOMAIN: files[f"domains_{DOMAIN}_records.json"]["domain_records"]},
+        load_balancers=files["load_balancers.json"]["load_balancers"],
+        reserved_ips=files["reserved_ips.json"]["reserved_ips"],
+        databases=files["databases.json"]["databases"],
+        database_rules={
+            cluster["name"]: files[f"databases_{cluster['id']}_firewall.json"]["rules"]
+            for cluster in files["databases.json"]["databases"]
+        },
     )
 
 
@@ -67,9 +74,24 @@ def test_each_recorded_case_gives_exactly_its_differences(case: str) -> None:
     assert rows(compare_cloud(devnet_graph(), answers(case))) == expected["differences"]
 
 
+# What the matching fleet leaves uncompared: the outputs DigitalOcean's droplet list does not hold (#31: the
+# balancer's address and id, the reserved IPs, the certificate's and VPC's ids), each named.
+NOT_LISTED = [
+    "firewall devnet-api: which load balancer it admits (its id, not known offline)",
+    *(
+        f"dns A {name}.{DOMAIN}: its value (another resource's output, not known offline; its type, name and TTL "
+        "are compared)"
+        for name in ("api", "db-1", "indexer-1", "monitoring-1")
+    ),
+    "load balancer devnet-api: its certificate and VPC (their ids, not known offline)",
+    "reserved IPs: their addresses (outputs, not known offline; each one's droplet is)",
+    "database devnet-index: its VPC (the network's id, not known offline)",
+]
+
+
 def test_every_record_is_compared_with_the_droplet_address_its_reference_names() -> None:
     comparison = compare_cloud(devnet_graph(), answers())
-    assert (comparison.differences, comparison.not_compared) == ([], [])
+    assert (comparison.differences, comparison.not_compared) == ([], NOT_LISTED)
 
 
 @pytest.mark.parametrize(("record", "network"), [("api-1", "public"), ("api-1.vpc", "private")])
@@ -88,7 +110,7 @@ def test_a_reference_to_an_output_digitalocean_does_not_list_is_named_never_gues
     graph = devnet_graph()
     next(r for r in graph["resources"] if r["name"] == "api-1-dns-vpc")["inputs"]["value"] = {"ref": "api-1.id"}
     comparison = compare_cloud(graph, answers())
-    assert comparison.not_compared == [
+    assert [note for note in comparison.not_compared if note not in NOT_LISTED] == [
         f"dns A api-1.vpc.{DOMAIN}: its value (another resource's output, not known offline; its type, name and "
         "TTL are compared)"
     ]
@@ -108,7 +130,7 @@ def test_a_graph_recorded_before_references_compares_its_public_records_and_name
     comparison = compare_cloud(graph, answers())
     assert comparison.differences == []
     hosts = ["api-1", "db-1", "faucet-1", "indexer-1", "monitoring-1"]
-    assert comparison.not_compared == [
+    assert [note for note in comparison.not_compared if note not in NOT_LISTED] == [
         f"dns A {host}.vpc.{DOMAIN}: its value (another resource's output, not known offline; its type, name "
         "and TTL are compared)"
         for host in hosts
@@ -222,7 +244,7 @@ def test_an_answer_not_in_the_apis_shape_is_one_error_never_a_traceback() -> Non
 def test_the_comparison_says_what_it_covers_and_that_pulumi_refresh_is_the_complete_answer() -> None:
     data = compare_cloud(devnet_graph(), answers()).as_json()
     assert data["scope"] == SCOPE
-    assert "droplets, firewalls, DNS records and volumes" in SCOPE
+    assert "droplets, firewalls, DNS records, volumes, load balancers, reserved IPs and managed databases" in SCOPE
     assert "`pulumi refresh` is the complete answer" in SCOPE
 
 
@@ -267,3 +289,30 @@ def test_without_pydo_it_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setitem(sys.modules, "pydo", None)  # what an environment without the client imports
     with pytest.raises(ToolMissing, match=r"pip install 'seawall\[cloud\]'"):
         cloud_access({"DIGITALOCEAN_TOKEN": "dop_v1_x"})
+
+
+def test_kinds_digitalocean_did_not_list_are_named_not_compared() -> None:
+    live = answers()
+    unread = CloudAnswers(live.droplets, live.firewalls, live.volumes, live.vpcs, live.records)
+    comparison = compare_cloud(devnet_graph(), unread)
+    assert comparison.differences == []
+    assert [note for note in comparison.not_compared if "was not read" in note] == [
+        "load balancers: DigitalOcean's list was not read",
+        "reserved IPs: DigitalOcean's list was not read",
+        "managed databases: DigitalOcean's list was not read",
+    ]
+
+
+def test_a_missing_cluster_balancer_and_reserved_ip_are_each_a_difference() -> None:
+    live = answers()
+    gone = CloudAnswers(
+        live.droplets, live.firewalls, live.volumes, live.vpcs, live.records, (), [], [], [], {}
+    )  # fmt: skip
+    assert rows(compare_cloud(devnet_graph(), gone)) == [
+        ["load balancer", "devnet-api", "exists", "yes", "no: no load balancer of that name"],
+        *(
+            ["reserved ip", f"devnet-{host}", "exists", "yes", "no: no reserved IP is assigned to the droplet"]
+            for host in ("db-1", "indexer-1", "monitoring-1")
+        ),
+        ["database", "devnet-index", "exists", "yes", "no: no database cluster of that name"],
+    ]

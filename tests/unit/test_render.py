@@ -39,7 +39,11 @@ def test_the_vpc_record_of_each_droplet_refers_to_its_private_address_and_waits_
         assert record.inputs["name"] == f"{droplet}.vpc"
         assert record.inputs["value"] == {"ref": f"{droplet}.ipv4AddressPrivate"}
         assert droplet in devnet.dependencies[record.name]
-        assert devnet.resources[f"{droplet}-dns"].inputs["value"] == {"ref": f"{droplet}.ipv4Address"}
+        # A droplet with a reserved IP is named by it (tests/unit/components/test_reserved_ip.py).
+        public = (
+            f"{droplet}-address-ip.ipAddress" if f"{droplet}-address" in devnet.resources else f"{droplet}.ipv4Address"
+        )
+        assert devnet.resources[f"{droplet}-dns"].inputs["value"] == {"ref": public}
 
 
 def test_what_other_resources_compute_is_a_reference_to_it() -> None:

@@ -147,3 +147,41 @@ def test_the_header_counts_the_resources_the_table_totals(cli) -> None:
     assert header
     assert total
     assert header.group(1) == total.group(1)
+
+
+def test_preview_against_names_a_replaced_reserved_ip_and_the_flag_up_requires(environments, cli, tmp_path) -> None:
+    earlier = json.loads(cli("--environments", environments, "preview", "qanet", "--format", "json").out)
+    for resource in earlier["resources"]:
+        if resource["name"] == "db-1-address-ip":
+            resource["inputs"]["region"] = "fra1"  # as deployed, before the environment moved
+    (tmp_path / "before.json").write_text(json.dumps(earlier))
+    shown = cli("--environments", environments, "preview", "qanet", "--against", tmp_path / "before.json")
+    assert shown.code == 0, shown.err
+    assert (
+        "db-1-address-ip (replace: region): the reserved IP of db-1 (service db); its address is given back"
+        in shown.out
+    )
+    assert (
+        "`seawall up qanet` will refuse these unless run with: --allow-replace db-1-address-ip"
+        in shown.out.splitlines()
+    )
+
+
+def test_preview_against_names_a_replaced_database_cluster_and_the_flag_up_requires(
+    environments, cli, tmp_path
+) -> None:
+    earlier = json.loads(cli("--environments", environments, "preview", "mainnet", "--format", "json").out)
+    for resource in earlier["resources"]:
+        if resource["name"] == "index-database-cluster":
+            resource["inputs"]["name"] = "mainnet-chain-index"  # as deployed, before it was renamed
+    (tmp_path / "before.json").write_text(json.dumps(earlier))
+    shown = cli("--environments", environments, "preview", "mainnet", "--against", tmp_path / "before.json")
+    assert shown.code == 0, shown.err
+    assert "index-database-cluster (replace: name): the managed database index (pg 16, 2 node(s))" in shown.out
+    assert (
+        "`seawall up mainnet` will refuse these unless run with: --allow-replace index-database-cluster"
+        in shown.out.splitlines()
+    )
+    as_json = cli("--environments", environments, "preview", "mainnet", "--against", tmp_path / "before.json",
+                  "--format", "json")  # fmt: skip
+    assert json.loads(as_json.out)["allow_replace"] == ["index-database-cluster"]

@@ -27,8 +27,9 @@ def test_a_stateful_droplet_removed_by_a_lower_count_is_gated_with_its_volume(en
     patch_environment(environments, "qanet", {"services": {"db": {"count": 1}}})
     env = load_environment(environments, "qanet")
     stateful = stateful_changes(env, plan_changes(before, _resources(environments, "qanet")))
-    assert allow_replace_names(stateful) == ["db-2", "db-2-volume"]
-    assert [item.change.action for item in stateful] == ["delete", "delete"]
+    # Its reserved IP goes with it: the address is given back for good (#31).
+    assert allow_replace_names(stateful) == ["db-2", "db-2-address-ip", "db-2-volume"]
+    assert [item.change.action for item in stateful] == ["delete", "delete", "delete"]
     assert stateful[0].what.startswith("the droplet of db, a stateful service")
 
 
@@ -101,3 +102,44 @@ def test_a_reference_that_names_another_output_is_a_change(environments: Path) -
         ("api-1", "replace", ("vpcUuid",)),
         ("api-1-dns-vpc", "update", ("value",)),
     ]
+
+
+def test_a_replaced_reserved_ip_is_gated_and_a_replaced_balancer_is_not(environments: Path) -> None:
+    before = _resources(environments, "qanet")
+    # As deployed: the db's address reserved in another region, the balancer in another VPC.
+    before["db-1-address-ip"] = {**before["db-1-address-ip"], "inputs": {"region": "fra1"}}
+    balancer = before["api-lb-balancer"]
+    before["api-lb-balancer"] = {**balancer, "inputs": {**balancer["inputs"], "vpcUuid": {"ref": "other-vpc.id"}}}
+    env = load_environment(environments, "qanet")
+    plan = plan_changes(before, _resources(environments, "qanet"))
+    assert {(c.name, c.inputs) for c in plan.of("replace")} >= {
+        ("db-1-address-ip", ("region",)),
+        ("api-lb-balancer", ("vpcUuid",)),
+    }
+    (address,) = stateful_changes(env, plan)
+    assert (address.change.name, address.kind, address.service) == ("db-1-address-ip", "reserved ip", "db")
+    assert address.what == "the reserved IP of db-1 (service db)"
+    assert "given back for good" in address.holds
+    assert allow_replace_names([address]) == ["db-1-address-ip"]
+
+
+def test_a_replaced_database_cluster_is_gated_and_a_resize_is_not(environments: Path) -> None:
+    before = _resources(environments, "mainnet")
+    cluster = before["index-database-cluster"]
+    # As deployed: another engine (the cluster is made again, empty), and two nodes of a smaller size.
+    before["index-database-cluster"] = {**cluster, "inputs": {**cluster["inputs"], "engine": "mysql"}}
+    env = load_environment(environments, "mainnet")
+    plan = plan_changes(before, _resources(environments, "mainnet"))
+    assert [(c.name, c.action, c.inputs) for c in plan.changes] == [("index-database-cluster", "replace", ("engine",))]
+    (database,) = stateful_changes(env, plan)
+    assert (database.kind, database.service) == ("database", None)
+    assert database.what.startswith("the managed database index (pg 16, 2 node(s)): The chain index")
+    assert "point-in-time recovery are deleted with it" in database.holds
+    assert allow_replace_names([database]) == ["index-database-cluster"]
+    # A resize and another node count change the cluster in place: nothing to gate.
+    resized = {**cluster, "inputs": {**cluster["inputs"], "size": "db-s-1vcpu-2gb", "nodeCount": 1}}
+    plan = plan_changes({**before, "index-database-cluster": resized}, _resources(environments, "mainnet"))
+    assert [(c.name, c.action, c.inputs) for c in plan.changes] == [
+        ("index-database-cluster", "update", ("nodeCount", "size"))
+    ]
+    assert stateful_changes(env, plan) == []

@@ -4,6 +4,7 @@ and the committed file is stale the moment a description changes (#33)."""
 from __future__ import annotations
 
 import inspect
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -75,7 +76,7 @@ def test_every_model_class_has_its_section_and_every_section_its_fields() -> Non
 @pytest.mark.parametrize("section", list(Environment.model_fields))
 def test_every_top_level_section_is_in_the_reference(section: str) -> None:
     text = render_reference()
-    dictionary = section in ("services", "datacenter_hosts", "backup_sets")
+    dictionary = section in ("services", "datacenter_hosts", "backup_sets", "databases")
     assert f"## `{section}{'.*' if dictionary else ''}`" in text
 
 
@@ -92,9 +93,7 @@ def test_an_unknown_key_is_sent_to_the_reference_that_holds_its_section(
     tmp_path: Path, patch: dict, where: str
 ) -> None:
     folder = tmp_path / "environments"
-    folder.mkdir()
-    for path in SHIPPED.iterdir():
-        (folder / path.name).write_text(path.read_text())
+    shutil.copytree(SHIPPED, folder)  # with the key files the environments name
     patch_environment(folder, "qanet", patch)
     with pytest.raises(ConfigError) as raised:
         load_environments(folder, ["qanet"])

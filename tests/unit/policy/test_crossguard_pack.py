@@ -96,3 +96,78 @@ def test_production_droplets_need_backups_but_staging_ones_do_not() -> None:
     assert not _violations(policy, _resource_args(kind, "api-1", {"tags": ["tier:staging"], "backups": False}))
     good = {"tags": ["tier:production"], "backups": True, "backupPolicy": {"plan": "daily", "hour": 4}}
     assert not _violations(policy, _resource_args(kind, "api-1", good))
+
+
+def test_a_production_droplet_open_on_443_to_the_internet_is_reported_and_one_behind_its_balancer_is_not() -> None:
+    policy = _policy("production-http-behind-load-balancer")
+    droplet = _stack_resource(
+        "digitalocean:index/droplet:Droplet", "api-1", {"tags": ["mainnet-api", "tier:production"]}
+    )
+    direct = {"protocol": "tcp", "portRange": "443", "sourceAddresses": ["0.0.0.0/0", "::/0"]}
+    balanced = {"protocol": "tcp", "portRange": "443", "sourceLoadBalancerUids": ["lb-1"]}
+    kind = "digitalocean:index/firewall:Firewall"
+    for rule, expected in ((direct, 1), (balanced, 0)):
+        firewall = _stack_resource(
+            kind, "api-firewall", {"name": "mainnet-api", "tags": ["mainnet-api"], "inboundRules": [rule]}
+        )
+        found = _violations(policy, StackValidationArgs([droplet, firewall]))
+        assert len(found) == expected
+    found = _violations(policy, StackValidationArgs([droplet, _stack_resource(kind, "api-firewall", {
+        "name": "mainnet-api", "tags": ["mainnet-api"], "inboundRules": [direct]})]))  # fmt: skip
+    assert found[0][0].startswith("api-firewall: production droplets of mainnet-api are open on 443 to the internet")
+    assert found[0][1] == "urn:pulumi:mainnet::seawall::digitalocean:index/firewall:Firewall::api-firewall"
+
+
+def test_a_load_balancer_without_https_or_redirect_is_reported() -> None:
+    policy = _policy("load-balancer-https")
+    kind = "digitalocean:index/loadBalancer:LoadBalancer"
+    good = {
+        "forwardingRules": [
+            {"entryPort": 443, "entryProtocol": "https", "certificateName": "mainnet-api"},
+            {"entryPort": 80, "entryProtocol": "http"},
+        ],
+        "redirectHttpToHttps": True,
+        "healthcheck": {"path": "/healthz", "port": 443, "protocol": "https"},
+    }
+    assert _violations(policy, _resource_args(kind, "api-lb-balancer", good)) == []
+    plain = {**good, "forwardingRules": [{"entryPort": 80, "entryProtocol": "http"}], "redirectHttpToHttps": False}
+    found = [
+        message.split(".")[0] for message, _ in _violations(policy, _resource_args(kind, "api-lb-balancer", plain))
+    ]
+    assert found == ["no HTTPS forwarding rule with a certificate", "HTTP is forwarded instead of redirected to HTTPS"]
+
+
+CLUSTER = "digitalocean:index/databaseCluster:DatabaseCluster"
+DATABASE_FIREWALL = "digitalocean:index/databaseFirewall:DatabaseFirewall"
+
+
+def test_a_database_without_trusted_sources_or_open_to_the_internet_is_reported() -> None:
+    policy = _policy("database-private-trusted-sources")
+    cluster = _stack_resource(
+        CLUSTER, "index-database-cluster", {"name": "mainnet-index", "privateNetworkUuid": "vpc-1", "nodeCount": 2}
+    )
+    tagged = {"clusterId": "c-1", "rules": [{"type": "tag", "value": "mainnet-api"}]}
+    firewall = _stack_resource(DATABASE_FIREWALL, "index-database-firewall", tagged)
+    assert _violations(policy, StackValidationArgs([cluster, firewall])) == []
+    (found,) = _violations(policy, StackValidationArgs([cluster]))
+    assert found[0].startswith("index-database-cluster: database mainnet-index has no trusted sources")
+    assert found[1] == f"urn:pulumi:mainnet::seawall::{CLUSTER}::index-database-cluster"
+    world = _stack_resource(
+        DATABASE_FIREWALL, "index-database-firewall", {"rules": [{"type": "ip_addr", "value": "0.0.0.0/0"}]}
+    )
+    (found,) = _violations(policy, StackValidationArgs([cluster, world]))
+    assert "database mainnet-index trusts the whole internet" in found[0]
+    public = _stack_resource(CLUSTER, "index-database-cluster", {"name": "mainnet-index", "nodeCount": 2})
+    (found,) = _violations(policy, StackValidationArgs([public, firewall]))
+    assert "database mainnet-index is in no VPC" in found[0]
+
+
+def test_a_production_database_without_a_standby_is_reported_and_a_staging_one_is_not() -> None:
+    policy = _policy("production-database-standby")
+    props = {"name": "mainnet-index", "nodeCount": 1, "tags": ["env:mainnet", "tier:production"]}
+    ((message, urn),) = _violations(policy, _resource_args(CLUSTER, "index-database-cluster", props))
+    assert message.startswith("database mainnet-index has 1 node(s): production needs a standby")
+    assert urn is None or urn.endswith("::index-database-cluster")
+    assert _violations(policy, _resource_args(CLUSTER, "index-database-cluster", {**props, "nodeCount": 2})) == []
+    staging = {**props, "tags": ["env:testnet", "tier:staging"]}
+    assert _violations(policy, _resource_args(CLUSTER, "index-database-cluster", staging)) == []
