@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,10 @@ def with_a_copy(project: Path) -> Path:
     return project
 
 
+def copy_project_with_a_copy(target: Path) -> Path:
+    return with_a_copy(copy_project(target))
+
+
 def generate(root: Path, docs: Path) -> Path:
     made = run([str(BIN / "seawall"), "docs", "local", "--out", str(docs)], root)
     assert made.returncode == 0, made.stderr
@@ -133,7 +138,7 @@ def test_every_step_of_locals_runbook_that_no_test_runs_says_why(runbook: str, r
 
 
 @pytest.mark.parametrize("runbook", RUNBOOKS)
-def test_every_command_of_locals_runbook_runs(runbook: str, runbooks: Path, tmp_path: Path) -> None:
+def test_every_command_of_locals_runbook_runs(runbook: str, runbooks: Path, seeded: Seeded) -> None:
     blocks = sh_blocks((runbooks / runbook).read_text())
     if runbook in MUST_RUN:
         assert blocks, f"{runbook} has no command for local to run"
@@ -141,31 +146,31 @@ def test_every_command_of_locals_runbook_runs(runbook: str, runbooks: Path, tmp_
         why = reasons((runbooks / runbook).read_text())
         assert why, f"{runbook}: local runs nothing and the runbook does not say why"
         pytest.skip(f"{runbook}: nothing for local to run: {' '.join(why[0].split())}")
-    run_blocks(runbook, blocks, copy_project(tmp_path / "project"))
+    run_blocks(runbook, blocks, seeded(copy_project))
 
 
 @pytest.mark.parametrize("runbook", WITH_A_COPY)
 def test_every_command_of_locals_runbook_runs_where_local_has_an_offsite_copy(
-    runbook: str, copy_runbooks: Path, tmp_path: Path
+    runbook: str, copy_runbooks: Path, seeded: Seeded
 ) -> None:
     text = (copy_runbooks / runbook).read_text()
     assert "--from copy" in text or "backup copy local" in text, f"{runbook} says nothing of the copy"
     assert not unmarked_hand_steps(text), f"{runbook}: hand steps for local without a **By hand**: reason"
     if load_environment(PROJECT / "environments", "local").backup.copy_ is not None:
         pytest.skip("the shipped local has an off-site copy: its own runbook test runs these commands")
-    run_blocks(runbook, sh_blocks(text), with_a_copy(copy_project(tmp_path / "project")))
+    run_blocks(runbook, sh_blocks(text), seeded(copy_project_with_a_copy))
 
 
-def run_blocks(runbook: str, blocks: list[str], project: Path) -> None:
-    """Run a runbook's blocks in order in its own project with real repositories, backed up where the runbook
-    runs (snapshots hold absolute paths) and, where local has an off-site copy, copied by the vault."""
+def seed(project: Path) -> str:
+    """Give a project what every runbook starts from: real repositories backed up where the runbook runs
+    (snapshots hold absolute paths) and, where local has an off-site copy, copied by the vault; the team's
+    reports repository with the open incident an emergency deploy answers. Return the incident's id."""
     steps = [["backup", "init", "local"], ["backup", "run", "local"]]
     if load_environment(project / "environments", "local").backup.copy_ is not None:
         steps += [["backup", "init", "local", "--from", "copy"], ["backup", "copy", "local"]]
     for step in steps:
         done = run([str(BIN / "seawall"), *step], project)
         assert done.returncode == 0, done.stdout + done.stderr
-    # The team's reports repository, with the open incident an emergency deploy answers.
     reports = project / "incident_reports"
     subprocess.run(["git", "init", "-q", str(reports)], check=True)
     for key, value in (("user.name", "Ops"), ("user.email", "ops@example.net")):
@@ -173,7 +178,38 @@ def run_blocks(runbook: str, blocks: list[str], project: Path) -> None:
     new = ["incident", "new", "local", "--severity", "critical", "--title", "runbook"]
     opened = run([str(BIN / "seawall"), *new], project)
     assert opened.returncode == 0, opened.stderr
-    incident = opened.stdout.split()[0]
+    return opened.stdout.split()[0]
+
+
+Seeded = Callable[[Callable[[Path], Path]], tuple[Path, str]]
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
+    """Given how to make a project, return a fresh one seeded (``seed``) and its incident's id. Seeding
+    (two repositories made and backed up, a copy, an incident) is the same for every runbook, so it runs
+    once per kind of project, kept aside; each test gets that copy back at the same path (the snapshots'
+    paths), so no runbook sees what another changed."""
+    made: dict[Callable[[Path], Path], tuple[Path, Path, str]] = {}
+
+    def fresh(make: Callable[[Path], Path]) -> tuple[Path, str]:
+        if make not in made:
+            folder = tmp_path_factory.mktemp("seeded")
+            project = make(folder / "project")
+            incident = seed(project)
+            shutil.copytree(project, folder / "pristine", symlinks=True)
+            made[make] = (project, folder / "pristine", incident)
+        project, pristine, incident = made[make]
+        shutil.rmtree(project)
+        shutil.copytree(pristine, project, symlinks=True)
+        return project, incident
+
+    return fresh
+
+
+def run_blocks(runbook: str, blocks: list[str], seeded_project: tuple[Path, str]) -> None:
+    """Run a runbook's blocks in order in its own seeded project (``seed``)."""
+    project, incident = seeded_project
     for index, block in enumerate(blocks, 1):
         done = run(block, project, INCIDENT=incident)
         assert done.returncode == 0, f"{runbook} block {index} failed:\n{block}\n{done.stdout}\n{done.stderr}"
