@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from seawall.errors import SeawallError
+
+if TYPE_CHECKING:
+    from seawall.model.schema import Service
 
 RELEASES_FILE = "releases.jsonl"
 MAX_LINE_CHARACTERS = 64 * 1024
@@ -137,3 +140,25 @@ def release_digests(entries: Sequence[ReleaseEntry], versions: dict[str, str]) -
 def describe_release(entry: ReleaseEntry) -> dict[str, Any]:
     """Given a release, return it as the CLI shows it in JSON."""
     return {**asdict(entry), "reference": entry.reference}
+
+
+def artifact_evidence(
+    services: Mapping[str, Service], entries: Sequence[ReleaseEntry], succeeded: bool
+) -> tuple[dict[str, str], list[str]]:
+    """Given the services, the releases and whether the deploy succeeded, return what its ledger entry records:
+    the digest each service with an artifact runs, and the services whose health checks passed on every host
+    (a roll waits for each host's health path and stops at the first that fails, so a deploy that succeeded
+    passed them all; a failed one proves none)."""
+    digests = release_digests(
+        entries, {name: service.version for name, service in sorted(services.items()) if service.artifact}
+    )
+    healthy = [
+        name
+        for name, service in sorted(services.items())
+        if succeeded
+        and name in digests
+        and service.artifact is not None
+        and service.health is not None
+        and service.artifact.rollout_port is not None
+    ]
+    return digests, healthy
