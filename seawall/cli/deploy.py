@@ -150,18 +150,19 @@ def _verdicts(
     request = _with_incident(settings, env, request)
     rules = load_parity_rules(settings.environments)
     releases = read_releases(ledger_dir(settings))
-    drills = _drill_evidence(predecessor, settings) if predecessor is not None and _has_artifacts(env) else None
+    drills = drill_evidence_of(predecessor, settings) if predecessor is not None and has_artifacts(env) else None
     verdicts = verdicts_for(
         env, predecessor, request, ledger_dir(settings), evidence, rules, renderer, releases, drills
     )
     return env, verdicts, mirror
 
 
-def _has_artifacts(env: Environment) -> bool:
+def has_artifacts(env: Environment) -> bool:
+    """Given an environment, return whether any of its services runs an artifact."""
     return any(service.artifact is not None for service in env.services.values())
 
 
-def _drill_evidence(env: Environment, settings: Settings) -> list[Any] | None:
+def drill_evidence_of(env: Environment, settings: Settings) -> list[Any] | None:
     """Given the predecessor, return the last drill of each of its (set, host) pairs from its backup state (this
     machine's, else its bucket's copy), or None when the state cannot be read."""
     import logging
@@ -383,12 +384,14 @@ def ledger_command(
         )
         return
     table = Table(title=f"deploy ledger of {env.name} ({len(entries)} entries)")
+    images = any(e.digests for e, _, _ in entries)  # which digest ran where: a column once any artifact ran
     for column in (
         "time",
         "operator",
         "issue",
         "result",
         "versions",
+        *(["digests (health passed)"] if images else []),
         "incident",
         "model",
         *(["copies"] if both else []),
@@ -396,10 +399,18 @@ def ledger_command(
         table.add_column(column, overflow="fold")
     for e, outcome, copies in entries:
         versions = ", ".join(f"{k} {v}" for k, v in e.versions.items())
+        digests = [_digests_cell(e)] if images else []
         incident = (e.incident + " (emergency)") if e.emergency else ""
         held = [" and ".join(copies) + ("" if len(copies) > 1 else " only")] if both else []
-        table.add_row(e.time, e.operator, e.issue, outcome, versions, incident, e.model_hash, *held)
+        table.add_row(e.time, e.operator, e.issue, outcome, versions, *digests, incident, e.model_hash, *held)
     stdout().print(table)
+
+
+def _digests_cell(entry: LedgerEntry) -> str:
+    """Given a ledger entry, return its services' digests, each marked when its health checks passed."""
+    return ", ".join(
+        f"{name} {digest}{' (healthy)' if name in entry.healthy else ''}" for name, digest in entry.digests.items()
+    )
 
 
 def _ledger_entries(

@@ -4,7 +4,10 @@ drill passed since; a version re-pointed at another digest is refused by name.""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +16,7 @@ from seawall.ledger import LedgerEntry, LedgerError, parse_ledger
 from seawall.model import Environment, load_environment
 from seawall.model.schema import Artifact
 from seawall.releases import ReleaseEntry, artifact_evidence, parse_releases, release_digests
-from tests.conftest import SHIPPED
+from tests.conftest import SHIPPED, Result
 
 OLD, NEW = "sha256:" + "a" * 64, "sha256:" + "b" * 64
 DEPLOYED = "2026-11-30T10:00:00+00:00"
@@ -150,3 +153,26 @@ def test_drill_evidence_is_read_from_the_backup_state() -> None:
         DrillEvidence("api-config", "api-2", "", False),
         DrillEvidence("postgres", "db-1", "2026-12-01T05:00:00+00:00", True),
     ]
+
+
+def test_the_fleet_page_shows_the_digest_of_the_last_deploy_that_succeeded() -> None:
+    from seawall.opsdocs.fleet_page import running_images
+
+    later = LedgerEntry(**{**deployed(NEW).__dict__, "time": "2026-12-02T10:00:00+00:00"})
+    failed = LedgerEntry(**{**deployed(OLD, result="failed").__dict__, "time": "2026-12-03T10:00:00+00:00"})
+    [shown] = running_images([(deployed(OLD), "succeeded"), (later, "succeeded"), (failed, "failed")])
+    assert shown["digest"] == NEW
+    assert shown["since"] == "2026-12-02T10:00:00+00:00"
+    assert shown["healthy"] is True
+    assert running_images([(failed, "failed")]) == []
+
+
+def test_seawall_ledger_shows_which_digest_ran(environments: Path, cli: Callable[..., Result]) -> None:
+    from seawall.ledger import append_entry
+
+    append_entry(environments.parent / "ledger", LedgerEntry(**{**deployed(NEW).__dict__, "environment": "devnet"}))
+    [row] = json.loads(cli("--environments", environments, "ledger", "devnet", "--format", "json").out)
+    assert (row["digests"], row["healthy"]) == ({"api": NEW}, ["api"])
+    table = cli("--environments", environments, "ledger", "devnet").out
+    assert "digests (health" in table
+    assert "(healthy)" in table
