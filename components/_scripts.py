@@ -382,6 +382,8 @@ def write_stdin_script(path: str, group: str | None = None) -> str:
 # defaults (the systemd cgroup manager, journald events) fail; cgroupfs and the file events backend work everywhere
 # podman does, so every host uses them.
 PODMAN = ("/usr/bin/podman", "--cgroup-manager=cgroupfs", "--events-backend=file")
+OPEN_FILES = 16384  # the container's open files and processes (LimitNOFILE/LimitNPROC of its unit too)
+PROCESSES = 4096
 HEALTH_TRIES = 60  # one every 2 s: a host has two minutes to answer its health path before the roll stops
 _HEALTH_CHECK = "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5).close()"
 
@@ -405,7 +407,10 @@ def container_unit(container: Container) -> RenderedFile:
     """Given a service's container, return its systemd unit: podman runs the image already pulled (by digest,
     never pulling at boot), on the host's network, restarted when it fails."""
     name = f"seawall-{container.service}"
+    # Rootful podman asks for 1048576 open files unless told otherwise, which a host without CAP_SYS_RESOURCE (a
+    # container, the lab's hosts) cannot grant: the limits are the unit's own, within what systemd may give.
     options = ["run", "--rm", "--replace", "--name", name, "--network", "host", "--pull", "never"]
+    options += ["--ulimit", f"nofile={OPEN_FILES}:{OPEN_FILES}", "--ulimit", f"nproc={PROCESSES}:{PROCESSES}"]
     if container.env_file is not None:
         options += ["--env-file", container.env_file]
     if container.volume is not None:
@@ -422,6 +427,8 @@ ExecStop={podman} stop --ignore --time 10 {name}
 Restart=on-failure
 RestartSec=5
 TimeoutStopSec=30
+LimitNOFILE={OPEN_FILES}
+LimitNPROC={PROCESSES}
 
 [Install]
 WantedBy=multi-user.target
@@ -465,6 +472,7 @@ def container_script(container: Container, tries: int = HEALTH_TRIES) -> str:
             f'  if [ "$tries" -ge {tries} ]; then',
             f"    echo 'seawall: {container.service}: {container.health_url} did not answer on '\"$(hostname)\"' "
             f"after {tries} tries: the roll stops here and the hosts after this one keep their digest' >&2",
+            f"    journalctl --no-pager -n 20 -u {unit_name} >&2 || true",
             f"    if [ -f {kept} ]; then",
             f"      mv {kept} {shlex.quote(unit.path)}; systemctl daemon-reload; systemctl restart {unit_name} || true",
             f"      echo 'seawall: {container.service}: this host is back on its previous unit' >&2",

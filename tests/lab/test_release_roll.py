@@ -43,6 +43,9 @@ COPY busybox /bin/busybox
 COPY www /www
 ENTRYPOINT ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]
 """
+HOST_STORAGE = (
+    '[storage]\ndriver = "vfs"\nrunroot = "/run/containers/storage"\ngraphroot = "/var/lib/containers/storage"\n'
+)
 pytestmark = pytest.mark.skipif(
     any(shutil.which(tool) is None for tool in ("buildah", "skopeo", "docker-registry")) or not BUSYBOX.exists(),
     reason="needs buildah, skopeo, docker-registry and busybox-static (bash .ci/setup)",
@@ -134,8 +137,7 @@ def rolled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rolled]:
         for host in lab.hosts.values():
             # The lab's hosts have an overlay root, on which podman's overlay driver cannot stack (a droplet's
             # ext4 can): their containers' storage uses vfs, as this machine's does (a lab-only setting).
-            lab.ssh(host, "mkdir -p /etc/containers && printf '[storage]\\ndriver = \"vfs\"\\n' > "
-                          "/etc/containers/storage.conf")  # fmt: skip
+            lab.ssh(host, "mkdir -p /etc/containers && cat > /etc/containers/storage.conf", stdin=HOST_STORAGE)
         registry = start_registry(folder)
         try:
             digests = {"1.0.0": release(environments, "1.0.0", True, storage)}
