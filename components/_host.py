@@ -28,6 +28,7 @@ import pulumi
 from pulumi_command import remote
 
 from seawall.components._scripts import (
+    CONTAINERS_CONF,
     EXPORTER_UNIT,
     Container,
     Delivery,
@@ -327,6 +328,8 @@ def host_manifest(name: str, delivery: Delivery, config: HostConfig) -> Manifest
         files += [*config.monitoring.prometheus, *config.monitoring.alertmanager, *config.monitoring.settings]
         units += ["prometheus.service", "prometheus-alertmanager.service"]
         secret_files += [(path, "0640", "root:prometheus") for path, _ in config.monitoring.webhooks]
+    if config.containers:
+        files.append(CONTAINERS_CONF)
     for item in config.containers:
         files.append(container_unit(item.container))
         units.append(container_unit_name(item.container.service))

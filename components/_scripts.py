@@ -384,6 +384,13 @@ def write_stdin_script(path: str, group: str | None = None) -> str:
 PODMAN = ("/usr/bin/podman", "--cgroup-manager=cgroupfs", "--events-backend=file")
 OPEN_FILES = 16384  # the container's open files and processes (LimitNOFILE/LimitNPROC of its unit too)
 PROCESSES = 4096
+# No kernel keyring per container: the seccomp filters of systemd-nspawn (the lab's hosts) and of many CI
+# sandboxes refuse keyctl, and crun then fails every start; the container shares its unit's session keyring.
+CONTAINERS_CONF = RenderedFile(
+    "/etc/containers/containers.conf.d/seawall.conf",
+    "# Seawall: crun makes no session keyring per container (keyctl is refused in sandboxes)\n[containers]\n"
+    "keyring = false\n",
+)
 HEALTH_TRIES = 60  # one every 2 s: a host has two minutes to answer its health path before the roll stops
 _HEALTH_CHECK = "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5).close()"
 
@@ -458,7 +465,7 @@ def container_script(container: Container, tries: int = HEALTH_TRIES) -> str:
         "fi",
         f"install -d -m 0700 {shlex.quote(ROLLBACK_DIR)}",
         f"if [ -f {shlex.quote(unit.path)} ]; then cp -p {shlex.quote(unit.path)} {kept}; else rm -f {kept}; fi",
-        *file_lines([unit]),
+        *file_lines([CONTAINERS_CONF, unit]),
         "systemctl daemon-reload",
         f"systemctl enable --quiet {unit_name}",
         f"systemctl restart {unit_name}",

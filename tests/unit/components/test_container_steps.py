@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from seawall.components._scripts import Container, container_script, container_unit
+from seawall.components._scripts import CONTAINERS_CONF, Container, container_script, container_unit
 from seawall.hostfiles import ROLLBACK_DIR, installed_files
 from seawall.model import load_environment
 from seawall.releases import ReleaseEntry
@@ -52,7 +52,10 @@ def test_the_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
 def test_the_roll_step_pulls_before_it_stops_anything_and_rolls_back_when_health_fails() -> None:
     script = container_script(CONTAINER, tries=3)
     unit = container_unit(CONTAINER)
-    assert installed_files(script) == {unit.path: unit.content.rstrip("\n")}
+    assert installed_files(script) == {
+        unit.path: unit.content.rstrip("\n"),
+        CONTAINERS_CONF.path: CONTAINERS_CONF.content.rstrip("\n"),
+    }
     pull = script.index(f"pull --quiet --tls-verify=false {REFERENCE}")
     assert pull < script.index("systemctl restart seawall-app-api.service")
     assert script.index(f"cp -p /etc/systemd/system/seawall-app-api.service {ROLLBACK_DIR}/") < script.index("cat > ")
