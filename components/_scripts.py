@@ -416,7 +416,9 @@ def container_unit(container: Container) -> RenderedFile:
     name = f"seawall-{container.service}"
     # Rootful podman asks for 1048576 open files unless told otherwise, which a host without CAP_SYS_RESOURCE (a
     # container, the lab's hosts) cannot grant: the limits are the unit's own, within what systemd may give.
-    options = ["run", "--rm", "--replace", "--name", name, "--network", "host", "--pull", "never"]
+    # No cgroup of its own (``--cgroups=disabled``): the container stays in its unit's cgroup, so systemd accounts
+    # for it and stops it, on every host alike (the lab's nspawn hosts give podman no cgroup tree to make one in).
+    options = ["run", "--rm", "--replace", "--name", name, "--network", "host", "--pull", "never", "--cgroups=disabled"]
     options += ["--ulimit", f"nofile={OPEN_FILES}:{OPEN_FILES}", "--ulimit", f"nproc={PROCESSES}:{PROCESSES}"]
     if container.env_file is not None:
         options += ["--env-file", container.env_file]
