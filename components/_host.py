@@ -22,18 +22,22 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import pulumi
 from pulumi_command import remote
 
 from seawall.components._scripts import (
+    CONTAINERS_CONF,
     EXPORTER_UNIT,
+    Container,
     Delivery,
     Exporter,
     FirewallRule,
     MonitoringServer,
     as_root,
+    container_script,
+    container_unit,
     content_hash,
     exporter_script,
     firewall_files,
@@ -46,6 +50,7 @@ from seawall.components._scripts import (
     write_stdin_script,
 )
 from seawall.hostfiles import (
+    CONTAINER_STEP,
     CREDENTIALS_FILE,
     DIST,
     EXPORTER_STEP,
@@ -53,8 +58,10 @@ from seawall.hostfiles import (
     INSTALL_STEP,
     LOCK_NAME,
     MANIFEST_STEP,
+    REGISTRY_AUTH_FILE,
     VAULT_CREDENTIALS_FILE,
     RenderedFile,
+    container_unit_name,
     step_name,
 )
 from seawall.manifest import OWNER, Manifest, build_manifest
@@ -128,6 +135,22 @@ class VaultSecrets:
 
 
 @dataclass(frozen=True)
+class ContainerConfig:
+    """A service's image on a host, and its secrets as a Pulumi secret (the env file's text; None without)."""
+
+    container: Container
+    secrets: pulumi.Input[str] | None = None
+
+
+@dataclass
+class Roll:
+    """The order a service's hosts take a new image in: each host's container steps wait for those of the host
+    before it, so a step that fails (a pull refused, a health path that does not answer) stops the roll there."""
+
+    last: list[pulumi.Resource] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class HostConfig:
     """Everything one host gets: its files (environment file, units), the timers to enable, the
     secrets (None for a host without backups), node_exporter's settings, for a data-center host its
@@ -149,6 +172,8 @@ class HostConfig:
     # A data-center host's rules whose sources are other resources' outputs (a service's droplets by their reserved
     # IPs): (protocol, port, sources), added to ``firewall`` once the addresses are known.
     firewall_from: Sequence[tuple[str, int, Sequence[pulumi.Input[str]]]] = ()
+    containers: Sequence[ContainerConfig] = ()  # the services' images it runs (#35)
+    registry_auth: pulumi.Input[str] | None = None  # the registry's login file, when the registry has one
 
 
 def configure_host(
@@ -160,6 +185,7 @@ def configure_host(
     parent: pulumi.Resource,
     depends_on: Sequence[pulumi.Resource] = (),
     ssh_port: int = 22,
+    roll: Roll | None = None,
 ) -> list[pulumi.Resource]:
     """Given a host's connection and SSH user, the build and its configuration, declare the SSH steps;
     return them. Every script runs as root (``sudo -n`` for another user); the copies go where the
@@ -230,6 +256,8 @@ def configure_host(
             )
             for index, (path, url) in enumerate(config.monitoring.webhooks, start=1)
         ]
+    if config.containers:
+        steps += container_steps(name, connection, user, config, [install, *secrets], parent, roll or Roll())
     # Last: the manifest of everything above, recorded again whenever a file, a secret or the build changes.
     plain = manifest_script(host_manifest(name, delivery, config))
     manifest: pulumi.Output[str] = pulumi.Output.from_input(plain)
@@ -274,6 +302,55 @@ def _with_firewall_sources(config: HostConfig) -> pulumi.Output[HostConfig] | No
     return groups.apply(known)
 
 
+def container_steps(
+    name: str,
+    connection: remote.ConnectionArgs,
+    user: str,
+    config: HostConfig,
+    after: Sequence[pulumi.Resource],
+    parent: pulumi.Resource,
+    roll: Roll,
+) -> list[pulumi.Resource]:
+    """Given a host's containers, return their steps: the registry's login and each container's secrets
+    (0600, from standard input), then one roll step per service, after the host before it in ``roll``'s
+    order; ``roll`` then holds this host's roll steps for the next host."""
+    placed: list[pulumi.Resource] = []
+    if config.registry_auth is not None:
+        placed += _secret_files(
+            name,
+            connection,
+            user,
+            [("registry-auth", REGISTRY_AUTH_FILE, config.registry_auth, _hash_of(config.registry_auth))],
+            parent,
+        )
+    rolled: list[pulumi.Resource] = []
+    for item in config.containers:
+        service = item.container.service
+        env_steps: list[pulumi.Resource] = []
+        if item.secrets is not None and item.container.env_file is not None:
+            file = (f"container-env-{service}", item.container.env_file, item.secrets, _hash_of(item.secrets))
+            env_steps = list(_secret_files(name, connection, user, [file], parent))
+        script = container_script(item.container)
+        triggers: list[pulumi.Input[str]] = [content_hash(script)]
+        triggers += [_hash_of(item.secrets)] if item.secrets is not None else []
+        rolled.append(
+            remote.Command(
+                step_name(name, f"{CONTAINER_STEP}-{service}"),
+                connection=connection,
+                create=as_root(user, script),
+                triggers=triggers,
+                opts=pulumi.ResourceOptions(parent=parent, depends_on=[*after, *placed, *env_steps, *roll.last]),
+            )
+        )
+        placed += env_steps
+    roll.last = rolled
+    return [*placed, *rolled]
+
+
+def _hash_of(content: pulumi.Input[str]) -> pulumi.Output[str]:
+    return pulumi.Output.from_input(content).apply(content_hash)
+
+
 def host_manifest(name: str, delivery: Delivery, config: HostConfig) -> Manifest:
     """Given a host, the build and its configuration, return the manifest of everything its steps place: the
     files (a secret file by path, mode and owner only), the units they enable, its firewall and the wheel."""
@@ -295,6 +372,15 @@ def host_manifest(name: str, delivery: Delivery, config: HostConfig) -> Manifest
         files += [*config.monitoring.prometheus, *config.monitoring.alertmanager, *config.monitoring.settings]
         units += ["prometheus.service", "prometheus-alertmanager.service"]
         secret_files += [(path, "0640", "root:prometheus") for path, _ in config.monitoring.webhooks]
+    if config.containers:
+        files.append(CONTAINERS_CONF)
+    for item in config.containers:
+        files.append(container_unit(item.container))
+        units.append(container_unit_name(item.container.service))
+        if item.secrets is not None and item.container.env_file is not None:
+            secret_files.append((item.container.env_file, "0600", OWNER))
+    if config.registry_auth is not None:
+        secret_files.append((REGISTRY_AUTH_FILE, "0600", OWNER))
     wheel = f"{DIST}/{delivery.wheel_name}"
     return build_manifest(config.environment, name, files, secret_files, units, config.firewall is not None, wheel)
 

@@ -25,11 +25,14 @@ from seawall.hostfiles import (
     NFT_FILE,
     PIP_CACHE,
     PIP_WHEELS,
+    ROLLBACK_DIR,
     SEAWALL_HOME,
     STAGED,
     STAGING,
+    UNIT_DIR,
     VERIFY_UNIT,
     RenderedFile,
+    container_unit_name,
     file_lines,
 )
 
@@ -380,3 +383,122 @@ def write_stdin_script(path: str, group: str | None = None) -> str:
         f'set -eu; umask 027; install -d -m 0750 -g {group} "$(dirname {quoted})"; '
         f"cat > {quoted}.new; chgrp {group} {quoted}.new; mv {quoted}.new {quoted}"
     )
+
+
+# Services' images (#35). Where PID 1 is not systemd or no cgroup manager answers (a CI container), podman's
+# defaults (the systemd cgroup manager, journald events) fail; cgroupfs and the file events backend work everywhere
+# podman does, so every host uses them.
+PODMAN = ("/usr/bin/podman", "--cgroup-manager=cgroupfs", "--events-backend=file")
+OPEN_FILES = 16384  # the container's open files and processes (LimitNOFILE/LimitNPROC of its unit too)
+PROCESSES = 4096
+# No kernel keyring per container: the seccomp filters of systemd-nspawn (the lab's hosts) and of many CI
+# sandboxes refuse keyctl, and crun then fails every start; the container shares its unit's session keyring.
+CONTAINERS_CONF = RenderedFile(
+    "/etc/containers/containers.conf.d/seawall.conf",
+    "# Seawall: crun makes no session keyring per container (keyctl is refused in sandboxes)\n[containers]\n"
+    "keyring = false\n",
+)
+HEALTH_TRIES = 60  # one every 2 s: a host has two minutes to answer its health path before the roll stops
+_HEALTH_CHECK = "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5).close()"
+
+
+@dataclass(frozen=True)
+class Container:
+    """One service's image on one host: the image by digest, how it runs (the host's network, the service's
+    volume, its secrets' file) and the health URL a roll waits for."""
+
+    service: str
+    reference: str  # IMAGE@sha256:… (an offline render without the release ledger: IMAGE:VERSION)
+    ports: tuple[int, ...] = ()
+    volume: tuple[str, str] | None = None  # (the host's mount, the path in the container)
+    env_file: str | None = None
+    health_url: str | None = None
+    tls_verify: bool = True
+    auth_file: str | None = None
+
+
+def container_unit(container: Container) -> RenderedFile:
+    """Given a service's container, return its systemd unit: podman runs the image already pulled (by digest,
+    never pulling at boot), on the host's network, restarted when it fails."""
+    name = f"seawall-{container.service}"
+    # Rootful podman asks for 1048576 open files unless told otherwise, which a host without CAP_SYS_RESOURCE (a
+    # container, the lab's hosts) cannot grant: the limits are the unit's own, within what systemd may give.
+    # No cgroup of its own (``--cgroups=disabled``): the container stays in its unit's cgroup, so systemd accounts
+    # for it and stops it, on every host alike (the lab's nspawn hosts give podman no cgroup tree to make one in).
+    options = ["run", "--rm", "--replace", "--name", name, "--network", "host", "--pull", "never", "--cgroups=disabled"]
+    options += ["--ulimit", f"nofile={OPEN_FILES}:{OPEN_FILES}", "--ulimit", f"nproc={PROCESSES}:{PROCESSES}"]
+    if container.env_file is not None:
+        options += ["--env-file", container.env_file]
+    if container.volume is not None:
+        options += ["--volume", f"{container.volume[0]}:{container.volume[1]}"]
+    podman = " ".join(PODMAN)
+    text = f"""[Unit]
+Description=Seawall: {container.service} ({container.reference}, podman)
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+ExecStart={podman} {" ".join(shlex.quote(option) for option in options)} {container.reference}
+ExecStop={podman} stop --ignore --time 10 {name}
+Restart=on-failure
+RestartSec=5
+TimeoutStopSec=30
+LimitNOFILE={OPEN_FILES}
+LimitNPROC={PROCESSES}
+
+[Install]
+WantedBy=multi-user.target
+"""
+    return RenderedFile(f"{UNIT_DIR}/{container_unit_name(container.service)}", text)
+
+
+def container_script(container: Container, tries: int = HEALTH_TRIES) -> str:
+    """Given a service's container, return its roll step on one host: pull the image by digest (a digest the
+    registry does not hold fails here, before anything stops), put the unit in place (the one it replaces kept
+    aside), restart it, and wait for the health URL; a host that does not answer gets its previous unit back and
+    fails the step, so the roll stops there and the hosts after it keep their digest."""
+    unit = container_unit(container)
+    unit_name = container_unit_name(container.service)
+    kept = shlex.quote(f"{ROLLBACK_DIR}/{unit_name}")
+    pull = [*PODMAN, "pull", "--quiet", f"--tls-verify={str(container.tls_verify).lower()}"]
+    if container.auth_file is not None:
+        pull += ["--authfile", container.auth_file]
+    reference = shlex.quote(container.reference)
+    lines = [
+        "set -eu",
+        *apt_install(["podman"]),
+        f"if ! {' '.join(shlex.quote(part) for part in pull)} {reference} >/dev/null; then",
+        f"  echo 'seawall: {container.service}: cannot pull {container.reference} on '\"$(hostname)\"' (above: "
+        "why); this host keeps its image and the roll stops here' >&2",
+        "  exit 1",
+        "fi",
+        f"install -d -m 0700 {shlex.quote(ROLLBACK_DIR)}",
+        f"if [ -f {shlex.quote(unit.path)} ]; then cp -p {shlex.quote(unit.path)} {kept}; else rm -f {kept}; fi",
+        *file_lines([CONTAINERS_CONF, unit]),
+        "systemctl daemon-reload",
+        f"systemctl enable --quiet {unit_name}",
+        f"systemctl restart {unit_name}",
+    ]
+    if container.health_url is not None:
+        url = shlex.quote(container.health_url)
+        lines += [
+            "tries=0",
+            f"until python3 -c {shlex.quote(_HEALTH_CHECK)} {url} 2>/dev/null; do",
+            "  tries=$((tries + 1))",
+            f'  if [ "$tries" -ge {tries} ]; then',
+            f"    echo 'seawall: {container.service}: {container.health_url} did not answer on '\"$(hostname)\"' "
+            f"after {tries} tries: the roll stops here and the hosts after this one keep their digest' >&2",
+            f"    journalctl --no-pager -n 20 -u {unit_name} >&2 || true",
+            f"    if [ -f {kept} ]; then",
+            f"      mv {kept} {shlex.quote(unit.path)}; systemctl daemon-reload; systemctl restart {unit_name} || true",
+            f"      echo 'seawall: {container.service}: this host is back on its previous unit' >&2",
+            "    else",
+            f"      systemctl disable --now {unit_name} || true",
+            "    fi",
+            "    exit 1",
+            "  fi",
+            "  sleep 2",
+            "done",
+        ]
+    lines.append(f"rm -f {kept}")
+    return "\n".join(lines) + "\n"

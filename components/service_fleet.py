@@ -10,7 +10,7 @@ import pulumi
 import pulumi_digitalocean as do
 from pulumi_command import remote
 
-from seawall.components._host import HostConfig, configure_host
+from seawall.components._host import HostConfig, Roll, configure_host
 from seawall.components._scripts import Delivery
 from seawall.components.load_balancer import ServiceLoadBalancer, ServiceLoadBalancerArgs
 from seawall.components.monitoring import ServiceMonitoring, ServiceMonitoringArgs
@@ -125,6 +125,7 @@ class ServiceFleet(pulumi.ComponentResource):
         self.volumes: list[do.Volume] = []
         self.attachments: list[do.VolumeAttachment] = []
         self.addresses: list[ReservedAddress] = []
+        roll = Roll()  # the service's image goes to one droplet at a time, each after the one before answered
         for index, host in enumerate(args.droplets, start=1):
             droplet = self._droplet(name, index, f"{args.env_name}-{host}", args, tags, tagged)
             self.droplets.append(droplet)
@@ -144,7 +145,9 @@ class ServiceFleet(pulumi.ComponentResource):
             connection = remote.ConnectionArgs(host=droplet.ipv4_address, user="root", private_key=args.ssh_private_key)
             # The same SSH steps as a data-center host; after the volume is attached, so that the mount exists.
             attached = [self.attachments[-1]] if args.volume is not None else []
-            configure_host(f"{name}-{index}", connection, "root", args.delivery, args.hosts[index - 1], self, attached)
+            configure_host(
+                f"{name}-{index}", connection, "root", args.delivery, args.hosts[index - 1], self, attached, roll=roll
+            )
         self.load_balancer = (
             ServiceLoadBalancer(f"{name}-lb", args.load_balancer, opts=tagged) if args.load_balancer else None
         )

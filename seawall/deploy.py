@@ -13,15 +13,16 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from seawall.errors import CheckFailed, SeawallError, ToolMissing
-from seawall.guard import DeployRequest, Verdict, release_verdicts
+from seawall.guard import DeployRequest, DrillEvidence, Verdict, release_verdicts
 from seawall.ledger import BucketMirror, LedgerEntry, append_entry, now_iso, parse_ledger, read_ledger
 from seawall.model.schema import Environment
+from seawall.releases import ReleaseEntry, artifact_evidence
 
 if TYPE_CHECKING:
     from seawall.parity import Renderer
@@ -162,9 +163,11 @@ def verdicts_for(
     mirror: BucketMirror | None,
     rules: Any,
     renderer: Renderer,
+    releases: Sequence[ReleaseEntry] = (),
+    drills: Sequence[DrillEvidence] | None = None,
 ) -> list[Verdict]:
-    """Given the environment, its predecessor and the request, run parity, the audit and every guard
-    (parity and the audit share the renderer's renders)."""
+    """Given the environment, its predecessor and the request (and the release ledger, the predecessor's drill
+    results), run parity, the audit and every guard (parity and the audit share the renderer's renders)."""
     from seawall.audit import audit, blocking
     from seawall.parity import compare_environments
 
@@ -174,7 +177,7 @@ def verdicts_for(
         violations = [f"{d.resource} {d.path} ({d.kind})".replace(" ()", "") for d in report.violations]
     findings = [f"{f.rule} on {f.resource}" for f in blocking(audit(env, renderer))]
     evidence = predecessor_ledger(env, ledger_dir, mirror)
-    return release_verdicts(env, request, evidence.entries, violations, findings, evidence.conflict)
+    return release_verdicts(env, request, evidence.entries, violations, findings, evidence.conflict, releases, drills)
 
 
 def program_variables(environments: Path, request: DeployRequest, deploy_id: str) -> dict[str, str]:
@@ -204,6 +207,7 @@ def deploy(
     confirm: Callable[[dict[str, Any]], bool],
     on_output: Callable[[str], None],
     model_hash: str,
+    releases: Sequence[ReleaseEntry] = (),
 ) -> LedgerEntry | None:
     """Given passing verdicts, preview, confirm and apply; record the outcome. None when declined.
 
@@ -231,6 +235,7 @@ def deploy(
         "emergency": request.emergency,
         "deploy_id": deploy_id,
         "priority": request.priority or "",
+        "digests": artifact_evidence(env.services, releases, succeeded=False)[0],
     }
     try:
         summary = driver.up(on_output)
@@ -244,7 +249,10 @@ def deploy(
         append_entry(ledger_dir, entry, mirror)
         msg = f"pulumi up of {env.name} failed ({type(exc).__name__}: {exc}); recorded in the ledger"
         raise DeployFailed(msg) from None
-    entry = LedgerEntry(time=now_iso(dt.datetime.now(dt.UTC)), result="succeeded", summary=summary, **base)
+    healthy = artifact_evidence(env.services, releases, succeeded=True)[1]
+    entry = LedgerEntry(
+        time=now_iso(dt.datetime.now(dt.UTC)), result="succeeded", summary=summary, healthy=healthy, **base
+    )
     if not any(e.deploy_id == deploy_id and e.result == "succeeded" for e in read_ledger(ledger_dir, env.name)):
         append_entry(ledger_dir, entry, mirror)
     return entry

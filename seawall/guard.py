@@ -11,12 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zoneinfo
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from seawall.errors import SeawallError
 from seawall.ledger import LedgerEntry
 from seawall.model.schema import Environment
+from seawall.releases import ReleaseEntry, release_digests, releases_of, repointed
 
 # The days a week time (``Thu 00:00``, the freeze window's bounds) starts with, from Monday.
 WEEKTIME_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -208,11 +210,27 @@ def check_issue(env: Environment, request: DeployRequest) -> Verdict:
     )
 
 
+@dataclass(frozen=True)
+class DrillEvidence:
+    """The last drill of one backup set on one host, as the environment's backup state records it (``time`` is ''
+    when it never drilled)."""
+
+    set: str
+    host: str
+    time: str
+    passed: bool
+
+
 def check_promotion(
-    env: Environment, predecessor: Sequence[LedgerEntry] | None, conflict: str | None = None
+    env: Environment,
+    predecessor: Sequence[LedgerEntry] | None,
+    conflict: str | None = None,
+    releases: Sequence[ReleaseEntry] = (),
+    drills: Sequence[DrillEvidence] | None = None,
 ) -> Verdict:
-    """Protected tiers only receive versions deployed successfully to the predecessor environment, by
-    the predecessor's own ledger copies (refused when they disagree)."""
+    """Protected tiers only receive what the predecessor environment proved, by its own ledger copies (refused
+    when they disagree): a service with an artifact by digest (the digest its version is released as ran there,
+    its health checks passing, and every drill there passed since), any other by its version string."""
     before = env.environment.predecessor
     if env.environment.tier not in env.release.protected_tiers or before is None:
         return Verdict("promotion", True, "no promotion rule for this environment")
@@ -224,24 +242,144 @@ def check_promotion(
             f"find out which copy is right (`seawall ledger {before}` shows which copy holds each entry), then make "
             "both hold the same deploys",
         )
-    proven: dict[str, set[str]] = {}
-    for entry in predecessor or []:
-        if entry.result == "succeeded":
-            for service, version in entry.versions.items():
-                proven.setdefault(service, set()).add(version)
-    missing = [
-        f"{name} {service.version}"
-        for name, service in sorted(env.services.items())
-        if service.version not in proven.get(name, set())
-    ]
-    if missing:
+    succeeded = [entry for entry in predecessor or [] if entry.result == "succeeded"]
+    missing = _unproven_versions(env, succeeded)
+    unproven, proven_at = _unproven_digests(env, succeeded, releases)
+    if missing or unproven:
+        named = [f"never deployed successfully to {before}: {', '.join(missing)}"] if missing else []
         return Verdict(
             "promotion",
             False,
-            f"never deployed successfully to {before}: {', '.join(missing)}",
-            f"deploy these versions to {before} first (seawall up {before}), then promote",
+            "; ".join([*named, *unproven]),
+            f"deploy these to {before} first (seawall up {before}), let its health checks and drills pass, then "
+            "promote",
         )
-    return Verdict("promotion", True, f"every version was deployed successfully to {before}")
+    if proven_at is not None and (stale := _drills_not_passed_since(drills, proven_at)):
+        return Verdict(
+            "promotion",
+            False,
+            f"{before}'s drills have not all passed since its digests ran there ({proven_at}): {stale}",
+            f"run `seawall drill {before}` (or wait for its schedule) and fix what fails, then promote",
+        )
+    by_digest = " (by digest, health checks and drills)" if proven_at is not None else ""
+    return Verdict("promotion", True, f"everything was deployed successfully to {before}{by_digest}")
+
+
+def _unproven_versions(env: Environment, succeeded: Sequence[LedgerEntry]) -> list[str]:
+    """Return the services without an artifact whose version no succeeded deploy of the predecessor ran."""
+    proven: dict[str, set[str]] = {}
+    for entry in succeeded:
+        for service, version in entry.versions.items():
+            proven.setdefault(service, set()).add(version)
+    return [
+        f"{name} {service.version}"
+        for name, service in sorted(env.services.items())
+        if service.artifact is None and service.version not in proven.get(name, set())
+    ]
+
+
+def _unproven_digests(
+    env: Environment, succeeded: Sequence[LedgerEntry], releases: Sequence[ReleaseEntry]
+) -> tuple[list[str], str | None]:
+    """Return why each service with an artifact is not proven on the predecessor (its digest never ran there
+    with its health checks passing; a version that ran there as another digest is named as re-pointed), and
+    when the last of them was first proven (None without artifacts)."""
+    before = env.environment.predecessor
+    wanted = {name: service for name, service in sorted(env.services.items()) if service.artifact is not None}
+    digests = release_digests(releases, {name: service.version for name, service in wanted.items()})
+    problems, times = [], []
+    for name, service in wanted.items():
+        digest = digests.get(name)
+        if digest is None:
+            problems.append(f"{name} {service.version} has no release (`seawall release build {name}`)")
+            continue
+        artifact = service.artifact
+        needs_health = service.health is not None and artifact is not None and artifact.rollout_port is not None
+        ran = [e for e in succeeded if e.digests.get(name) == digest and (name in e.healthy or not needs_health)]
+        if ran:
+            times.append(min(_moment(e.time) for e in ran))
+            continue
+        other = sorted(
+            {
+                e.digests[name]
+                for e in succeeded
+                if e.versions.get(name) == service.version and e.digests.get(name, digest) != digest
+            }
+        )
+        if other:
+            problems.append(
+                f"{name} {service.version} ran on {before} as {other[0][:19]}…, not as {digest[:19]}…: the version "
+                "was re-pointed at another digest"
+            )
+        else:
+            problems.append(
+                f"{name} {service.version} ({digest[:19]}…) never ran on {before} with its health checks passing"
+            )
+    proven_at = max(times).isoformat() if times and not problems else None
+    return problems, proven_at
+
+
+def _drills_not_passed_since(drills: Sequence[DrillEvidence] | None, since: str) -> str:
+    """Return the predecessor's drills that did not pass after ``since`` ('' when all did)."""
+    if drills is None:
+        return "its drill results could not be read"
+    moment = _moment(since)
+    late = [
+        f"{d.set} on {d.host} ({'passed' if d.passed else 'failed'} {d.time})"
+        if d.time
+        else f"{d.set} on {d.host} (never drilled)"
+        for d in sorted(drills, key=lambda d: (d.set, d.host))
+        if not d.passed or not d.time or _moment(d.time) <= moment
+    ]
+    return ", ".join(late[:5]) + (f" (+{len(late) - 5} more)" if len(late) > 5 else "")
+
+
+def _moment(text: str) -> dt.datetime:
+    """Given a recorded ISO 8601 time, return it aware (a time without an offset is UTC)."""
+    moment = dt.datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def drill_evidence(documents: Mapping[tuple[str, str], Mapping[str, Any]]) -> list[DrillEvidence]:
+    """Given each (set, host)'s backup state document, return its last drill as evidence."""
+    evidence = []
+    for (set_name, host), document in sorted(documents.items()):
+        found = document.get("last_drill")
+        last: Mapping[str, Any] = found if isinstance(found, dict) else {}
+        time = last.get("time")
+        evidence.append(
+            DrillEvidence(set_name, host, time if isinstance(time, str) else "", last.get("result") == "passed")
+        )
+    return evidence
+
+
+def check_release_digests(env: Environment, releases: Sequence[ReleaseEntry]) -> Verdict:
+    """Every service with an artifact runs a released version, one digest per version (a version re-pointed at
+    another digest is refused by name), and an upstream artifact's release is the digest the model pins."""
+    wanted = {name: service for name, service in sorted(env.services.items()) if service.artifact is not None}
+    if not wanted:
+        return Verdict("release-digest", True, "no service has an artifact")
+    problems = []
+    for name, service in wanted.items():
+        found = releases_of(releases, name, service.version)
+        pinned = ((service.artifact.upstream if service.artifact else None) or "").rpartition("@")[2]
+        if not found:
+            problems.append(f"{name} {service.version} was never released")
+        elif reason := repointed(releases, name, service.version):
+            problems.append(reason)
+        elif pinned and found[0].digest != pinned:
+            problems.append(
+                f"{name} {service.version} was released as {found[0].digest[:19]}…, not the pinned {pinned[:19]}…"
+            )
+    if problems:
+        return Verdict(
+            "release-digest",
+            False,
+            "; ".join(problems),
+            "release each with `seawall release build SERVICE --version V` under a version of its own (a version "
+            "names one image: give a changed image a new version)",
+        )
+    return Verdict("release-digest", True, f"every artifact is released by one digest ({', '.join(wanted)})")
 
 
 def check_parity(env: Environment, violations: Sequence[str] | None) -> Verdict:
@@ -283,6 +421,8 @@ class GuardInputs:
     parity_violations: Sequence[str] | None
     audit_findings: Sequence[str]
     evidence_conflict: str | None = None
+    releases: Sequence[ReleaseEntry] = ()
+    drills: Sequence[DrillEvidence] | None = None
 
 
 GuardRule = Callable[[GuardInputs], Verdict]
@@ -292,7 +432,13 @@ GUARD_RULES: tuple[tuple[str, GuardRule], ...] = (
     ("freeze-window", lambda given: check_freeze(given.env, given.request)),
     ("authorized-operator", lambda given: check_operator(given.env, given.request)),
     ("issue-reference", lambda given: check_issue(given.env, given.request)),
-    ("promotion", lambda given: check_promotion(given.env, given.predecessor, given.evidence_conflict)),
+    (
+        "promotion",
+        lambda given: check_promotion(
+            given.env, given.predecessor, given.evidence_conflict, given.releases, given.drills
+        ),
+    ),
+    ("release-digest", lambda given: check_release_digests(given.env, given.releases)),
     ("parity", lambda given: check_parity(given.env, given.parity_violations)),
     ("audit", lambda given: check_audit(given.audit_findings, given.env.name)),
 )
@@ -305,7 +451,11 @@ def release_verdicts(
     parity_violations: Sequence[str] | None,
     audit_findings: Sequence[str],
     evidence_conflict: str | None = None,
+    releases: Sequence[ReleaseEntry] = (),
+    drills: Sequence[DrillEvidence] | None = None,
 ) -> list[Verdict]:
     """Given everything the rules need, return every rule's verdict (all rules run, even after a refusal)."""
-    given = GuardInputs(env, request, predecessor, parity_violations, audit_findings, evidence_conflict)
+    given = GuardInputs(
+        env, request, predecessor, parity_violations, audit_findings, evidence_conflict, releases, drills
+    )
     return [rule(given) for _, rule in GUARD_RULES]

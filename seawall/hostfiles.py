@@ -56,6 +56,25 @@ APT_LOCK = "/run/lock/seawall-apt.lock"  # Seawall's own apt steps, one at a tim
 # Where Seawall is the only writer: a file found there that no step placed is drift (``extra``).
 OWNED = (f"{CONFIG_DIR}/**", f"{UNIT_DIR}/seawall-*")
 
+# Services' images (#35): each service with an artifact runs as its own unit, podman running its image by digest;
+# the container's secrets (0600) and the registry's login (0600, when it has one) beside Seawall's configuration,
+# and the unit a roll replaced, kept until the new one answers its health path.
+CONTAINER_STEP = "container"  # ``<host>-container-<service>``: the roll's step on each host
+CONTAINER_ENV_DIR = f"{CONFIG_DIR}/containers"
+REGISTRY_AUTH_FILE = f"{CONFIG_DIR}/registry-auth.json"
+ROLLBACK_DIR = "/var/lib/seawall/rollback"
+
+
+def container_unit_name(service: str) -> str:
+    """Given a service, return the name of the unit that runs its image (``seawall-app-<service>.service``)."""
+    return f"seawall-app-{service}.service"
+
+
+def container_env_file(service: str) -> str:
+    """Given a service, return the file of its container's secrets (podman's ``--env-file``)."""
+    return f"{CONTAINER_ENV_DIR}/{service}.env"
+
+
 STAGED = ".staged"  # a file checked before it moves in (``PATH.staged``) counts as the file it becomes
 # The SSH steps a host gets are named ``<host>-<step>``: the host component names them so, the policies
 # find every host by its install step and check its exporter step.

@@ -50,10 +50,19 @@ class LedgerEntry:
     summary: dict[str, Any] = field(default_factory=dict)
     deploy_id: str = ""
     priority: str = ""
+    # What ran (#35): the digest of each service with an artifact, and those whose health checks passed on every
+    # host of the roll (``seawall.releases.artifact_evidence``).
+    digests: dict[str, str] = field(default_factory=dict)
+    healthy: list[str] = field(default_factory=list)
 
     def as_line(self) -> str:
-        """Return the entry as one JSON line."""
-        return json.dumps(asdict(self), sort_keys=True) + "\n"
+        """Return the entry as one JSON line (without ``digests`` and ``healthy`` when they are empty: an entry of
+        a model without artifacts is the line it was before they existed)."""
+        data = asdict(self)
+        for name in ("digests", "healthy"):
+            if not data[name]:
+                del data[name]
+        return json.dumps(data, sort_keys=True) + "\n"
 
 
 # A ledger is read whole by the guard: a line or a bucket copy beyond these is refused, never parsed.
@@ -127,6 +136,12 @@ def _wrong_fields(entry: LedgerEntry) -> list[str]:
         isinstance(k, str) and isinstance(v, str) for k, v in entry.versions.items()
     ):
         wrong.append("versions")
+    if not isinstance(entry.digests, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in entry.digests.items()
+    ):
+        wrong.append("digests")
+    if not isinstance(entry.healthy, list) or not all(isinstance(name, str) for name in entry.healthy):
+        wrong.append("healthy")
     if not isinstance(entry.emergency, bool):
         wrong.append("emergency")
     if not isinstance(entry.summary, dict):

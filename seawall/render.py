@@ -194,7 +194,8 @@ def _render_one(job: tuple[Environment, Program]) -> Graph:
 
 def _config_keys(env: Environment, program: Program) -> list[str]:
     slack = [c.slack_url_config for c in env.alerting.channels.values() if c.slack_url_config]
-    return sorted({*program.secret_config, *slack})
+    containers = [name for s in env.services.values() if s.artifact is not None for name in s.artifact.secrets]
+    return sorted({*program.secret_config, *slack, *containers})
 
 
 class FakeCloud:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Collection, Mapping
+import os
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,8 @@ import pulumi
 from seawall.backup.schedules import init_commands, render_bootstrap, render_host_files, timer_names
 from seawall.backup.storage import bucket_spec, copy_bucket_spec
 from seawall.build import Build, build_wheel, checkout_root, sha256_of, source_identity
-from seawall.components._host import HostConfig, HostSecrets, VaultSecrets
-from seawall.components._scripts import Delivery, Exporter, FirewallRule, MonitoringServer, content_hash
+from seawall.components._host import ContainerConfig, HostConfig, HostSecrets, VaultSecrets
+from seawall.components._scripts import Container, Delivery, Exporter, FirewallRule, MonitoringServer, content_hash
 from seawall.components.backup_bucket import BackupBucket, BackupBucketArgs
 from seawall.components.database import ManagedDatabase, ManagedDatabaseArgs, Pool
 from seawall.components.datacenter_host import DatacenterHost, DatacenterHostArgs
@@ -39,7 +40,14 @@ from seawall.components.service_fleet import (
 )
 from seawall.components.spaces_key import BucketKey, BucketKeyArgs
 from seawall.components.ssh_keys import SshKeys, SshKeysArgs
-from seawall.hostfiles import COPY_PASSWORD_FILE, PASSWORD_FILE, RenderedFile, database_env_file
+from seawall.hostfiles import (
+    COPY_PASSWORD_FILE,
+    PASSWORD_FILE,
+    REGISTRY_AUTH_FILE,
+    RenderedFile,
+    container_env_file,
+    database_env_file,
+)
 from seawall.model import load_environment
 from seawall.model.schema import (
     HTTP_PORTS,
@@ -58,6 +66,7 @@ from seawall.monitoring.files import (
     render_monitoring,
     server_settings,
 )
+from seawall.releases import ReleaseEntry, read_releases, releases_of
 from seawall.stacks.offline import OFFLINE as OFFLINE
 from seawall.stacks.offline import SECRET_CONFIG as SECRET_CONFIG
 from seawall.stacks.offline import VAULT_CONFIG as VAULT_CONFIG
@@ -88,7 +97,7 @@ def run_stack(environments: Path, stack: str, now: dt.datetime | None = None) ->
     root = checkout_root()
     components: list[pulumi.Resource] = []
     shipped = build_wheel(root, root / "dist")
-    outputs = build(env, shipped, components)
+    outputs = build(env, shipped, components, read_releases(environments.parent / "ledger"))
     if not dry_run:
         wheel = sha256_of(shipped.wheel) if shipped.wheel is not None else None
         record_success_step(env.name, environments, request, components, wheel)
@@ -112,11 +121,14 @@ def run_dr_stack(environments: Path, environ: Mapping[str, str]) -> dict[str, An
 
 
 def build(
-    env: Environment, shipped: Build | None = None, components: list[pulumi.Resource] | None = None
+    env: Environment,
+    shipped: Build | None = None,
+    components: list[pulumi.Resource] | None = None,
+    releases: Sequence[ReleaseEntry] = (),
 ) -> dict[str, Any]:
-    """Given a validated environment and the build to ship to hosts (None in an offline render: the
-    checkout's source identity stands in), declare its resources and return the stack outputs; the
-    top-level components are added to ``components`` when given."""
+    """Given a validated environment, the build to ship to hosts (None in an offline render: the checkout's
+    source identity stands in) and the release ledger (each artifact's image by digest), declare its resources
+    and return the stack outputs; the top-level components are added to ``components`` when given."""
     config = pulumi.Config()
     delivery = _delivery(shipped or offline_build())
     vault = _vault_secrets(env, config)
@@ -162,7 +174,19 @@ def build(
     fleets = {}
     for name, service in sorted(env.services.items()):
         args = _fleet_args(
-            env, name, service, network, secrets, ssh_key, config, delivery, exporter, server, monitors, vault
+            env,
+            name,
+            service,
+            network,
+            secrets,
+            ssh_key,
+            config,
+            delivery,
+            exporter,
+            server,
+            monitors,
+            vault,
+            _containers(env, name, service, releases, config),
         )
         files = _database_files(env, name, databases)
         hosts_of = [replace(host, databases=files) for host in args.hosts] if files else args.hosts
@@ -321,6 +345,7 @@ def _fleet_args(
     server: MonitoringServer,
     monitors: set[str],
     vault: VaultSecrets | None,
+    containers: Sequence[ContainerConfig] = (),
 ) -> ServiceFleetArgs:
     volume = None
     user_data = []
@@ -339,6 +364,8 @@ def _fleet_args(
                 commands=init_commands(env, droplet),
                 vault=vault if droplet == env.vault_host() else None,
                 environment=env.name,
+                containers=containers,
+                registry_auth=_registry_auth(env) if containers else None,
             )
         )
     backups = service.droplet_backups
@@ -424,6 +451,53 @@ def _load_balancer_args(
         notify=monitoring.notify["uptime"] if monitoring is not None else None,
         window=monitoring.window if monitoring is not None else "5m",
     )
+
+
+def _containers(
+    env: Environment, name: str, service: Service, releases: Sequence[ReleaseEntry], config: pulumi.Config
+) -> list[ContainerConfig]:
+    """Given a service, return the container its hosts run: its release's image by digest (an offline render
+    without the release ledger names it by tag; a deploy is refused before it without a release), its
+    secrets from the stack's config (one secret per variable name), and the health URL its roll waits for."""
+    artifact, registry = service.artifact, env.registry
+    if artifact is None or registry is None:
+        return []
+    found = releases_of(releases, name, service.version)
+    reference = found[0].reference if found else f"{registry.url}/{artifact.name or name}:{service.version}"
+    port = artifact.rollout_port
+    health = f"http://127.0.0.1:{port}{service.health.path}" if service.health is not None and port else None
+    volume = (service.volume.mount, artifact.volume_target) if service.volume and artifact.volume_target else None
+    secrets = None
+    if artifact.secrets:
+        values = [config.require_secret(variable) for variable in artifact.secrets]
+        secrets = pulumi.Output.all(*values).apply(
+            lambda found: "".join(f"{var}={value}\n" for var, value in zip(artifact.secrets, found, strict=True))
+        )
+    container = Container(
+        name,
+        reference,
+        tuple(artifact.ports),
+        volume,
+        container_env_file(name) if artifact.secrets else None,
+        health,
+        registry.tls_verify,
+        REGISTRY_AUTH_FILE if _registry_auth(env) is not None else None,
+    )
+    return [ContainerConfig(container, secrets)]
+
+
+def _registry_auth(env: Environment) -> pulumi.Output[str] | None:
+    """Given an environment, return the hosts' login to its registry (the auth file's text, from the variables
+    ``registry.username_env``/``password_env`` name in the deployer's environment), None without one."""
+    from seawall.release.oci import ReleaseError, auth_file_text
+
+    if env.registry is None:
+        return None
+    try:
+        text = auth_file_text(env.registry, os.environ)
+    except ReleaseError:
+        return None  # the hosts' pull then fails and says so, before any host stops its image
+    return pulumi.Output.secret(text) if text is not None else None
 
 
 def _monitoring_server(env: Environment, config: pulumi.Config) -> MonitoringServer:

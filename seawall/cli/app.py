@@ -57,6 +57,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "ledger": ("seawall.cli.deploy", "Show ENV's deploy ledger: who deployed what, when, why, and how it ended."),
     "ledger-record": ("seawall.cli.deploy", ""),
+    "release": (
+        "seawall.cli.release",
+        "Build, push and record the services' images by digest (buildah, skopeo), and list the releases.",
+    ),
     "backup": (
         "seawall.cli.backup",
         "Create, back up, prune, copy off-site, drill, restore, list, check, unlock and schedule repositories.",

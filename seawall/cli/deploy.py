@@ -133,6 +133,7 @@ def _verdicts(
 ) -> tuple[Environment, list[Verdict], Any]:
     from seawall.deploy import verdicts_for
     from seawall.model import load_environments, load_parity_rules
+    from seawall.releases import read_releases
     from seawall.stacks.offline import offline_renderer
 
     settings = settings_of(ctx)
@@ -148,7 +149,35 @@ def _verdicts(
     evidence = _mirror(predecessor, settings, required=deploying) if predecessor is not None else None
     request = _with_incident(settings, env, request)
     rules = load_parity_rules(settings.environments)
-    return env, verdicts_for(env, predecessor, request, ledger_dir(settings), evidence, rules, renderer), mirror
+    releases = read_releases(ledger_dir(settings))
+    drills = drill_evidence_of(predecessor, settings) if predecessor is not None and has_artifacts(env) else None
+    verdicts = verdicts_for(
+        env, predecessor, request, ledger_dir(settings), evidence, rules, renderer, releases, drills
+    )
+    return env, verdicts, mirror
+
+
+def has_artifacts(env: Environment) -> bool:
+    """Given an environment, return whether any of its services runs an artifact."""
+    return any(service.artifact is not None for service in env.services.values())
+
+
+def drill_evidence_of(env: Environment, settings: Settings) -> list[Any] | None:
+    """Given the predecessor, return the last drill of each of its (set, host) pairs from its backup state (this
+    machine's, else its bucket's copy), or None when the state cannot be read."""
+    import logging
+
+    from seawall.backup.context import state_store
+    from seawall.errors import SeawallError
+    from seawall.guard import drill_evidence
+
+    pairs = [(name, host) for name in sorted(env.backup_sets) for host in env.hosts_of_set(name)]
+    try:
+        documents = state_store(env, settings.project_root).read_hosts(pairs)
+    except (SeawallError, OSError) as exc:
+        logging.getLogger(__name__).warning("the drill results of %s could not be read: %s", env.name, exc)
+        return None
+    return drill_evidence(documents)
 
 
 def _verdict_table(env_name: str, verdicts: list[Verdict]) -> Table:
@@ -222,6 +251,7 @@ def up_command(
     from seawall.deploy import DeployRefused
     from seawall.errors import ToolMissing
     from seawall.model.schema import model_hash
+    from seawall.releases import read_releases
 
     settings = settings_of(ctx)
     try:
@@ -262,6 +292,7 @@ def up_command(
         confirm,
         typer.echo,
         model_hash(env),
+        read_releases(ledger_dir(settings)),
     )
     if entry is None:
         typer.echo("declined: nothing was changed")
@@ -353,12 +384,14 @@ def ledger_command(
         )
         return
     table = Table(title=f"deploy ledger of {env.name} ({len(entries)} entries)")
+    images = any(e.digests for e, _, _ in entries)  # which digest ran where: a column once any artifact ran
     for column in (
         "time",
         "operator",
         "issue",
         "result",
         "versions",
+        *(["digests (health passed)"] if images else []),
         "incident",
         "model",
         *(["copies"] if both else []),
@@ -366,10 +399,18 @@ def ledger_command(
         table.add_column(column, overflow="fold")
     for e, outcome, copies in entries:
         versions = ", ".join(f"{k} {v}" for k, v in e.versions.items())
+        digests = [_digests_cell(e)] if images else []
         incident = (e.incident + " (emergency)") if e.emergency else ""
         held = [" and ".join(copies) + ("" if len(copies) > 1 else " only")] if both else []
-        table.add_row(e.time, e.operator, e.issue, outcome, versions, incident, e.model_hash, *held)
+        table.add_row(e.time, e.operator, e.issue, outcome, versions, *digests, incident, e.model_hash, *held)
     stdout().print(table)
+
+
+def _digests_cell(entry: LedgerEntry) -> str:
+    """Given a ledger entry, return its services' digests, each marked when its health checks passed."""
+    return ", ".join(
+        f"{name} {digest}{' (healthy)' if name in entry.healthy else ''}" for name, digest in entry.digests.items()
+    )
 
 
 def _ledger_entries(
@@ -409,12 +450,14 @@ def record_command(
     from seawall.ledger import LedgerEntry, append_entry, now_iso
     from seawall.model import load_environment
     from seawall.model.schema import model_hash
+    from seawall.releases import artifact_evidence, read_releases
 
     if result not in ("started", "succeeded", "failed"):
         raise UsageError(f"--result {result!r} is not started, succeeded or failed")
     settings = settings_of(ctx)
     env = load_environment(settings.environments, env_name)
     request = _request(env_name, None, operator, issue, emergency, incident, priority)
+    digests, healthy = artifact_evidence(env.services, read_releases(ledger_dir(settings)), result == "succeeded")
     entry = LedgerEntry(
         time=now_iso(dt.datetime.now(dt.UTC)),
         environment=env.name,
@@ -428,6 +471,8 @@ def record_command(
         emergency=request.emergency,
         deploy_id=deploy_id,
         priority=request.priority or "",
+        digests=digests,
+        healthy=healthy,
     )
     append_entry(ledger_dir(settings), entry, _mirror(env, settings, required=False))
     if result == "succeeded":

@@ -36,7 +36,7 @@ def report_command(
 ) -> None:
     """Write the fleet page: backups against RPO, drills and RTO trends, each host's drift, check coverage, the
     parity chain, deploy readiness and the last deploys; one self-contained HTML file."""
-    from seawall.cli.deploy import ledger_dir
+    from seawall.cli.deploy import drill_evidence_of, has_artifacts, ledger_dir
     from seawall.deploy import identity, verdicts_for
     from seawall.guard import DeployRequest
     from seawall.ledger import outcomes, read_ledger
@@ -44,6 +44,7 @@ def report_command(
     from seawall.opsdocs.fleet_page import EnvironmentInputs, fleet_data, read_drill_reports, render_page
     from seawall.opsdocs.measured import read_measured
     from seawall.parity import compare_environments
+    from seawall.releases import read_releases
     from seawall.stacks.offline import offline_renderer
 
     settings = settings_of(ctx)
@@ -64,7 +65,9 @@ def report_command(
             (envs.get(before) or load_environments(settings.environments, [before])[before]) if before else None
         )
         request = DeployRequest(name, now, identity=who, identity_source=source)
-        verdicts = verdicts_for(env, predecessor, request, folder, None, rules, renderer)
+        drills = drill_evidence_of(predecessor, settings) if predecessor is not None and has_artifacts(env) else None
+        releases = read_releases(folder)
+        verdicts = verdicts_for(env, predecessor, request, folder, None, rules, renderer, releases, drills)
         inputs.append(
             EnvironmentInputs(
                 env,

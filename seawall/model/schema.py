@@ -212,6 +212,88 @@ class LoadBalancer(StrictModel):
     )
 
 
+# Releases as artifacts (#35): what a service runs, and the registry its images are pushed to and pulled from.
+DIGEST_PATTERN = r"sha256:[0-9a-f]{64}"
+
+
+class Artifact(StrictModel):
+    """A service's OCI image: built from a context with a Containerfile, or an upstream image pinned by digest."""
+
+    context: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The build context: a folder (relative to the project's root, or absolute) or a git URL "
+        "(`https://…/repo.git`), holding the Containerfile; buildah builds it (none: `upstream`).",
+    )
+    containerfile: str = Field(
+        default="Containerfile",
+        pattern=r"^[^/\s][^\s]*$",
+        description="The Containerfile's path inside the context.",
+    )
+    upstream: str | None = Field(
+        default=None,
+        pattern=rf"^[^\s@]+@{DIGEST_PATTERN}$",
+        description="An upstream image pinned by digest (`docker.io/library/postgres@sha256:…`): copied to the "
+        "registry as it is, never built (none: `context`).",
+    )
+    name: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9]+([._/-][a-z0-9]+)*$",
+        description="The image's name in the registry, under `registry.url` (none: the service's name).",
+    )
+    ports: list[PortNumber] = Field(
+        default_factory=list,
+        description="The ports the container serves on its host's network (podman's host network).",
+    )
+    volume_target: AbsPath | None = Field(
+        default=None,
+        description="Where the service's volume appears inside the container (none: the volume is not mounted).",
+    )
+    secrets: list[EnvVarName] = Field(
+        default_factory=list,
+        description="The container's environment variables, each from the deployer's secret of the same name: "
+        "written to a 0600 file on the host (podman's `--env-file`), never on a command line.",
+    )
+    health_port: PortNumber | None = Field(
+        default=None,
+        description="The port a roll asks `health.path` on, over HTTP on the host's loopback, before it goes to the "
+        "next host (none: the first of `ports`).",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Artifact:
+        if (self.context is None) == (self.upstream is None):
+            msg = "an artifact is built from a `context` or pinned `upstream`: name exactly one"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def rollout_port(self) -> int | None:
+        """Return the port the roll checks the health path on, or None when the container serves none."""
+        return self.health_port if self.health_port is not None else (self.ports[0] if self.ports else None)
+
+
+class Registry(StrictModel):
+    """Where release images are pushed by `seawall release build` and pulled from by the hosts."""
+
+    url: str = Field(
+        pattern=r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)*$",
+        description="The registry and the team's namespace (`registry.digitalocean.com/example-org`); an image is "
+        "`<url>/<name>`.",
+    )
+    tls_verify: bool = Field(
+        default=True, description="Whether HTTPS and its certificates are required (false only for a test registry)."
+    )
+    username_env: EnvVarName | None = Field(
+        default=None, description="The variable holding the registry's user name (none: no login)."
+    )
+    password_env: EnvVarName | None = Field(
+        default=None,
+        description="The variable holding its password or token (DigitalOcean's API token for its registry); it "
+        "reaches buildah, skopeo and podman in an auth file (0600), never a command line.",
+    )
+
+
 class Service(StrictModel):
     description: str = Field(default="", description="What the service is, for the documents.")
     role: Name | None = Field(
@@ -257,6 +339,11 @@ class Service(StrictModel):
     reserved_ip: bool | None = Field(
         default=None,
         description="Give each droplet a reserved IP that outlives it (none: stateful services have one).",
+    )
+    artifact: Artifact | None = Field(
+        default=None,
+        description="The OCI image it runs, by digest, as a systemd unit with podman (none: Seawall installs nothing "
+        "of the service itself).",
     )
 
     @property
@@ -1112,6 +1199,9 @@ class Environment(StrictModel):
     )
     databases: dict[Name, ManagedDatabase] = Field(
         default_factory=dict, description="Managed database clusters, by name, in the VPC (none: no cluster)."
+    )
+    registry: Registry | None = Field(
+        default=None, description="The registry of the services' images (none: no service has an artifact)."
     )
 
     @property

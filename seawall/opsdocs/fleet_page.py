@@ -114,6 +114,7 @@ def _environment(item: EnvironmentInputs, links: list[dict[str, Any]], now: dt.d
         "coverage": _coverage(item),
         "readiness": readiness,
         "deploys": [_deploy(entry, outcome) for entry, outcome in item.ledger[-RECENT_DEPLOYS:]][::-1],
+        "running": running_images(item.ledger),
         "inventory": {
             "droplets": totals["droplets"],
             "datacenter_hosts": totals["datacenter_hosts"],
@@ -271,6 +272,20 @@ def _next_freeze_change(env: Environment, now: dt.datetime) -> str | None:
     ahead = (target - current) % (7 * 1440) or 7 * 1440
     moment = (local.replace(second=0, microsecond=0) + dt.timedelta(minutes=ahead)).astimezone(zone)
     return moment.isoformat(timespec="minutes")
+
+
+def running_images(ledger: Sequence[tuple[LedgerEntry, str]]) -> list[dict[str, Any]]:
+    """Given the ledger with outcomes, return which digest each service with an artifact runs: the last deploy
+    that succeeded, with its version, since when, and whether its health checks passed."""
+    running: dict[str, dict[str, Any]] = {}
+    for entry, outcome in ledger:
+        if outcome != "succeeded":
+            continue
+        for service, digest in entry.digests.items():
+            if running.get(service, {}).get("digest") != digest:
+                running[service] = {"service": service, "version": entry.versions.get(service, ""), "since": entry.time}
+            running[service].update(digest=digest, healthy=service in entry.healthy)
+    return [running[name] for name in sorted(running)]
 
 
 def _deploy(entry: LedgerEntry, outcome: str) -> dict[str, Any]:

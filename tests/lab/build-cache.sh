@@ -3,7 +3,7 @@
 #   rootfs/  a Debian 12 (bookworm) root filesystem made by debootstrap: systemd, sshd, sudo, python3,
 #            nftables and cloud-init (what a fresh droplet image or a data-center host's install has);
 #   debs/    the stand-in for the Debian mirror: the packages the host steps install (restic, python3-venv,
-#            node_exporter, Prometheus, Alertmanager, PostgreSQL) with their dependencies, as a flat apt
+#            node_exporter, Prometheus, Alertmanager, PostgreSQL, podman) with their dependencies, as a flat apt
 #            repository (apt-ftparchive), downloaded from Debian's packages;
 #   wheels/  the stand-in for the Python package index: every wheel of requirements.lock (hash-pinned),
 #            downloaded from PyPI, laid out as a PEP 503 simple index.
@@ -16,7 +16,7 @@ exec 9>"$cache/.lock"
 flock 9  # two test workers (or a person's `.ci/lab up`) build it once
 
 base_packages=systemd-sysv,dbus,python3-cffi-backend,openssh-server,sudo,python3,nftables,iproute2,cloud-init,ca-certificates,procps
-step_packages="restic python3-venv prometheus-node-exporter prometheus prometheus-alertmanager postgresql"
+step_packages="restic python3-venv prometheus-node-exporter prometheus prometheus-alertmanager postgresql podman"
 stamp_text="bookworm ${base_packages} ${step_packages} v1"
 
 if [ ! -f "$cache/rootfs.done" ] || [ "$(cat "$cache/rootfs.done")" != "$stamp_text" ]; then

@@ -178,9 +178,13 @@ def test_parity_and_audit_refuse_with_what_to_do() -> None:
 
 def test_the_rule_table_names_each_rule_as_its_verdict_does_and_runs_them_all() -> None:
     from seawall.guard import GUARD_RULES, release_verdicts
+    from seawall.model.schema import Artifact
 
     request = DeployRequest("mainnet", at("2026-12-05T12:00:00+01:00"))  # frozen, no operator, no issue
-    verdicts = release_verdicts(env("mainnet"), request, [], ["web-1 size (violation)"], ["audit-rule on x"])
+    mainnet = env("mainnet")
+    api = mainnet.services["api"].model_copy(update={"artifact": Artifact(context="images/api")})  # never released
+    mainnet = mainnet.model_copy(update={"services": {**mainnet.services, "api": api}})
+    verdicts = release_verdicts(mainnet, request, [], ["web-1 size (violation)"], ["audit-rule on x"])
     assert [v.rule for v in verdicts] == [name for name, _ in GUARD_RULES]
     assert [v.allowed for v in verdicts] == [False] * len(GUARD_RULES), "every rule answers, even after a refusal"
 
