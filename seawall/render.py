@@ -139,12 +139,23 @@ def render(
     collecting = gc.isenabled()
     _freeze_imports()
     gc.disable()
+    # The SDK walks the whole Python stack of every resource it registers (and stats each frame's file) for the
+    # source position it sends the engine; the recording monitor keeps none, so a render skips the walk (a
+    # seventh of its time).
+    from pulumi.runtime import resource as sdk_resource
+    from pulumi.runtime.proto import source_pb2
+
+    walk = getattr(sdk_resource, "_get_stack_trace", None)
+    if walk is not None:
+        sdk_resource._get_stack_trace = source_pb2.StackTrace
     try:
         _sync_await(run_pulumi_func(run))
     except Exception as exc:
         msg = f"rendering {env.name} failed: {type(exc).__name__}: {exc}"
         raise RenderError(msg) from exc
     finally:
+        if walk is not None:
+            sdk_resource._get_stack_trace = walk
         settings.ROOT.set(None)
         if collecting:
             gc.enable()
