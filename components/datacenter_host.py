@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_command import remote
 
-from seawall.components._host import HostConfig, configure_host
+from seawall.components._host import HostConfig, Roll, configure_host
 from seawall.components._scripts import Delivery
 
 
@@ -23,6 +23,7 @@ class DatacenterHostArgs:
     ssh_private_key: pulumi.Input[str]
     delivery: Delivery
     config: HostConfig
+    roll: Roll | None = None  # where its services' images come in the roll (after their droplets)
 
 
 class DatacenterHost(pulumi.ComponentResource):
@@ -34,6 +35,6 @@ class DatacenterHost(pulumi.ComponentResource):
             host=args.address, user=args.ssh_user, port=args.ssh_port, private_key=args.ssh_private_key
         )
         self.steps = configure_host(
-            name, connection, args.ssh_user, args.delivery, args.config, self, ssh_port=args.ssh_port
+            name, connection, args.ssh_user, args.delivery, args.config, self, ssh_port=args.ssh_port, roll=args.roll
         )
         self.register_outputs({"address": args.address})

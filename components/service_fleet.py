@@ -125,7 +125,9 @@ class ServiceFleet(pulumi.ComponentResource):
         self.volumes: list[do.Volume] = []
         self.attachments: list[do.VolumeAttachment] = []
         self.addresses: list[ReservedAddress] = []
-        roll = Roll()  # the service's image goes to one droplet at a time, each after the one before answered
+        # The service's image goes to one droplet at a time, each after the one before answered; the data-center
+        # hosts that run it too take it after the last droplet (``roll``).
+        self.roll = roll = Roll()
         for index, host in enumerate(args.droplets, start=1):
             droplet = self._droplet(name, index, f"{args.env_name}-{host}", args, tags, tagged)
             self.droplets.append(droplet)

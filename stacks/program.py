@@ -19,7 +19,7 @@ import pulumi
 from seawall.backup.schedules import init_commands, render_bootstrap, render_host_files, timer_names
 from seawall.backup.storage import bucket_spec, copy_bucket_spec
 from seawall.build import Build, build_wheel, checkout_root, sha256_of, source_identity
-from seawall.components._host import ContainerConfig, HostConfig, HostSecrets, VaultSecrets
+from seawall.components._host import ContainerConfig, HostConfig, HostSecrets, Roll, VaultSecrets
 from seawall.components._scripts import Container, Delivery, Exporter, FirewallRule, MonitoringServer, content_hash
 from seawall.components.backup_bucket import BackupBucket, BackupBucketArgs
 from seawall.components.database import ManagedDatabase, ManagedDatabaseArgs, Pool
@@ -197,6 +197,12 @@ def build(
         database.admit([service_tag(env.name, s) for s in trusted], [fleets[s].tag for s in trusted if s in fleets])
     hosts = []
     for host_name, host in sorted(env.datacenter_hosts.items()):
+        containers = [
+            item for name in host.containers for item in _containers(env, name, env.services[name], releases, config)
+        ]
+        # After the last droplet of each service it runs; the service's later hosts wait for this one.
+        rolls = [fleets[name].roll for name in host.containers if name in fleets]
+        roll = Roll([step for each in rolls for step in each.last])
         hosts.append(
             DatacenterHost(
                 host_name,
@@ -225,10 +231,15 @@ def build(
                             for port in host.firewall
                             if port.source in fleets
                         ],
+                        containers=containers,
+                        registry_auth=_registry_auth(env) if containers else None,
                     ),
+                    roll=roll,
                 ),
             )
         )
+        for each in rolls:
+            each.last = roll.last
     resources: list[pulumi.Input[str]] = [network.domain.domain_urn, bucket.bucket.bucket_urn]
     resources += [copy_bucket.bucket.bucket_urn] if copy_bucket is not None else []
     for fleet in fleets.values():

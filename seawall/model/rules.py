@@ -276,6 +276,22 @@ def _vault_backs_up_nothing(env: Environment) -> Iterator[FieldFinding]:
         )
 
 
+def _artifacts_have_a_registry(env: Environment) -> Iterator[FieldFinding]:
+    """A service's image is pushed to and pulled from the environment's registry, and a data-center host runs the
+    images of services that have one."""
+    if env.registry is None:
+        for name, service in env.services.items():
+            if service.artifact is not None:
+                msg = "its image needs the environment's registry: set `registry: {url: …}`"
+                yield ("services", name, "artifact"), msg
+    for host_name, host in env.datacenter_hosts.items():
+        for index, name in enumerate(host.containers):
+            if name not in env.services or env.services[name].artifact is None:
+                with_one = ", ".join(sorted(s for s, svc in env.services.items() if svc.artifact)) or "none"
+                msg = f"{name!r} is not a service with an artifact (services with one: {with_one})"
+                yield ("datacenter_hosts", host_name, "containers", index), msg
+
+
 def _copy_is_elsewhere(env: Environment) -> Iterator[FieldFinding]:
     """The off-site copy is somewhere else, with keys and a password of its own, kept by a host that exists."""
     copy = env.backup.copy_
@@ -393,6 +409,7 @@ RULES: tuple[FieldRule, ...] = (
     _escalation_has_a_repository,
     _copy_is_elsewhere,
     _dr_overrides_name_services,
+    _artifacts_have_a_registry,
     _load_balancers_have_what_they_need,
     _databases_name_what_they_need,
 )

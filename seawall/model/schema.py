@@ -384,6 +384,11 @@ class DatacenterHost(StrictModel):
     )
     alerts: Alerts | None = Field(default=None, description="Its alert thresholds (none: `monitoring.host_alerts`).")
     backup_sets: list[Name] = Field(default_factory=list, description="The backup sets it runs.")
+    containers: list[Name] = Field(
+        default_factory=list,
+        description="Services whose image (their `artifact`, at their version, by digest) it runs too, as their "
+        "droplets do: a systemd unit with podman, taken after the service's last droplet in the roll.",
+    )
 
 
 class Hooks(StrictModel):

@@ -101,3 +101,55 @@ def test_each_droplet_takes_the_image_after_the_one_before_by_its_digest(environ
     assert "api-2-container-api" in dependencies["api-3-container-api"]
     assert "api-2-container-api" not in dependencies["api-1-container-api"]
     assert not any(name.endswith("-container-api") for name in dependencies.get("db-1-install", []))
+
+
+@pytest.mark.render
+def test_a_data_center_host_takes_a_services_image_after_its_last_droplet(environments: Path) -> None:
+    from seawall.render import Program, render
+    from seawall.stacks import program
+
+    patch_environment(
+        environments,
+        "devnet",
+        {
+            "registry": {"url": "10.213.0.1:5000/team", "tls_verify": False},
+            "services": {"api": {"count": 2, "artifact": {"context": "images/api", "ports": [8080]}}},
+            "datacenter_hosts": {"dc-build-1": {"containers": ["api"]}},
+        },
+    )
+    env = load_environment(environments, "devnet")
+    release = ReleaseEntry("2026-12-01T00:00:00+00:00", "api", env.services["api"].version, "10.213.0.1:5000/team/api",
+                           DIGEST, "build")  # fmt: skip
+    graph = render(
+        env, Program(lambda e: program.build(e, releases=[release]), program.SECRET_CONFIG + program.VAULT_CONFIG)
+    )
+    data = json.loads(graph.to_json())
+    steps = {r["name"]: r for r in data["resources"] if r["name"].endswith("-container-api")}
+    assert sorted(steps) == ["api-1-container-api", "api-2-container-api", "dc-build-1-container-api"]
+    on_host = json.dumps(steps["dc-build-1-container-api"])
+    assert f"10.213.0.1:5000/team/api@{DIGEST}" in on_host
+    assert "sudo -n" in on_host, "a data-center host's SSH user is not root: the step runs through sudo"
+    dependencies = data["dependencies"]
+    assert "api-2-container-api" in dependencies["dc-build-1-container-api"]
+    assert "dc-build-1-container-api" not in dependencies["api-2-container-api"]
+
+
+def test_an_artifact_needs_a_registry_and_a_data_center_host_runs_only_images_there_are(environments: Path) -> None:
+    from seawall.errors import ConfigError
+
+    patch_environment(
+        environments,
+        "devnet",
+        {
+            "services": {"api": {"artifact": {"context": "images/api", "ports": [8080]}}},
+            "datacenter_hosts": {"dc-build-1": {"containers": ["db"]}},
+        },
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_environment(environments, "devnet")
+    problems = "\n".join(raised.value.problems)
+    assert "services.api.artifact: its image needs the environment's registry" in problems
+    assert (
+        "datacenter_hosts.dc-build-1.containers.0: 'db' is not a service with an artifact (services with one: api)"
+        in problems
+    )
