@@ -33,7 +33,7 @@ from seawall.render import Graph, Program, render
 from tests.conftest import patch_environment
 from tests.lab import deploy
 from tests.lab.executor import Applied, Executor
-from tests.lab.fleet import DEPLOYER, Lab, in_lab, lab_fleet
+from tests.lab.fleet import DEPLOYER, LAB_WAIT_SECONDS, Lab, in_lab, lab_fleet
 
 HOSTS = {"app-1": "10.213.1.11", "app-2": "10.213.1.13"}
 REGISTRY = f"{DEPLOYER}:5000"
@@ -133,7 +133,9 @@ def rolled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rolled]:
     storage = folder / "storage.conf"
     storage.write_text(f'[storage]\ndriver = "vfs"\ngraphroot = "{folder}/graph"\nrunroot = "{folder}/run"\n')
     environments, _ = lab_model(folder)
-    with lab_fleet(folder / "fleet", [(name, address, "root", None) for name, address in HOSTS.items()]) as lab:
+    hosts = [(name, address, "root", None) for name, address in HOSTS.items()]
+    # Another lab test file may hold the lab on the other worker (one lab at a time): wait for it to go down.
+    with lab_fleet(folder / "fleet", hosts, wait=LAB_WAIT_SECONDS) as lab:
         for host in lab.hosts.values():
             # The lab's hosts have an overlay root, on which podman's overlay driver cannot stack (a droplet's
             # ext4 can): their containers' storage uses vfs, as this machine's does (a lab-only setting).
