@@ -191,6 +191,11 @@ def gated(plan: Plan, stateful_droplets: Iterable[str], allowed: Iterable[str]) 
     ]
 
 
+# The kinds whose resources the components declare protected (``protect=True``): the engine refuses to replace or
+# delete them, whatever ``--allow-replace`` says, until the stack's record of each is unprotected.
+PROTECTED_KINDS = frozenset({"reserved ip", "database"})
+
+
 @dataclass(frozen=True)
 class StatefulChange:
     """A replaced or deleted droplet of a stateful service, volume, reserved IP or database cluster: what it is and

@@ -163,7 +163,7 @@ def _stateful_item(item: Any) -> dict[str, Any]:
 def _print_stateful(env_name: str, stateful: list[Any]) -> None:
     """Print each stateful replacement on a line of its own (what it is, what holds its data), then the
     flags ``up`` demands on one line to copy."""
-    from seawall.replacements import allow_replace_names
+    from seawall.replacements import PROTECTED_KINDS, allow_replace_names
 
     if not stateful:
         typer.echo(f"no stateful droplet or volume is replaced: `seawall up {env_name}` needs no --allow-replace")
@@ -174,6 +174,12 @@ def _print_stateful(env_name: str, stateful: list[Any]) -> None:
         typer.echo(f"  {item.change.name} ({because}): {item.what}; {item.holds}")
     flags = " ".join(f"--allow-replace {name}" for name in allow_replace_names(stateful))
     typer.echo(f"`seawall up {env_name}` will refuse these unless run with: {flags}")
+    protected = sorted(item.change.name for item in stateful if item.kind in PROTECTED_KINDS)
+    if protected:
+        typer.echo(
+            f"protected in the stack: {', '.join(protected)}; Pulumi refuses to replace them until "
+            f"`pulumi state unprotect URN` (each one's URN: `pulumi stack --stack {env_name} --show-urns`)"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -165,6 +165,7 @@ def test_preview_against_names_a_replaced_reserved_ip_and_the_flag_up_requires(e
         "`seawall up qanet` will refuse these unless run with: --allow-replace db-1-address-ip"
         in shown.out.splitlines()
     )
+    assert "protected in the stack: db-1-address-ip;" in shown.out
 
 
 def test_preview_against_names_a_replaced_database_cluster_and_the_flag_up_requires(
@@ -182,6 +183,7 @@ def test_preview_against_names_a_replaced_database_cluster_and_the_flag_up_requi
         "`seawall up mainnet` will refuse these unless run with: --allow-replace index-database-cluster"
         in shown.out.splitlines()
     )
+    assert "protected in the stack: index-database-cluster; Pulumi refuses to replace them until" in shown.out
     as_json = cli("--environments", environments, "preview", "mainnet", "--against", tmp_path / "before.json",
                   "--format", "json")  # fmt: skip
     assert json.loads(as_json.out)["allow_replace"] == ["index-database-cluster"]
