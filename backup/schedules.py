@@ -34,7 +34,9 @@ def host_environment(env: Environment, host: str) -> dict[str, Any]:
     ``backup status --deep`` checks the whole fleet.
     """
     sets = env.host_sets(host)
-    exclude = {"services", "datacenter_hosts", "release", "monitoring", "availability", "incidents"}
+    # Managed databases are the cloud's: their connection details reach the hosts that use them as a file of
+    # their own, and a host's file names no service a cluster could trust.
+    exclude = {"services", "datacenter_hosts", "release", "monitoring", "availability", "incidents", "databases"}
     # The keys droplets are created with are the deployers' business: a new key changes no host's file.
     exclude_network = {"network": {"ssh_public_keys"}}
     document = env.model_dump(mode="json", by_alias=True, exclude={**dict.fromkeys(exclude, True), **exclude_network})

@@ -152,7 +152,9 @@ class Causes:
         """Given what only B holds, return the causes whose B values stand in it; None when a value there is
         B's value of two causes (which of them put it there cannot be read off B alone)."""
         found: dict[str, set[frozenset[str] | None]] = {}
-        for _, b, keys in self.substitutions:
+        for a, b, keys in self.substitutions:
+            if _one_digit_each(a, b):
+                continue
             if b in text and _word(b).search(text):
                 found.setdefault(b, set()).add(keys)
         if any(len(owners) > 1 or None in owners for owners in found.values()):
@@ -359,6 +361,12 @@ def _explain_pair(text_a: str, text_b: str, causes: Causes) -> Edit | None:
         causes.mentions(text_b, "b") - causes.mentions(text_a, "b")
     )
     return Edit("sub", frozenset(used | structural)) if structural else None
+
+
+def _one_digit_each(a: str, b: str) -> bool:
+    """Given a substitution, return whether it is one digit for another (a count of replicas or nodes): such a
+    digit stands in too many lines (ports, times, other counts) to tell by which field put it there."""
+    return len(a) == len(b) == 1 and a.isdigit() and b.isdigit()
 
 
 def _distance(text_a: str, text_b: str) -> int:
